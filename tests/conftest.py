@@ -1,0 +1,61 @@
+"""Shared fixtures: one real local Ray cluster and one real MLflow server per test session.
+
+Ray costs seconds to start and each Train run ~30 s on 2 cores, so the cluster is session-scoped.
+Tests that need the research-only shared data use `shared_data` and skip with the reason when the
+folder is absent (a fresh clone without ../shared still passes its unit tests).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # token auth is on by default since Ray 2.59
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+
+import pytest  # noqa: E402
+
+from landmix import mlflow_server, settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The shared data root (../shared/data or $LANDMIX_DATA_ROOT); skips if absent."""
+    root = settings.data_root()
+    if not (root / "300w").is_dir():
+        pytest.skip(f"shared data not found at {root} (set LANDMIX_DATA_ROOT)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray cluster shared by the whole session (dashboard on: Tune's ASHA needs it)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=4,  # logical CPUs: a Tune trial plus its Train workers fit on this 2-core machine
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            runtime_env={"env_vars": settings.ray_runtime_env_vars()},
+            logging_level="WARNING",
+        )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def mlflow_tracking(tmp_path_factory):
+    """A real MLflow tracking server on loopback (SQLite + proxied artifacts); yields its URL."""
+    store = tmp_path_factory.mktemp("mlflow")
+    spec = mlflow_server.ServerSpec(store=store, port=mlflow_server.free_port())
+    proc = mlflow_server.start(spec)
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = spec.url
+    yield spec.url
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old
+    mlflow_server.stop(proc)
