@@ -57,8 +57,10 @@ class ServerSpec:
             "--workers", str(self.workers),
         ]  # fmt: skip
         if self.host not in LOOPBACK:
-            # Exposed beyond loopback: only requests naming this host (or loopback) are accepted.
-            cmd += ["--allowed-hosts", f"{self.host},{self.host}:{self.port},localhost,127.0.0.1"]
+            # Exposed beyond loopback: only requests naming this host, or loopback on any port (an SSH
+            # port forward from a laptop arrives as "localhost:5000"), pass MLflow's Host-header check.
+            local = "localhost,localhost:*,127.0.0.1,127.0.0.1:*"
+            cmd += ["--allowed-hosts", f"{self.host},{self.host}:{self.port},{local}"]
         return cmd
 
     @property

@@ -23,3 +23,16 @@ def ray_runtime_env_vars() -> dict[str, str]:
     """Environment variables every Ray worker needs, forwarded through runtime_env."""
     keys = ("LANDMIX_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY", "RAY_AUTH_MODE")
     return {k: os.environ[k] for k in keys if k in os.environ}
+
+
+def default_tracking_uri() -> str:
+    """$MLFLOW_TRACKING_URI, else an absolute SQLite store at runs/mlflow.db (exported for Ray workers).
+
+    The path must be absolute: Ray runs workers in their own working directories, and MLflow 3.13+
+    refuses the old ./mlruns file store.
+    """
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        db = PROJECT_ROOT / "runs" / "mlflow.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
+    return os.environ["MLFLOW_TRACKING_URI"]

@@ -1,0 +1,44 @@
+"""Train a landmark detector with Ray Train from a preset (landmix.train, presets in landmix.config).
+
+Locally (starts a local Ray; MLflow where $MLFLOW_TRACKING_URI points, e.g. sqlite:////abs/out/mlflow.db):
+
+    python jobs/train.py --smoke-test                                  # 2 epochs, tiny model, 2 CPU workers
+    python jobs/train.py --preset real-baseline --out out/real-baseline   # ~8 min on 2 cores
+    landmix eval --checkpoint out/real-baseline/checkpoint --data ../shared/data/300w --json out/eval.json
+
+The presets read prepared shards from out/shards/300w (and out/shards/synthetic): write them with
+`landmix prepare` (jobs/prepare_data.py) or point --real-shards / --synthetic-shards elsewhere.
+
+On a cluster (shards and --out on storage every node sees; MLflow on a server):
+
+    ray job submit --address http://HEAD:8265 --working-dir . \
+        --runtime-env-json '{"excludes": [".venv", ".git", "runs", "out", "data"],
+                             "env_vars": {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}}' \
+        -- python jobs/train.py --preset gpu --real-shards /mnt/data/shards/300w \
+           --synthetic-shards /mnt/data/shards/synth256 --out /mnt/runs/gpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.59+ default is token auth; set it explicitly
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from landmix import train  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke-test", action="store_true", help="the smoke preset (seconds of training)")
+    train.add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.smoke_test:
+        args.preset = "smoke"
+    return train.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

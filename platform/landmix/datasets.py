@@ -1,0 +1,141 @@
+"""The inputs of a training run or sweep, built once: generate -> ingest -> prepare, cached by content.
+
+    inputs = build_inputs(work=Path("out"), n_generated=4000, crop_size=112)
+    inputs.real_shards, inputs.synthetic_shards      # folders of training-ready Parquet shards
+
+Real faces: a 300-W-layout folder (default: the shared faces, $LANDMIX_DATA_ROOT/300w). Synthetic
+faces: the embedded procedural generator's output (`n_generated` faces) plus any FaceSynthetics-layout
+folders given. Real shards are prepared first; the crop distribution fitted on them is then used to
+sample the synthetic crops, so both sources are framed alike. Each step is skipped when its output
+already exists for the same inputs (a `key.json` beside it records what it was built from).
+
+Without the shared real faces (a laptop with no download), a stand-in "real" set is rendered by the
+generator with the human-annotator labels, written in the 300-W layout; results on it are NOT results
+on real faces, and the job says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from landmix import settings
+
+STANDIN_WARNING = (
+    "WARNING: no real 300-W faces found at {root}; using a generated stand-in with annotator-convention labels. "
+    "Set LANDMIX_DATA_ROOT (or --real) to a 300-W folder for results on real faces."
+)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    real_shards: Path  # prepared real faces (300-W), IBUG68
+    synthetic_shards: Path  # prepared synthetic faces, labels translated to IBUG68
+    real_manifest: Path
+    synthetic_manifests: tuple[Path, ...]
+    real_is_standin: bool  # True when no real faces were found and generated ones stand in
+
+
+def _key(**parts) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _fresh(folder: Path, key: str) -> bool:
+    marker = folder / "key.json"
+    return marker.exists() and json.loads(marker.read_text()).get("key") == key
+
+
+def _mark(folder: Path, key: str, **info) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "key.json").write_text(json.dumps({"key": key, **info}, indent=1, default=str))
+
+
+def _ingest(source: str, root: Path, out: Path) -> Path:
+    from landmix import manifest
+
+    manifest_path = out / "manifest.parquet"
+    key = _key(source=source, root=str(root.resolve()), files=len(os.listdir(root)) if root.is_dir() else 0)
+    if not _fresh(out, key) or not manifest_path.exists():
+        result = manifest.ingest(manifest.IngestConfig(source=source, root=root, out=manifest_path))
+        print(f"ingest {root}: {result.table.num_rows} accepted, {len(result.rejected)} quarantined "
+              f"({dict(result.reasons)}) -> {manifest_path}", flush=True)  # fmt: skip
+        _mark(out, key, root=root)
+    return manifest_path
+
+
+def _prepare(manifests: list[Path], out: Path, crop_size: int, crop_stats: str = "", translator: str = "") -> Path:
+    from landmix import prepare
+
+    key = _key(manifests=[(str(m), m.stat().st_mtime_ns) for m in manifests], crop_size=crop_size,
+               crop_stats=crop_stats, translator=translator)  # fmt: skip
+    shards = out / "shards"
+    if not _fresh(out / "meta", key) or not shards.exists():
+        summary = prepare.prepare(prepare.PrepareConfig(
+            manifests=tuple(str(m) for m in manifests), out=str(shards), crop_size=crop_size,
+            crop_stats=crop_stats, translator=translator))  # fmt: skip
+        print(f"prepare -> {shards}: {summary['rows_written']} rows, {summary['quarantined']} quarantined", flush=True)
+        _mark(out / "meta", key)
+    return shards / "shards"
+
+
+def _generate(out: Path, n: int, size: int, seed: int) -> Path:
+    from landmix.generate import job
+
+    job.generate(job.GenerateConfig(n=n, out=out, size=size, seed=seed))
+    return out
+
+
+def write_300w_standin(generated: Path, out: Path) -> Path:
+    """Hard-link generated renders into a 300-W-layout folder with their annotator labels as 1-based .pts."""
+    out.mkdir(parents=True, exist_ok=True)
+    for ann in sorted(generated.glob("*_ldmks_annotator.txt")):
+        stem = ann.name.removesuffix("_ldmks_annotator.txt")
+        img, dst = generated / f"{stem}.png", out / f"{stem}.png"
+        if not dst.exists():
+            os.link(img, dst)
+        pts = [line.split() for line in ann.read_text().splitlines() if line.strip()]
+        body = "\n".join(f"{float(x) + 1:.3f} {float(y) + 1:.3f}" for x, y in pts)
+        (out / f"{stem}.pts").write_text(f"version: 1\nn_points:  {len(pts)}\n{{\n{body}\n}}\n")
+    return out
+
+
+def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: list[Path] | None = None,
+                 n_generated: int = 4000, gen_size: int = 160, crop_size: int = 112, seed: int = 0,
+                 translator: str = "") -> Inputs:  # fmt: skip
+    """Generate, ingest and prepare everything a sweep reads; cached under `work`."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(runtime_env={"env_vars": settings.ray_runtime_env_vars()}, logging_level="WARNING")
+    work = Path(work).resolve()
+    real_root = Path(real_root) if real_root else settings.data_root() / "300w"
+    standin = not real_root.is_dir()
+    if standin:
+        print(STANDIN_WARNING.format(root=real_root), flush=True)
+        gen = _generate(work / "generated" / f"standin-s{seed + 1000}", max(400, n_generated // 4), gen_size, seed + 1000)
+        real_root = write_300w_standin(gen, work / "standin_300w")
+    real_manifest = _ingest("300w", real_root, work / "manifests" / "real")
+    synth_manifests = []
+    if n_generated:
+        gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}", n_generated, gen_size, seed)
+        synth_manifests.append(_ingest("facesynthetics", gen, work / "manifests" / gen.name))
+    for root in synthetic_roots or []:
+        name = "fs-" + _key(root=str(Path(root).resolve()))
+        synth_manifests.append(_ingest("facesynthetics", Path(root), work / "manifests" / name))
+    if not synth_manifests:
+        raise ValueError("no synthetic faces: give n_generated > 0 or at least one FaceSynthetics folder")
+    real_shards = _prepare([real_manifest], work / "prepared" / f"real-{crop_size}", crop_size)
+    crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
+    _write_crop_stats(real_shards, crop_stats)
+    synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}", crop_size,
+                            crop_stats=str(crop_stats), translator=translator)  # fmt: skip
+    return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin)
+
+
+def _write_crop_stats(real_shards: Path, path: Path) -> None:
+    """The crop distribution the real prepare fitted (from its prepare.json), as CropDistribution JSON."""
+    summary = json.loads((real_shards.parent / "prepare.json").read_text())
+    path.write_text(json.dumps(summary["crop_distribution"], indent=1))

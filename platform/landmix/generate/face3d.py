@@ -1,0 +1,347 @@
+"""The 3D face-landmark model: mean shape, identity, expression, head pose, camera and both label sets.
+
+A face is 70 3D points in millimetres (iBUG 68 order plus the two pupils, SYNTH70), in a head frame with
+x to the image right of a frontal face, y down and z away from the camera. `sample_face(rng, cfg, size)`
+draws an identity, an expression, a head pose and a pinhole camera, and returns a `Face`: the 2D labels in
+both conventions and the projected geometry the renderer draws from (face outline, hairline, ears, neck).
+
+Labels:
+- `xray` (70, 2): exact projections of the 3D points, the FaceSynthetics convention (the jaw of a turned face
+  runs across the cheek, hidden points included).
+- `annotator` (68, 2): the 300-W human convention. Each jaw point slides along its own 3D "contour curve"
+  (an elliptic arc on the head surface through the jaw point, from behind the jaw to the front of the cheek)
+  to the point of that curve that is extreme in the point's outward image direction, i.e. onto the visible
+  outline (landmark marching as in 3DDFA). The renderer fills the face with the polygon of those extreme
+  points, so the annotator jaw sits on the drawn outline by construction. Points 17-67 equal the x-ray ones
+  (annotators place self-occluded inner points where they guess they are).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Mean 2D iBUG 68 shape of a frontal face (OpenFace's alignment template, unit = face width ~ 0.9).
+_TEMPLATE = np.array([
+    (0.0792, 0.3392), (0.0829, 0.4570), (0.0968, 0.5756), (0.1221, 0.6919), (0.1687, 0.8003),
+    (0.2398, 0.8957), (0.3257, 0.9771), (0.4223, 1.0433), (0.5318, 1.0608), (0.6413, 1.0398),
+    (0.7381, 0.9723), (0.8244, 0.8896), (0.8948, 0.7925), (0.9394, 0.6815), (0.9611, 0.5622),
+    (0.9706, 0.4418), (0.9712, 0.3221), (0.1638, 0.2492), (0.2178, 0.2043), (0.2913, 0.1924),
+    (0.3675, 0.2036), (0.4393, 0.2331), (0.5864, 0.2281), (0.6602, 0.1959), (0.7375, 0.1824),
+    (0.8132, 0.1928), (0.8708, 0.2353), (0.5153, 0.3186), (0.5162, 0.3962), (0.5171, 0.4738),
+    (0.5182, 0.5532), (0.4337, 0.6041), (0.4755, 0.6208), (0.5207, 0.6343), (0.5659, 0.6188),
+    (0.6071, 0.6016), (0.2524, 0.3311), (0.2987, 0.3026), (0.3557, 0.3030), (0.4037, 0.3387),
+    (0.3525, 0.3500), (0.2968, 0.3505), (0.6313, 0.3341), (0.6791, 0.2965), (0.7360, 0.2947),
+    (0.7829, 0.3213), (0.7403, 0.3418), (0.6850, 0.3437), (0.3532, 0.7462), (0.4146, 0.7191),
+    (0.4777, 0.7068), (0.5227, 0.7171), (0.5698, 0.7054), (0.6352, 0.7157), (0.6995, 0.7394),
+    (0.6394, 0.8052), (0.5764, 0.8354), (0.5254, 0.8417), (0.4764, 0.8375), (0.4138, 0.8100),
+    (0.3801, 0.7500), (0.4780, 0.7451), (0.5234, 0.7489), (0.5711, 0.7433), (0.6724, 0.7442),
+    (0.5725, 0.7766), (0.5240, 0.7834), (0.4776, 0.7815),
+])  # fmt: skip
+_FLIP = np.array([*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
+                  45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40, 54, 53, 52, 51, 50, 49, 48,
+                  59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65])  # fmt: skip
+# Depth (mm, + away from the camera) of each iBUG point relative to the inner eye corners.
+_DEPTH = np.array([
+    80, 73, 63, 50, 35, 20, 8, -2, -5, -2, 8, 20, 35, 50, 63, 73, 80,     # jaw
+    10, 2, -4, -6, -6, -6, -6, -4, 2, 10,                                 # brows
+    -8, -16, -24, -32, -12, -18, -20, -18, -12,                           # nose
+    8, 2, 0, 0, 3, 3, 0, 0, 2, 8, 3, 3,                                   # eyes
+    5, -6, -11, -12, -11, -6, 5, -6, -9, -10, -9, -6,                     # outer lips
+    2, -7, -8, -7, 2, -6, -7, -6,                                         # inner lips
+], dtype=np.float64)  # fmt: skip
+_MM_PER_UNIT = 160.0
+PIVOT = np.array([0.0, 30.0, 90.0])  # head rotation centre (mm): between the ears, above the neck
+
+
+def _mean_shape() -> np.ndarray:
+    """(70, 3) float64 mm: the symmetric mean face, eye line at y=0, midline at x=0."""
+    t = (_TEMPLATE + (_TEMPLATE[_FLIP] * [-1, 1] + [1.0, 0])) / 2  # symmetrise
+    xy = (t - [0.5, t[36:48, 1].mean()]) * _MM_PER_UNIT
+    pts = np.concatenate([xy, _DEPTH[:, None]], axis=1)
+    pupils = np.stack([pts[36:42].mean(0), pts[42:48].mean(0)]) + [0, 0, -2.0]
+    return np.concatenate([pts, pupils])
+
+
+MEAN_SHAPE = _mean_shape()
+JAW = np.arange(17)
+_THETAS = np.radians(np.linspace(-80, 90, 30))  # position along each contour curve: back (-) to front (+)
+_CRANIUM_ANGLES = np.radians(np.linspace(-5, -175, 19))
+_GOLDEN = np.pi * (3 - np.sqrt(5))
+_SPHERE = np.stack(
+    [
+        np.sqrt(1 - np.linspace(-1, 1, 80) ** 2) * np.cos(_GOLDEN * np.arange(80)),
+        np.linspace(-1, 1, 80),
+        np.sqrt(1 - np.linspace(-1, 1, 80) ** 2) * np.sin(_GOLDEN * np.arange(80)),
+    ],
+    1,
+)  # unit sphere
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """How faces are sampled. Angles in degrees; pose angles are truncated normals N(0, sigma) on [-max, max]."""
+
+    yaw_sigma: float = 30.0  # spread of yaw; most mass near frontal
+    yaw_max: float = 90.0  # |yaw| limit (profile)
+    pitch_sigma: float = 12.0
+    pitch_max: float = 30.0
+    roll_sigma: float = 10.0
+    roll_max: float = 30.0
+    distance_mm: tuple[float, float] = (350.0, 1500.0)  # camera-to-head distance, log-uniform
+    face_frac: tuple[float, float] = (0.40, 0.60)  # longer side of the 68-point box / image side
+    center_jitter: float = 0.06  # principal-point jitter, fraction of the image side
+    identity_scale: float = 1.0  # 0 = the mean face; 1 = the default spread of face shapes
+    expression_prob: float = 0.6  # chance of a non-neutral expression
+
+    def __post_init__(self):
+        if not 0 <= self.yaw_max <= 90:
+            raise ValueError(f"FaceConfig.yaw_max={self.yaw_max}: use 0..90 degrees")
+        if not 0 < self.face_frac[0] <= self.face_frac[1] <= 0.8:
+            raise ValueError(f"FaceConfig.face_frac={self.face_frac}: use 0 < lo <= hi <= 0.8 of the image")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One posed face projected into a `size` x `size` image; 2D arrays are float32 0-based pixels."""
+
+    size: int
+    xray: np.ndarray  # (70, 2) SYNTH70 projections of the 3D points
+    annotator: np.ndarray  # (68, 2) IBUG68 human convention (jaw on the visible outline)
+    outline: np.ndarray  # (M, 2) closed visible outline of the head (jaw + cranium), the skin polygon
+    hairline: (
+        np.ndarray
+    )  # (H, 2) front hairline, image-left sideburn over the forehead to the image-right one
+    ears: (
+        tuple  # image-left, image-right ear: (pts (5, 2): centre, top, bottom, front, back; facing < 0: seen)
+    )
+    neck: np.ndarray  # (N, 2) points whose convex hull is the neck
+    shoulders: np.ndarray  # (S, 2) points whose convex hull is the shoulders
+    skull: np.ndarray  # (80, 2) points whose convex hull is the cranium (back of the head included)
+    down: np.ndarray  # (2,) unit image direction of the head's down axis (chin-wards)
+    rotation: np.ndarray  # (3, 3) head-to-camera rotation
+    yaw: float  # degrees, + turns the face towards image right
+    pitch: float
+    roll: float
+    eye_open: tuple[float, float]  # openness of the image-left and image-right eye, 0 closed .. 1 open
+    mouth_open: float  # 0..1
+    px_per_mm: float  # image scale at the head's distance
+
+
+def truncated_normal(rng: np.random.Generator, sigma: float, limit: float) -> float:
+    """One draw of N(0, sigma) truncated to [-limit, limit] (rejection; limit >= sigma/4 keeps it cheap)."""
+    if limit <= 0:
+        return 0.0
+    while True:
+        v = rng.normal(0.0, sigma)
+        if abs(v) <= limit:
+            return float(v)
+
+
+def truncated_normal_cdf(x: np.ndarray, sigma: float, limit: float) -> np.ndarray:
+    """CDF of `truncated_normal` (for tests and plots)."""
+    phi = lambda v: 0.5 * (1 + np.vectorize(math.erf)(np.asarray(v) / (sigma * math.sqrt(2))))  # noqa: E731
+    lo, hi = phi(-limit), phi(limit)
+    return (phi(np.clip(x, -limit, limit)) - lo) / (hi - lo)
+
+
+def sample_pose(rng: np.random.Generator, cfg: FaceConfig) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees."""
+    return (
+        truncated_normal(rng, cfg.yaw_sigma, cfg.yaw_max),
+        truncated_normal(rng, cfg.pitch_sigma, cfg.pitch_max),
+        truncated_normal(rng, cfg.roll_sigma, cfg.roll_max),
+    )
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) R = Rz(roll) Rx(pitch) Ry(yaw); + yaw turns the nose towards image right, + pitch looks up."""
+    y, p, r = np.radians([yaw, pitch, roll])
+    ry = np.array([[math.cos(y), 0, -math.sin(y)], [0, 1, 0], [math.sin(y), 0, math.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(p), math.sin(p)], [0, -math.sin(p), math.cos(p)]])
+    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return rz @ rx @ ry
+
+
+def _identity(rng: np.random.Generator, scale: float) -> np.ndarray:
+    """(70, 3) an individual neutral face: global proportions, feature sizes, symmetric noise."""
+    s = MEAN_SHAPE.copy()
+    g = lambda sd: 1 + scale * rng.normal(0, sd)  # noqa: E731
+    s[:, 0] *= g(0.05)
+    s[:, 1] *= g(0.05)
+    s[:, 2] *= g(0.08)
+    eyes = np.r_[36:48, 68, 69]
+    s[eyes, 0] *= g(0.04)  # eye spacing
+    for idx, c in ((np.r_[36:42, 68], s[36:42].mean(0)), (np.r_[42:48, 69], s[42:48].mean(0))):
+        s[idx] = c + (s[idx] - c) * [g(0.08), g(0.12), 1]  # eye size
+    nose = np.r_[27:36]
+    s[nose, 0] *= g(0.1)
+    s[nose, 1] = s[27, 1] + (s[nose, 1] - s[27, 1]) * g(0.07)
+    s[30, 2] -= scale * rng.normal(0, 4)  # nose length (depth)
+    mouth = np.r_[48:68]
+    mc = s[mouth].mean(0)
+    s[mouth] = mc + (s[mouth] - mc) * [g(0.08), g(0.15), 1]
+    s[mouth, 1] += scale * rng.normal(0, 3)
+    jaw = np.r_[3:14]
+    s[jaw, 0] *= g(0.06)
+    s[5:12, 1] += scale * rng.normal(0, 4) * np.array([0.3, 0.6, 0.9, 1, 0.9, 0.6, 0.3])  # chin length
+    s[17:27, 1] += scale * rng.normal(0, 3)
+    noise = rng.normal(0, 1.2 * scale, (70, 3))
+    flip70 = np.r_[_FLIP, 69, 68]
+    noise = (noise + noise[flip70] * [-1, 1, 1]) / 2  # symmetric, like the mean
+    return s + noise
+
+
+def _expression(rng: np.random.Generator, s: np.ndarray, prob: float) -> tuple[np.ndarray, tuple, float]:
+    """Apply mouth opening, smile, brow raise, eye closing and gaze; returns (shape, eye_open, mouth_open)."""
+    s = s.copy()
+    active = rng.random() < prob
+    mouth = rng.uniform(0, 1) ** 1.5 if active and rng.random() < 0.5 else 0.0
+    smile = rng.uniform(0, 1) if active and rng.random() < 0.5 else 0.0
+    brow = rng.uniform(-0.3, 1) if active and rng.random() < 0.4 else 0.0
+    closed = rng.uniform(0, 1) if active and rng.random() < 0.3 else 0.0
+    wink = rng.uniform(0, 1) if active and rng.random() < 0.1 else 0.0
+    drop = 22.0 * mouth  # jaw drop, mm
+    s[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop
+    s[[48, 54, 60, 64], 1] += drop * 0.45
+    s[JAW, 1] += drop * np.array([0, 0, 0, 0.1, 0.25, 0.45, 0.7, 0.9, 1, 0.9, 0.7, 0.45, 0.25, 0.1, 0, 0, 0])
+    for idx, side in (([48, 60], -1), ([54, 64], 1)):
+        s[idx, 0] += side * 7 * smile
+        s[idx, 1] -= 6 * smile
+    s[[49, 53, 59, 55], 1] -= 2.5 * smile
+    s[17:27, 1] -= 8 * brow
+    openness = (max(0.0, 1 - closed - wink), max(0.0, 1 - closed))
+    for (u1, u2, l1, l2), op in zip(((37, 38, 41, 40), (43, 44, 47, 46)), openness):
+        for u, lo in ((u1, l1), (u2, l2)):
+            s[u, 1] = s[lo, 1] + (s[u, 1] - s[lo, 1]) * max(op, 0.02)
+    gaze = rng.uniform(-1, 1, 2) * [0.22, 0.12]
+    for p, eye in ((68, s[36:42]), (69, s[42:48])):
+        w = eye[3, 0] - eye[0, 0]
+        h = eye[[1, 2], 1].mean() - eye[[4, 5], 1].mean()
+        s[p, :2] = eye[[0, 3]].mean(0)[:2] + gaze * [w, abs(h) * 0.5]
+    return s, openness, mouth
+
+
+def _contour_curves(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Surface curves whose image-extreme points form the head outline; curves 0..16 are the jaw.
+
+    Returns curves (C, T, 3) mm, from behind the frontal silhouette (t=0) to the front of the face (t=T-1),
+    and each curve's outward direction in the head frame (C, 3).
+    """
+    jaw = s[JAW]
+    tangent = np.gradient(jaw[:, :2], axis=0)
+    normal = np.stack(
+        [-tangent[:, 1], tangent[:, 0]], 1
+    )  # outward for a jaw ordered image-left -> right (y down)
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    k = np.abs(np.arange(17) - 8) / 8.0
+    # cranium: an elliptic outline over the top of the head from jaw 16 back round to jaw 0
+    top = s[[0, 16], 1].mean()
+    half_w = (s[16, 0] - s[0, 0]) / 2
+    ang = _CRANIUM_ANGLES
+    crown = np.stack(
+        [half_w * 1.02 * np.cos(ang), top + 1.25 * half_w * np.sin(ang), np.full_like(ang, 80.0)], 1
+    )
+    sil = np.concatenate([jaw, crown])  # (C, 3) the frontal silhouette point of each curve
+    out = np.zeros_like(sil)
+    out[:17, :2] = normal
+    out[17:, 0], out[17:, 1] = np.cos(ang), np.sin(ang)
+    reach = np.concatenate(
+        [14 + 38 * k - 48 * np.maximum(k - 0.5, 0), 30 + 22 * np.abs(np.sin(ang))]
+    )  # inward (mm)
+    # depth from the silhouette to the front of the cheek / chin / forehead, and how far the curve goes back
+    front = np.concatenate([np.maximum(jaw[:, 2] - (-4 + 14 * k), 4), np.full_like(ang, 78.0)])
+    back = np.concatenate([28 + 30 * (1 - k), np.full_like(ang, 40.0)])
+    depth = np.where(_THETAS[None] > 0, front[:, None], back[:, None]) * np.sin(_THETAS)[None]  # (C, T)
+    curves = (sil - reach[:, None] * out)[:, None] + (
+        np.cos(_THETAS)[None, :, None] * reach[:, None, None]
+    ) * out[:, None]
+    curves[..., 2] -= depth
+    return curves, out
+
+
+def _project(pts: np.ndarray, rot: np.ndarray, dist: float) -> np.ndarray:
+    """Normalised pinhole projection (x/z, y/z) of head-frame points (..., 3) posed by rot at distance dist."""
+    cam = (pts - PIVOT) @ rot.T + [0, 0, dist]
+    return cam[..., :2] / cam[..., 2:3]
+
+
+def sample_face(rng: np.random.Generator, cfg: FaceConfig, size: int) -> Face:
+    """Draw identity, expression, pose and camera; project everything into a size x size image."""
+    shape = _identity(rng, cfg.identity_scale)
+    shape, eye_open, mouth_open = _expression(rng, shape, cfg.expression_prob)
+    yaw, pitch, roll = sample_pose(rng, cfg)
+    rot = rotation(yaw, pitch, roll)
+    lo, hi = np.log(cfg.distance_mm)
+    dist = float(np.exp(rng.uniform(lo, hi)))
+    xray = _project(shape, rot, dist)
+    curves, out3 = _contour_curves(shape)
+    out_img = (out3 @ rot.T)[:, :2]  # each curve's outward direction in the image
+    out_img /= np.linalg.norm(out_img, axis=1, keepdims=True) + 1e-9
+    proj_curves = _project(curves, rot, dist)  # (C, T, 2)
+    best = np.argmax(np.einsum("ctk,ck->ct", proj_curves, out_img), axis=1)
+    outline = proj_curves[np.arange(len(curves)), best]
+    annotator = xray[:68].copy()
+    annotator[JAW] = outline[:17]
+    # hairline over the forehead, ears, neck and shoulders
+    brow_y = shape[17:27, 1].min()
+    hx = np.linspace(-1, 1, 11)
+    half_w = (shape[16, 0] - shape[0, 0]) / 2
+    hair3 = np.stack([hx * half_w * 0.92, brow_y - 28 + 10 * hx**2, 6 + 55 * hx**4], 1)
+    burns = np.array([[-half_w * 0.97, shape[0, 1] + 5, 62], [half_w * 0.97, shape[0, 1] + 5, 62]])
+    hair3 = np.vstack([burns[0], hair3, burns[1]])  # sideburns in front of the ears
+    hairline = _project(hair3, rot, dist)
+    ears = []
+    for side, jp in ((-1, 1), (1, 15)):
+        c3 = np.array([side * (half_w * 0.97), shape[jp, 1] - 8, 82.0])
+        pts3 = c3 + np.array([[0, 0, 0], [0, -30, 0], [0, 30, 0], [0, 0, -16], [0, 0, 16]])
+        facing = float((np.array([side, 0.0, 0.0]) @ rot.T)[2])  # < 0: the ear's outside faces the camera
+        ears.append((_project(pts3, rot, dist), facing))
+    ring = np.radians(np.arange(0, 360, 30))
+    neck3 = np.concatenate(
+        [
+            np.stack([r * np.cos(ring), np.full_like(ring, y), 80 + 40 * np.sin(ring)], 1)
+            for y, r in ((shape[8, 1] - 30, 42), (shape[8, 1] + 70, 48))
+        ]
+    )
+    sh3 = np.concatenate(
+        [
+            np.stack([r * np.cos(ring), np.full_like(ring, y), 95 + 0.4 * r * np.sin(ring)], 1)
+            for y, r in ((shape[8, 1] + 45, 90), (shape[8, 1] + 85, 190), (shape[8, 1] + 260, 230))
+        ]
+    )
+    neck, shoulders = _project(neck3, rot, dist), _project(sh3, rot, dist)
+    skull3 = _SPHERE * [half_w * 1.04, 80, 80] + [0, shape[27, 1] - 40, 96]
+    skull = _project(skull3, rot, dist)
+    down = (rot @ [0.0, 1.0, 0.0])[:2]
+    down = (down / (np.linalg.norm(down) + 1e-9)).astype(np.float32)
+    # camera: focal length and principal point put the 68-point box at a random size and position
+    both = np.vstack([xray, annotator])
+    box_lo, box_hi = both.min(0), both.max(0)
+    side = float((box_hi - box_lo).max())
+    frac = rng.uniform(*cfg.face_frac)
+    f = frac * size / side
+    centre = (size - 1) / 2 + rng.uniform(-1, 1, 2) * cfg.center_jitter * size
+    c = centre - f * (box_lo + box_hi) / 2
+    to_px = lambda p: (p * f + c).astype(np.float32)  # noqa: E731
+    return Face(
+        size=size,
+        xray=to_px(xray),
+        annotator=to_px(annotator),
+        outline=to_px(outline),
+        hairline=to_px(hairline),
+        ears=tuple((to_px(p), fac) for p, fac in ears),
+        neck=to_px(neck),
+        shoulders=to_px(shoulders),
+        skull=to_px(skull),
+        down=down,
+        rotation=rot,
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        eye_open=eye_open,
+        mouth_open=mouth_open,
+        px_per_mm=f / dist,
+    )

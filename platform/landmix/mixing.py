@@ -1,0 +1,105 @@
+"""Real/synthetic mixing with exact meanings, shared by training and the sweep.
+
+- `real_split(ids, seed)`: the fixed train/validation split of the real faces (hash-ordered, so it does
+  not depend on the order files were listed in; the same ids always land in the same split).
+- `n_real`: the number of distinct real training faces, a PREFIX of one seeded order of the train split
+  (`real_subset`), so the 10 faces of n_real=10 are inside the 50 of n_real=50, inside the 250.
+- `alpha`: the fraction of synthetic samples in EACH batch: round(alpha * batch) synthetic, the rest real.
+- `samples_per_epoch`: fixed for every trial, so epochs of different mixes cost the same.
+- strategies: real_only (alpha 0), synthetic_only (alpha 1, labels translated upstream), mixed (alpha),
+  pretrain_finetune (alpha 1 for `pretrain_epochs`, then 0 on the n_real faces; `init_checkpoint` lets a
+  sweep fine-tune many runs from one pretraining).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _rank_key(seed: int, salt: str, id_: str) -> str:
+    return hashlib.sha1(f"{salt}:{seed}:{id_}".encode()).hexdigest()
+
+
+def real_split(ids: Sequence[str], seed: int = 0, val_fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """(train_ids, val_ids): round(val_fraction * N) faces held out. train_ids come in the n_real order."""
+    uniq = sorted(set(ids))
+    if len(uniq) != len(ids):
+        raise ValueError("real_split: ids must be unique (check the shards for duplicated faces)")
+    by_split = sorted(uniq, key=lambda i: _rank_key(seed, "split", i))
+    n_val = int(round(val_fraction * len(uniq)))
+    val, train = by_split[:n_val], by_split[n_val:]
+    return real_order(train, seed), sorted(val)
+
+
+def real_order(train_ids: Sequence[str], seed: int = 0) -> list[str]:
+    """The one seeded order of real training faces whose prefixes are the n_real subsets."""
+    return sorted(train_ids, key=lambda i: _rank_key(seed, "order", i))
+
+
+def real_subset(train_ids: Sequence[str], n_real: int, seed: int = 0) -> list[str]:
+    """The first n_real faces of `real_order` (all of them when n_real is 0)."""
+    order = real_order(train_ids, seed)
+    if n_real > len(order):
+        raise ValueError(f"data.n_real={n_real} but only {len(order)} real training faces are available")
+    return order[:n_real] if n_real > 0 else order
+
+
+def synthetic_fraction(strategy: str, alpha: float, epoch: int, pretrain_epochs: int = 0) -> float:
+    """Fraction of synthetic samples per batch at `epoch` (0-based) under `strategy`."""
+    if strategy == "real_only":
+        return 0.0
+    if strategy == "synthetic_only":
+        return 1.0
+    if strategy == "mixed":
+        return float(alpha)
+    if strategy == "pretrain_finetune":
+        return 1.0 if epoch < pretrain_epochs else 0.0
+    raise ValueError(f"unknown strategy {strategy!r}; choose real_only, synthetic_only, mixed, pretrain_finetune")
+
+
+def steps_per_epoch(samples_per_epoch: int, batch_size: int, world_size: int) -> int:
+    """Identical on every rank (DDP's all-reduce hangs when ranks run different step counts)."""
+    return max(1, samples_per_epoch // (batch_size * world_size))
+
+
+def epoch_batches(
+    n_real: int, n_syn: int, frac: float, batch_size: int, steps: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One epoch of one rank: `steps` pairs (real indices, synthetic indices) into the rank's pools.
+
+    Each batch holds exactly round(frac * batch_size) synthetic samples. Indices walk a seeded
+    permutation of each pool, reshuffled whenever it runs out, so every face is seen before any repeats.
+    """
+    n_s = int(round(frac * batch_size))
+    n_r = batch_size - n_s
+    if n_r and not n_real:
+        raise ValueError("this epoch needs real faces but the real pool is empty (check data.real_shards)")
+    if n_s and not n_syn:
+        raise ValueError("this epoch needs synthetic faces but the pool is empty (check data.synthetic_shards)")
+    rng = np.random.default_rng(seed)
+    real = _stream(rng, n_real, n_r * steps)
+    syn = _stream(rng, n_syn, n_s * steps)
+    return [(real[i * n_r : (i + 1) * n_r], syn[i * n_s : (i + 1) * n_s]) for i in range(steps)]
+
+
+def _stream(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
+    if count == 0 or n == 0:
+        return np.zeros(0, np.int64)
+    reps = -(-count // n)
+    return np.concatenate([rng.permutation(n) for _ in range(reps)])[:count]
+
+
+def rank_slice(n: int, rank: int, world_size: int) -> np.ndarray:
+    """Indices of a pool this rank owns: a stride over the pool, or the whole pool when it is too small
+    to give every rank a face (a 10-face real set is shared, a 100k synthetic set is split)."""
+    if n < world_size * 8:
+        return np.arange(n)
+    return np.arange(rank, n, world_size)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of one rank's sampling and augmentation in one epoch (different per rank and epoch)."""
+    return int(seed) * 1_000_003 + epoch * 1009 + rank

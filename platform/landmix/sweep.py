@@ -1,0 +1,353 @@
+"""Ray Tune over the real/synthetic mix: search space, trial driver, pretrain-once fan-out, resume.
+
+Ray Train V2 composition: each Tune trial function builds and runs its own `TorchTrainer`
+(`landmix.train.build_trainer`) with a `TuneReportCallback`, so per-epoch metrics reach Tune
+(and ASHA) while the Train run keeps its own checkpoints under a stable name (`trial-<trial_id>`).
+
+Pretrain once, fan out: synthetic pretraining runs once per distinct pretraining config (per seed)
+in the driver before the Tuner starts; every `pretrain_finetune` trial starts from its checkpoint.
+A finished pretraining leaves `pretrain.json` beside its checkpoint, so a re-run skips it.
+
+Resume: the Tuner's experiment folder is `{storage}/{sweep name}/tune`; running the same sweep again
+restores it (`Tuner.restore`) and redoes only unfinished trials. The MLflow parent run id is kept in
+`{storage}/{sweep name}/parent_run_id` so the resumed sweep logs under the same parent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from landmix import config as cfg
+from landmix import settings
+
+N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, -1)  # -1 = all real training faces
+METRIC = "val_nme"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: which cells to train, how, and where results go.
+
+    name: MLflow experiment and storage folder name; a re-run with the same name resumes.
+    mode: "grid" (every strategy x n_real x alpha x seed cell) or "optimize" (Optuna + ASHA).
+    strategies / n_real / alphas / seeds: the grid's axes (alphas apply to "mixed" only).
+    base: the run preset every trial starts from (model, epochs, samples per epoch...).
+    pretrain_epochs: epochs of the once-per-seed synthetic pretraining for "pretrain_finetune".
+    num_samples: trials of the optimising mode; grace_period: ASHA's minimum epochs.
+    budget_n_real: optimising mode only: the real faces you have (the search picks the mix for it).
+    """
+
+    name: str = "landmix-mix"
+    mode: str = "grid"
+    strategies: tuple[str, ...] = cfg.STRATEGIES
+    n_real: tuple[int, ...] = (10, 50, 250)
+    alphas: tuple[float, ...] = (0.5,)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lr: float = 2e-3
+    augment_strength: float = 0.5
+    pretrain_epochs: int = 6
+    num_samples: int = 12
+    grace_period: int = 2
+    budget_n_real: int = 50
+    storage_path: str = str(settings.PROJECT_ROOT / "runs")
+    base: cfg.RunSpec = field(default_factory=cfg.cpu)
+    max_concurrent_trials: int = 0  # 0 = from the cluster's CPUs/GPUs
+
+    def __post_init__(self):
+        if self.mode not in ("grid", "optimize"):
+            raise ValueError(f"sweep.mode={self.mode!r}; choose 'grid' or 'optimize'")
+        for s in self.strategies:
+            if s not in cfg.STRATEGIES:
+                raise ValueError(f"sweep.strategies has {s!r}; allowed: {list(cfg.STRATEGIES)}")
+        for n in self.n_real:
+            if n not in N_REAL_CHOICES:
+                raise ValueError(f"sweep.n_real has {n}; allowed: {list(N_REAL_CHOICES)} (-1 = all)")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.storage_path) / self.name
+
+
+def grid_cells(sweep: SweepConfig) -> list[dict]:
+    """Every trial of the grid: one dict per (strategy, n_real, alpha, seed) that makes sense.
+
+    real_only, mixed and pretrain_finetune need real faces (n_real != 0); synthetic_only uses none.
+    alpha is the synthetic share of each batch and only varies for "mixed".
+    """
+    cells = []
+    for seed in sweep.seeds:
+        for strategy in sweep.strategies:
+            if strategy == "synthetic_only":
+                cells.append(dict(strategy=strategy, n_real=0, alpha=1.0, seed=seed))
+                continue
+            for n in (n for n in sweep.n_real if n != 0):
+                alphas = sweep.alphas if strategy == "mixed" else (0.0,)
+                cells += [dict(strategy=strategy, n_real=n, alpha=a, seed=seed) for a in alphas]
+    return cells
+
+
+def cell_run_name(cell: dict) -> str:
+    alpha = f"-a{cell['alpha']:g}" if cell["strategy"] == "mixed" else ""
+    n = "all" if cell["n_real"] == -1 else cell["n_real"]
+    return f"{cell['strategy']}-n{n}{alpha}-s{cell['seed']}"
+
+
+def trial_spec(sweep: SweepConfig, cell: dict, pretrained: dict[int, str], parent_run_id: str,
+               tracking_uri: str, train_name: str) -> cfg.RunSpec:  # fmt: skip
+    """The RunSpec of one trial: the base preset with the cell's strategy, n_real, alpha and seed."""
+    base = sweep.base
+    strategy = cell["strategy"]
+    data = replace(
+        base.data,
+        strategy="real_only" if strategy == "pretrain_finetune" else strategy,
+        n_real=0 if cell["n_real"] == -1 else cell["n_real"],
+        alpha=float(cell["alpha"]),
+        augment_strength=float(cell.get("augment_strength", sweep.augment_strength)),
+        pretrain_epochs=0,
+    )
+    train = replace(
+        base.train,
+        seed=int(cell["seed"]),
+        lr=float(cell.get("lr", sweep.lr)),
+        init_checkpoint=pretrained.get(int(cell["seed"]), "") if strategy == "pretrain_finetune" else "",
+        storage_path=str(sweep.root / "train"),
+        name=train_name,
+        experiment=sweep.name,
+        tracking_uri=tracking_uri,
+        parent_run_id=parent_run_id,
+        run_label=cell_run_name(cell),
+        strategy_label=strategy,
+    )
+    return replace(base, data=data, train=train)
+
+
+def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> cfg.RunSpec:
+    """Synthetic-only pretraining for `pretrain_finetune` trials of one seed."""
+    base = sweep.base
+    spec = replace(
+        base,
+        data=replace(base.data, strategy="synthetic_only", n_real=0, alpha=1.0, pretrain_epochs=0,
+                     augment_strength=sweep.augment_strength),
+        train=replace(base.train, seed=seed, lr=sweep.lr, epochs=sweep.pretrain_epochs, init_checkpoint="",
+                      storage_path=str(sweep.root / "pretrain"), experiment=sweep.name,
+                      tracking_uri=tracking_uri, parent_run_id=parent_run_id, strategy_label="pretrain"),
+    )  # fmt: skip
+    key = hashlib.sha1(json.dumps(cfg.to_dict(spec), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    name = f"pretrain-s{seed}-{key}"
+    return replace(spec, train=replace(spec.train, name=name, run_label=name))
+
+
+def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -> tuple[dict[int, str], float]:
+    """Run (or find) one synthetic pretraining per seed; returns seed -> checkpoint dir and seconds spent."""
+    from landmix import train as train_lib
+
+    out, spent = {}, 0.0
+    needed = "pretrain_finetune" in sweep.strategies or sweep.mode == "optimize"
+    if not needed:
+        return out, spent
+    for seed in sweep.seeds:
+        spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
+        marker = Path(spec.train.storage_path) / spec.train.name / "pretrain.json"
+        if marker.exists():
+            info = json.loads(marker.read_text())
+            print(f"pretraining seed {seed}: reusing {info['checkpoint']}", flush=True)
+        else:
+            t0 = time.monotonic()
+            result = train_lib.build_trainer(spec).fit()
+            if result.checkpoint is None:
+                raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
+            info = {"checkpoint": result.checkpoint.path, "seconds": time.monotonic() - t0}
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(info))
+        out[seed] = info["checkpoint"]
+        spent += info["seconds"]
+    return out, spent
+
+
+def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id: str, tracking_uri: str):
+    """The Tune trial function: builds and runs its own TorchTrainer (Ray Train V2 composition)."""
+
+    def trial(config: dict) -> None:
+        from ray import tune
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        from landmix import train as train_lib
+
+        name = f"trial-{tune.get_context().get_trial_id()}"  # stable across restores: Train resumes
+        spec = trial_spec(sweep, config, pretrained, parent_run_id, tracking_uri, name)
+        result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()]).fit()
+        if result.error is not None:
+            raise result.error
+
+    return trial
+
+
+def param_space(sweep: SweepConfig) -> dict:
+    from ray import tune
+
+    if sweep.mode == "grid":
+        return {"cell": tune.grid_search(grid_cells(sweep))}
+    strategies = [s for s in sweep.strategies if s != "synthetic_only" or sweep.budget_n_real == 0]
+    return {
+        "strategy": tune.choice(strategies),
+        "alpha": tune.uniform(0.0, 1.0),
+        "n_real": sweep.budget_n_real,
+        "lr": tune.loguniform(3e-4, 1e-2),
+        "augment_strength": tune.uniform(0.0, 1.0),
+        "seed": sweep.seeds[0],
+    }
+
+
+def concurrent_trials(sweep: SweepConfig) -> int:
+    """How many trials fit at once: cluster CPUs (or GPUs) over what one trial's workers take."""
+    import ray
+
+    if sweep.max_concurrent_trials:
+        return sweep.max_concurrent_trials
+    res = ray.cluster_resources()
+    t = sweep.base.train
+    if t.use_gpu:
+        return max(1, int(res.get("GPU", 0) // t.num_workers))
+    per_trial = t.num_workers * t.cpus_per_worker + 1  # + the trial driver itself
+    return max(1, int(res.get("CPU", 1) // per_trial))
+
+
+def _tuner(sweep: SweepConfig, trial_fn):
+    """A new Tuner, or the restored one when this sweep's experiment folder already exists."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    exp_path = sweep.root / "tune"
+    trainable = tune.with_resources(trial_fn, {"CPU": 1})
+    if tune.Tuner.can_restore(str(exp_path)):
+        print(f"resuming sweep from {exp_path}", flush=True)
+        return tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    tune_config = tune.TuneConfig(metric=METRIC, mode="min", max_concurrent_trials=concurrent_trials(sweep))
+    if sweep.mode == "optimize":
+        from ray.tune.search.optuna import OptunaSearch
+
+        tune_config = replace(
+            tune_config,
+            num_samples=sweep.num_samples,
+            search_alg=OptunaSearch(seed=sweep.seeds[0]),
+            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=sweep.base.train.epochs,
+                                    grace_period=sweep.grace_period, reduction_factor=2),
+        )  # fmt: skip
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(sweep),
+        tune_config=tune_config,
+        run_config=tune.RunConfig(name="tune", storage_path=str(sweep.root)),
+    )
+
+
+def _trial_rows(results) -> pd.DataFrame:
+    """One row per trial: its cell, its final and best validation NME and its seconds."""
+    rows = []
+    for r in results:
+        c = r.config.get("cell", r.config)
+        if r.metrics is None or METRIC not in r.metrics:
+            rows.append({**_cell(c), "nme": math.nan, "best_nme": math.nan, "seconds": math.nan,
+                         "epochs": 0, "status": "error" if r.error else "no metrics"})  # fmt: skip
+            continue
+        hist = r.metrics_dataframe
+        rows.append({
+            **_cell(c),
+            "nme": float(r.metrics[METRIC]),
+            "best_nme": float(hist[METRIC].min()) if hist is not None and METRIC in hist else math.nan,
+            "seconds": float(r.metrics.get("time_total_s", math.nan)),
+            "epochs": int(r.metrics.get("training_iteration", 0)),
+            "status": "error" if r.error else "ok",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _cell(c: dict) -> dict:
+    keys = ("strategy", "n_real", "alpha", "seed", "lr", "augment_strength")
+    out = {k: c[k] for k in keys if k in c}
+    out["alpha"] = float(out["alpha"]) if out.get("strategy") == "mixed" else math.nan
+    return out
+
+
+def compute_accounting(trials: pd.DataFrame, pretrain_seconds: float, n_pretrain: int) -> dict[str, float]:
+    """The sweep's compute beside a naive grid that pretrains inside every fine-tune trial."""
+    finetunes = int((trials["strategy"] == "pretrain_finetune").sum()) if len(trials) else 0
+    trial_s = float(trials["seconds"].fillna(0).sum()) if len(trials) else 0.0
+    per_pretrain = pretrain_seconds / n_pretrain if n_pretrain else 0.0
+    return {
+        "compute_trial_seconds": trial_s,
+        "compute_pretrain_seconds": pretrain_seconds,
+        "compute_total_seconds": trial_s + pretrain_seconds,
+        "compute_naive_grid_seconds": trial_s + finetunes * per_pretrain,
+    }
+
+
+def run_sweep(sweep: SweepConfig) -> dict:
+    """Run (or resume) the sweep, then attach the comparison to the MLflow parent run.
+
+    Returns a summary dict: parent run id, experiment, report files, compute accounting, trial table.
+    """
+    import ray
+
+    from landmix import report, tracking
+
+    if not ray.is_initialized():
+        ray.init(runtime_env={"env_vars": settings.ray_runtime_env_vars()})
+    sweep.root.mkdir(parents=True, exist_ok=True)
+    (sweep.root / "sweep.json").write_text(json.dumps(asdict(sweep), indent=2, default=str))
+    tracking_uri = tracking.resolve_uri(sweep.base.train.tracking_uri)
+    parent = tracking.sweep_parent_run(tracking_uri, sweep.name, sweep.root / "parent_run_id",
+                                       params={"sweep." + k: v for k, v in asdict(sweep).items() if k != "base"}
+                                       | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()})  # fmt: skip
+    pretrained, pretrain_s = run_pretraining(sweep, tracking_uri, parent)
+    results = _tuner(sweep, make_trial_fn(sweep, pretrained, parent, tracking_uri)).fit()
+    trials = _trial_rows(results)
+    ok = trials[trials["status"] == "ok"]
+    compute = compute_accounting(trials, pretrain_s, len(pretrained))
+    files = report.write_report(ok, sweep.root / "report") if len(ok) else {}
+    tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials), n_failed=len(trials) - len(ok))
+    failed = trials[trials["status"] != "ok"]
+    if len(failed):
+        print(f"WARNING: {len(failed)} trial(s) did not finish:\n{failed.to_string()}", flush=True)
+    return {"parent_run_id": parent, "experiment": sweep.name, "files": files, "compute": compute, "trials": trials}
+
+
+# ----------------------------------------------------------------------------------------- presets
+def smoke(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+    """A complete small sweep in a few minutes on 2 cores: every strategy, n_real 10 and 50, one seed."""
+    base = cfg.smoke()
+    base = replace(
+        base,
+        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
+                     synthetic_shards=synthetic_shards or base.data.synthetic_shards),
+        train=replace(base.train, num_workers=1, epochs=2),
+    )  # fmt: skip
+    return SweepConfig(
+        name="landmix-smoke", n_real=(10, 50), alphas=(0.5,), seeds=(0,), pretrain_epochs=1, base=base,
+        storage_path=storage_path or SweepConfig.storage_path,
+    )  # fmt: skip
+
+
+def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+    """The seed study on real faces: 4 strategies x n_real {10, 50, 250, all} x 3 seeds, ~1 h on 2 cores."""
+    base = cfg.cpu()
+    base = replace(
+        base,
+        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
+                     synthetic_shards=synthetic_shards or base.data.synthetic_shards, samples_per_epoch=512),
+        train=replace(base.train, num_workers=1, epochs=6),
+    )  # fmt: skip
+    return SweepConfig(
+        name="landmix-study", n_real=(10, 50, 250, -1), alphas=(0.5,), seeds=(0, 1, 2), pretrain_epochs=6,
+        base=base, storage_path=storage_path or SweepConfig.storage_path,
+    )  # fmt: skip
+
+
+PRESETS = {"smoke": smoke, "study": study}

@@ -1,0 +1,182 @@
+"""MLflow tracking for training runs: the only module that imports mlflow.
+
+One `Tracker` per Ray Train run, used on rank 0 only. The MLflow run is found again by a tag
+(`landmix.run_key`, the Ray Train run's storage path + name), so a run that Ray restarted after a worker
+failure logs into the SAME MLflow run instead of opening a second one. The URI comes from the config or
+$MLFLOW_TRACKING_URI: a server URL, or SQLite by an absolute path (`sqlite:////abs/mlflow.db`; Ray
+changes the workers' working directory, and MLflow 3.13+ refuses the old file store).
+The model is logged as its checkpoint folder (state_dict + config JSON), which `landmix eval` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RUN_KEY_TAG = "landmix.run_key"
+
+
+def resolve_uri(configured: str = "") -> str | None:
+    """The tracking URI to use, or None when tracking is off ("none" or nothing configured)."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri or uri.lower() == "none":
+        return None
+    if uri.startswith("sqlite:") and not uri.startswith("sqlite:////"):
+        raise ValueError(f"tracking URI {uri!r}: use an absolute SQLite path, sqlite:////abs/path/mlflow.db")
+    if "://" not in uri and not uri.startswith("sqlite:"):
+        raise ValueError(
+            f"tracking URI {uri!r}: MLflow 3.13+ refuses the file store; use http://host:port or sqlite:////abs.db"
+        )
+    return uri
+
+
+class Tracker:
+    """Start or resume the MLflow run of one training run and log into it."""
+
+    def __init__(self, uri: str, experiment: str, run_key: str, run_name: str, tags: dict | None = None):
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+        found = self.client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'")
+        if found:
+            self.run_id, self.resumed = found[0].info.run_id, True
+            self.client.update_run(self.run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(exp_id, run_name=run_name, tags={RUN_KEY_TAG: run_key, **(tags or {})})
+            self.run_id, self.resumed = run.info.run_id, False
+        self.experiment_id = exp_id
+
+    def log_params(self, params: dict) -> None:
+        if self.resumed:  # already logged before the failure; MLflow refuses to change a param
+            return
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def set_tags(self, tags: dict) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k.replace("@", "_at_"), float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=items)
+
+    def log_dict(self, d: dict, name: str) -> None:
+        self.client.log_dict(self.run_id, d, name)
+
+    def log_figure_files(self, files: dict[str, bytes], folder: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in files.items():
+                Path(tmp, name).write_bytes(data)
+            self.client.log_artifacts(self.run_id, tmp, folder)
+
+    def log_checkpoint(self, ckpt_dir: str) -> None:
+        """The final model: the checkpoint folder that `landmix eval --checkpoint` accepts."""
+        self.client.log_artifacts(self.run_id, ckpt_dir, "model")
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def runs_with_key(uri: str, experiment: str, run_key: str) -> list:
+    """All MLflow runs carrying `run_key` (tests check there is exactly one after a failure)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return client.search_runs([exp.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'")
+
+
+def list_artifacts(uri: str, run_id: str, path: str | None = None) -> list[str]:
+    from mlflow.tracking import MlflowClient
+
+    return [a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run_id, path)]
+
+
+def get_run(uri: str, run_id: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri).get_run(run_id)
+
+
+# ------------------------------------------------------------------------------ figures as PNG bytes
+def ced_png(curves: dict[str, np.ndarray], threshold: float = 0.10) -> bytes:
+    """A CED plot (share of faces with NME <= x) for each name -> per-image NMEs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from landmix.metrics import auc, ced
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
+    for name, errors in curves.items():
+        x, y = ced(errors, threshold)
+        ax.plot(x, y, label=f"{name} (AUC {auc(errors, threshold):.3f}, n={len(errors)})")
+    ax.set(xlabel="NME (inter-ocular)", ylabel="share of faces", xlim=(0, threshold), ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:
+        fig.savefig(f.name, bbox_inches="tight")
+        plt.close(fig)
+        return Path(f.name).read_bytes()
+
+
+def predictions_png(images: np.ndarray, pred: np.ndarray, gt: np.ndarray, cols: int = 4, scale: int = 2) -> bytes:
+    """A grid of faces: ground truth green, prediction red. images (N, S, S, 3) uint8; pts (N, K, 2)."""
+    import cv2
+
+    tiles = []
+    for img, p, g in zip(images, pred, gt):
+        t = cv2.resize(np.ascontiguousarray(img), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+        for pts, color in ((g, (0, 255, 0)), (p, (255, 0, 0))):
+            for x, y in (np.asarray(pts) + 0.5) * scale - 0.5:
+                cv2.circle(t, (int(round(x)), int(round(y))), 1, color, -1)
+        tiles.append(t)
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i : i + cols], 1) for i in range(0, len(tiles), cols)]
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+    return buf.tobytes()
+
+
+def provenance(folders: dict[str, str]) -> dict:
+    """Data provenance of shard folders: a hash per Parquet file, and the translator versions used."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    out = {}
+    for name, folder in folders.items():
+        if not folder:
+            continue
+        folder = Path(folder, "shards") if Path(folder, "shards").is_dir() else Path(folder)
+        files = sorted(folder.glob("*.parquet"))
+        hashes = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files}
+        versions = set()
+        for f in files:
+            col = pq.read_table(f, columns=["translator_version"]).column(0).to_pylist()
+            versions.update(v for v in col if v)
+        summary = next((p for p in (folder / "prepare.json", folder.parent / "prepare.json") if p.exists()), None)
+        out[name] = {
+            "folder": str(Path(folder).resolve()),
+            "shard_sha256_16": hashes,
+            "folder_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16],
+            "translator_versions": sorted(versions),
+            "prepare_summary": json.loads(summary.read_text()) if summary else None,
+        }
+    return out

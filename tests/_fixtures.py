@@ -1,0 +1,94 @@
+"""Small manifests in the contract's schema (common contract (1)), built straight from the shared data.
+
+The prepare/inspect tests need manifests before and independently of `landmix ingest`: these helpers
+read .pts (1-based) and _ldmks.txt (0-based) directly and write the Parquet with pyarrow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("split", pa.string()),
+        ("root", pa.string()),
+        ("image_path", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("landmarks", pa.list_(pa.list_(pa.float32()))),
+        ("scheme", pa.string()),
+        ("seg_path", pa.string()),
+        ("landmarks_annotator", pa.list_(pa.list_(pa.float32()))),
+        ("content_hash", pa.string()),
+    ]
+)
+
+
+def read_pts(path: Path) -> np.ndarray:
+    """A 300-W .pts file as (68, 2) float32, 0-based."""
+    lines = Path(path).read_text().split("{")[1].split("}")[0].split()
+    return np.asarray(lines, np.float32).reshape(-1, 2) - 1.0
+
+
+def read_ldmks(path: Path) -> np.ndarray:
+    """A FaceSynthetics _ldmks.txt as (K, 2) float32, 0-based."""
+    return np.loadtxt(path, dtype=np.float32).reshape(-1, 2)
+
+
+def _row(root: Path, image: Path, pts: np.ndarray, source: str, scheme: str, ident: str, **extra) -> dict:
+    h, w = cv2.imread(str(image), cv2.IMREAD_UNCHANGED).shape[:2]
+    return {
+        "id": ident,
+        "source": source,
+        "split": "train",
+        "root": str(root),
+        "image_path": str(image.relative_to(root)),
+        "width": w,
+        "height": h,
+        "landmarks": pts.tolist(),
+        "scheme": scheme,
+        "seg_path": extra.get("seg_path"),
+        "landmarks_annotator": extra.get("annotator"),
+        "content_hash": hashlib.sha1(image.read_bytes()).hexdigest(),
+    }
+
+
+def write_manifest(rows: list[dict], path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path)
+    return path
+
+
+def real_rows(data_root: Path, n: int | None = None, folder: str = "300w/afw") -> list[dict]:
+    root = Path(data_root) / folder
+    pts_files = sorted(root.glob("*.pts"))[:n]
+    return [_row(root, p.with_suffix(".jpg"), read_pts(p), "300w", "ibug68", p.stem) for p in pts_files]
+
+
+def synthetic_rows(data_root: Path, n: int | None = None) -> list[dict]:
+    root = Path(data_root) / "facesynthetics_100"
+    files = sorted(root.glob("*_ldmks.txt"))[:n]
+    rows = []
+    for f in files:
+        ident = f.name[: -len("_ldmks.txt")]
+        rows.append(
+            _row(
+                root,
+                root / f"{ident}.png",
+                read_ldmks(f),
+                "facesynthetics",
+                "synth70",
+                ident,
+                seg_path=f"{ident}_seg.png",
+            )
+        )
+    return rows

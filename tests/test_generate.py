@@ -1,0 +1,155 @@
+"""Tests of the procedural face generator: determinism, label geometry, seg classes, pose, the Ray job, ingest."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from landmix.generate import SEG, FaceConfig, make_sample, sample_rng
+from landmix.generate.face3d import sample_face, sample_pose, truncated_normal_cdf
+from landmix.generate.job import SUFFIXES, GenerateConfig, generate, is_complete
+
+
+def _files(folder, n):
+    return {f"{i:06d}{s}": (folder / f"{i:06d}{s}").read_bytes() for i in range(n) for s in SUFFIXES}
+
+
+def test_sample_is_deterministic():
+    a, b = make_sample(7, 3, 96), make_sample(7, 3, 96)
+    assert a.image.tobytes() == b.image.tobytes() and a.seg.tobytes() == b.seg.tobytes()
+    assert np.array_equal(a.xray, b.xray) and np.array_equal(a.annotator, b.annotator)
+    assert a.image.tobytes() != make_sample(7, 4, 96).image.tobytes()
+    assert a.image.tobytes() != make_sample(8, 3, 96).image.tobytes()
+
+
+@pytest.mark.parametrize("size", [64, 128, 512])
+def test_every_label_inside_its_image(size):
+    # The camera frames the face so that both label sets lie inside the image by construction.
+    cfg = FaceConfig()
+    for i in range(300):
+        f = sample_face(sample_rng(1, i), cfg, size)
+        for pts, k in ((f.xray, 70), (f.annotator, 68)):
+            assert pts.shape == (k, 2) and pts.dtype == np.float32
+            assert pts.min() >= 0 and pts.max() <= size - 1, (i, pts.min(), pts.max())
+
+
+def test_yaw_distribution_matches_config():
+    for sigma in (30.0, 15.0):
+        cfg = FaceConfig(yaw_sigma=sigma)
+        rng = np.random.default_rng(0)
+        poses = np.array([sample_pose(rng, cfg) for _ in range(4000)])
+        yaw = np.sort(poses[:, 0])
+        assert np.abs(poses).max(0).tolist() <= [cfg.yaw_max, cfg.pitch_max, cfg.roll_max]
+        ks = np.abs(
+            np.arange(1, len(yaw) + 1) / len(yaw) - truncated_normal_cdf(yaw, sigma, cfg.yaw_max)
+        ).max()
+        assert ks < 1.63 / np.sqrt(len(yaw)), ks  # Kolmogorov-Smirnov at alpha = 0.01
+    assert abs(np.median(np.abs(yaw))) < 15  # most mass near frontal
+
+
+def test_pupils_sit_on_the_drawn_eyes_and_nose_tip_on_the_nose():
+    eyes = noses = eyes_ok = noses_ok = 0
+    for i in range(100):
+        s = make_sample(2, i, 128)
+        f = s.face
+        x, y = np.round(s.xray).astype(int).T
+        if abs(f.yaw) < 40 and min(f.eye_open) > 0.6:
+            for p, cls in ((68, SEG["eye_l"]), (69, SEG["eye_r"])):
+                eyes += 1
+                eyes_ok += s.seg[y[p], x[p]] in (cls, SEG["glasses"], SEG["ignore"])
+        if abs(f.yaw) < 20 and abs(f.pitch) < 15:
+            noses += 1
+            noses_ok += s.seg[y[30], x[30]] in (SEG["nose"], SEG["glasses"], SEG["ignore"])
+    for i in range(
+        25
+    ):  # at 384 px the iris is wide enough to sample: the pupil pixel is darker than the sclera
+        s = make_sample(2, i, 384)
+        if abs(s.face.yaw) < 30 and min(s.face.eye_open) > 0.8:
+            for p, cls in ((68, SEG["eye_l"]), (69, SEG["eye_r"])):
+                x, y = np.round(s.xray[p]).astype(int)
+                if s.seg[y, x] == cls:
+                    sclera = np.percentile(s.image[s.seg == cls].mean(1), 95)
+                    assert s.image[y, x].mean() < 0.75 * sclera, i
+    assert eyes > 40 and noses > 20
+    assert eyes_ok / eyes > 0.97 and noses_ok / noses > 0.97, (eyes_ok, eyes, noses_ok, noses)
+
+
+def test_annotator_jaw_on_the_drawn_outline_and_gap_grows_with_yaw():
+    gaps = []
+    for i in range(300):
+        f = sample_face(sample_rng(3, i), FaceConfig(), 256)
+        outline = f.outline.reshape(-1, 1, 2)
+        for p in f.annotator[:17]:
+            assert abs(cv2.pointPolygonTest(outline, (float(p[0]), float(p[1])), True)) < 0.5
+        assert np.array_equal(f.annotator[17:], f.xray[17:68])
+        gap = np.linalg.norm(f.annotator[:17] - f.xray[:17], axis=1).mean() / np.linalg.norm(
+            f.xray[36] - f.xray[45]
+        )
+        gaps.append((abs(f.yaw), gap))
+    gaps = np.array(gaps)
+    assert gaps[gaps[:, 0] > 35, 1].mean() > 2 * gaps[gaps[:, 0] < 10, 1].mean()
+
+
+def test_job_same_bytes_for_any_sharding_and_rerun_skips(ray_cluster, tmp_path):
+    n = 10
+    one = generate(GenerateConfig(n=n, out=tmp_path / "one", size=64, seed=5, samples_per_task=n))
+    two = generate(GenerateConfig(n=n, out=tmp_path / "two", size=64, seed=5, samples_per_task=5))
+    assert one.written == two.written == n
+    assert _files(tmp_path / "one", n) == _files(tmp_path / "two", n)
+    (tmp_path / "two" / "000003_seg.png").unlink()
+    image = (tmp_path / "two" / "000007.png").read_bytes()
+    (tmp_path / "two" / "000007.png").write_bytes(image[: len(image) // 2])  # a crash mid-write
+    assert not is_complete(tmp_path / "two", 3) and not is_complete(tmp_path / "two", 7)
+    again = generate(GenerateConfig(n=n, out=tmp_path / "two", size=64, seed=5, samples_per_task=5))
+    assert (again.written, again.skipped) == (2, n - 2)
+    assert _files(tmp_path / "one", n) == _files(tmp_path / "two", n)
+    img = cv2.imread(str(tmp_path / "one" / "000000.png"), cv2.IMREAD_UNCHANGED)
+    s = make_sample(5, 0, 64)
+    assert np.array_equal(img[..., ::-1], s.image)  # the PNG holds RGB, as written by make_sample
+    assert np.allclose(np.loadtxt(tmp_path / "one" / "000000_ldmks.txt"), s.xray, atol=1e-3)
+
+
+def test_facesynthetics_reader_ingests_the_output(ray_cluster, tmp_path):
+    manifest = pytest.importorskip("landmix.manifest")
+    generate(GenerateConfig(n=6, out=tmp_path / "gen", size=96, seed=1, samples_per_task=3))
+    res = manifest.ingest(
+        manifest.IngestConfig(source="facesynthetics", root=tmp_path / "gen", out=tmp_path / "m.parquet")
+    )
+    assert res.rejected == [] and res.table.num_rows == 6
+    table = manifest.read_manifest(tmp_path / "m.parquet")
+    assert set(table.column("scheme").to_pylist()) == {"synth70"}
+    pts = manifest.landmarks_array(table.column("landmarks"))
+    ann = manifest.landmarks_array(table.column("landmarks_annotator"))
+    assert pts.shape == (6, 70, 2) and ann.shape == (6, 68, 2)
+    first = table.column("id").to_pylist().index("000000")
+    assert np.allclose(pts[first], make_sample(1, 0, 96).xray, atol=1e-3)
+
+
+def test_recompose_keeps_labels_exact(shared_data):
+    from landmix.generate import recompose
+
+    r = recompose.Recomposer.load(shared_data / "facesynthetics_100")
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 500, (40, 2))
+    dst = src + rng.normal(0, 5, src.shape)
+    coef = recompose._tps_fit(dst, src)
+    assert np.abs(recompose._tps_eval(coef, dst, dst) - src).max() < 1e-3  # new points land on the old ones
+    for i in range(6):
+        image, seg, pts, ann = r.make(3, i, 128)
+        assert image.shape == (128, 128, 3) and seg.shape == (128, 128) and ann is None
+        assert pts.shape == (70, 2) and pts.min() >= 0 and pts.max() <= 127
+        again = r.make(3, i, 128)
+        assert again[0].tobytes() == image.tobytes() and np.array_equal(again[2], pts)
+        x, y = np.round(pts[30]).astype(int)
+        assert seg[y, x] != 0  # the nose tip lands on the cut-out person, not on the new background
+
+
+def test_recompose_job_writes_the_layout_without_annotator(ray_cluster, shared_data, tmp_path):
+    cfg = GenerateConfig(
+        n=4, out=tmp_path, size=96, mode="recompose", source=shared_data / "facesynthetics_100"
+    )
+    assert generate(cfg).written == 4
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[:3] == ["000000.png", "000000_ldmks.txt", "000000_seg.png"] and len(names) == 12
+    assert generate(cfg).skipped == 4

@@ -1,0 +1,68 @@
+"""Mixing: a fixed real split, nested n_real prefixes, exact alpha per batch, equal steps on every rank."""
+
+import numpy as np
+import pytest
+
+from landmix import mixing
+
+IDS = [f"afw/{i:04d}" for i in range(600)] + [f"helen/trainset/{i:04d}" for i in range(607)]
+
+
+def test_real_split_is_fixed_disjoint_and_order_free():
+    train, val = mixing.real_split(IDS, seed=0)
+    assert len(val) == round(0.2 * len(IDS)) == 241 and len(train) + len(val) == len(IDS)
+    assert not set(train) & set(val)
+    train2, val2 = mixing.real_split(list(reversed(IDS)), seed=0)
+    assert (train2, val2) == (train, val)
+    assert mixing.real_split(IDS, seed=1)[1] != val
+    with pytest.raises(ValueError, match="unique"):
+        mixing.real_split(IDS + IDS[:1])
+
+
+def test_n_real_subsets_are_nested_prefixes():
+    train, _ = mixing.real_split(IDS, seed=0)
+    s10, s50, s250 = (set(mixing.real_subset(train, n, seed=0)) for n in (10, 50, 250))
+    assert len(s10) == 10 and len(s50) == 50 and len(s250) == 250
+    assert s10 < s50 < s250
+    assert mixing.real_subset(train, 0) == mixing.real_order(train)
+    with pytest.raises(ValueError, match="n_real"):
+        mixing.real_subset(train, 5000)
+
+
+def test_alpha_is_the_synthetic_share_of_every_batch():
+    plan = mixing.epoch_batches(n_real=10, n_syn=100, frac=0.25, batch_size=32, steps=7, seed=3)
+    assert len(plan) == 7
+    for real, syn in plan:
+        assert len(syn) == 8 and len(real) == 24
+        assert real.max() < 10 and syn.max() < 100
+    # every real face is seen before any repeats
+    first = np.concatenate([r for r, _ in plan])[:10]
+    assert sorted(first) == list(range(10))
+    again = mixing.epoch_batches(10, 100, 0.25, 32, 7, seed=3)
+    assert all((a[0] == b[0]).all() and (a[1] == b[1]).all() for a, b in zip(plan, again))
+
+
+def test_empty_pools_fail_with_a_reason():
+    with pytest.raises(ValueError, match="synthetic"):
+        mixing.epoch_batches(10, 0, 0.5, 8, 1, 0)
+    with pytest.raises(ValueError, match="real"):
+        mixing.epoch_batches(0, 10, 0.5, 8, 1, 0)
+    assert len(mixing.epoch_batches(0, 10, 1.0, 8, 2, 0)[0][1]) == 8
+
+
+def test_strategies_and_fixed_steps():
+    assert mixing.synthetic_fraction("real_only", 0.7, 0) == 0.0
+    assert mixing.synthetic_fraction("synthetic_only", 0.0, 0) == 1.0
+    assert mixing.synthetic_fraction("mixed", 0.3, 5) == 0.3
+    assert [mixing.synthetic_fraction("pretrain_finetune", 0.3, e, pretrain_epochs=2) for e in range(4)] == [
+        1.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="strategy"):
+        mixing.synthetic_fraction("both", 0.5, 0)
+    assert mixing.steps_per_epoch(1024, 32, 2) == 16 and mixing.steps_per_epoch(10, 32, 2) == 1
+    assert mixing.epoch_seed(0, 1, 0) != mixing.epoch_seed(0, 1, 1) != mixing.epoch_seed(0, 2, 1)
+
+
+def test_rank_slice_shares_small_pools_and_splits_large_ones():
+    assert list(mixing.rank_slice(10, 1, 2)) == list(range(10))
+    a, b = mixing.rank_slice(100, 0, 2), mixing.rank_slice(100, 1, 2)
+    assert len(a) == len(b) == 50 and not set(a) & set(b)

@@ -1,0 +1,130 @@
+"""The MLflow UI in a real browser: a sweep's parent run and its child runs, listed with their NME.
+
+Headless Chromium (Debian's `chromium` package) driven by Playwright for Python, never a downloaded
+browser build. CI installs both (as root):
+
+    apt-get install -y chromium
+    .venv/bin/pip install playwright==1.65.2        # never `playwright install`: it downloads browsers
+
+`check_runs_page` is the page check; point it at any experiment, e.g. a real sweep's:
+
+    check_runs_page("http://127.0.0.1:5000", "1", "tune_mix", ["trial_0", ...], Path("out/ui.png"))
+
+The screenshot lands in out/test-artifacts/mlflow_ui.png (docs/mlflow_ui.png is a copy of one).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[1] / "out" / "test-artifacts"
+
+
+def _rows_by_index(page) -> dict[str, dict[str, str]]:
+    """The runs grid as {row index: {column id: cell text}}; ag-grid splits a row into pinned and centre parts."""
+    return page.evaluate(
+        """() => {
+            const rows = {};
+            for (const row of document.querySelectorAll('[role="row"][row-index]')) {
+                const cells = rows[row.getAttribute('row-index')] ??= {};
+                for (const cell of row.querySelectorAll('[role="gridcell"][col-id]')) {
+                    cells[cell.getAttribute('col-id')] = cell.innerText.trim();
+                }
+            }
+            return rows;
+        }"""
+    )
+
+
+def check_runs_page(
+    url: str,
+    experiment_id: str,
+    parent: str,
+    children: list[str],
+    screenshot: Path,
+    metric: str = "nme",
+    timeout_ms: int = 60_000,
+) -> dict[str, float]:
+    """Open the experiment's runs table, show `metric`, expand `parent`, and return {run name: metric}.
+
+    Fails (AssertionError) unless the parent and every child are listed with a numeric metric; the child
+    rows must appear only once the parent is expanded (they are nested under it). Saves a screenshot.
+    The values are as displayed, so rounded: compare them with pytest.approx(..., rel=1e-2).
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # Tall enough for every row: the grid only draws the rows in view.
+            page = browser.new_page(
+                viewport={"width": 1600, "height": max(900, 400 + 34 * (len(children) + 1))}
+            )
+            page.goto(f"{url}/#/experiments/{experiment_id}/runs", wait_until="domcontentloaded")
+            parent_row = page.locator('[role="row"]', has_text=parent).first
+            parent_row.wait_for(timeout=timeout_ms)  # the React app has fetched and drawn the runs
+            assistant = page.get_by_role("button", name="Close")
+            if assistant.count():
+                assistant.first.click()  # the assistant side panel would cover the metric columns
+            metric_col = f"metrics.`{metric}`"
+            if not page.locator(f'[col-id="{metric_col}"]').count():
+                page.get_by_role("button", name="Columns").click()
+                page.get_by_role("dialog").get_by_text(metric, exact=True).click()
+                page.keyboard.press("Escape")
+                page.locator(f'[role="gridcell"][col-id="{metric_col}"]').first.wait_for(timeout=timeout_ms)
+            if children:
+                assert not page.get_by_text(children[0], exact=True).count(), (
+                    "child runs shown before expanding"
+                )
+                parent_row.locator("button").first.click()  # the expander in the Run Name cell
+                page.get_by_text(children[-1], exact=True).first.wait_for(timeout=timeout_ms)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot))
+            rows = _rows_by_index(page)
+        finally:
+            browser.close()
+    shown = {}
+    for cells in rows.values():
+        name = cells.get("attributes.`Run Name`", "").splitlines()
+        if name and cells.get(metric_col):
+            shown[name[-1]] = float(cells[metric_col])
+    missing = [n for n in [parent, *children] if n not in shown]
+    assert not missing, f"runs not listed with {metric} on the page: {missing} (page shows {shown})"
+    return shown
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("playwright") is None, reason="needs .venv/bin/pip install playwright==1.65.2"
+)
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs /usr/bin/chromium: apt-get install -y chromium (as root)"
+)
+def test_mlflow_ui_lists_parent_and_children_with_nme(mlflow_tracking, tmp_path):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_tracking)
+    exp = client.create_experiment("ui-sweep")
+    parent = client.create_run(exp, run_name="sweep-parent")
+    client.log_metric(parent.info.run_id, "nme", 0.061)
+    logged = {"sweep-parent": 0.061}
+    for i, nme in enumerate([0.0712345, 0.0654321, 0.0587654]):
+        child = client.create_run(exp, run_name=f"trial-{i}", tags={"mlflow.parentRunId": parent.info.run_id})
+        client.log_metric(child.info.run_id, "nme", nme)
+        client.set_terminated(child.info.run_id)
+        logged[f"trial-{i}"] = nme
+    client.set_terminated(parent.info.run_id)
+
+    shot = tmp_path / "mlflow_ui.png"
+    shown = check_runs_page(mlflow_tracking, exp, "sweep-parent", ["trial-0", "trial-1", "trial-2"], shot)
+    assert shown == pytest.approx(logged, rel=1e-2)  # the UI rounds metrics for display
+    assert shot.stat().st_size > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "mlflow_ui.png")

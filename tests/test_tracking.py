@@ -1,0 +1,57 @@
+"""Tracking: URIs that work under Ray, one MLflow run per run key (resume), params, metrics, artifacts."""
+
+import numpy as np
+import pytest
+
+from landmix import tracking
+
+
+def test_resolve_uri_accepts_servers_and_absolute_sqlite_only(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.resolve_uri("") is None and tracking.resolve_uri("none") is None
+    assert tracking.resolve_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert tracking.resolve_uri("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    with pytest.raises(ValueError, match="absolute"):
+        tracking.resolve_uri("sqlite:///mlflow.db")
+    with pytest.raises(ValueError, match="file store"):
+        tracking.resolve_uri("/tmp/mlruns")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://h:1")
+    assert tracking.resolve_uri("") == "http://h:1"
+
+
+def _exercise(uri: str, key: str, tmp_path):
+    t = tracking.Tracker(uri, "landmix-test", run_key=key, run_name="a run", tags={"landmix.strategy": "mixed"})
+    assert not t.resumed
+    t.log_params({"model.head": "soft_argmax", "train.lr": 0.002})
+    t.log_metrics({"val_nme": 0.2, "val_fr@10": 0.5}, step=0)
+    again = tracking.Tracker(uri, "landmix-test", run_key=key, run_name="a run")  # after a worker failure
+    assert again.resumed and again.run_id == t.run_id
+    again.log_params({"model.head": "soft_argmax"})  # a no-op on resume, never a conflict
+    again.log_metrics({"val_nme": 0.1}, step=1)
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    again.log_checkpoint(str(tmp_path))
+    again.log_figure_files({"ced.png": tracking.ced_png({"val": np.array([0.02, 0.05, 0.2])})}, "val")
+    again.log_dict({"a": 1}, "provenance.json")
+    again.finish()
+    runs = tracking.runs_with_key(uri, "landmix-test", key)
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    run = tracking.get_run(uri, t.run_id)
+    assert run.data.params["train.lr"] == "0.002" and run.data.metrics["val_nme"] == 0.1
+    assert "val_fr_at_10" in run.data.metrics and run.data.tags["landmix.strategy"] == "mixed"
+    assert set(tracking.list_artifacts(uri, t.run_id)) == {"model", "val", "provenance.json"}
+    assert tracking.list_artifacts(uri, t.run_id, "model") == ["model/model.pt"]
+
+
+def test_tracker_against_a_server_resumes_one_run(mlflow_tracking, tmp_path):
+    _exercise(mlflow_tracking, "server-key", tmp_path)
+
+
+def test_tracker_against_local_sqlite(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    _exercise(f"sqlite:///{tmp_path / 'mlflow.db'}", "sqlite-key", tmp_path / "ckpt")
+
+
+def test_figures_are_pngs():
+    png = tracking.predictions_png(np.zeros((3, 32, 32, 3), np.uint8), np.full((3, 68, 2), 10.0),
+                                   np.full((3, 68, 2), 20.0))
+    assert png[:4] == b"\x89PNG" and tracking.ced_png({"x": np.array([0.01])})[:4] == b"\x89PNG"
