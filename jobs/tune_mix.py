@@ -29,6 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.59+ default is token auth; set it explicitly
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every trial garble the job log
 
 from landmix import datasets, settings, sweep  # noqa: E402
 

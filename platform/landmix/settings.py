@@ -21,7 +21,8 @@ def data_root() -> Path:
 
 def ray_runtime_env_vars() -> dict[str, str]:
     """Environment variables every Ray worker needs, forwarded through runtime_env."""
-    keys = ("LANDMIX_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY", "RAY_AUTH_MODE")
+    keys = ("LANDMIX_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY", "RAY_AUTH_MODE",
+            "RAY_DATA_DISABLE_PROGRESS_BARS")
     return {k: os.environ[k] for k in keys if k in os.environ}
 
 

@@ -8,8 +8,9 @@ Pretrain once, fan out: synthetic pretraining runs once per distinct pretraining
 in the driver before the Tuner starts; every `pretrain_finetune` trial starts from its checkpoint.
 A finished pretraining leaves `pretrain.json` beside its checkpoint, so a re-run skips it.
 
-Resume: the Tuner's experiment folder is `{storage}/{sweep name}/tune`; running the same sweep again
-restores it (`Tuner.restore`) and redoes only unfinished trials. The MLflow parent run id is kept in
+Resume: a finished grid cell writes `{storage}/{sweep name}/cells/<cell>.json`; running the same sweep
+again runs only the cells without one, and a cell cut off mid-training resumes from its last epoch
+checkpoint (its Train run name is stable). The optimising mode restores its Tuner (`Tuner.restore`). The MLflow parent run id is kept in
 `{storage}/{sweep name}/parent_run_id` so the resumed sweep logs under the same parent.
 """
 
@@ -172,7 +173,12 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -
 
 
 def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id: str, tracking_uri: str):
-    """The Tune trial function: builds and runs its own TorchTrainer (Ray Train V2 composition)."""
+    """The Tune trial function: builds and runs its own TorchTrainer (Ray Train V2 composition).
+
+    Grid cells train under a stable Train run name (`cell_run_name`), so a cell cut off by a killed
+    driver resumes from its last epoch checkpoint, and write `cells/<name>.json` when they finish, which
+    is what makes a re-run skip them. Optimising trials are named by their Tune trial id.
+    """
 
     def trial(config: dict) -> None:
         from ray import tune
@@ -180,20 +186,49 @@ def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id:
 
         from landmix import train as train_lib
 
-        name = f"trial-{tune.get_context().get_trial_id()}"  # stable across restores: Train resumes
-        spec = trial_spec(sweep, config, pretrained, parent_run_id, tracking_uri, name)
+        cell = config.get("cell", config)  # grid mode: {"cell": {...}}; optimize mode: the sampled values
+        name = cell_run_name(cell) if "cell" in config else f"trial-{tune.get_context().get_trial_id()}"
+        spec = trial_spec(sweep, cell, pretrained, parent_run_id, tracking_uri, name)
+        t0 = time.monotonic()
         result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()]).fit()
         if result.error is not None:
             raise result.error
+        if "cell" in config:
+            write_cell_result(sweep, cell, result.metrics, time.monotonic() - t0)
 
     return trial
 
 
-def param_space(sweep: SweepConfig) -> dict:
+def cell_result_path(sweep: SweepConfig, cell: dict) -> Path:
+    return sweep.root / "cells" / f"{cell_run_name(cell)}.json"
+
+
+def write_cell_result(sweep: SweepConfig, cell: dict, metrics: dict, seconds: float) -> None:
+    """Record a finished grid cell (its final-epoch metrics); written last, so it means "done"."""
+    path = cell_result_path(sweep, cell)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {**_cell(cell), "nme": float(metrics[METRIC]), "seconds": seconds, "epochs": int(metrics["epoch"]) + 1,
+           "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "status": "ok"}  # fmt: skip
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(row, indent=1, default=float))
+    tmp.replace(path)
+
+
+def finished_cells(sweep: SweepConfig) -> dict[str, dict]:
+    """run name -> recorded result of every grid cell that already finished."""
+    out = {}
+    for cell in grid_cells(sweep):
+        path = cell_result_path(sweep, cell)
+        if path.exists():
+            out[cell_run_name(cell)] = json.loads(path.read_text())
+    return out
+
+
+def param_space(sweep: SweepConfig, cells: list[dict] | None = None) -> dict:
     from ray import tune
 
     if sweep.mode == "grid":
-        return {"cell": tune.grid_search(grid_cells(sweep))}
+        return {"cell": tune.grid_search(grid_cells(sweep) if cells is None else cells)}
     strategies = [s for s in sweep.strategies if s != "synthetic_only" or sweep.budget_n_real == 0]
     return {
         "strategy": tune.choice(strategies),
@@ -215,57 +250,88 @@ def concurrent_trials(sweep: SweepConfig) -> int:
     t = sweep.base.train
     if t.use_gpu:
         return max(1, int(res.get("GPU", 0) // t.num_workers))
-    per_trial = t.num_workers * t.cpus_per_worker + 1  # + the trial driver itself
+    per_trial = t.num_workers * t.cpus_per_worker + 1  # + one CPU for the trial's Ray Data read tasks
     return max(1, int(res.get("CPU", 1) // per_trial))
 
 
-def _tuner(sweep: SweepConfig, trial_fn):
-    """A new Tuner, or the restored one when this sweep's experiment folder already exists."""
+def _tuner(sweep: SweepConfig, trial_fn, cells: list[dict] | None = None):
+    """The Tuner of this run of the sweep.
+
+    Grid mode: a fresh Tuner over the cells not finished yet, in `tune/attempt-<k>` (finished cells are
+    known from their `cells/*.json`, so a re-run never redoes them, and Tune's concurrency limit holds:
+    a restored Tuner would start all of its pending trials at once). Optimize mode: `Tuner.restore` of
+    `tune/optimize` when it exists, which keeps the Optuna study and ASHA state.
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    exp_path = sweep.root / "tune"
-    trainable = tune.with_resources(trial_fn, {"CPU": 1})
-    if tune.Tuner.can_restore(str(exp_path)):
-        print(f"resuming sweep from {exp_path}", flush=True)
-        return tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    # The trial function only waits on its TorchTrainer: it holds no CPU (the workers and Ray Data's read
+    # tasks need them all on a small machine), just memory, which Tune needs to place it at all.
+    trainable = tune.with_resources(trial_fn, {"CPU": 0, "memory": 256 * 1024**2})
     tune_config = tune.TuneConfig(metric=METRIC, mode="min", max_concurrent_trials=concurrent_trials(sweep))
-    if sweep.mode == "optimize":
-        from ray.tune.search.optuna import OptunaSearch
-
+    if sweep.mode == "grid":
+        attempts = sweep.root / "tune"
+        name = f"attempt-{len(list(attempts.glob('attempt-*'))) if attempts.is_dir() else 0}"
+    else:
+        name = "optimize"
+        exp_path = sweep.root / "tune" / name
+        if tune.Tuner.can_restore(str(exp_path)):
+            print(f"resuming sweep from {exp_path}", flush=True)
+            return tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
+                                      resume_errored=True)  # fmt: skip
         tune_config = replace(
             tune_config,
             num_samples=sweep.num_samples,
-            search_alg=OptunaSearch(seed=sweep.seeds[0]),
+            search_alg=OptunaSearch(seed=sweep.seeds[0]) if (OptunaSearch := _optuna()) else None,
             scheduler=ASHAScheduler(time_attr="training_iteration", max_t=sweep.base.train.epochs,
                                     grace_period=sweep.grace_period, reduction_factor=2),
         )  # fmt: skip
     return tune.Tuner(
         trainable,
-        param_space=param_space(sweep),
+        param_space=param_space(sweep, cells),
         tune_config=tune_config,
-        run_config=tune.RunConfig(name="tune", storage_path=str(sweep.root)),
+        run_config=tune.RunConfig(name=name, storage_path=str(sweep.root / "tune")),
     )
 
 
+def _optuna():
+    from ray.tune.search.optuna import OptunaSearch
+
+    return OptunaSearch
+
+
 def _trial_rows(results) -> pd.DataFrame:
-    """One row per trial: its cell, its final and best validation NME and its seconds."""
+    """One row per Tune trial (optimize mode): its values, final validation NME, seconds and status."""
     rows = []
     for r in results:
         c = r.config.get("cell", r.config)
-        if r.metrics is None or METRIC not in r.metrics:
-            rows.append({**_cell(c), "nme": math.nan, "best_nme": math.nan, "seconds": math.nan,
-                         "epochs": 0, "status": "error" if r.error else "no metrics"})  # fmt: skip
-            continue
-        hist = r.metrics_dataframe
+        ok = r.metrics is not None and METRIC in r.metrics and r.error is None
         rows.append({
             **_cell(c),
-            "nme": float(r.metrics[METRIC]),
-            "best_nme": float(hist[METRIC].min()) if hist is not None and METRIC in hist else math.nan,
-            "seconds": float(r.metrics.get("time_total_s", math.nan)),
-            "epochs": int(r.metrics.get("training_iteration", 0)),
-            "status": "error" if r.error else "ok",
+            "nme": float(r.metrics[METRIC]) if ok else math.nan,
+            "seconds": float(r.metrics.get("time_total_s", math.nan)) if ok else math.nan,
+            "epochs": int(r.metrics.get("training_iteration", 0)) if ok else 0,
+            "status": "ok" if ok else ("error" if r.error else "no metrics"),
         })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
+    """One row per grid cell: the recorded result of finished cells; the Tune error of the others."""
+    done = finished_cells(sweep)
+    errors = {}
+    for r in results or []:
+        c = r.config.get("cell", r.config)
+        if cell_run_name(c) not in done:
+            errors[cell_run_name(c)] = "error" if r.error else "no metrics"
+    rows = []
+    for cell in grid_cells(sweep):
+        name = cell_run_name(cell)
+        if name in done:
+            rows.append({k: v for k, v in done[name].items() if k != "metrics"} | {"run": name})
+        else:
+            rows.append({**_cell(cell), "nme": math.nan, "seconds": math.nan, "epochs": 0,
+                         "status": errors.get(name, "not run"), "run": name})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -307,15 +373,25 @@ def run_sweep(sweep: SweepConfig) -> dict:
                                        params={"sweep." + k: v for k, v in asdict(sweep).items() if k != "base"}
                                        | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()})  # fmt: skip
     pretrained, pretrain_s = run_pretraining(sweep, tracking_uri, parent)
-    results = _tuner(sweep, make_trial_fn(sweep, pretrained, parent, tracking_uri)).fit()
-    trials = _trial_rows(results)
+    trial_fn = make_trial_fn(sweep, pretrained, parent, tracking_uri)
+    if sweep.mode == "grid":
+        done = finished_cells(sweep)
+        todo = [c for c in grid_cells(sweep) if cell_run_name(c) not in done]
+        print(f"sweep {sweep.name}: {len(done)} cell(s) already finished, {len(todo)} to run", flush=True)
+        results = _tuner(sweep, trial_fn, todo).fit() if todo else None
+        trials = _grid_rows(sweep, results)
+    else:
+        trials = _trial_rows(_tuner(sweep, trial_fn).fit())
     ok = trials[trials["status"] == "ok"]
     compute = compute_accounting(trials, pretrain_s, len(pretrained))
     files = report.write_report(ok, sweep.root / "report") if len(ok) else {}
+    trials.to_csv(sweep.root / "trials.csv", index=False)
+    files["trials_csv"] = sweep.root / "trials.csv"
     tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials), n_failed=len(trials) - len(ok))
     failed = trials[trials["status"] != "ok"]
     if len(failed):
-        print(f"WARNING: {len(failed)} trial(s) did not finish:\n{failed.to_string()}", flush=True)
+        print(f"WARNING: {len(failed)} trial(s) did not finish (run the same command again to retry them):\n"
+              f"{failed.to_string()}", flush=True)  # fmt: skip
     return {"parent_run_id": parent, "experiment": sweep.name, "files": files, "compute": compute, "trials": trials}
 
 

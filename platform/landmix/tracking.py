@@ -180,3 +180,69 @@ def provenance(folders: dict[str, str]) -> dict:
             "prepare_summary": json.loads(summary.read_text()) if summary else None,
         }
     return out
+
+
+# ------------------------------------------------------------------------------ sweeps: the parent run
+SWEEP_TAG = "landmix.sweep"
+
+
+def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: dict) -> str:
+    """The MLflow parent run of a sweep: found again through `id_file` (a resumed sweep), or created.
+
+    Every trial's run carries `mlflow.parentRunId` = this id, which is what nests it in the UI.
+    Returns "" when tracking is off.
+    """
+    if uri is None:
+        return ""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    id_file = Path(id_file)
+    if id_file.exists():
+        run_id = id_file.read_text().strip()
+        try:
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+        except Exception as err:  # the file outlived the tracking store (a new server, a deleted run)
+            print(f"parent run {run_id} from {id_file} is not in {uri} ({err}); starting a new parent run")
+    exp = client.get_experiment_by_name(experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    run = client.create_run(exp_id, run_name=experiment, tags={SWEEP_TAG: experiment, "landmix.role": "sweep"})
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client.log_batch(run.info.run_id, params=items[i : i + 100])
+    id_file.parent.mkdir(parents=True, exist_ok=True)
+    id_file.write_text(run.info.run_id)
+    return run.info.run_id
+
+
+def log_sweep_report(uri: str | None, parent_run_id: str, files: dict[str, Path], compute: dict[str, float],
+                     n_trials: int, n_failed: int) -> None:  # fmt: skip
+    """Attach the comparison to the parent run: report files under `comparison/`, compute, trial counts.
+
+    The parent ends FAILED when any trial failed, so an incomplete comparison is never mistaken for a whole one.
+    """
+    if uri is None or not parent_run_id:
+        return
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    for path in files.values():
+        client.log_artifact(parent_run_id, str(path), "comparison")
+    now = int(time.time() * 1000)
+    values = {**compute, "n_trials": n_trials, "n_failed_trials": n_failed}
+    client.log_batch(parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    client.set_terminated(parent_run_id, status="FAILED" if n_failed else "FINISHED")
+
+
+def child_runs(uri: str, parent_run_id: str) -> list:
+    """The runs nested under a parent (tests and the report read them back)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
