@@ -10,7 +10,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export RAY_USAGE_STATS_ENABLED ?= 0
 export LANDMIX_DATA_ROOT ?= $(abspath ../shared/data)
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test lint clean browser
 
 venv: $(STAMP)
 
@@ -31,6 +31,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check --fix platform jobs tests bench
 	$(BIN)/ruff format platform jobs tests bench
+
+# Debian's chromium for the MLflow UI test (as root; elsewhere: sudo apt-get install -y chromium).
+# Without it that one test skips and says why.
+browser:
+	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed (needs root): the MLflow UI test will skip"
 
 clean:
 	rm -rf $(VENV) build *.egg-info platform/*.egg-info

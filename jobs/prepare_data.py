@@ -30,12 +30,10 @@ from landmix import prepare, settings  # noqa: E402
 
 def smoke_manifests(work, num_cpus: int | None) -> list[str]:
     """Ingest the shared 300-W AFW faces and the 100 FaceSynthetics renders into manifests under work."""
-    import ray
 
     from landmix.manifest import IngestConfig, ingest
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS") or "local", num_cpus=num_cpus, logging_level="WARNING")
+    settings.init_ray(num_cpus=num_cpus)
     out = []
     for source, folder in (("300w", "300w/afw"), ("facesynthetics", "facesynthetics_100")):
         cfg = IngestConfig(source, settings.data_root() / folder, work / f"{source}.parquet")

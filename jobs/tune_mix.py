@@ -49,8 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n-generated", type=int, default=None, help="embedded synthetic faces to generate")
     p.add_argument("--work", type=Path, default=settings.PROJECT_ROOT / "out",
                    help="cache of manifests and prepared shards (default out/)")
-    p.add_argument("--storage", default=str(settings.PROJECT_ROOT / "runs"),
-                   help="Ray Train/Tune storage: a local folder or s3://... (shared storage on a cluster)")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="logical CPUs of the local Ray cluster this job starts (ignored when joining a cluster); "
+                        "4 on a 2-core machine runs 2 one-worker trials at once")
+    p.add_argument("--storage", default=settings.storage_path(),
+                   help="Ray Train/Tune storage: a local folder or s3://... (shared storage on a cluster; "
+                        "default $LANDMIX_STORAGE_PATH, else runs/)")
     return p.parse_args(argv)
 
 
@@ -58,6 +62,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     preset = "smoke" if args.smoke_test else args.preset
     settings.default_tracking_uri()  # MLFLOW_TRACKING_URI, else an absolute sqlite:////.../runs/mlflow.db
+    settings.init_ray(num_cpus=args.num_cpus)  # $RAY_ADDRESS (a cluster, a submitted job), else a local one
     inputs = datasets.build_inputs(
         work=args.work,
         real_root=args.real,
@@ -67,6 +72,8 @@ def main(argv=None) -> int:
     )
     sw = sweep.PRESETS[preset](real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards),
                                storage_path=args.storage)  # fmt: skip
+    if inputs.translator:
+        sw = replace(sw, translator=str(inputs.translator))
     overrides = {k: v for k, v in dict(mode=args.mode, name=args.name, num_samples=args.num_samples,
                                         budget_n_real=args.budget_n_real).items() if v is not None}  # fmt: skip
     if args.seeds:

@@ -88,7 +88,8 @@ def test_cli_overrides_build_a_uniquely_named_spec():
 def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking, shards, shared_data, tmp_path):
     """One Ray Train run does it all: 2 DDP workers on mixed data, MLflow on a server, and rank 1 killed
     (os._exit) at epoch 1 once: Ray restarts the group from the epoch-0 checkpoint and the run ends in ONE
-    MLflow run with every epoch's metrics. (The SQLite store is covered in test_tracking.py.)"""
+    MLflow run with every epoch's metrics, also when the finished run is started once more.
+    (The SQLite store is covered in test_tracking.py.)"""
     real, syn = shards
     marker = tmp_path / "killed-once"
     spec = _spec(tmp_path, "e2e", data={"real_shards": real, "synthetic_shards": syn, "strategy": "mixed",
@@ -103,6 +104,8 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     ckpt = tmp_path / "out" / "checkpoint"
     meta = json.loads((ckpt / "meta.json").read_text())
     assert (ckpt / "model.pt").exists() and meta["epoch"] == 1 and meta["crop_scale"] > 1
+    again = train.fit(spec)  # the same run started again when finished: its result, no second MLflow run
+    assert again.error is None and again.metrics["val_nme"] == pytest.approx(result.metrics["val_nme"])
 
     runs = tracking.runs_with_key(mlflow_tracking, spec.train.experiment, spec.train.name)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
@@ -131,7 +134,7 @@ TWO_NODES = textwrap.dedent("""
 
     from landmix import config as C, train
 
-    real, storage, trace = sys.argv[1:4]
+    real, storage, trace, marker = sys.argv[1:5]
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     cluster.add_node(num_cpus=2)
     ray.init(address=cluster.address, logging_level="WARNING")
@@ -145,10 +148,11 @@ TWO_NODES = textwrap.dedent("""
 
     spec = C.preset("smoke", data={"real_shards": real}, train={
         "storage_path": storage, "name": "two-nodes", "placement_strategy": "STRICT_SPREAD",
-        "tracking_uri": "none", "epochs": 1})
+        "tracking_uri": "none", "epochs": 1, "fail_at_epoch": 1, "fail_marker": marker})
     result = train.fit(spec, train_fn=loop)
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
     print("RESULT", json.dumps({"nodes": nodes, "error": repr(result.error), "epoch": result.metrics.get("epoch"),
+                                "resumed": result.metrics.get("resumed_from_epoch"),
                                 "checkpoint": bool(result.checkpoint)}))
     ray.shutdown()
     cluster.shutdown()
@@ -157,17 +161,23 @@ TWO_NODES = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_two_simulated_nodes_train_one_model(shards, tmp_path):
-    """A head and a second node (ray.cluster_utils.Cluster) in a subprocess, apart from the session cluster."""
+    """A head and a second node (ray.cluster_utils.Cluster) in a subprocess, apart from the session cluster.
+
+    Rank 1 is killed once after the last epoch's checkpoint (fail_at_epoch = epochs): the restarted group
+    has nothing left to train and must still report the run's final metrics (what a sweep cell killed at
+    its very end needs to count as finished)."""
     (tmp_path / "trace").mkdir()
     script = tmp_path / "two_nodes.py"
     script.write_text(TWO_NODES)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.run([sys.executable, str(script), shards[0], str(tmp_path / "runs"), str(tmp_path / "trace")],
+    proc = subprocess.run([sys.executable, str(script), shards[0], str(tmp_path / "runs"), str(tmp_path / "trace"),
+                           str(tmp_path / "killed-once")],
                           capture_output=True, text=True, timeout=600, env=env)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, f"no result; stderr tail:\n{proc.stderr[-3000:]}"
     out = json.loads(line[len("RESULT "):])
     assert out["error"] == "None" and out["epoch"] == 0 and out["checkpoint"]
+    assert (tmp_path / "killed-once").exists() and out["resumed"] == 0  # restarted after its last checkpoint
     assert len(out["nodes"]) == 2
     seen = {p.name: p.read_text() for p in (tmp_path / "trace").iterdir()}
     assert set(seen) == {"rank0", "rank1"} and set(seen.values()) == set(out["nodes"])  # one worker per node

@@ -72,7 +72,7 @@ class TrainConfig:
     placement_strategy: str = "PACK"  # Ray placement group strategy: PACK, SPREAD, STRICT_SPREAD, STRICT_PACK
     seed: int = 0  # model init, batch sampling and per-epoch augmentation seeds derive from it
     init_checkpoint: str = ""  # checkpoint dir to start from (fine-tuning after synthetic pretraining)
-    storage_path: str = str(settings.PROJECT_ROOT / "runs")  # Ray Train storage (absolute: shared by workers)
+    storage_path: str = field(default_factory=settings.storage_path)  # Ray Train storage, shared by workers
     name: str = "landmix"  # Ray Train run name; also the MLflow run key, so a resumed run finds its MLflow run
     max_failures: int = 2  # FailureConfig: worker failures recovered from the last checkpoint
     tracking_uri: str = ""  # MLflow URI; "" = $MLFLOW_TRACKING_URI; "none" = no tracking
@@ -80,7 +80,7 @@ class TrainConfig:
     parent_run_id: str = ""  # MLflow parent run (a sweep's); "" = a top-level run
     run_label: str = ""  # MLflow run name; "" = train.name
     strategy_label: str = ""  # MLflow tag landmix.strategy; "" = data.strategy (a sweep says "pretrain_finetune")
-    fail_at_epoch: int = -1  # test hook: rank 1 (or 0 alone) exits hard at this epoch once, see fail_marker
+    fail_at_epoch: int = -1  # test hook: rank 1 (or 0 alone) exits hard at this epoch once (= epochs: after the last)
     fail_marker: str = ""  # test hook: file created before the injected failure so it happens only once
 
     def __post_init__(self):

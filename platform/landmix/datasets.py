@@ -3,6 +3,10 @@
     inputs = build_inputs(work=Path("out"), n_generated=4000, crop_size=112)
     inputs.real_shards, inputs.synthetic_shards      # folders of training-ready Parquet shards
 
+Synthetic labels are translated to the human 300-W convention in the prepare step: by the translator
+given, else by one fitted on the generated faces' paired conventions (x-ray -> annotator; cached under
+`work/translators/`), else (no generated faces) by the fixed SYNTH70 -> IBUG68 table.
+
 Real faces: a 300-W-layout folder (default: the shared faces, $LANDMIX_DATA_ROOT/300w). Synthetic
 faces: the embedded procedural generator's output (`n_generated` faces) plus any FaceSynthetics-layout
 folders given. Real shards are prepared first; the crop distribution fitted on them is then used to
@@ -37,6 +41,7 @@ class Inputs:
     real_manifest: Path
     synthetic_manifests: tuple[Path, ...]
     real_is_standin: bool  # True when no real faces were found and generated ones stand in
+    translator: Path | None  # the .npz applied to synthetic labels; None = the fixed SYNTH70 -> IBUG68 table
 
 
 def _key(**parts) -> str:
@@ -106,10 +111,7 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
                  n_generated: int = 4000, gen_size: int = 160, crop_size: int = 112, seed: int = 0,
                  translator: str = "") -> Inputs:  # fmt: skip
     """Generate, ingest and prepare everything a sweep reads; cached under `work`."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(runtime_env={"env_vars": settings.ray_runtime_env_vars()}, logging_level="WARNING")
+    settings.init_ray()
     work = Path(work).resolve()
     real_root = Path(real_root) if real_root else settings.data_root() / "300w"
     standin = not real_root.is_dir()
@@ -127,12 +129,27 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
         synth_manifests.append(_ingest("facesynthetics", Path(root), work / "manifests" / name))
     if not synth_manifests:
         raise ValueError("no synthetic faces: give n_generated > 0 or at least one FaceSynthetics folder")
+    if not translator and n_generated:  # learn x-ray -> annotator on the generator's paired conventions
+        translator = str(_fit_translator(synth_manifests[0], work / "translators"))
     real_shards = _prepare([real_manifest], work / "prepared" / f"real-{crop_size}", crop_size)
     crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
     _write_crop_stats(real_shards, crop_stats)
     synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}", crop_size,
                             crop_stats=str(crop_stats), translator=translator)  # fmt: skip
-    return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin)
+    return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
+                  Path(translator) if translator else None)
+
+
+def _fit_translator(generated_manifest: Path, out: Path) -> Path:
+    """The ridge translator fitted on a generated manifest's paired labels, cached by that manifest."""
+    from landmix import translate
+
+    path = out / f"generated-{_key(manifest=str(generated_manifest), mtime=generated_manifest.stat().st_mtime_ns)}.npz"
+    if not path.exists():
+        tr = translate.fit_on_generated(generated_manifest)
+        tr.save(path)
+        print(f"translator {tr.version} (ridge alpha {tr.alpha:g}) fitted on {generated_manifest} -> {path}", flush=True)
+    return path
 
 
 def _write_crop_stats(real_shards: Path, path: Path) -> None:

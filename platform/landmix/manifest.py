@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from landmix import quarantine
+from landmix import quarantine, settings
 from landmix.sources import SOURCES, get_source
 
 POINTS = pa.list_(pa.list_(pa.float32()))
@@ -251,7 +251,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import ray
 
     cfg = IngestConfig(args.source, args.root, args.out, args.quarantine, args.decode, args.samples_per_task)
     if not Path(cfg.root).is_dir():
@@ -259,11 +258,7 @@ def run(args: argparse.Namespace) -> int:
             f"landmix ingest: {cfg.root} is not a folder; pass the folder holding the files", file=sys.stderr
         )
         return 2
-    address = args.address or os.environ.get("RAY_ADDRESS") or "local"
-    if not ray.is_initialized():
-        if address == "local":
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private loopback cluster
-        ray.init(address=address, logging_level="WARNING")
+    settings.init_ray(args.address)
     result = ingest(cfg)
     qpath = cfg.quarantine_path
     if result.ignored:

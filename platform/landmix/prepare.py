@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 import ray
 from ray.data.datasource import FilenameProvider
 
-from landmix import quarantine
+from landmix import quarantine, settings
 from landmix.crops import CropDistribution, crop_image, crop_stats
 from landmix.manifest import landmarks_array, read_manifest
 from landmix.schemes import IBUG68, get_scheme
@@ -275,12 +275,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"landmix prepare: no manifest at {missing}; write one with `landmix ingest`", file=sys.stderr)
         return 2
-    if not ray.is_initialized():
-        # "local": a private Ray of this process, never someone else's cluster found on the machine.
-        address = args.address or os.environ.get("RAY_ADDRESS") or "local"
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        local = address == "local"
-        ray.init(address=address, num_cpus=args.num_cpus if local else None, logging_level="WARNING")
+    settings.init_ray(args.address, num_cpus=args.num_cpus)
     s = prepare(cfg)
     print(
         f"prepared {s['rows_written']} of {s['rows_in']} rows into {s['shards']} shards in {cfg.out}/shards; "

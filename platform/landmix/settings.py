@@ -3,6 +3,7 @@
 LANDMIX_DATA_ROOT: where the research-only shared data lives (default ../shared/data from the
 project root). It is read from there, never copied into the repository.
 MLFLOW_TRACKING_URI: where runs are tracked (a server URL or an absolute sqlite:////path).
+LANDMIX_STORAGE_PATH: Ray Train/Tune storage (default runs/ in the project; s3://... on a cluster).
 """
 
 from __future__ import annotations
@@ -24,6 +25,32 @@ def ray_runtime_env_vars() -> dict[str, str]:
     keys = ("LANDMIX_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY", "RAY_AUTH_MODE",
             "RAY_DATA_DISABLE_PROGRESS_BARS")
     return {k: os.environ[k] for k in keys if k in os.environ}
+
+
+def storage_path() -> str:
+    """Ray Train/Tune storage: $LANDMIX_STORAGE_PATH (s3://... on a cluster: shared by every node), else runs/."""
+    return os.environ.get("LANDMIX_STORAGE_PATH") or str(PROJECT_ROOT / "runs")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect this process to Ray, the same way in every command and job.
+
+    `address` (or $RAY_ADDRESS, which `ray job submit` sets for the job's driver) joins that cluster, and
+    the cluster's or the job's runtime_env applies. Without one, a private local cluster of this process
+    ("local": never another user's Ray found on the machine), dashboard on loopback (Tune's ASHA needs the
+    dashboard to release placement groups), with this process's settings forwarded to every worker.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # token auth is on by default since Ray 2.59
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address and address != "local":
+        ray.init(address=address, logging_level="WARNING")
+        return
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
+             runtime_env={"env_vars": ray_runtime_env_vars()}, logging_level="WARNING")  # fmt: skip
 
 
 def default_tracking_uri() -> str:

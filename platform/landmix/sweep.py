@@ -57,9 +57,10 @@ class SweepConfig:
     num_samples: int = 12
     grace_period: int = 2
     budget_n_real: int = 50
-    storage_path: str = str(settings.PROJECT_ROOT / "runs")
+    storage_path: str = field(default_factory=settings.storage_path)
     base: cfg.RunSpec = field(default_factory=cfg.cpu)
     max_concurrent_trials: int = 0  # 0 = from the cluster's CPUs/GPUs
+    translator: str = ""  # the .npz that translated the synthetic labels (logged on the parent run); "" = fixed
 
     def __post_init__(self):
         if self.mode not in ("grid", "optimize"):
@@ -108,6 +109,9 @@ def trial_spec(sweep: SweepConfig, cell: dict, pretrained: dict[int, str], paren
     data = replace(
         base.data,
         strategy="real_only" if strategy == "pretrain_finetune" else strategy,
+        # Cells that draw no synthetic sample do not read the synthetic shards (a fine-tune's synthetic
+        # data is its pretraining's, recorded in that run).
+        synthetic_shards=base.data.synthetic_shards if strategy in ("synthetic_only", "mixed") else "",
         n_real=0 if cell["n_real"] == -1 else cell["n_real"],
         alpha=float(cell["alpha"]),
         augment_strength=float(cell.get("augment_strength", sweep.augment_strength)),
@@ -312,6 +316,7 @@ def _trial_rows(results) -> pd.DataFrame:
             "seconds": float(r.metrics.get("time_total_s", math.nan)) if ok else math.nan,
             "epochs": int(r.metrics.get("training_iteration", 0)) if ok else 0,
             "status": "ok" if ok else ("error" if r.error else "no metrics"),
+            "run": f"trial-{r.metrics['trial_id']}" if r.metrics and "trial_id" in r.metrics else "",
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -360,18 +365,18 @@ def run_sweep(sweep: SweepConfig) -> dict:
 
     Returns a summary dict: parent run id, experiment, report files, compute accounting, trial table.
     """
-    import ray
 
     from landmix import report, tracking
 
-    if not ray.is_initialized():
-        ray.init(runtime_env={"env_vars": settings.ray_runtime_env_vars()})
+    settings.init_ray()
     sweep.root.mkdir(parents=True, exist_ok=True)
     (sweep.root / "sweep.json").write_text(json.dumps(asdict(sweep), indent=2, default=str))
     tracking_uri = tracking.resolve_uri(sweep.base.train.tracking_uri)
     parent = tracking.sweep_parent_run(tracking_uri, sweep.name, sweep.root / "parent_run_id",
                                        params={"sweep." + k: v for k, v in asdict(sweep).items() if k != "base"}
                                        | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()})  # fmt: skip
+    if sweep.translator and tracking_uri:
+        tracking.log_file(tracking_uri, parent, sweep.translator, "translator")
     pretrained, pretrain_s = run_pretraining(sweep, tracking_uri, parent)
     trial_fn = make_trial_fn(sweep, pretrained, parent, tracking_uri)
     if sweep.mode == "grid":
@@ -387,7 +392,9 @@ def run_sweep(sweep: SweepConfig) -> dict:
     files = report.write_report(ok, sweep.root / "report") if len(ok) else {}
     trials.to_csv(sweep.root / "trials.csv", index=False)
     files["trials_csv"] = sweep.root / "trials.csv"
-    tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials), n_failed=len(trials) - len(ok))
+    best = ok.loc[ok["nme"].idxmin()].to_dict() if len(ok) else None
+    tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials),
+                              n_failed=len(trials) - len(ok), best=best)  # fmt: skip
     failed = trials[trials["status"] != "ok"]
     if len(failed):
         print(f"WARNING: {len(failed)} trial(s) did not finish (run the same command again to retry them):\n"
@@ -407,7 +414,7 @@ def smoke(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
     )  # fmt: skip
     return SweepConfig(
         name="landmix-smoke", n_real=(10, 50), alphas=(0.5,), seeds=(0,), pretrain_epochs=1, base=base,
-        storage_path=storage_path or SweepConfig.storage_path,
+        storage_path=storage_path or settings.storage_path(),
     )  # fmt: skip
 
 
@@ -421,8 +428,8 @@ def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
         train=replace(base.train, num_workers=1, epochs=6),
     )  # fmt: skip
     return SweepConfig(
-        name="landmix-study", n_real=(10, 50, 250, -1), alphas=(0.5,), seeds=(0, 1, 2), pretrain_epochs=6,
-        base=base, storage_path=storage_path or SweepConfig.storage_path,
+        name="landmix-study", n_real=(10, 50, 250, -1), alphas=(0.5,), seeds=(0, 1, 2), pretrain_epochs=12,
+        base=base, storage_path=storage_path or settings.storage_path(),
     )  # fmt: skip
 
 

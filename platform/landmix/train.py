@@ -191,7 +191,7 @@ def train_loop_per_worker(config: dict) -> None:
         model.load_state_dict(load_checkpoint(t.init_checkpoint)[0].state_dict())
     model = ray.train.torch.prepare_model(model)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    start_epoch, extra = 0, {}
+    start_epoch, extra, resumed_metrics = 0, {}, {}
     ckpt = ray.train.get_checkpoint()
     if ckpt:  # resuming after a failure (or a restart): weights, optimizer, epoch
         with ckpt.as_directory() as folder:
@@ -200,6 +200,7 @@ def train_loop_per_worker(config: dict) -> None:
             opt.load_state_dict(state["optimizer"])
             start_epoch = state["epoch"] + 1
             extra = {"resumed_from_epoch": state["epoch"]}
+            resumed_metrics = json.loads(Path(folder, META_FILE).read_text()).get("metrics", {})
 
     tracker = None
     if rank == 0:
@@ -208,6 +209,17 @@ def train_loop_per_worker(config: dict) -> None:
     total, warmup = steps * t.epochs, steps
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if t.use_gpu else torch.autocast("cpu", enabled=False)
 
+    if start_epoch >= t.epochs:
+        # Restarted after its last epoch's checkpoint (killed between that report and the end): nothing is
+        # left to train; report the final metrics and checkpoint again, so that Tune gets its metric and the
+        # run's Result (the metrics of its latest checkpoint) says it resumed.
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if rank == 0:
+                with ckpt.as_directory() as restored:
+                    shutil.copytree(restored, folder, dirs_exist_ok=True)
+                checkpoint = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report({**resumed_metrics, **extra}, checkpoint=checkpoint)
     for epoch in range(start_epoch, t.epochs):
         _maybe_fail(t, epoch, rank, world)
         seed = mixing.epoch_seed(t.seed, epoch, rank)
@@ -240,6 +252,7 @@ def train_loop_per_worker(config: dict) -> None:
                         tracker.log_checkpoint(folder)
                 checkpoint = ray.train.Checkpoint.from_directory(folder)
             ray.train.report(report, checkpoint=checkpoint)
+    _maybe_fail(t, t.epochs, rank, world)  # test hook: fail_at_epoch == epochs dies after the last report
     if tracker:
         tracker.finish()
 
@@ -387,16 +400,12 @@ def spec_from_args(args) -> C.RunSpec:
 
 
 def run(args) -> int:
-    import ray
 
     from landmix import settings
 
     spec = spec_from_args(args)
-    if not ray.is_initialized():
-        local = "RAY_ADDRESS" not in os.environ
-        # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
-        ray.init(num_cpus=int(spec.train.num_workers * spec.train.cpus_per_worker) + 2 if local else None,
-                 runtime_env={"env_vars": settings.ray_runtime_env_vars()}, logging_level="WARNING")
+    # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
+    settings.init_ray(num_cpus=int(spec.train.num_workers * spec.train.cpus_per_worker) + 2)
     out = args.out or str(Path(spec.train.storage_path, spec.train.name))
     t0 = time.perf_counter()
     result = fit(spec, out)

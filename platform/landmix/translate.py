@@ -250,3 +250,24 @@ def load_or_fixed(path: str | Path | None, src: Scheme = SYNTH70, dst: Scheme = 
             f"{path} translates {tr.src.name} -> {tr.dst.name}; this job needs {src.name} -> {dst.name}"
         )
     return tr
+
+
+def fit_on_generated(manifest_path: str | Path, max_pairs: int = 2000, seed: int = 0) -> Translator:
+    """Fit SYNTH70 -> IBUG68 on the procedural generator's paired conventions in a `landmix ingest` manifest.
+
+    Uses the rows that carry `landmarks_annotator` (the generator writes both conventions on every face),
+    at most `max_pairs` of them (a seeded choice; the fit saturates long before 2000, see
+    docs/results/prepare.md). Raises when the manifest has no such rows (FaceSynthetics' own renders).
+    """
+    import pyarrow.compute as pc
+
+    from landmix.manifest import landmarks_array, read_manifest
+
+    table = read_manifest(manifest_path)
+    table = table.filter(pc.is_valid(table["landmarks_annotator"]))
+    if table.num_rows < 5:
+        raise ValueError(f"{manifest_path}: {table.num_rows} faces with annotator-convention labels; the fit needs"
+                         " at least 5 (generate faces with `landmix generate`, which writes both conventions)")
+    keep = np.sort(np.random.default_rng(seed).permutation(table.num_rows)[:max_pairs])
+    table = table.take(keep)
+    return fit(landmarks_array(table["landmarks"]), landmarks_array(table["landmarks_annotator"]), SYNTH70, IBUG68)

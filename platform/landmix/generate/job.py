@@ -152,8 +152,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.n == 0:
         return GenerateResult(out, 0, 0, 0.0)
-    if not ray.is_initialized():
-        ray.init(runtime_env={"env_vars": settings.ray_runtime_env_vars()}, logging_level="WARNING")
+    settings.init_ray()
     params = {**asdict(cfg), "out": str(out), "source": str(cfg.source) if cfg.source else None}
     # One block of ids per task, built on the driver: a ray.data.range() read stage would take half of
     # a 2-CPU cluster's resource reservation and leave one map task running at a time.

@@ -1,0 +1,79 @@
+"""The sweep's plan without Ray: grid cells, stable names, trial specs, resume bookkeeping, compute accounting.
+
+The sweep itself runs end to end, submitted to a real Ray head, in tests/test_tune_mix_job.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from landmix import sweep
+
+
+def _sweep(tmp_path, **kw) -> sweep.SweepConfig:
+    return sweep.smoke(real_shards="/r", synthetic_shards="/s", storage_path=str(tmp_path)) if not kw else \
+        sweep.SweepConfig(**{"base": sweep.smoke("/r", "/s").base, "storage_path": str(tmp_path), **kw})
+
+
+def test_grid_has_every_sensible_cell_once(tmp_path):
+    sw = _sweep(tmp_path, n_real=(10, 50, -1), alphas=(0.25, 0.75), seeds=(0, 1))
+    cells = sweep.grid_cells(sw)
+    names = [sweep.cell_run_name(c) for c in cells]
+    assert len(names) == len(set(names))
+    per_seed = 3 + 1 + 3 * 2 + 3  # real_only x n, synthetic_only once, mixed x n x alpha, pretrain_finetune x n
+    assert len(cells) == 2 * per_seed
+    assert {c["n_real"] for c in cells if c["strategy"] == "synthetic_only"} == {0}
+    assert {c["alpha"] for c in cells if c["strategy"] == "mixed"} == {0.25, 0.75}
+    assert "mixed-nall-a0.75-s1" in names and "real_only-n10-s0" in names
+
+
+def test_bad_sweep_values_name_the_field_and_the_choices():
+    with pytest.raises(ValueError, match=r"sweep.n_real has 7.*-1 = all"):
+        sweep.SweepConfig(n_real=(7,))
+    with pytest.raises(ValueError, match="sweep.strategies"):
+        sweep.SweepConfig(strategies=("half",))
+    with pytest.raises(ValueError, match="sweep.mode"):
+        sweep.SweepConfig(mode="random")
+
+
+def test_trial_spec_fine_tunes_from_the_seeds_pretraining(tmp_path):
+    sw = _sweep(tmp_path)
+    cell = dict(strategy="pretrain_finetune", n_real=-1, alpha=0.0, seed=1)
+    spec = sweep.trial_spec(sw, cell, {0: "/ck0", 1: "/ck1"}, "parent", "http://x", "name")
+    assert spec.data.strategy == "real_only" and spec.data.n_real == 0  # -1 = all real training faces
+    assert spec.train.init_checkpoint == "/ck1" and spec.train.seed == 1
+    assert spec.train.parent_run_id == "parent" and spec.train.strategy_label == "pretrain_finetune"
+    assert spec.data.synthetic_shards == "" and spec.data.real_shards == "/r"  # draws no synthetic sample
+    mixed = sweep.trial_spec(sw, dict(strategy="mixed", n_real=10, alpha=0.5, seed=0), {0: "/ck0"}, "", "", "n")
+    assert mixed.train.init_checkpoint == "" and mixed.data.alpha == 0.5 and mixed.data.n_real == 10
+
+
+def test_pretraining_key_changes_with_its_config(tmp_path):
+    sw = _sweep(tmp_path)
+    a = sweep.pretrain_spec(sw, 0, "", "").train.name
+    assert a == sweep.pretrain_spec(sw, 0, "", "").train.name  # stable: a re-run finds it
+    assert a != sweep.pretrain_spec(sw, 1, "", "").train.name
+    longer = sweep.SweepConfig(**{**sw.__dict__, "pretrain_epochs": sw.pretrain_epochs + 1})
+    assert a != sweep.pretrain_spec(longer, 0, "", "").train.name
+
+
+def test_finished_cells_are_read_back_and_reported_once(tmp_path):
+    sw = _sweep(tmp_path)
+    cells = sweep.grid_cells(sw)
+    sweep.write_cell_result(sw, cells[0], {"val_nme": 0.12, "epoch": 1, "val_fr@10": 0.5}, 30.0)
+    done = sweep.finished_cells(sw)
+    assert list(done) == [sweep.cell_run_name(cells[0])] and done[sweep.cell_run_name(cells[0])]["epochs"] == 2
+    rows = sweep._grid_rows(sw, None)
+    assert len(rows) == len(cells) and (rows["status"] == "ok").sum() == 1
+    assert set(rows.loc[rows["status"] != "ok", "status"]) == {"not run"}  # nothing lost silently
+
+
+def test_compute_accounting_against_a_naive_grid():
+    trials = pd.DataFrame({"strategy": ["real_only", "pretrain_finetune", "pretrain_finetune"],
+                           "seconds": [10.0, 20.0, math.nan]})  # fmt: skip
+    c = sweep.compute_accounting(trials, pretrain_seconds=60.0, n_pretrain=2)
+    assert c["compute_total_seconds"] == 90.0
+    assert c["compute_naive_grid_seconds"] == 30.0 + 2 * 30.0  # each fine-tune would pretrain for itself

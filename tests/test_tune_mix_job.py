@@ -1,0 +1,225 @@
+"""The headline job as a user runs it: `ray job submit ... -- python jobs/tune_mix.py --smoke-test`.
+
+One module-scoped run does what a user does, against real servers on loopback:
+- starts a Ray head (`ray start --head --block`, job API on 127.0.0.1, RAY_AUTH_MODE explicit) whose
+  environment names the session's MLflow server, as cluster.yaml's head does;
+- submits the smoke sweep with the documented command (working dir + the excludes of docs/cluster.md),
+  stops the job once the first grid cell has finished (the driver killed mid-sweep), and submits the
+  same command again, which must resume without redoing the finished cells;
+- and stops the head, leaving no process of it running.
+The tests then read the results back from the MLflow server and from the page of the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _browser import browser_missing, check_runs_page  # noqa: E402
+from landmix import mlflow_server, sweep, tracking  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ARTIFACTS = ROOT / "out" / "test-artifacts"
+SMOKE = sweep.smoke()
+SMOKE_CELLS = [sweep.cell_run_name(c) for c in sweep.grid_cells(SMOKE)]
+COMPARISON = {"nme_vs_n_real.png", "summary.md", "summary.csv", "real_equivalence.csv", "trials.csv"}
+
+
+def _documented_runtime_env() -> str:
+    """The --runtime-env-json of the documented `ray job submit` (docs/cluster.md)."""
+    (text,) = set(re.findall(r"--runtime-env-json '([^']*)'", (ROOT / "docs" / "cluster.md").read_text()))
+    return text
+
+
+def _head_processes(marker: str) -> list[int]:
+    """pids of processes whose command line names the head's temp dir (GCS, raylet, workers, dashboard)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+class RayHead:
+    """A Ray head on loopback in its own process group: started, waited for, stopped with all it spawned."""
+
+    def __init__(self, env: dict[str, str], num_cpus: int = 4):
+        self.temp = Path(tempfile.mkdtemp(prefix="lmx-head-", dir="/tmp"))  # short: Ray's socket paths are limited
+        free = mlflow_server.free_port
+        self.dashboard = f"http://127.0.0.1:{(dash := free())}"
+        # The dashboard and job API listen on loopback; GCS and raylet take this node's own address (Ray
+        # resolves a loopback --node-ip-address to it), which never leaves the machine either.
+        cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free()}",
+               "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={num_cpus}",
+               f"--ray-client-server-port={free()}", f"--dashboard-agent-listen-port={free()}",
+               f"--temp-dir={self.temp}"]  # fmt: skip
+        self.log = open(self.temp / "head.log", "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.dashboard}/api/version", timeout=2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    log = (self.temp / "head.log").read_text()[-3000:]
+                    raise RuntimeError(f"Ray head did not come up:\n{log}") from None
+                time.sleep(1)
+
+    def stop(self) -> list[int]:
+        """Stop the head and everything it started; returns the pids that had to be killed afterwards."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # `ray start --block` stops its processes on SIGTERM
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        deadline = time.monotonic() + 30
+        while (left := _head_processes(str(self.temp))) and time.monotonic() < deadline:
+            time.sleep(1)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        self.log.close()
+        return left
+
+
+def _submit(head: RayHead, env: dict, sid: str, args: list[str]) -> None:
+    cmd = [str(BIN / "ray"), "job", "submit", "--address", head.dashboard, "--working-dir", ".",
+           "--runtime-env-json", _documented_runtime_env(), "--submission-id", sid, "--no-wait",
+           "--", "python", "jobs/tune_mix.py", "--smoke-test", *args]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"ray job submit failed:\n{done.stdout}\n{done.stderr}"
+
+
+def _wait(client, sid: str, until, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = str(client.get_job_status(sid))
+        if until(status):
+            return status
+        time.sleep(3)
+    raise TimeoutError(f"job {sid} still {status} after {timeout_s:.0f} s; logs:\n{client.get_job_logs(sid)[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def submitted_sweep(mlflow_tracking, shared_data, tmp_path_factory):
+    """Run the smoke sweep as a submitted job, killed once mid-sweep and resubmitted; yields what happened."""
+    from ray.job_submission import JobSubmissionClient
+
+    base = tmp_path_factory.mktemp("tune_mix_job")
+    name = f"smoke-job-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env |= {"RAY_AUTH_MODE": "disabled", "MLFLOW_TRACKING_URI": mlflow_tracking, "LANDMIX_DATA_ROOT": str(shared_data),
+            "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    args = ["--name", name, "--work", str(base / "work"), "--storage", str(base / "storage")]
+    cells = base / "storage" / name / "cells"
+    head = RayHead(env)
+    try:
+        client = JobSubmissionClient(head.dashboard)
+        _submit(head, env, "first", args)
+        deadline = time.monotonic() + 900
+        while not list(cells.glob("*.json")):  # the first cell finished: stop the driver mid-sweep
+            status = str(client.get_job_status("first"))
+            assert status in ("PENDING", "RUNNING") and time.monotonic() < deadline, (
+                f"first job {status} before any cell finished:\n{client.get_job_logs('first')[-4000:]}")
+            time.sleep(2)
+        client.stop_job("first")
+        first_status = _wait(client, "first", lambda s: s.endswith(("STOPPED", "FAILED", "SUCCEEDED")), 120)
+        finished_before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
+        _submit(head, env, "second", args)
+        second_status = _wait(client, "second", lambda s: s.endswith(("STOPPED", "FAILED", "SUCCEEDED")), 1200)
+        logs = client.get_job_logs("second")
+    finally:
+        leftovers = head.stop()
+    yield {"name": name, "uri": mlflow_tracking, "first": first_status, "second": second_status, "logs": logs,
+           "finished_before": finished_before, "cells": cells, "root": base / "storage" / name,
+           "leftovers": leftovers}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_submitted_job_succeeds_after_a_stop_and_resumes_without_redoing_cells(submitted_sweep):
+    s = submitted_sweep
+    assert s["first"].endswith("STOPPED"), f"the first job was not cut off mid-sweep: {s['first']}"
+    assert s["second"].endswith("SUCCEEDED"), f"resubmitted job {s['second']}; logs:\n{s['logs'][-4000:]}"
+    done_before = len(s["finished_before"])
+    assert 1 <= done_before < len(SMOKE_CELLS)
+    assert f"{done_before} cell(s) already finished, {len(SMOKE_CELLS) - done_before} to run" in s["logs"]
+    assert "reusing" in s["logs"]  # the once-per-seed pretraining is not redone either
+    after = {p.name: p.stat().st_mtime_ns for p in s["cells"].glob("*.json")}
+    assert sorted(after) == sorted(f"{c}.json" for c in SMOKE_CELLS)
+    assert all(after[k] == t for k, t in s["finished_before"].items()), "a finished cell was trained again"
+    assert not s["leftovers"], f"processes of the Ray head outlived `ray start --block`: {s['leftovers']}"
+
+
+@pytest.mark.slow
+def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
+    from mlflow.tracking import MlflowClient
+
+    s = submitted_sweep
+    client = MlflowClient(s["uri"])
+    exp = client.get_experiment_by_name(s["name"])
+    (parent,) = client.search_runs([exp.experiment_id], filter_string="tags.`landmix.role` = 'sweep'")
+    assert parent.info.run_id == (s["root"] / "parent_run_id").read_text().strip()  # one parent across resumes
+    assert parent.info.status == "FINISHED" and parent.data.metrics["n_failed_trials"] == 0
+    assert parent.data.metrics["compute_naive_grid_seconds"] > parent.data.metrics["compute_total_seconds"]
+    children = tracking.child_runs(s["uri"], parent.info.run_id)
+    names = sorted(r.info.run_name for r in children)
+    pretrain = [n for n in names if n.startswith("pretrain-s0-")]
+    assert len(pretrain) == 1 and sorted(set(names) - set(pretrain)) == sorted(SMOKE_CELLS)
+    assert len(names) == len(SMOKE_CELLS) + 1, f"a resumed cell opened a second MLflow run: {names}"
+    for run in children:
+        assert run.info.status == "FINISHED", run.info.run_name
+        assert {"data.strategy", "data.n_real", "data.alpha", "train.seed", "train.lr"} <= set(run.data.params)
+        assert 0 < run.data.metrics["val_nme"] < 5
+        epochs = SMOKE.pretrain_epochs if run.info.run_name in pretrain else SMOKE.base.train.epochs
+        assert len(client.get_metric_history(run.info.run_id, "val_nme")) == epochs  # one per epoch
+    best = min((r for r in children if r.info.run_name in SMOKE_CELLS), key=lambda r: r.data.metrics["val_nme"])
+    assert parent.data.tags["landmix.best_trial"] == best.info.run_name
+    assert parent.data.metrics["val_nme"] == pytest.approx(best.data.metrics["val_nme"])
+    shown = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert COMPARISON <= shown, shown
+    local = Path(client.download_artifacts(parent.info.run_id, "comparison/summary.md"))
+    assert "real_only" in local.read_text() and "pretrain_finetune" in local.read_text()
+    report = client.download_artifacts(parent.info.run_id, "comparison/trials.csv")
+    assert len(Path(report).read_text().strip().splitlines()) == len(SMOKE_CELLS) + 1  # header + one per cell
+
+
+@pytest.mark.slow
+def test_mlflow_ui_lists_the_sweep_parent_and_children_with_nme(submitted_sweep, tmp_path):
+    if why := browser_missing():
+        pytest.skip(why)
+    from mlflow.tracking import MlflowClient
+
+    s = submitted_sweep
+    client = MlflowClient(s["uri"])
+    exp = client.get_experiment_by_name(s["name"])
+    runs = client.search_runs([exp.experiment_id])
+    logged = {r.info.run_name: r.data.metrics["val_nme"] for r in runs if "val_nme" in r.data.metrics}
+    parent = next(r.info.run_name for r in runs if r.data.tags.get("landmix.role") == "sweep")
+    shot = tmp_path / "mlflow_ui.png"
+    shown = check_runs_page(s["uri"], exp.experiment_id, parent, SMOKE_CELLS, shot, metric="val_nme")
+    assert {n: shown[n] for n in [parent, *SMOKE_CELLS]} == pytest.approx(
+        {n: logged[n] for n in [parent, *SMOKE_CELLS]}, rel=1e-2)  # the UI rounds for display
+    assert shot.stat().st_size > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "mlflow_ui.png").write_bytes(shot.read_bytes())
+    (ARTIFACTS / "mlflow_ui.json").write_text(json.dumps(shown, indent=1))
