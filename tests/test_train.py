@@ -17,6 +17,7 @@ from landmix import evaluate, tracking, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
+from _fixtures import real_rows, write_manifest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -126,19 +127,29 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
 
 
 TWO_NODES = textwrap.dedent("""
-    import json, sys
+    import json, sys, time
     from pathlib import Path
 
     import ray
     from ray.cluster_utils import Cluster
 
-    from landmix import config as C, train
+    from landmix import config as C, prepare, train
 
-    real, storage, trace, marker = sys.argv[1:5]
+    real, storage, trace, marker, manifest, prepared = sys.argv[1:7]
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     cluster.add_node(num_cpus=2)
     ray.init(address=cluster.address, logging_level="WARNING")
     cluster.wait_for_nodes()
+
+    # The prepare job on both nodes: its real map function, wrapped to leave the node id of each task.
+    def traced(batch, **kw):
+        import os
+        from landmix import prepare as p  # in the task's process: the module as installed
+        Path(trace, f"prepare-{os.getpid()}-{time.time_ns()}").write_text(ray.get_runtime_context().get_node_id())
+        return p._prepare_batch(batch, **kw)
+
+    prepare._prepare_batch = traced
+    summary = prepare.prepare(prepare.PrepareConfig((manifest,), prepared, crop_size=32, rows_per_block=2))
 
     def loop(config):
         import ray.train
@@ -152,6 +163,7 @@ TWO_NODES = textwrap.dedent("""
     result = train.fit(spec, train_fn=loop)
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
     print("RESULT", json.dumps({"nodes": nodes, "error": repr(result.error), "epoch": result.metrics.get("epoch"),
+                                "prepared_rows": summary["rows_written"],
                                 "resumed": result.metrics.get("resumed_from_epoch"),
                                 "checkpoint": bool(result.checkpoint)}))
     ray.shutdown()
@@ -160,8 +172,9 @@ TWO_NODES = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_two_simulated_nodes_train_one_model(shards, tmp_path):
-    """A head and a second node (ray.cluster_utils.Cluster) in a subprocess, apart from the session cluster.
+def test_two_simulated_nodes_prepare_and_train_one_model(shards, shared_data, tmp_path):
+    """A head and a second node (ray.cluster_utils.Cluster) in a subprocess, apart from the session cluster:
+    the prepare job's tasks run on both nodes, and one DDP run places a worker on each.
 
     Rank 1 is killed once after the last epoch's checkpoint (fail_at_epoch = epochs): the restarted group
     has nothing left to train and must still report the run's final metrics (what a sweep cell killed at
@@ -170,8 +183,9 @@ def test_two_simulated_nodes_train_one_model(shards, tmp_path):
     script = tmp_path / "two_nodes.py"
     script.write_text(TWO_NODES)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    manifest = write_manifest(real_rows(shared_data, 16), tmp_path / "real.parquet")
     proc = subprocess.run([sys.executable, str(script), shards[0], str(tmp_path / "runs"), str(tmp_path / "trace"),
-                           str(tmp_path / "killed-once")],
+                           str(tmp_path / "killed-once"), str(manifest), str(tmp_path / "prepared")],
                           capture_output=True, text=True, timeout=600, env=env)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, f"no result; stderr tail:\n{proc.stderr[-3000:]}"
@@ -179,5 +193,8 @@ def test_two_simulated_nodes_train_one_model(shards, tmp_path):
     assert out["error"] == "None" and out["epoch"] == 0 and out["checkpoint"]
     assert (tmp_path / "killed-once").exists() and out["resumed"] == 0  # restarted after its last checkpoint
     assert len(out["nodes"]) == 2
-    seen = {p.name: p.read_text() for p in (tmp_path / "trace").iterdir()}
+    seen = {p.name: p.read_text() for p in (tmp_path / "trace").iterdir() if p.name.startswith("rank")}
     assert set(seen) == {"rank0", "rank1"} and set(seen.values()) == set(out["nodes"])  # one worker per node
+    tasks = [p.read_text() for p in (tmp_path / "trace").glob("prepare-*")]
+    assert out["prepared_rows"] == 16 and len(tasks) == 8  # 16 rows in blocks of 2: one task per block
+    assert set(tasks) == set(out["nodes"]), "the prepare job's tasks did not run on both nodes"
