@@ -1,7 +1,7 @@
 """The label translator's gain on REAL faces: a synthetic-trained model's predictions before and after it.
 
-    .venv/bin/python bench/translate_real.py --real-shards out/prepared/real-128/shards \
-        --checkpoint runs/landmix-study/pretrain/pretrain-s0-*/checkpoint_* [more checkpoints ...]
+    .venv/bin/python bench/translate_real.py --real-shards out/prepared/real-128/shards --sweep runs/landmix-study
+    .venv/bin/python bench/translate_real.py --real-shards DIR --checkpoint CKPT [CKPT ...]
 
 For each synthetic-only checkpoint (e.g. the study's once-per-seed pretraining): predict the 68 points on
 the real 300-W faces of the fixed split (`landmix.mixing.real_split`, the held-out faces every training run
@@ -59,9 +59,16 @@ def one(checkpoint: str, shards: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--real-shards", required=True, help="prepared real 300-W shards (a landmix prepare folder)")
-    p.add_argument("--checkpoint", nargs="+", required=True, help="synthetic-only training checkpoints")
+    p.add_argument("--checkpoint", nargs="*", default=[], help="synthetic-only training checkpoints")
+    p.add_argument("--sweep", type=Path, help="a sweep folder: use its once-per-seed pretraining checkpoints")
     args = p.parse_args()
-    rows = [one(c, args.real_shards) for c in args.checkpoint]
+    checkpoints = list(args.checkpoint)
+    if args.sweep:
+        markers = sorted(args.sweep.glob("pretrain/*/pretrain.json"))
+        checkpoints += [json.loads(m.read_text())["checkpoint"] for m in markers]
+    if not checkpoints:
+        p.error("give --checkpoint CKPT or --sweep DIR (a sweep folder with finished pretraining)")
+    rows = [one(c, args.real_shards) for c in checkpoints]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "translate_real.json").write_text(json.dumps(rows, indent=1))
     for r in rows:

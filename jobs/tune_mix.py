@@ -47,8 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--synthetic", type=Path, nargs="*", default=None,
                    help="FaceSynthetics-layout folders to add to the generated faces")
     p.add_argument("--n-generated", type=int, default=None, help="embedded synthetic faces to generate")
-    p.add_argument("--work", type=Path, default=settings.PROJECT_ROOT / "out",
-                   help="cache of manifests and prepared shards (default out/)")
+    p.add_argument("--work", type=Path, default=settings.work_dir(),
+                   help="cache of generated faces, manifests and prepared shards, on a folder every node sees "
+                        "(default $LANDMIX_WORK, else out/)")
     p.add_argument("--num-cpus", type=int, default=None,
                    help="logical CPUs of the local Ray cluster this job starts (ignored when joining a cluster); "
                         "4 on a 2-core machine runs 2 one-worker trials at once")

@@ -77,3 +77,28 @@ def test_compute_accounting_against_a_naive_grid():
     c = sweep.compute_accounting(trials, pretrain_seconds=60.0, n_pretrain=2)
     assert c["compute_total_seconds"] == 90.0
     assert c["compute_naive_grid_seconds"] == 30.0 + 2 * 30.0  # each fine-tune would pretrain for itself
+
+
+def test_remote_storage_keeps_bookkeeping_on_the_driver_and_ray_state_at_the_uri(tmp_path):
+    """storage_path = s3://... (a cluster): Ray Train/Tune write there; cells/, report/ stay on the head."""
+    from landmix import settings
+
+    sw = sweep.smoke("/r", "/s", storage_path="s3://bucket/ray")
+    assert sw.root == settings.PROJECT_ROOT / "runs" / sw.name
+    assert sw.ray_storage("tune") == f"s3://bucket/ray/{sw.name}/tune"
+    spec = sweep.trial_spec(sw, sweep.grid_cells(sw)[0], {}, "", "", "n")
+    assert spec.train.storage_path == f"s3://bucket/ray/{sw.name}/train"
+    assert sweep.pretrain_spec(sw, 0, "", "").train.storage_path == f"s3://bucket/ray/{sw.name}/pretrain"
+    local = sweep.smoke("/r", "/s", storage_path=str(tmp_path))
+    assert local.root == tmp_path / local.name and local.ray_storage("train") == str(tmp_path / local.name / "train")
+
+
+def test_checkpoint_uri_names_the_remote_filesystem(tmp_path):
+    import pyarrow.fs
+    import ray.train
+
+    from landmix import train
+
+    assert train.checkpoint_uri(ray.train.Checkpoint(str(tmp_path))) == str(tmp_path)
+    remote = ray.train.Checkpoint("bucket/ray/ck", filesystem=pyarrow.fs._MockFileSystem())
+    assert train.checkpoint_uri(remote) == "mock://bucket/ray/ck"

@@ -46,9 +46,12 @@ def test_tracker_against_a_server_resumes_one_run(mlflow_tracking, tmp_path):
     _exercise(mlflow_tracking, "server-key", tmp_path)
 
 
-def test_tracker_against_local_sqlite(tmp_path):
+def test_tracker_against_local_sqlite(tmp_path, monkeypatch):
     (tmp_path / "ckpt").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # as a Ray worker runs: in a working directory of its own
     _exercise(f"sqlite:///{tmp_path / 'mlflow.db'}", "sqlite-key", tmp_path / "ckpt")
+    assert (tmp_path / "artifacts").is_dir() and not list((tmp_path / "elsewhere").iterdir())  # beside the db
 
 
 def test_figures_are_pngs():

@@ -105,7 +105,13 @@ def _submit(head: RayHead, env: dict, sid: str, args: list[str]) -> None:
     cmd = [str(BIN / "ray"), "job", "submit", "--address", head.dashboard, "--working-dir", ".",
            "--runtime-env-json", _documented_runtime_env(), "--submission-id", sid, "--no-wait",
            "--", "python", "jobs/tune_mix.py", "--smoke-test", *args]  # fmt: skip
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    deadline = time.monotonic() + 300
+    while True:
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        # A head that just came up may not have registered its job agent yet: Ray says to try again later.
+        if done.returncode == 0 or "No available agent" not in done.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(5)
     assert done.returncode == 0, f"ray job submit failed:\n{done.stdout}\n{done.stderr}"
 
 

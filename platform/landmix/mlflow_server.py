@@ -75,7 +75,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout_s: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+def wait_healthy(url: str, timeout_s: float = 180.0, proc: subprocess.Popen | None = None) -> None:
     """Poll GET {url}/health until it answers 200; raise with the reason after timeout_s."""
     deadline = time.monotonic() + timeout_s
     last = None

@@ -4,6 +4,8 @@ LANDMIX_DATA_ROOT: where the research-only shared data lives (default ../shared/
 project root). It is read from there, never copied into the repository.
 MLFLOW_TRACKING_URI: where runs are tracked (a server URL or an absolute sqlite:////path).
 LANDMIX_STORAGE_PATH: Ray Train/Tune storage (default runs/ in the project; s3://... on a cluster).
+LANDMIX_WORK: the jobs' work folder of generated faces, manifests and shards (default out/; on a
+multi-node cluster a shared mount, since Ray Data tasks on every node read the shards).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ def ray_runtime_env_vars() -> dict[str, str]:
     keys = ("LANDMIX_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY", "RAY_AUTH_MODE",
             "RAY_DATA_DISABLE_PROGRESS_BARS")
     return {k: os.environ[k] for k in keys if k in os.environ}
+
+
+def work_dir() -> Path:
+    """Generated faces, manifests, prepared shards: $LANDMIX_WORK (a folder every node sees), else out/."""
+    return Path(os.environ.get("LANDMIX_WORK") or PROJECT_ROOT / "out")
 
 
 def storage_path() -> str:

@@ -74,7 +74,17 @@ class SweepConfig:
 
     @property
     def root(self) -> Path:
-        return Path(self.storage_path) / self.name
+        """The sweep's own bookkeeping, on the driver's disk: sweep.json, parent_run_id, cells/, report/.
+
+        Under storage_path when that is a folder; under the project's runs/ (the head node, where the
+        driver runs and a resumed sweep runs again) when storage_path is a URI such as s3://...
+        """
+        local = settings.PROJECT_ROOT / "runs" if "://" in self.storage_path else Path(self.storage_path)
+        return local / self.name
+
+    def ray_storage(self, part: str) -> str:
+        """Ray Train/Tune storage of one part of the sweep ("train", "pretrain", "tune"): a folder or a URI."""
+        return f"{self.storage_path.rstrip('/')}/{self.name}/{part}"
 
 
 def grid_cells(sweep: SweepConfig) -> list[dict]:
@@ -122,7 +132,7 @@ def trial_spec(sweep: SweepConfig, cell: dict, pretrained: dict[int, str], paren
         seed=int(cell["seed"]),
         lr=float(cell.get("lr", sweep.lr)),
         init_checkpoint=pretrained.get(int(cell["seed"]), "") if strategy == "pretrain_finetune" else "",
-        storage_path=str(sweep.root / "train"),
+        storage_path=sweep.ray_storage("train"),
         name=train_name,
         experiment=sweep.name,
         tracking_uri=tracking_uri,
@@ -141,7 +151,7 @@ def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_i
         data=replace(base.data, strategy="synthetic_only", n_real=0, alpha=1.0, pretrain_epochs=0,
                      augment_strength=sweep.augment_strength),
         train=replace(base.train, seed=seed, lr=sweep.lr, epochs=sweep.pretrain_epochs, init_checkpoint="",
-                      storage_path=str(sweep.root / "pretrain"), experiment=sweep.name,
+                      storage_path=sweep.ray_storage("pretrain"), experiment=sweep.name,
                       tracking_uri=tracking_uri, parent_run_id=parent_run_id, strategy_label="pretrain"),
     )  # fmt: skip
     key = hashlib.sha1(json.dumps(cfg.to_dict(spec), sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -159,7 +169,7 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -
         return out, spent
     for seed in sweep.seeds:
         spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
-        marker = Path(spec.train.storage_path) / spec.train.name / "pretrain.json"
+        marker = sweep.root / "pretrain" / spec.train.name / "pretrain.json"
         if marker.exists():
             info = json.loads(marker.read_text())
             print(f"pretraining seed {seed}: reusing {info['checkpoint']}", flush=True)
@@ -168,7 +178,7 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -
             result = train_lib.build_trainer(spec).fit()
             if result.checkpoint is None:
                 raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
-            info = {"checkpoint": result.checkpoint.path, "seconds": time.monotonic() - t0}
+            info = {"checkpoint": train_lib.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0}
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(info))
         out[seed] = info["checkpoint"]
@@ -273,15 +283,17 @@ def _tuner(sweep: SweepConfig, trial_fn, cells: list[dict] | None = None):
     # tasks need them all on a small machine), just memory, which Tune needs to place it at all.
     trainable = tune.with_resources(trial_fn, {"CPU": 0, "memory": 256 * 1024**2})
     tune_config = tune.TuneConfig(metric=METRIC, mode="min", max_concurrent_trials=concurrent_trials(sweep))
-    if sweep.mode == "grid":
-        attempts = sweep.root / "tune"
-        name = f"attempt-{len(list(attempts.glob('attempt-*'))) if attempts.is_dir() else 0}"
+    if sweep.mode == "grid":  # each run of the sweep is a new Tune experiment: attempt-0, attempt-1, ...
+        attempts = sweep.root / "tune_attempts.txt"
+        name = f"attempt-{len(attempts.read_text().split()) if attempts.exists() else 0}"
+        with attempts.open("a") as f:
+            f.write(name + "\n")
     else:
         name = "optimize"
-        exp_path = sweep.root / "tune" / name
-        if tune.Tuner.can_restore(str(exp_path)):
+        exp_path = f"{sweep.ray_storage('tune')}/{name}"
+        if tune.Tuner.can_restore(exp_path):
             print(f"resuming sweep from {exp_path}", flush=True)
-            return tune.Tuner.restore(str(exp_path), trainable=trainable, resume_unfinished=True,
+            return tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True,
                                       resume_errored=True)  # fmt: skip
         tune_config = replace(
             tune_config,
@@ -294,7 +306,7 @@ def _tuner(sweep: SweepConfig, trial_fn, cells: list[dict] | None = None):
         trainable,
         param_space=param_space(sweep, cells),
         tune_config=tune_config,
-        run_config=tune.RunConfig(name=name, storage_path=str(sweep.root / "tune")),
+        run_config=tune.RunConfig(name=name, storage_path=sweep.ray_storage("tune")),
     )
 
 

@@ -35,6 +35,25 @@ def resolve_uri(configured: str = "") -> str | None:
     return uri
 
 
+def experiment_id(client, uri: str, name: str) -> str:
+    """The id of experiment `name`, created if needed. With a SQLite store its artifacts go beside the
+    database (`<db folder>/artifacts`): MLflow's default, ./mlruns, would follow each Ray worker's working
+    directory. A server stores them where it was told (`--artifacts-destination`)."""
+    exp = client.get_experiment_by_name(name)
+    if exp:
+        return exp.experiment_id
+    location = None
+    if uri.startswith("sqlite:////"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # another process (a parallel trial) created it first
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
 class Tracker:
     """Start or resume the MLflow run of one training run and log into it."""
 
@@ -42,8 +61,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
-        exp = self.client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+        exp_id = experiment_id(self.client, uri, experiment)
         found = self.client.search_runs([exp_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'")
         if found:
             self.run_id, self.resumed = found[0].info.run_id, True
@@ -205,8 +223,7 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
             return run_id
         except Exception as err:  # the file outlived the tracking store (a new server, a deleted run)
             print(f"parent run {run_id} from {id_file} is not in {uri} ({err}); starting a new parent run")
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    exp_id = experiment_id(client, uri, experiment)
     run = client.create_run(exp_id, run_name=experiment, tags={SWEEP_TAG: experiment, "landmix.role": "sweep"})
     from mlflow.entities import Param
 

@@ -150,6 +150,16 @@ def load_checkpoint(folder: str):
     return model.eval(), meta
 
 
+def checkpoint_uri(checkpoint) -> str:
+    """Where a Ray Train checkpoint lies, as one string `ray.train.Checkpoint(...)` reads back: a local
+    path, or a URI (s3://bucket/...) when it lies on a remote filesystem."""
+    import pyarrow.fs
+
+    if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
+        return checkpoint.path
+    return f"{checkpoint.filesystem.type_name}://{checkpoint.path}"
+
+
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -187,8 +197,9 @@ def train_loop_per_worker(config: dict) -> None:
     crop_scale = _crop_scale(real_train if len(real_train) else syn, m.image_size)
 
     model = create_model(m)
-    if t.init_checkpoint:
-        model.load_state_dict(load_checkpoint(t.init_checkpoint)[0].state_dict())
+    if t.init_checkpoint:  # a folder or a URI (a sweep's pretraining on s3://...)
+        with ray.train.Checkpoint(t.init_checkpoint).as_directory() as folder:
+            model.load_state_dict(load_checkpoint(folder)[0].state_dict())
     model = ray.train.torch.prepare_model(model)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     start_epoch, extra, resumed_metrics = 0, {}, {}
@@ -355,7 +366,7 @@ def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train
         ),
         run_config=ray.train.RunConfig(
             name=t.name,
-            storage_path=str(Path(t.storage_path).resolve()),
+            storage_path=t.storage_path if "://" in t.storage_path else str(Path(t.storage_path).resolve()),
             failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
             callbacks=callbacks,
@@ -400,18 +411,17 @@ def spec_from_args(args) -> C.RunSpec:
 
 
 def run(args) -> int:
-
     from landmix import settings
 
     spec = spec_from_args(args)
     # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
     settings.init_ray(num_cpus=int(spec.train.num_workers * spec.train.cpus_per_worker) + 2)
-    out = args.out or str(Path(spec.train.storage_path, spec.train.name))
+    out = args.out or str(settings.PROJECT_ROOT / "runs" / spec.train.name)
     t0 = time.perf_counter()
     result = fit(spec, out)
     print(json.dumps({k: result.metrics.get(k) for k in ("epoch", "train_loss", "val_nme", "val_fr@10",
                                                           "val_auc@10")}))
     print(f"trained in {time.perf_counter() - t0:.0f} s; checkpoint: {Path(out, 'checkpoint')}; "
-          f"Ray Train run: {Path(spec.train.storage_path, spec.train.name)}; MLflow experiment "
+          f"Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
           f"{spec.train.experiment!r} at {os.environ.get('MLFLOW_TRACKING_URI') or spec.train.tracking_uri or 'off'}")
     return 0
