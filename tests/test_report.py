@@ -61,3 +61,10 @@ def test_equivalence_without_real_only_trials_says_what_to_add():
     df = _curve_df()
     with pytest.raises(ValueError, match="real_only"):
         report.real_equivalence(df[df["strategy"] != "real_only"])
+
+
+def test_report_refuses_the_all_placeholder(tmp_path):
+    df = _curve_df()
+    df.loc[0, "n_real"] = -1
+    with pytest.raises(ValueError, match="n_real = -1"):
+        report.write_report(df, tmp_path)

@@ -102,3 +102,10 @@ def test_checkpoint_uri_names_the_remote_filesystem(tmp_path):
     assert train.checkpoint_uri(ray.train.Checkpoint(str(tmp_path))) == str(tmp_path)
     remote = ray.train.Checkpoint("bucket/ray/ck", filesystem=pyarrow.fs._MockFileSystem())
     assert train.checkpoint_uri(remote) == "mock://bucket/ray/ck"
+
+
+def test_all_real_faces_are_reported_as_their_count(tmp_path):
+    sw = _sweep(tmp_path, n_real=(-1,), strategies=("real_only",), seeds=(0,))
+    (cell,) = sweep.grid_cells(sw)
+    sweep.write_cell_result(sw, cell, {"val_nme": 0.1, "epoch": 1, "n_real_faces": 966}, 1.0)
+    assert sweep._grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1

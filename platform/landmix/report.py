@@ -23,6 +23,12 @@ REAL_ONLY = "real_only"
 KEYS = ["strategy", "n_real", "alpha"]
 
 
+def _check_counts(df: pd.DataFrame) -> None:
+    if (df["n_real"] < 0).any():
+        raise ValueError("n_real = -1 ('all') must be replaced by the number of real training faces before "
+                         "reporting (the sweep does it from the trials' n_real_faces metric)")
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean/std/count of NME over seeds for each (strategy, n_real, alpha) cell, sorted."""
     g = df.groupby(KEYS, dropna=False)["nme"]
@@ -136,6 +142,7 @@ def to_markdown(summary: pd.DataFrame, equivalence: pd.DataFrame | None) -> str:
 
 def write_report(df: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     """Write the comparison figure, tables and equivalence into out_dir; return name -> path."""
+    _check_counts(df)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(df)

@@ -345,7 +345,10 @@ def _grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
     for cell in grid_cells(sweep):
         name = cell_run_name(cell)
         if name in done:
-            rows.append({k: v for k, v in done[name].items() if k != "metrics"} | {"run": name})
+            row = {k: v for k, v in done[name].items() if k != "metrics"} | {"run": name}
+            if row["n_real"] == -1:  # "all": the report plots and interpolates the real count itself
+                row["n_real"] = int(done[name]["metrics"].get("n_real_faces", -1))
+            rows.append(row)
         else:
             rows.append({**_cell(cell), "nme": math.nan, "seconds": math.nan, "epochs": 0,
                          "status": errors.get(name, "not run"), "run": name})  # fmt: skip

@@ -250,6 +250,7 @@ def train_loop_per_worker(config: dict) -> None:
             losses.append(loss.item())
         seconds = time.perf_counter() - t0
         report = {"epoch": epoch, "train_loss": float(np.mean(losses)), "epoch_s": seconds,
+                  "n_real_faces": len(real_train), "n_synthetic_faces": len(syn),
                   "samples_per_s": steps * t.batch_size * world / seconds, "synthetic_fraction": frac, **extra}
         with tempfile.TemporaryDirectory() as folder:
             checkpoint = None
