@@ -109,3 +109,31 @@ def test_all_real_faces_are_reported_as_their_count(tmp_path):
     (cell,) = sweep.grid_cells(sw)
     sweep.write_cell_result(sw, cell, {"val_nme": 0.1, "epoch": 1, "n_real_faces": 966}, 1.0)
     assert sweep._grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1
+
+
+@pytest.mark.slow
+def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cluster, mlflow_tracking, shared_data,
+                                                                         tmp_path):
+    """The optimising mode end to end on tiny shards: Optuna samples the mix, ASHA schedules, each trial runs
+    its own TorchTrainer, and the trials are children of the sweep's MLflow parent run."""
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _shards
+    from landmix import tracking
+
+    real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
+    syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
+    sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
+    sw = replace(sw, name="optimize-test", mode="optimize", strategies=("real_only", "mixed"), num_samples=2,
+                 budget_n_real=10, base=replace(sw.base, train=replace(sw.base.train, tracking_uri=mlflow_tracking)))
+    out = sweep.run_sweep(sw)
+    trials = out["trials"]
+    assert len(trials) == 2 and (trials["status"] == "ok").all(), trials
+    assert set(trials["strategy"]) <= {"real_only", "mixed"} and (trials["n_real"] == 10).all()
+    assert trials["lr"].nunique() == 2  # sampled, not the preset's
+    children = tracking.child_runs(mlflow_tracking, out["parent_run_id"])
+    assert sorted(r.info.run_name for r in children) == sorted(trials["run"])  # no pretraining: none sampled
+    assert all("val_nme" in r.data.metrics for r in children)

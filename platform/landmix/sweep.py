@@ -164,7 +164,7 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -
     from landmix import train as train_lib
 
     out, spent = {}, 0.0
-    needed = "pretrain_finetune" in sweep.strategies or sweep.mode == "optimize"
+    needed = "pretrain_finetune" in sweep.strategies  # the optimising mode samples from the same strategies
     if not needed:
         return out, spent
     for seed in sweep.seeds:
@@ -203,6 +203,8 @@ def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id:
         cell = config.get("cell", config)  # grid mode: {"cell": {...}}; optimize mode: the sampled values
         name = cell_run_name(cell) if "cell" in config else f"trial-{tune.get_context().get_trial_id()}"
         spec = trial_spec(sweep, cell, pretrained, parent_run_id, tracking_uri, name)
+        if "cell" not in config:  # sampled values can repeat a grid name: name the MLflow run by the trial
+            spec = replace(spec, train=replace(spec.train, run_label=name))
         t0 = time.monotonic()
         result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()]).fit()
         if result.error is not None:
