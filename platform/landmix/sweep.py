@@ -6,12 +6,15 @@ Ray Train V2 composition: each Tune trial function builds and runs its own `Torc
 
 Pretrain once, fan out: synthetic pretraining runs once per distinct pretraining config (per seed)
 in the driver before the Tuner starts; every `pretrain_finetune` trial starts from its checkpoint.
-A finished pretraining leaves `pretrain.json` beside its checkpoint, so a re-run skips it.
+A finished pretraining leaves `pretrain/<name>/pretrain.json` in the sweep's folder, so a re-run skips it.
 
-Resume: a finished grid cell writes `{storage}/{sweep name}/cells/<cell>.json`; running the same sweep
-again runs only the cells without one, and a cell cut off mid-training resumes from its last epoch
-checkpoint (its Train run name is stable). The optimising mode restores its Tuner (`Tuner.restore`). The MLflow parent run id is kept in
-`{storage}/{sweep name}/parent_run_id` so the resumed sweep logs under the same parent.
+Where things go: Ray Train/Tune state under `{storage_path}/{sweep name}/{train,pretrain,tune}` (a folder,
+or s3://... on a cluster), the sweep's own bookkeeping in `SweepConfig.root` on the driver's disk.
+
+Resume: a finished grid cell writes `cells/<cell>.json` in the sweep's folder; running the same sweep again
+runs only the cells without one, and a cell cut off mid-training resumes from its last epoch checkpoint
+(its Train run name is stable). The optimising mode restores its Tuner (`Tuner.restore`). The MLflow
+parent run id is kept in `parent_run_id` there, so the resumed sweep logs under the same parent.
 """
 
 from __future__ import annotations
