@@ -109,6 +109,12 @@ def test_all_real_faces_are_reported_as_their_count(tmp_path):
     (cell,) = sweep.grid_cells(sw)
     sweep.write_cell_result(sw, cell, {"val_nme": 0.1, "epoch": 1, "n_real_faces": 966}, 1.0)
     assert sweep._grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1
+    # the optimising mode's rows too (budget_n_real = -1): a finished Tune trial's config and final metrics
+    from types import SimpleNamespace
+
+    done = SimpleNamespace(config={"strategy": "mixed", "n_real": -1, "alpha": 0.3, "seed": 0}, error=None,
+                           metrics={"val_nme": 0.1, "n_real_faces": 966, "trial_id": "abc", "time_total_s": 9.0})
+    assert sweep._trial_rows([done])[["n_real", "run"]].values.tolist() == [[966, "trial-abc"]]
 
 
 @pytest.mark.slow

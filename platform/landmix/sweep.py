@@ -328,7 +328,7 @@ def _trial_rows(results) -> pd.DataFrame:
         c = r.config.get("cell", r.config)
         ok = r.metrics is not None and METRIC in r.metrics and r.error is None
         rows.append({
-            **_cell(c),
+            **_cell(c, r.metrics if ok else None),
             "nme": float(r.metrics[METRIC]) if ok else math.nan,
             "seconds": float(r.metrics.get("time_total_s", math.nan)) if ok else math.nan,
             "epochs": int(r.metrics.get("training_iteration", 0)) if ok else 0,
@@ -351,18 +351,20 @@ def _grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
         name = cell_run_name(cell)
         if name in done:
             row = {k: v for k, v in done[name].items() if k != "metrics"} | {"run": name}
-            if row["n_real"] == -1:  # "all": the report plots and interpolates the real count itself
-                row["n_real"] = int(done[name]["metrics"].get("n_real_faces", -1))
-            rows.append(row)
+            rows.append(row | {"n_real": _cell(row, done[name]["metrics"])["n_real"]})
         else:
             rows.append({**_cell(cell), "nme": math.nan, "seconds": math.nan, "epochs": 0,
                          "status": errors.get(name, "not run"), "run": name})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _cell(c: dict) -> dict:
+def _cell(c: dict, metrics: dict | None = None) -> dict:
+    """A trial's values as a report row. With its metrics, n_real = -1 ("all") becomes the number of real
+    faces it trained on (`n_real_faces`), which the report plots and interpolates."""
     keys = ("strategy", "n_real", "alpha", "seed", "lr", "augment_strength")
     out = {k: c[k] for k in keys if k in c}
+    if metrics and out.get("n_real") == -1:
+        out["n_real"] = int(metrics.get("n_real_faces", -1))
     out["alpha"] = float(out["alpha"]) if out.get("strategy") == "mixed" else math.nan
     return out
 
@@ -409,8 +411,8 @@ def run_sweep(sweep: SweepConfig) -> dict:
         trials = _trial_rows(_tuner(sweep, trial_fn).fit())
     ok = trials[trials["status"] == "ok"]
     compute = compute_accounting(trials, pretrain_s, len(pretrained))
+    trials.to_csv(sweep.root / "trials.csv", index=False)  # first: the trials' results outlive any report error
     files = report.write_report(ok, sweep.root / "report") if len(ok) else {}
-    trials.to_csv(sweep.root / "trials.csv", index=False)
     files["trials_csv"] = sweep.root / "trials.csv"
     best = ok.loc[ok["nme"].idxmin()].to_dict() if len(ok) else None
     tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials),
