@@ -19,40 +19,20 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from landmix import metrics, mixing, train, translate
-from landmix.schemes import IBUG68
+from landmix import translate
 
 OUT = Path("out/bench")
-JAW = slice(0, 17)
-
-
-def real_pools(shards: str, size: int):
-    rows = pq.read_table(train.shard_folder(shards)).to_batches(256)
-    pool = train.read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in rows], size)
-    train_ids, val_ids = mixing.real_split(pool.ids)
-    return pool.take(train_ids), pool.take(val_ids)
-
-
-def nme_pct(pred: np.ndarray, gt: np.ndarray, idx=slice(None)) -> float:
-    err = np.linalg.norm(pred[:, idx] - gt[:, idx], axis=-1).mean(1) / metrics.interocular(gt, IBUG68)
-    return round(float(err.mean() * 100), 2)
 
 
 def one(checkpoint: str, shards: str) -> dict:
-    model, meta = train.load_checkpoint(checkpoint)
-    size = meta["config"]["model"]["image_size"]
-    tr_pool, val_pool = real_pools(shards, size)
-    pred_tr, pred_val = train.predict(model, tr_pool.images), train.predict(model, val_pool.images)
-    row = {"checkpoint": checkpoint, "train_faces": len(tr_pool), "val_faces": len(val_pool),
-           "before": {"all": nme_pct(pred_val, val_pool.pts), "jaw": nme_pct(pred_val, val_pool.pts, JAW),
-                      "inner": nme_pct(pred_val, val_pool.pts, slice(17, 68))}}  # fmt: skip
-    for n in (50, 250, len(tr_pool)):
-        tr = translate.fit(pred_tr[:n], tr_pool.pts[:n], IBUG68, IBUG68)  # train ids come in the n_real order
-        after = tr(pred_val)
-        row[f"after_fit_on_{n}"] = {"all": nme_pct(after, val_pool.pts), "jaw": nme_pct(after, val_pool.pts, JAW),
-                                    "inner": nme_pct(after, val_pool.pts, slice(17, 68)), "alpha": tr.alpha}  # fmt: skip
+    """The fit on 50, 250 and all training faces (`translate.fit_on_model`), scored on the held-out faces."""
+    row = {"checkpoint": checkpoint}
+    for n in (50, 250, 0):
+        _, report = translate.fit_on_model(checkpoint, shards, n)
+        row |= {"train_faces": report["fit_faces"] if n == 0 else row.get("train_faces"),
+                "val_faces": report["held_out_faces"], "before": report["held_out_nme_before"],
+                f"after_fit_on_{report['fit_faces']}": report["held_out_nme_after"] | {"alpha": report["alpha"]}}  # fmt: skip
     return row
 
 

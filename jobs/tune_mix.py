@@ -13,7 +13,9 @@ On a cluster (`ray up cluster.yaml`; `ray dashboard cluster.yaml` forwards port 
         -- python jobs/tune_mix.py --preset study --storage s3://BUCKET/landmix
 
 Steps: (1) build the inputs once (generate the embedded synthetic faces, ingest them and the real
-300-W faces into manifests, prepare training-ready shards; cached under --work), (2) pretrain on
+300-W faces into manifests, prepare training-ready shards; cached under --work; with
+--translator-real-faces N, also pretrain a synthetic model, fit the label translator's real-face stage
+on its predictions for N real training faces and re-prepare the synthetic labels with it), (2) pretrain on
 synthetic faces once per seed, (3) run the Tune sweep (each trial runs its own TorchTrainer),
 (4) attach the comparison (NME vs n_real per strategy, tables, real-image equivalence) to the
 sweep's MLflow parent run. Prints where everything went.
@@ -47,6 +49,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--synthetic", type=Path, nargs="*", default=None,
                    help="FaceSynthetics-layout folders to add to the generated faces")
     p.add_argument("--n-generated", type=int, default=None, help="embedded synthetic faces to generate")
+    p.add_argument("--translator", default="",
+                   help="label translator .npz for the synthetic labels (default: fitted on the generated faces' "
+                        "paired conventions; landmix fit-translator writes real-fitted ones)")
+    p.add_argument("--translator-real-faces", type=int, default=None, metavar="N",
+                   help="also fit the translator on N real training faces (-1 = all): pretrain a synthetic model, "
+                        "fit its predictions to the human labels, re-prepare the synthetic labels with the chain, "
+                        "then run the sweep on them (one extra pretraining)")
     p.add_argument("--work", type=Path, default=settings.work_dir(),
                    help="cache of generated faces, manifests and prepared shards, on a folder every node sees "
                         "(default $LANDMIX_WORK, else out/)")
@@ -64,22 +73,25 @@ def main(argv=None) -> int:
     preset = "smoke" if args.smoke_test else args.preset
     settings.default_tracking_uri()  # MLFLOW_TRACKING_URI, else an absolute sqlite:////.../runs/mlflow.db
     settings.init_ray(num_cpus=args.num_cpus)  # $RAY_ADDRESS (a cluster, a submitted job), else a local one
-    inputs = datasets.build_inputs(
-        work=args.work,
-        real_root=args.real,
-        synthetic_roots=args.synthetic,
-        n_generated=args.n_generated if args.n_generated is not None else (256 if args.smoke_test else 4000),
-        crop_size=sweep.PRESETS[preset]().base.model.image_size,
-    )
-    sw = sweep.PRESETS[preset](real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards),
-                               storage_path=args.storage)  # fmt: skip
-    if inputs.translator:
-        sw = replace(sw, translator=str(inputs.translator))
+    build = dict(work=args.work, real_root=args.real, synthetic_roots=args.synthetic,
+                 n_generated=args.n_generated if args.n_generated is not None else (256 if args.smoke_test else 4000),
+                 crop_size=sweep.PRESETS[preset]().base.model.image_size)  # fmt: skip
+    inputs = datasets.build_inputs(**build, translator=args.translator)
     overrides = {k: v for k, v in dict(mode=args.mode, name=args.name, num_samples=args.num_samples,
                                         budget_n_real=args.budget_n_real).items() if v is not None}  # fmt: skip
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
-    sw = replace(sw, **overrides)
+
+    def make_sweep(inputs: datasets.Inputs, **extra) -> sweep.SweepConfig:
+        sw = sweep.PRESETS[preset](real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards),
+                                   storage_path=args.storage)  # fmt: skip
+        return replace(sw, translator=str(inputs.translator or ""), **overrides, **extra)
+
+    sw = make_sweep(inputs)
+    if args.translator_real_faces is not None:  # round 1: a synthetic model; fit on real faces; re-label
+        path = sweep.fit_real_translator(sw, max(args.translator_real_faces, 0))
+        inputs = datasets.build_inputs(**build, translator=str(path))
+        sw = make_sweep(inputs, translator_real_faces=args.translator_real_faces)
     out = sweep.run_sweep(sw)
     c = out["compute"]
     print(f"\nsweep {sw.name}: {len(out['trials'])} trials; MLflow experiment '{out['experiment']}', "

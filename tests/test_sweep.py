@@ -58,6 +58,21 @@ def test_pretraining_key_changes_with_its_config(tmp_path):
     assert a != sweep.pretrain_spec(sw, 1, "", "").train.name
     longer = sweep.SweepConfig(**{**sw.__dict__, "pretrain_epochs": sw.pretrain_epochs + 1})
     assert a != sweep.pretrain_spec(longer, 0, "", "").train.name
+    assert a == sweep.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name  # tracking is not training
+
+
+def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
+    """Shards re-prepared under the same path (e.g. with a new translator) must not reuse an old pretraining."""
+    shards = tmp_path / "prepared" / "shards"
+    shards.mkdir(parents=True)
+    (shards / "part-00000.parquet").write_bytes(b"PAR1")
+    summary = tmp_path / "prepared" / "prepare.json"
+    summary.write_text('{"translator_version": "ridge-aaaa"}')
+    sw = sweep.SweepConfig(base=sweep.smoke("/r", str(tmp_path / "prepared")).base, storage_path=str(tmp_path))
+    first = sweep.pretrain_spec(sw, 0, "", "").train.name
+    assert first == sweep.pretrain_spec(sw, 0, "", "").train.name
+    summary.write_text('{"translator_version": "chain-bbbb"}')
+    assert sweep.pretrain_spec(sw, 0, "", "").train.name != first
 
 
 def test_finished_cells_are_read_back_and_reported_once(tmp_path):
@@ -143,3 +158,40 @@ def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cl
     children = tracking.child_runs(mlflow_tracking, out["parent_run_id"])
     assert sorted(r.info.run_name for r in children) == sorted(trials["run"])  # no pretraining: none sampled
     assert all("val_nme" in r.data.metrics for r in children)
+
+
+@pytest.mark.slow
+def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards(ray_cluster, shared_data, tmp_path):
+    """fit_real_translator end to end on tiny shards: a synthetic pretraining (Ray Train), the fit on real
+    training faces, the chain saved with its report; a second call reuses both; prepare labels with it."""
+    import json
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _shards
+    from _fixtures import synthetic_rows, write_manifest
+    from landmix import prepare, translate
+
+    real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
+    syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
+    sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
+    sw = replace(sw, name="translator-test", seeds=(0,), pretrain_epochs=1,
+                 base=replace(sw.base, train=replace(sw.base.train, tracking_uri="none")))
+    path = sweep.fit_real_translator(sw, 20)
+    chain = translate.load(path)
+    assert (chain.src.name, chain.dst.name, len(chain.stages)) == ("synth70", "ibug68", 2)
+    assert chain.stages[0].version == translate.fixed().version  # these shards were not translated
+    report = json.loads(path.with_suffix(".json").read_text())
+    assert report["fit_faces"] == 20 and report["held_out_faces"] == 8 and report["saved_version"] == chain.version
+    markers = list((sw.root / "pretrain").glob("*/pretrain.json"))
+    assert len(markers) == 1
+    stamp = markers[0].stat().st_mtime_ns
+    assert sweep.fit_real_translator(sw, 20) == path and markers[0].stat().st_mtime_ns == stamp  # cached
+
+    manifest = write_manifest(synthetic_rows(shared_data, 3), tmp_path / "syn.parquet")
+    out = tmp_path / "relabelled"
+    summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
+    assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
+    assert translate.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]

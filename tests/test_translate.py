@@ -108,3 +108,41 @@ def test_learned_translator_closes_most_of_the_generators_label_gap():
     after = np.linalg.norm(tr(xt) - yt, axis=-1)
     assert after[:, :17].mean() < 0.5 * before  # the jaw: x-ray -> visible outline
     assert after[:, 17:].max() < 0.05  # the inner points agree in both conventions and stay put
+
+
+def test_chains_apply_in_order_save_as_one_artifact_and_flatten(shared_data, tmp_path):
+    x, y = _pairs(shared_data, 80, seed=6)
+    first = translate.fit(x, y)  # SYNTH70 -> IBUG68
+    y2 = first(x) * 1.01 + 2.0  # a second convention on top
+    second = translate.fit(first(x), y2, IBUG68, IBUG68)
+    both = translate.chain(first, second)
+    assert (both.src, both.dst, both.kind) == (SYNTH70, IBUG68, "chain") and both.version.startswith("chain-")
+    np.testing.assert_allclose(both(x), second(first(x)), atol=1e-4)
+    assert translate.chain(both).version == both.version and translate.chain(first) is first
+    assert translate.chain(translate.chain(first), second).version == both.version  # nested chains flatten
+    assert translate.chain(second, second).version != translate.chain(second).version
+
+    back = translate.load(both.save(tmp_path / "chain.npz"))
+    assert back.version == both.version and len(back.stages) == 2
+    np.testing.assert_array_equal(back(x), both(x))
+    # Two files given in order (landmix prepare --translator a --translator b) = the saved chain.
+    first.save(tmp_path / "a.npz"), second.save(tmp_path / "b.npz")
+    assert translate.load_or_fixed([tmp_path / "a.npz", tmp_path / "b.npz"]).version == both.version
+    with pytest.raises(ValueError, match="translate.load"):
+        translate.Translator.load(tmp_path / "chain.npz")
+    with pytest.raises(ValueError, match="cannot chain"):
+        translate.chain(second, first, first)
+    with pytest.raises(ValueError, match="ibug68 -> ibug68"):  # the wrong way round for synthetic labels
+        translate.load_or_fixed([tmp_path / "b.npz"])
+
+
+def test_a_damaged_chain_is_refused(shared_data, tmp_path):
+    x, y = _pairs(shared_data, 40, seed=7)
+    both = translate.chain(translate.fit(x, y), translate.fixed(IBUG68, IBUG68))
+    path = both.save(tmp_path / "chain.npz")
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["s0_bias"] = arrays["s0_bias"] + 1.0
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="damaged"):
+        translate.load(path)

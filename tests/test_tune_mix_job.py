@@ -5,7 +5,8 @@ One module-scoped run does what a user does, against real servers on loopback:
   environment names the session's MLflow server, as cluster.yaml's head does;
 - submits the smoke sweep with the documented command (working dir + the excludes of docs/cluster.md),
   stops the job once the first grid cell has finished (the driver killed mid-sweep), and submits the
-  same command again, which must resume without redoing the finished cells;
+  same command again, which must resume without redoing the finished cells (both with
+  --translator-real-faces: the synthetic labels are re-labelled by a translator fitted on real faces);
 - and stops the head, leaving no process of it running.
 The tests then read the results back from the MLflow server and from the page of the MLflow UI.
 """
@@ -35,6 +36,7 @@ BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "out" / "test-artifacts"
 SMOKE = sweep.smoke()
 SMOKE_CELLS = [sweep.cell_run_name(c) for c in sweep.grid_cells(SMOKE)]
+TRANSLATOR_REAL_FACES = 50
 COMPARISON = {"nme_vs_n_real.png", "summary.md", "summary.csv", "real_equivalence.csv", "trials.csv"}
 
 
@@ -138,7 +140,10 @@ def submitted_sweep(mlflow_tracking, shared_data, tmp_path_factory):
     env |= {"RAY_AUTH_MODE": "disabled", "MLFLOW_TRACKING_URI": mlflow_tracking, "LANDMIX_DATA_ROOT": str(shared_data),
             "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0",
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    args = ["--name", name, "--work", str(base / "work"), "--storage", str(base / "storage")]
+    # The label translator's real-face stage too: one more (untracked) pretraining, then the synthetic
+    # shards re-labelled with the chain before the sweep.
+    args = ["--name", name, "--work", str(base / "work"), "--storage", str(base / "storage"),
+            "--translator-real-faces", str(TRANSLATOR_REAL_FACES)]  # fmt: skip
     cells = base / "storage" / name / "cells"
     head = RayHead(env)
     try:
@@ -211,6 +216,28 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     assert "real_only" in local.read_text() and "pretrain_finetune" in local.read_text()
     report = client.download_artifacts(parent.info.run_id, "comparison/trials.csv")
     assert len(Path(report).read_text().strip().splitlines()) == len(SMOKE_CELLS) + 1  # header + one per cell
+
+
+def test_synthetic_labels_went_through_the_real_fitted_translator(submitted_sweep):
+    """--translator-real-faces: the chain (generator-fitted, then real-fitted) is the parent's artifact with its
+    fit report, and the synthetic faces every pretraining saw were labelled by it."""
+    from mlflow.tracking import MlflowClient
+
+    from landmix import translate
+
+    s = submitted_sweep
+    client = MlflowClient(s["uri"])
+    parent_id = (s["root"] / "parent_run_id").read_text().strip()
+    parent = client.get_run(parent_id)
+    assert parent.data.params["sweep.translator_real_faces"] == str(TRANSLATOR_REAL_FACES)
+    files = {Path(a.path).suffix: a.path for a in client.list_artifacts(parent_id, "translator")}
+    chain = translate.load(client.download_artifacts(parent_id, files[".npz"]))
+    report = json.loads(Path(client.download_artifacts(parent_id, files[".json"])).read_text())
+    assert chain.kind == "chain" and [t.kind for t in chain.stages] == ["ridge", "ridge"]
+    assert report["saved_version"] == chain.version and report["fit_faces"] == TRANSLATOR_REAL_FACES
+    assert report["held_out_nme_after"]["all"] < report["held_out_nme_before"]["all"], report
+    (pretrain,) = [r for r in tracking.child_runs(s["uri"], parent_id) if r.info.run_name.startswith("pretrain-")]
+    assert pretrain.data.tags["data.synthetic.translator"] == chain.version
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("landmix.generate.job", "render procedural synthetic faces in the FaceSynthetics layout"),
     "inspect": ("landmix.inspect", "draw contact sheets and label-spread figures for a manifest"),
     "prepare": ("landmix.prepare", "crop, translate and shard manifests into training-ready Parquet"),
+    "fit-translator": ("landmix.translate", "fit the real-face label translation on a synthetic-trained model"),
     "train": ("landmix.train", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "mlflow-server": ("landmix.mlflow_server", "run the tracking server (SQLite + local artifacts by default)"),
@@ -25,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     lines = ["usage: landmix COMMAND [options]   (landmix COMMAND --help for its options)", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<15} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

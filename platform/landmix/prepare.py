@@ -8,7 +8,7 @@ crop_size, and encode it as PNG. Bad rows (missing or undecodable image, wrong p
 non-finite points) go to quarantine.jsonl, one JSON line each; nothing is dropped silently.
 
     landmix prepare out/300w.parquet out/fs.parquet --out out/prepared --crop-size 256 \
-        [--translator translator.npz] [--crop-stats crops.json] [--seed 0]
+        [--translator translator.npz [--translator real.npz]] [--crop-stats crops.json] [--seed 0]
 
 The driver reads the manifests (paths and points only: ~0.6 KB a face) and hands Ray Data blocks
 of `rows_per_block` rows; map tasks stream through them with Ray Data's backpressure, so memory
@@ -70,11 +70,15 @@ class PrepareConfig:
     out: str  # output folder, replaced as a whole
     crop_size: int = 256  # side of the square crops in pixels
     seed: int = 0  # seed of the synthetic crop draws (one per id)
-    translator: str = ""  # .npz from landmix.translate; "" = the fixed SYNTH70 -> IBUG68 table
+    translator: tuple[str, ...] = ()  # .npz files from landmix.translate, applied in order; () = the fixed table
     crop_stats: str = ""  # CropDistribution JSON; "" = fit on the real rows given (else the default)
     rows_per_block: int = 128  # rows per Ray Data block, one map task and one output file each
 
     def __post_init__(self):
+        if isinstance(self.translator, str):  # one file
+            object.__setattr__(self, "translator", (self.translator,) if self.translator else ())
+        # Absolute: prepare.json records which files labelled the shards (landmix fit-translator reads it).
+        object.__setattr__(self, "translator", tuple(str(Path(t).resolve()) for t in self.translator))
         if not self.manifests:
             raise ValueError("prepare needs at least one manifest (landmix ingest writes them)")
         if self.crop_size < 16:
@@ -250,7 +254,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (replaced as a whole)")
     parser.add_argument("--crop-size", type=int, default=256, help="side of the square crops in pixels")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic crop draws")
-    parser.add_argument("--translator", default="", help="translator .npz (default: the fixed table)")
+    parser.add_argument("--translator", action="append", default=[],
+                        help="translator .npz (landmix fit-translator writes one); repeat to chain several, "
+                             "applied in the order given (default: the fixed SYNTH70 -> IBUG68 table)")
     parser.add_argument("--crop-stats", default="", help="CropDistribution JSON (default: fit on real rows)")
     parser.add_argument("--rows-per-block", type=int, default=128, help="rows per Ray Data block and file")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
@@ -263,7 +269,7 @@ def config_from_args(args: argparse.Namespace) -> PrepareConfig:
         args.out,
         args.crop_size,
         args.seed,
-        args.translator,
+        tuple(args.translator),
         args.crop_stats,
         args.rows_per_block,
     )

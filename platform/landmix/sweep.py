@@ -64,6 +64,7 @@ class SweepConfig:
     base: cfg.RunSpec = field(default_factory=cfg.cpu)
     max_concurrent_trials: int = 0  # 0 = from the cluster's CPUs/GPUs
     translator: str = ""  # the .npz that translated the synthetic labels (logged on the parent run); "" = fixed
+    translator_real_faces: int = 0  # real training faces the translator's real-fitted stage saw (-1 = all)
 
     def __post_init__(self):
         if self.mode not in ("grid", "optimize"):
@@ -157,33 +158,90 @@ def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_i
                       storage_path=sweep.ray_storage("pretrain"), experiment=sweep.name,
                       tracking_uri=tracking_uri, parent_run_id=parent_run_id, strategy_label="pretrain"),
     )  # fmt: skip
-    key = hashlib.sha1(json.dumps(cfg.to_dict(spec), sort_keys=True, default=str).encode()).hexdigest()[:10]
+    # Keyed by the shards' content too: shards re-prepared under the same path (a new translator) re-pretrain.
+    # Where it is tracked does not change what it trains: one pretraining serves every parent run.
+    untracked = replace(spec, train=replace(spec.train, tracking_uri="", parent_run_id=""))
+    ident = {"spec": cfg.to_dict(untracked), "synthetic": shards_key(spec.data.synthetic_shards)}
+    key = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:10]
     name = f"pretrain-s{seed}-{key}"
     return replace(spec, train=replace(spec.train, name=name, run_label=name))
 
 
-def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -> tuple[dict[int, str], float]:
-    """Run (or find) one synthetic pretraining per seed; returns seed -> checkpoint dir and seconds spent."""
+def shards_key(folder: str) -> str:
+    """What a `landmix prepare` folder was built from and holds (a hash of its prepare.json), "" when unknown."""
+    from landmix.train import shard_folder
+
+    try:
+        summary = shard_folder(folder).parent / "prepare.json"
+    except FileNotFoundError:
+        return ""
+    return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary.exists() else ""
+
+
+def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> dict:
+    """The synthetic pretraining of one seed, run once: {"checkpoint": uri, "seconds": s}, kept in a marker
+    file under the sweep's folder so that a re-run (or a resumed sweep) finds it."""
     from landmix import train as train_lib
 
+    spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
+    marker = sweep.root / "pretrain" / spec.train.name / "pretrain.json"
+    if marker.exists():
+        info = json.loads(marker.read_text())
+        print(f"pretraining seed {seed}: reusing {info['checkpoint']}", flush=True)
+        return info
+    t0 = time.monotonic()
+    result = train_lib.build_trainer(spec).fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
+    info = {"checkpoint": train_lib.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0,
+            "val_nme": result.metrics.get(METRIC)}  # fmt: skip
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True) -> Path:
+    """The label translator's second stage, fitted on real faces, chained after the current one.
+
+    Pretrains a synthetic-only model on the sweep's synthetic shards (the sweep's pretraining config, first
+    seed, not tracked in MLflow; its marker makes a re-run reuse it), fits IBUG68 as that model
+    places the points -> IBUG68 as the 300-W annotators did on the first `n_faces` real training faces in the
+    n_real order (0 = all; the held-out faces are never used; a per-point offset unless offset_only=False:
+    see `translate.fit_on_model`), and saves translator-then-real-fit as one
+    chain under the sweep's folder, with a JSON report beside it (held-out NME before/after). Cached by the
+    checkpoint and n_faces. Re-prepare the synthetic shards with the returned .npz (`datasets.build_inputs`).
+    """
+    import ray.train
+
+    from landmix import translate
+
+    info = pretrain(sweep, sweep.seeds[0], tracking_uri, "")
+    base = sweep.translator or ""
+    key = hashlib.sha1(json.dumps([info["checkpoint"], n_faces, base, offset_only]).encode()).hexdigest()[:10]
+    kind = "offset" if offset_only else "ridge"
+    out = sweep.root / "translators" / f"real{n_faces or 'all'}-{kind}-{key}.npz"
+    if out.exists():
+        return out
+    with ray.train.Checkpoint(info["checkpoint"]).as_directory() as folder:  # a folder, or s3://... on a cluster
+        real_stage, report = translate.fit_on_model(folder, sweep.base.data.real_shards, n_faces,
+                                                    sweep.base.data.split_seed, offset_only)
+    tr = translate.chain(translate.load_or_fixed(base), real_stage)
+    tr.save(out)
+    b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]
+    out.with_suffix(".json").write_text(json.dumps(report | {"base": base, "saved_version": tr.version}, indent=1))
+    print(f"label translator fitted on {report['fit_faces']} real training faces: the synthetic-trained model's "
+          f"held-out NME {b} -> {a} %; {tr.version} -> {out}", flush=True)
+    return out
+
+
+def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -> tuple[dict[int, str], float]:
+    """Run (or find) one synthetic pretraining per seed; returns seed -> checkpoint dir and seconds spent."""
     out, spent = {}, 0.0
     needed = "pretrain_finetune" in sweep.strategies  # the optimising mode samples from the same strategies
     if not needed:
         return out, spent
     for seed in sweep.seeds:
-        spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
-        marker = sweep.root / "pretrain" / spec.train.name / "pretrain.json"
-        if marker.exists():
-            info = json.loads(marker.read_text())
-            print(f"pretraining seed {seed}: reusing {info['checkpoint']}", flush=True)
-        else:
-            t0 = time.monotonic()
-            result = train_lib.build_trainer(spec).fit()
-            if result.checkpoint is None:
-                raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
-            info = {"checkpoint": train_lib.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0}
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps(info))
+        info = pretrain(sweep, seed, tracking_uri, parent_run_id)
         out[seed] = info["checkpoint"]
         spent += info["seconds"]
     return out, spent
@@ -398,7 +456,9 @@ def run_sweep(sweep: SweepConfig) -> dict:
                                        params={"sweep." + k: v for k, v in asdict(sweep).items() if k != "base"}
                                        | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()})  # fmt: skip
     if sweep.translator and tracking_uri:
-        tracking.log_file(tracking_uri, parent, sweep.translator, "translator")
+        for path in (Path(sweep.translator), Path(sweep.translator).with_suffix(".json")):  # .json: its fit report
+            if path.exists():
+                tracking.log_file(tracking_uri, parent, path, "translator")
     pretrained, pretrain_s = run_pretraining(sweep, tracking_uri, parent)
     trial_fn = make_trial_fn(sweep, pretrained, parent, tracking_uri)
     if sweep.mode == "grid":
