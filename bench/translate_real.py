@@ -9,7 +9,9 @@ validates on), fit the ridge translator IBUG68 (as this model places the points)
 annotators did) on the TRAINING faces' predictions and human labels, and score the held-out faces before
 and after translation. This is the translation layer the FaceSynthetics authors recommend, fitted on
 real training faces only. Also reported: the same fit on 50 and 250 training faces (what a team with
-that many labelled faces would get). Writes out/bench/translate_real.json.
+that many labelled faces would get), and the per-point offset alone (what re-labelling synthetic faces
+uses, docs/results/prepare.md), with how far each moves the held-out human labels. Writes
+out/bench/translate_real.json.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ OUT = Path("out/bench")
 
 
 def one(checkpoint: str, shards: str) -> dict:
-    """The fit on 50, 250 and all training faces (`translate.fit_on_model`), scored on the held-out faces."""
+    """`translate.fit_on_model` on 50, 250 and all training faces, scored on the held-out faces: the full ridge
+    map (for predictions) and the per-point offset (what re-labelling synthetic faces uses)."""
     row = {"checkpoint": checkpoint}
     for n in (50, 250, 0):
-        _, report = translate.fit_on_model(checkpoint, shards, n)
-        row |= {"train_faces": report["fit_faces"] if n == 0 else row.get("train_faces"),
-                "val_faces": report["held_out_faces"], "before": report["held_out_nme_before"],
-                f"after_fit_on_{report['fit_faces']}": report["held_out_nme_after"] | {"alpha": report["alpha"]}}  # fmt: skip
+        for offset_only, kind in ((False, "ridge"), (True, "offset")):
+            _, report = translate.fit_on_model(checkpoint, shards, n, offset_only=offset_only)
+            row |= {"val_faces": report["held_out_faces"], "before": report["held_out_nme_before"],
+                    f"{kind}_fit_on_{report['fit_faces']}": report["held_out_nme_after"] | {
+                        "alpha": report["alpha"], "human_labels_moved": report["human_labels_moved"]["all"]}}  # fmt: skip
     return row
 
 
@@ -53,10 +57,12 @@ def main() -> None:
     (OUT / "translate_real.json").write_text(json.dumps(rows, indent=1))
     for r in rows:
         print(json.dumps({k: v for k, v in r.items() if k != "checkpoint"}))
-    keys = [k for k in rows[0] if k == "before" or k.startswith("after")]
+    keys = [k for k in rows[0] if k == "before" or "_fit_on_" in k]
     print("\nmedian NME % over checkpoints on the held-out real faces (all / jaw / inner):")
     for k in keys:
-        print(f"  {k:>18}: " + " / ".join(f"{np.median([r[k][g] for r in rows]):.2f}" for g in ("all", "jaw", "inner")))
+        moved = f"   moves human labels {np.median([r[k]['human_labels_moved'] for r in rows]):.2f}" if k != "before" else ""
+        print(f"  {k:>18}: " + " / ".join(f"{np.median([r[k][g] for r in rows]):.2f}" for g in ("all", "jaw", "inner"))
+              + moved)
 
 
 if __name__ == "__main__":
