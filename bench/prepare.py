@@ -2,6 +2,7 @@
 
     python bench/prepare.py throughput --n 1000 --repeats 3   # plain loop (1 proc) vs the job on 1 and 2 CPUs
     python bench/prepare.py memory --n 10000 30000            # peak memory of the whole process tree
+    python bench/prepare.py processes --n 4000 --cpus 2       # one job run: CPU seconds per kind of process
     python bench/prepare.py coverage                          # docs/crop_coverage.png + docs/prepared_samples.png
     python bench/prepare.py translator --train 2000 --test 1000 --mlp   # x-ray -> annotator labels
 
@@ -148,17 +149,28 @@ class TreeMemory:
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
             self._stop.wait(self.period)
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of this process and its live descendants so far."""
-        total = 0.0
+    def cpu_by_kind(self) -> dict[str, float]:
+        """User + system CPU seconds so far of this process and its live descendants, per kind: "driver",
+        "worker" (Ray task workers), Ray's internal actors by name (ray::_StatsActor ...), raylet, gcs_server..."""
+        out: dict[str, float] = {}
         me = self.psutil.Process()
         for p in [me, *me.children(recursive=True)]:
             try:
-                t = p.cpu_times()
-                total += t.user + t.system
+                t, title = p.cpu_times(), (p.cmdline() or [p.name()])[0]
             except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
-                pass
-        return total
+                continue
+            if p.pid == me.pid:
+                kind = "driver"
+            elif title.startswith("ray::") and not title.startswith("ray::_") and not title.endswith("Agent"):
+                kind = "worker"  # ray::IDLE, or the task it runs
+            else:
+                kind = title.split()[0].rsplit("/", 1)[-1]
+            out[kind] = out.get(kind, 0.0) + t.user + t.system
+        return out
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of this process and its live descendants so far."""
+        return sum(self.cpu_by_kind().values())
 
     def __enter__(self):
         self._thread.start()
@@ -201,15 +213,17 @@ def run_job(
     # Reading smaps for PSS costs CPU: throughput runs sample rarely, memory runs every second.
     with TreeMemory(period=1.0 if mem else 3600.0) as mem:
         start = time.perf_counter()
-        cpu0 = mem.cpu_seconds()
+        cpu0 = mem.cpu_by_kind()
         summary = prepare.prepare(cfg)
         seconds = time.perf_counter() - start
-        cpu = mem.cpu_seconds() - cpu0
+        by_kind = {k: round(v - cpu0.get(k, 0.0), 2) for k, v in mem.cpu_by_kind().items()}
+        cpu = sum(by_kind.values())
     ray.shutdown()
     return {
         "rows": summary["rows_written"],
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "cpu_seconds_by_process": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
         "peak_rss_mb": mem.peak_rss / 2**20,
         "peak_pss_mb": mem.peak_pss / 2**20,
     }
@@ -274,6 +288,16 @@ def throughput(args):
             indent=1,
         )
     )
+
+
+def processes(args):
+    """One job run on `--cpus` cores: where its CPU time goes, per kind of process."""
+    synthetic_manifest(args.n)
+    res = child("job", args.n, args.crop_size, args.cpus, args.rows_per_block)
+    busy = res["cpu_seconds"] / res["seconds"]
+    print(json.dumps({"n": args.n, "cpus": args.cpus, "images_per_s": res["rows"] / res["seconds"],
+                      "cores_busy": busy, "cpu_ms_per_image": 1000 * res["cpu_seconds"] / res["rows"],
+                      "cpu_seconds_by_process": res["cpu_seconds_by_process"]}, indent=1))  # fmt: skip
 
 
 def memory(args):
@@ -393,7 +417,10 @@ def main():
     t.add_argument("--repeats", type=int, default=3)
     m = sub.add_parser("memory")
     m.add_argument("--n", type=int, nargs="+", default=[10000, 30000])
-    for s in (t, m):
+    pr = sub.add_parser("processes")
+    pr.add_argument("--n", type=int, default=4000)
+    pr.add_argument("--cpus", type=int, default=2)
+    for s in (t, m, pr):
         s.add_argument("--crop-size", type=int, default=256)
         s.add_argument("--rows-per-block", type=int, default=128)
     sub.add_parser("coverage")
@@ -402,7 +429,8 @@ def main():
     tr.add_argument("--test", type=int, default=1000)
     tr.add_argument("--mlp", action="store_true", help="also fit a scikit-learn MLP for comparison")
     args = p.parse_args()
-    {"throughput": throughput, "memory": memory, "coverage": coverage, "translator": translator}[args.what](
+    {"throughput": throughput, "memory": memory, "processes": processes, "coverage": coverage,
+     "translator": translator}[args.what](
         args
     )
 
