@@ -364,15 +364,14 @@ def generator_pairs(seed: int, n: int, size: int = 256) -> tuple[np.ndarray, np.
 
 def translator(args):
     """NME (% of inter-ocular) between translated x-ray labels and the true annotator labels."""
-    from landmix import translate
-    from landmix.schemes import IBUG68, interocular
+    from landmix import metrics, translate
+    from landmix.schemes import IBUG68
 
     x, y = generator_pairs(0, args.train)
     xt, yt = generator_pairs(1, args.test)
 
     def nme(p, g, idx=slice(None)):
-        err = np.linalg.norm(p - g, axis=-1) / interocular(g, IBUG68)[:, None]
-        return round(float(err[:, idx].mean() * 100), 3)
+        return round(float(metrics.nme(p, g, IBUG68, idx).mean() * 100), 3)
 
     fixed = translate.fixed()
     rows = {"fixed table (untranslated)": fixed(xt)}

@@ -78,6 +78,7 @@ def evaluate(checkpoint: str, data: str, fmt: str = "300w", batch: int = 32, tra
     from landmix.train import load_checkpoint, predict
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    output_tr = load_or_fixed(translator, IBUG68, IBUG68) if translator else None  # a wrong file fails before the work
     model, meta = load_checkpoint(checkpoint)
     size, scale = model.cfg.image_size, float(meta.get("crop_scale", 2.0))
     faces = list_faces(data, fmt)
@@ -95,15 +96,15 @@ def evaluate(checkpoint: str, data: str, fmt: str = "300w", batch: int = 32, tra
         for p, box in zip(predict(model, np.stack(images)), boxes[-len(chunk) :]):
             preds.append(uncrop(p, box, size))
     pred, gt = np.stack(preds), np.stack(gts)
-    if translator:  # similarity-invariant: it applies in original pixels as in crop pixels
-        pred = load_or_fixed(translator, IBUG68, IBUG68)(pred)
+    if output_tr:  # similarity-invariant: it applies in original pixels as in crop pixels
+        pred = output_tr(pred)
     errors = metrics.nme(pred, gt)
     subsets = [metrics.subset_of(f"{Path(data).name}/{rel}") for rel, _ in faces]
     return {
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": str(Path(data).resolve()),
         "format": fmt,
-        "translator": load_or_fixed(translator, IBUG68, IBUG68).version if translator else "",
+        "translator": output_tr.version if output_tr else "",
         "summary": metrics.summary(errors),
         "per_subset": metrics.per_subset(errors, subsets),
         "seconds": time.perf_counter() - t0,

@@ -16,8 +16,9 @@ from landmix.schemes import IBUG68, Scheme, interocular
 THRESHOLD = 0.10
 
 
-def nme(pred: np.ndarray, gt: np.ndarray, scheme: Scheme = IBUG68) -> np.ndarray:
-    """Per-image NME. pred, gt: (N, K, 2) in the same pixels -> (N,) float64."""
+def nme(pred: np.ndarray, gt: np.ndarray, scheme: Scheme = IBUG68, points=slice(None)) -> np.ndarray:
+    """Per-image NME. pred, gt: (N, K, 2) in the same pixels -> (N,) float64. points: the points averaged
+    (e.g. slice(0, 17), the jaw); the normaliser is always the whole face's."""
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     scheme.validate(gt)
     if pred.shape != gt.shape:
@@ -25,7 +26,7 @@ def nme(pred: np.ndarray, gt: np.ndarray, scheme: Scheme = IBUG68) -> np.ndarray
     norm = interocular(gt, scheme)
     if np.any(norm <= 0):
         raise ValueError("ground truth with zero inter-ocular distance: check the labels' scheme")
-    return np.linalg.norm(pred - gt, axis=-1).mean(-1) / norm
+    return np.linalg.norm(pred[:, points] - gt[:, points], axis=-1).mean(-1) / norm
 
 
 def ced(errors: np.ndarray, threshold: float = THRESHOLD, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:

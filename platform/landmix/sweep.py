@@ -169,13 +169,13 @@ def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_i
 
 def shards_key(folder: str) -> str:
     """What a `landmix prepare` folder was built from and holds (a hash of its prepare.json), "" when unknown."""
-    from landmix.train import shard_folder
+    from landmix.train import prepare_summary
 
     try:
-        summary = shard_folder(folder).parent / "prepare.json"
-    except FileNotFoundError:
+        summary = prepare_summary(folder)
+    except FileNotFoundError:  # no shards (yet)
         return ""
-    return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary.exists() else ""
+    return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary else ""
 
 
 def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> dict:

@@ -335,6 +335,12 @@ def shard_folder(folder: str) -> Path:
                             f"`landmix prepare ... --out {folder}` or point the preset elsewhere")
 
 
+def prepare_summary(folder: str) -> Path | None:
+    """The prepare.json of the `landmix prepare` run that wrote these shards; None when there is none."""
+    path = shard_folder(folder).parent / "prepare.json"
+    return path if path.exists() else None
+
+
 def _rows_where_synthetic(batch, synthetic: bool):
     import pyarrow.compute as pc
 

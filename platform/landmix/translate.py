@@ -356,25 +356,24 @@ def fit_on_generated(manifest_path: str | Path, max_pairs: int = 2000, seed: int
 JAW = slice(0, 17)
 
 
-def _nme_pct(pred: np.ndarray, gt: np.ndarray, idx=slice(None)) -> float:
+def _nme_pct(pred: np.ndarray, gt: np.ndarray, points=slice(None)) -> float:
     from landmix import metrics
 
-    err = np.linalg.norm(pred[:, idx] - gt[:, idx], axis=-1).mean(1) / metrics.interocular(gt, IBUG68)
-    return round(float(err.mean() * 100), 3)
+    return round(float(metrics.nme(pred, gt, IBUG68, points).mean() * 100), 3)
 
 
 def trained_with(meta: dict) -> list[str]:
     """The translator file(s) a checkpoint's synthetic labels were prepared with (from the shards' prepare.json).
 
     [] when the model saw no synthetic shards or they were translated by the fixed table."""
-    from landmix.train import shard_folder
+    from landmix.train import prepare_summary
 
     folder = meta["config"]["data"].get("synthetic_shards")
     if not folder:
         return []
-    summary = shard_folder(folder).parent / "prepare.json"
-    if not summary.exists():
-        raise ValueError(f"{summary} is missing: cannot tell which translator labelled {folder}; pass --base")
+    summary = prepare_summary(folder)
+    if summary is None:
+        raise ValueError(f"no prepare.json beside {folder}: cannot tell which translator labelled it; pass --base")
     cfg = json.loads(summary.read_text())["config"]
     paths = cfg.get("translator") or []
     return [paths] if isinstance(paths, str) else list(paths)
@@ -399,15 +398,15 @@ def fit_on_model(checkpoint: str, real_shards: str, n_faces: int = 0, split_seed
     predictions and wrong for labels (on the study's model it moves human labels by 2.5 x the inter-ocular
     distance, and synthetic labels re-labelled with it are scattered; docs/results/prepare.md).
     """
+    import pyarrow.parquet as pq
+
     from landmix import mixing, train
 
     model, meta = train.load_checkpoint(checkpoint)
     size = meta["config"]["model"]["image_size"]
-    import pyarrow.parquet as pq
-
-    rows = pq.read_table(train.shard_folder(real_shards)).to_batches(256)
-    rows = [{k: b.column(k).to_pylist() for k in b.schema.names} for b in rows]
-    real = train.read_pool([_rows_where_real(r) for r in rows], size)
+    table = train._rows_where_synthetic(pq.read_table(train.shard_folder(real_shards)), False)
+    real = train.read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)],
+                           size)  # fmt: skip
     train_ids, val_ids = mixing.real_split(real.ids, split_seed)
     fit_pool, val_pool = real.take(mixing.real_subset(train_ids, n_faces, split_seed)), real.take(val_ids)
     if len(fit_pool) < 5:
@@ -425,11 +424,6 @@ def fit_on_model(checkpoint: str, real_shards: str, n_faces: int = 0, split_seed
               "offset_only": offset_only, "held_out_nme_before": scores(pred), "held_out_nme_after": scores(tr(pred)),
               "human_labels_moved": scores(tr(val_pool.pts))}  # fmt: skip
     return tr, report
-
-
-def _rows_where_real(rows: dict) -> dict:
-    keep = [not s for s in rows["is_synthetic"]]
-    return {k: [v for v, m in zip(col, keep) if m] for k, col in rows.items()}
 
 
 def add_arguments(parser) -> None:
@@ -458,7 +452,8 @@ def run(args) -> int:
     if args.for_predictions:
         tr = real_stage
     else:
-        base = args.base if args.base is not None else trained_with(train.load_checkpoint(args.checkpoint)[1])
+        meta = json.loads(Path(args.checkpoint, train.META_FILE).read_text())  # the config, not the weights
+        base = args.base if args.base is not None else trained_with(meta)
         tr = chain(load_or_fixed(base), real_stage)
         report["base"] = base
     out = tr.save(args.out)
