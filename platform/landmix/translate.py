@@ -20,8 +20,10 @@ flip-equivariant: translating a flipped face equals flipping the translated face
 The real-face stage (`fit_on_model`, `landmix fit-translator`): the remaining gap is measured where it
 matters, on real faces. A synthetic-trained model predicts the 68 points on real TRAINING faces; a ridge
 map IBUG68 -> IBUG68 from its predictions to the human labels is the translation layer the FaceSynthetics
-authors recommend. Chained after the generator-fitted stage (`chain`, one .npz), it re-labels every
-synthetic face in the prepare job (`jobs/tune_mix.py --translator-real-faces N` does the round trip).
+authors recommend, applied to the model's outputs (`landmix eval --translator`). For re-labelling, only its
+per-point offset is kept (the full map also undoes the model's shrinkage, wrong for labels): chained after
+the generator-fitted stage (`chain`, one .npz), it re-labels every synthetic face in the prepare job
+(`jobs/tune_mix.py --translator-real-faces N` does the round trip).
 
 A small MLP was not added: on the generator's paired conventions it measured worse overall than
 the ridge map (it disturbs the inner points; docs/results/prepare.md).
