@@ -21,7 +21,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-from landmix import datasets, settings, sweep, train  # noqa: E402
+from landmix import checkpoint, datasets, settings, sweep, train  # noqa: E402
 from landmix.generate import job  # noqa: E402
 
 OUT = Path("out/bench")
@@ -58,7 +58,7 @@ def main() -> None:
         pre = sweep.pretrain_spec(sw, args.seed, "none", "")
         pre_result = train.fit(pre)
         cell = dict(strategy="pretrain_finetune", n_real=50, alpha=0.0, seed=args.seed)
-        fine = sweep.trial_spec(sw, cell, {args.seed: train.checkpoint_uri(pre_result.checkpoint)}, "", "none",
+        fine = sweep.trial_spec(sw, cell, {args.seed: checkpoint.checkpoint_uri(pre_result.checkpoint)}, "", "none",
                                 f"{mode}-finetune-n50")  # fmt: skip
         fine_result = train.fit(fine)
         rows.append({"mode": mode,

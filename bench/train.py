@@ -1,13 +1,18 @@
-"""Training benchmarks: head choice on real validation faces, and whether the input pipeline keeps up.
+"""Training benchmarks: recipes compared at equal wall time on real faces, and the input pipeline's speed.
 
-    .venv/bin/python bench/train.py heads --epochs 12        # each head, same budget, real-baseline data
-    .venv/bin/python bench/train.py pipeline                 # batches ready/s vs steps/s, one worker's view
+    .venv/bin/python bench/train.py recipes --budget 240 --variants heads     # each head, 4 min of training each
+    .venv/bin/python bench/train.py recipes --budget 240 --variants backbones,workers
+    .venv/bin/python bench/train.py recipes --budget 1140 --variants final --seeds 0,1   # the preset, 2 runs
+    .venv/bin/python bench/train.py table                    # the recipes table of docs/results/train.md
+    .venv/bin/python bench/train.py pipeline --threads 2 [--channels-last]   # batches ready/s vs steps/s
 
-`heads` runs the real-baseline preset (2 Ray Train workers) once per head and prints validation NME,
-FR@10, AUC@10 and wall time per head. `pipeline` times, in one process with one torch thread (what a
-worker gets on this 2-core machine), (a) the input pipeline alone: sampling + augmentation + batching
-from decoded shards, (b) the model step alone on ready tensors, (c) both together as train.py runs them.
-Results are written as JSON under out/bench/ and quoted in docs/results/train.md.
+`recipes` runs the real-baseline preset through `landmix.train.fit` (Ray Train, the same loop a user runs)
+once per variant, each with the same `train.time_budget_s`, and records validation NME (95 faces, the one
+selection signal), test NME on the 241 held-out faces (all, HELEN, AFW), epochs, minutes and samples/s of the
+whole loop against the model step alone. One JSON line per run is appended to out/bench/recipes.jsonl; the
+table in docs/results/train.md is read from it. `pipeline` times, in one process with --threads torch threads,
+(a) the input pipeline alone: sampling + augmentation + batching from decoded shards, (b) the model step
+alone on ready tensors, (c) both together as train.py runs them.
 """
 
 from __future__ import annotations
@@ -26,30 +31,88 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 OUT = Path("out/bench")
 
+# name -> section overrides of the real-baseline preset
+VARIANTS = {
+    "heads": {f"head={h}": {"model": {"head": h}} for h in
+              ("soft_argmax", "flat_regression", "heatmap_offset", "simcc", "regression")},
+    "backbones": {"backbone=mobilenet": {"model": {"backbone": "mobilenet"}},
+                  "backbone=mobilenet, soft_argmax": {"model": {"backbone": "mobilenet", "head": "soft_argmax"}},
+                  "backbone=small,width=48": {"model": {"width": 48}}},
+    "sizes": {"image_size=128": {"model": {"image_size": 128}},
+              "crop_scale=2.0 (the old crop)": {"model": {"crop_scale": 2.0}}},
+    "workers": {"2 workers x 1 thread": {"train": {"num_workers": 2, "cpus_per_worker": 1, "batch_size": 16}}},
+    "final": {"preset": {}},
+}
 
-def heads(args) -> None:
+
+def recipes(args) -> None:
     import ray
 
     from landmix import config as C
-    from landmix import train
+    from landmix import datasets, settings, train
 
     ray.init(num_cpus=4, logging_level="WARNING")
-    rows = {}
-    for head in args.heads.split(","):
-        spec = C.preset("real-baseline", model={"head": head},
-                        data={"samples_per_epoch": args.samples} | ({"real_shards": args.real} if args.real else {}),
-                        train={"epochs": args.epochs, "name": f"bench-head-{head}-{int(time.time())}",
-                               "tracking_uri": "none"})  # fmt: skip
-        t0 = time.perf_counter()
-        result = train.fit(spec)
-        wall = time.perf_counter() - t0
-        m = result.metrics
-        rows[head] = {"val_nme": m["val_nme"], "val_fr@10": m["val_fr@10"], "val_auc@10": m["val_auc@10"],
-                      "wall_s": wall, "samples_per_s_last_epoch": m["samples_per_s"]}
-        print(head, json.dumps(rows[head]), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "heads.json").write_text(json.dumps({"epochs": args.epochs, "samples_per_epoch": args.samples,
-                                                "rows": rows}, indent=1))
+    load = os.getloadavg()
+    for group in args.variants.split(","):
+        for name, over in VARIANTS[group].items():
+            if args.only and name not in args.only.split(";"):
+                continue
+            for seed in (int(s) for s in args.seeds.split(",")):
+                sections = {k: dict(v) for k, v in over.items()}
+                sections.setdefault("train", {}).update(
+                    {"time_budget_s": args.budget, "seed": seed, "tracking_uri": "none",
+                     "name": f"bench-recipe-{group}-{int(time.time())}"})  # fmt: skip
+                spec = C.preset("real-baseline", **sections)
+                shards, _, _ = datasets.build_real(settings.PROJECT_ROOT / "out", crop_size=C.shard_size(spec.model))
+                spec = C.preset("real-baseline", data={"real_shards": str(shards)}, **sections)
+                t0 = time.perf_counter()
+                m = train.fit(spec).metrics
+                row = {"group": group, "variant": name, "seed": seed, "budget_s": args.budget,
+                       "head": spec.model.head, "backbone": spec.model.backbone, "width": spec.model.width,
+                       "image_size": spec.model.image_size, "crop_scale": spec.model.crop_scale,
+                       "workers": spec.train.num_workers, "epochs": m["epoch"] + 1, "best_epoch": m["best_epoch"],
+                       "stop_reason": m["stop_reason"], "val_nme": m["val_nme"], "test_nme": m["test_nme"],
+                       "test_nme_helen": m.get("test_nme_helen"), "test_nme_afw": m.get("test_nme_afw"),
+                       "test_fr@10": m["test_fr@10"], "wall_s": time.perf_counter() - t0,
+                       "samples_per_s": m["samples_per_s"], "step_samples_per_s": m["step_samples_per_s"],
+                       "mean_samples_per_s": (m["epoch"] + 1) * spec.data.samples_per_epoch / m["train_s"],
+                       "load_before": load, "load_after": os.getloadavg()}  # fmt: skip
+                print(json.dumps(row), flush=True)
+                with open(OUT / "recipes.jsonl", "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                load = os.getloadavg()
+
+
+def table(args) -> None:
+    """The recipes table of docs/results/train.md from out/bench/recipes.jsonl (the latest run of each
+    variant and seed; runs of several seeds shown as their median)."""
+    rows = {}
+    for line in (OUT / "recipes.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        rows[(r["group"], r["variant"], r["budget_s"], r["seed"])] = r
+    runs: dict[tuple, list[dict]] = {}
+    for (group, variant, budget, _), r in rows.items():
+        runs.setdefault((group, variant, budget), []).append(r)
+    print("| recipe | head | backbone | px | crop | workers | budget | epochs | val NME | test NME | HELEN | AFW "
+          "| FR@10 | samples/s | runs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (_, variant, budget), rs in runs.items():
+
+        def med(key, rs=rs):
+            return statistics.median(r[key] for r in rs)
+
+        def rate(rs):  # the whole run's mean (epochs / training seconds), where recorded
+            got = [r["mean_samples_per_s"] for r in rs if "mean_samples_per_s" in r]
+            return f"{statistics.median(got):.0f}" if got else f"{statistics.median(r['samples_per_s'] for r in rs):.0f}*"
+
+        r = rs[0]
+        backbone = r["backbone"] + (f" w{r['width']}" if r["backbone"] != "resnet50" else "")
+        print(f"| {variant} | {r['head']} | {backbone} | {r['image_size']} | {r['crop_scale']:g} | {r['workers']} "
+              f"| {budget / 60:.0f} min | {med('epochs'):.0f} | {100 * med('val_nme'):.2f} % "
+              f"| {100 * med('test_nme'):.2f} % | {100 * med('test_nme_helen'):.2f} % | {100 * med('test_nme_afw'):.2f} % "
+              f"| {100 * med('test_fr@10'):.1f} % | {rate(rs)} "
+              f"| {len(rs)} |")
 
 
 def pipeline(args) -> None:
@@ -58,23 +121,23 @@ def pipeline(args) -> None:
     import torch
 
     from landmix import config as C
-    from landmix import mixing
+    from landmix import crops, mixing
     from landmix.losses import landmark_loss
     from landmix.models import create_model
-    from landmix.train import batches, make_augmenter, read_pool
+    from landmix.train import batches, make_augmenter, read_pool, shard_folder
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     spec = C.real_baseline()
     m, d, t = spec.model, spec.data, spec.train
-    folder = args.real or d.real_shards
+    folder = shard_folder(args.real or d.real_shards)
     table_batches = [b.to_pydict() for b in pq.read_table(folder).to_batches(256)]
     t0 = time.perf_counter()
-    pool = read_pool([{k: np.asarray(v, dtype=object) for k, v in b.items()} for b in table_batches], m.image_size)
+    pool = read_pool([{k: np.asarray(v, dtype=object) for k, v in b.items()} for b in table_batches], m)
     decode_s = time.perf_counter() - t0
     steps = args.steps
     plan = mixing.epoch_batches(len(pool), 0, 0.0, t.batch_size, steps, seed=0)
     empty = pool.take([])
-    augment = make_augmenter(d.augment_strength, m.image_size, seed=0)
+    augment = make_augmenter(d.augment_strength, crops.context_size(m.image_size), 0, m.image_size)
 
     def rate(fn, n):
         t0 = time.perf_counter()
@@ -83,10 +146,13 @@ def pipeline(args) -> None:
 
     ready = [rate(lambda: sum(1 for _ in batches((pool, empty), plan, augment)), steps) for _ in range(3)]
     model = create_model(m)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x, y = next(iter(batches((pool, empty), plan[:1], augment)))
 
     def step(x, y):
+        x = x.contiguous(memory_format=torch.channels_last if args.channels_last else torch.contiguous_format)
         loss = landmark_loss(model(x), y, m.head, m.image_size)
         opt.zero_grad()
         loss.backward()
@@ -96,30 +162,35 @@ def pipeline(args) -> None:
     model_only = [rate(lambda: [step(x, y) for _ in range(steps)], steps) for _ in range(3)]
     both = [rate(lambda: [step(a, b) for a, b in batches((pool, empty), plan, augment)], steps) for _ in range(3)]
     res = {
+        "threads": args.threads, "channels_last": args.channels_last, "head": m.head, "backbone": m.backbone,
         "faces": len(pool), "decode_s": decode_s, "batch_size": t.batch_size, "image_size": m.image_size,
         "augment_strength": d.augment_strength, "steps": steps,
         "batches_ready_per_s": statistics.median(ready), "model_steps_per_s": statistics.median(model_only),
         "train_steps_per_s": statistics.median(both),
     }
     res["ready_over_steps"] = res["batches_ready_per_s"] / res["model_steps_per_s"]
-    print(json.dumps(res, indent=1))
+    print(json.dumps(res), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "pipeline.json").write_text(json.dumps(res, indent=1))
+    with open(OUT / "pipeline.jsonl", "a") as f:
+        f.write(json.dumps(res) + "\n")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    h = sub.add_parser("heads")
-    h.add_argument("--heads", default="regression,heatmap,soft_argmax")
-    h.add_argument("--epochs", type=int, default=12)
-    h.add_argument("--samples", type=int, default=1024)
-    h.add_argument("--real", default="", help="real shard folder (default: the preset's out/shards/300w)")
+    h = sub.add_parser("recipes")
+    h.add_argument("--variants", default="heads", help=f"comma-separated groups of {sorted(VARIANTS)}")
+    h.add_argument("--budget", type=float, default=240, help="seconds of training per run (train.time_budget_s)")
+    h.add_argument("--seeds", default="0")
+    h.add_argument("--only", default="", help="run only these variants of the groups (names joined by ';')")
     q = sub.add_parser("pipeline")
     q.add_argument("--steps", type=int, default=20)
     q.add_argument("--real", default="")
+    q.add_argument("--threads", type=int, default=1, help="torch threads")
+    q.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last")
+    sub.add_parser("table")
     args = p.parse_args()
-    {"heads": heads, "pipeline": pipeline}[args.cmd](args)
+    {"recipes": recipes, "pipeline": pipeline, "table": table}[args.cmd](args)
 
 
 if __name__ == "__main__":

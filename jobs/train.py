@@ -2,20 +2,23 @@
 
 Locally (starts a local Ray; MLflow where $MLFLOW_TRACKING_URI points, e.g. sqlite:////abs/out/mlflow.db):
 
-    python jobs/train.py --smoke-test                                  # 2 epochs, tiny model, 2 CPU workers
-    python jobs/train.py --preset real-baseline --out out/real-baseline   # ~8 min on 2 cores
+    python jobs/train.py --smoke-test                                   # 2 epochs, tiny model, 2 CPU workers
+    python jobs/train.py --preset real-baseline --out out/real-baseline # 19 min of training on 2 cores
     landmix eval --checkpoint out/real-baseline/checkpoint --data ../shared/data/300w --json out/eval.json
+    landmix predict --checkpoint out/real-baseline/checkpoint my_photos/ --out out/predict
 
-The presets read prepared shards from out/shards/300w (and out/shards/synthetic): write them with
-`landmix prepare` (jobs/prepare_data.py) or point --real-shards / --synthetic-shards elsewhere.
+The first run of a preset builds its inputs from the shared data (ingest + prepare of the 300-W faces, and
+generated faces for the presets that mix; cached under out/); --real-shards / --synthetic-shards point at
+`landmix prepare` folders instead. The run ends when validation NME stops improving (train.patience), when
+its compute budget is spent (train.time_budget_s) or after train.epochs; it prints the test faces' NME.
 
 On a cluster (shards and --out on storage every node sees; MLflow on a server):
 
     ray job submit --address http://HEAD:8265 --working-dir . \
         --runtime-env-json '{"excludes": [".venv", ".git", "runs", "out", "data"],
                              "env_vars": {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}}' \
-        -- python jobs/train.py --preset gpu --real-shards /mnt/data/shards/300w \
-           --synthetic-shards /mnt/data/shards/synth256 --out /mnt/runs/gpu
+        -- python jobs/train.py --preset gpu --real-shards /mnt/data/prepared/real-416 \
+           --synthetic-shards /mnt/data/prepared/synthetic-416 --out /mnt/runs/gpu
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.59+ default is token
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every trial garble the job log
 
+from landmix import config as cfg  # noqa: E402
 from landmix import datasets, settings, sweep  # noqa: E402
 
 
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     settings.init_ray(num_cpus=args.num_cpus)  # $RAY_ADDRESS (a cluster, a submitted job), else a local one
     build = dict(work=args.work, real_root=args.real, synthetic_roots=args.synthetic,
                  n_generated=args.n_generated if args.n_generated is not None else (256 if args.smoke_test else 4000),
-                 crop_size=sweep.PRESETS[preset]().base.model.image_size)  # fmt: skip
+                 crop_size=cfg.shard_size(sweep.PRESETS[preset]().base.model))  # fmt: skip
     inputs = datasets.build_inputs(**build, translator=args.translator)
     overrides = {k: v for k, v in dict(mode=args.mode, name=args.name, num_samples=args.num_samples,
                                         budget_n_real=args.budget_n_real).items() if v is not None}  # fmt: skip

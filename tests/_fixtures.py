@@ -92,3 +92,35 @@ def synthetic_rows(data_root: Path, n: int | None = None) -> list[dict]:
             )
         )
     return rows
+
+
+def killing(loop, after_epoch: int, marker: str):
+    """A train_fn: `loop` whose rank 1 (or 0 alone) exits hard once, some seconds after reporting
+    `after_epoch`, as if the process were killed (once per marker file)."""
+
+    def train_fn(config):
+        import os
+        import time
+
+        import ray.train
+
+        report = ray.train.report
+        ctx = ray.train.get_context()
+
+        def report_then_die(metrics, *args, **kwargs):
+            report(metrics, *args, **kwargs)
+            victim = ctx.get_world_rank() == min(1, ctx.get_world_size() - 1)
+            if victim and metrics.get("epoch") == after_epoch and not os.path.exists(marker):
+                Path(marker).write_text(f"killed after epoch {after_epoch}\n")
+                # Die some seconds on, as a real crash would: Ray Train's controller collects reports (and so
+                # registers the checkpoint) on its health check every 2 s.
+                time.sleep(6)
+                os._exit(1)
+
+        ray.train.report = report_then_die
+        try:
+            loop(config)
+        finally:
+            ray.train.report = report
+
+    return train_fn

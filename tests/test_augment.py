@@ -42,6 +42,26 @@ def test_points_follow_pixels_through_geometry_and_flip():
         assert set(np.flatnonzero(hits)) <= {36, 45}
 
 
+def test_out_size_returns_the_jittered_centre_of_a_context_crop():
+    """Training hands the augmenter a context crop and takes back the model-input crop, its centre: at
+    strength 0 exactly the centre; at any strength the points still follow the pixels."""
+    image, pts = _crop()
+    out, p = augment.make_augmenter(0.0, 128, seed=0, out_size=96)(image, pts)
+    assert out.shape == (96, 96, 3) and np.array_equal(out, image[16:112, 16:112]) and np.allclose(p, pts - 16)
+    aug = augment.Augmenter(1.0, 128, out_size=96, seed=1, photometric=False)
+    yy, xx = np.mgrid[:96, :96]
+    for _ in range(10):
+        dot = np.zeros((128, 128, 3), np.uint8)
+        cv2.circle(dot, (64, 60), 2, (255, 255, 255), -1)
+        pts = np.full((68, 2), 64.0, np.float32)
+        pts[30] = (64, 60)  # the nose tip (on the midline: the flip keeps its index)
+        out, p = aug(dot, pts)
+        g = out.sum(-1).astype(float)
+        assert out.shape == (96, 96, 3) and g.sum() > 0
+        centroid = np.array([(g * xx).sum(), (g * yy).sum()]) / g.sum()
+        assert np.linalg.norm(p[30] - centroid) < 0.6
+
+
 def test_flip_permutes_indices_through_the_scheme():
     image, pts = _crop()
     aug = augment.Augmenter(1e-9, 128, seed=0)  # transforms off (p ~ 0), the flip on half the time

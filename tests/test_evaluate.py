@@ -6,22 +6,24 @@ import numpy as np
 import pytest
 import torch
 
+from landmix import checkpoint as ckpt_io
 from landmix import cli, config
-from landmix.evaluate import crop_face, evaluate, list_faces, uncrop
+from landmix.evaluate import crop_face, evaluate, list_faces
 from landmix.models import create_model
-from landmix.train import load_checkpoint, save_checkpoint
+from landmix.predict import uncrop
 
 
 @pytest.fixture
 def checkpoint(tmp_path):
     """An untrained regression model: it predicts the crop centre, i.e. the landmark box centre."""
     spec = config.smoke()
-    spec = config.RunSpec(model=config.ModelConfig(head="regression", width=8, image_size=64),
+    spec = config.RunSpec(model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
                           data=spec.data, train=spec.train)
     model = create_model(spec.model)
     folder = tmp_path / "checkpoint"
     folder.mkdir()
-    save_checkpoint(str(folder), model, torch.optim.AdamW(model.parameters()), spec, 0, {"crop_scale": 2.0})
+    resume = {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(), "epoch": 0}
+    ckpt_io.save(str(folder), model.state_dict(), resume, spec, epoch=0)
     return folder
 
 
@@ -37,10 +39,28 @@ def test_uncrop_inverts_the_training_crop():
     assert np.allclose(uncrop(crop_pts, box, 128), pts, atol=1e-3)
 
 
-def test_checkpoint_round_trip(checkpoint):
-    model, meta = load_checkpoint(str(checkpoint))
+def test_checkpoint_round_trip(checkpoint, tmp_path):
+    model, meta = ckpt_io.load(str(checkpoint))
     assert meta["config"]["model"]["head"] == "regression" and meta["epoch"] == 0
-    assert not model.training
+    assert not model.training and model.cfg.crop_scale == 1.25
+    assert ckpt_io.load_resume(str(checkpoint))["epoch"] == 0
+    with pytest.raises(FileNotFoundError, match="not a landmix checkpoint"):
+        ckpt_io.load(str(tmp_path))
+
+
+def test_flip_averaging_is_exact_for_a_mirror_symmetric_model():
+    """predict(flip=True) mirrors the crop, predicts, and flips the points back through the scheme: for an
+    untrained regression model (the crop centre for every point) both passes agree; for any model the
+    flip-averaged prediction of a mirrored crop is the mirrored prediction of the crop."""
+    torch.manual_seed(0)
+    model = create_model(config.ModelConfig(head="soft_argmax", width=8, image_size=64)).eval()
+    crops = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), np.uint8)
+    pred = ckpt_io.predict(model, crops)
+    mirrored = ckpt_io.predict(model, crops[:, :, ::-1])
+    from landmix.schemes import IBUG68, flip_points
+
+    assert np.allclose(flip_points(mirrored, 64, IBUG68), pred, atol=1e-3)
+    assert not np.allclose(ckpt_io.predict(model, crops, flip=False), pred, atol=1e-3)
 
 
 def test_eval_on_raw_originals_predicts_in_original_pixels(shared_data, checkpoint, tmp_path):
@@ -62,3 +82,16 @@ def test_eval_reads_facesynthetics_and_says_what_it_wants(shared_data, checkpoin
     assert result["summary"]["n"] == 100 and result["per_subset"]["facesynthetics"]["n"] == 100
     with pytest.raises(FileNotFoundError, match="no 300w faces"):
         evaluate(str(checkpoint), str(tmp_path), "300w")
+
+
+def test_split_test_keeps_the_held_out_faces_training_never_sees(shared_data):
+    from landmix import mixing
+    from landmix.evaluate import split_faces
+
+    faces = list_faces(str(shared_data / "300w"), "300w")
+    test = split_faces(faces, "test")
+    ids = [rel.rsplit(".", 1)[0] for rel, _ in faces]
+    assert len(faces) == 1207 and len(test) == 241
+    assert {rel.rsplit(".", 1)[0] for rel, _ in test} == set(mixing.real_split(ids).test)
+    with pytest.raises(ValueError, match="split"):
+        split_faces(faces, "holdout")

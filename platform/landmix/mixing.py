@@ -1,8 +1,11 @@
 """Real/synthetic mixing with exact meanings, shared by training and the sweep.
 
-- `real_split(ids, seed)`: the fixed train/validation split of the real faces (hash-ordered, so it does
-  not depend on the order files were listed in; the same ids always land in the same split).
-- `n_real`: the number of distinct real training faces, a PREFIX of one seeded order of the train split
+- `real_split(ids, seed)`: the fixed split of the real faces into three parts (hash-ordered, so it does not
+  depend on the order files were listed in; the same ids always land in the same part):
+  test (`test_fraction` of all faces, for reporting only: no run trains on them or selects with them),
+  validation (`val_fraction` of the rest, whole source photos: early stopping, model selection, Tune's
+  metric) and the training pool (the rest: where every run's real training faces come from).
+- `n_real`: the number of distinct real training faces, a PREFIX of one seeded order of the training pool
   (`real_subset`), so the 10 faces of n_real=10 are inside the 50 of n_real=50, inside the 250.
 - `alpha`: the fraction of synthetic samples in EACH batch: round(alpha * batch) synthetic, the rest real.
 - `samples_per_epoch`: fixed for every trial, so epochs of different mixes cost the same.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,19 +27,42 @@ def _rank_key(seed: int, salt: str, id_: str) -> str:
     return hashlib.sha1(f"{salt}:{seed}:{id_}".encode()).hexdigest()
 
 
-def real_split(ids: Sequence[str], seed: int = 0, val_fraction: float = 0.2) -> tuple[list[str], list[str]]:
-    """(train_ids, val_ids): round(val_fraction * N) faces held out. train_ids come in the n_real order."""
+class RealSplit(NamedTuple):
+    train: list[str]  # the training pool, in the n_real order
+    val: list[str]  # validation faces (sorted): whole source photos, none of them in train
+    test: list[str]  # held-out test faces (sorted), for reporting only
+
+
+def photo_of(id_: str) -> str:
+    """The source photo of a face id: 300-W names faces of one photo `<photo>_<n>` ("helen/trainset/123_2")."""
+    stem, _, n = id_.rpartition("_")
+    return stem if stem and n.isdigit() else id_
+
+
+def real_split(ids: Sequence[str], seed: int = 0, test_fraction: float = 0.2, val_fraction: float = 0.1) -> RealSplit:
+    """The fixed split of real faces: round(test_fraction * N) test faces (drawn face by face, as the study
+    has always held them out), then whole photos drawn as validation until they hold round(val_fraction *
+    rest) faces; the training pool is the rest, in the n_real order."""
     uniq = sorted(set(ids))
     if len(uniq) != len(ids):
         raise ValueError("real_split: ids must be unique (check the shards for duplicated faces)")
     by_split = sorted(uniq, key=lambda i: _rank_key(seed, "split", i))
-    n_val = int(round(val_fraction * len(uniq)))
-    val, train = by_split[:n_val], by_split[n_val:]
-    return real_order(train, seed), sorted(val)
+    n_test = int(round(test_fraction * len(uniq)))
+    test, rest = by_split[:n_test], by_split[n_test:]
+    photos: dict[str, list[str]] = {}
+    for i in rest:
+        photos.setdefault(photo_of(i), []).append(i)
+    want, val = int(round(val_fraction * len(rest))), []
+    for photo in sorted(photos, key=lambda p: _rank_key(seed, "val", p)):
+        if len(val) >= want:
+            break
+        val += photos[photo]
+    held = set(val)
+    return RealSplit(real_order([i for i in rest if i not in held], seed), sorted(val), sorted(test))
 
 
 def real_order(train_ids: Sequence[str], seed: int = 0) -> list[str]:
-    """The one seeded order of real training faces whose prefixes are the n_real subsets."""
+    """The one seeded order of the real training pool whose prefixes are the n_real subsets."""
     return sorted(train_ids, key=lambda i: _rank_key(seed, "order", i))
 
 
@@ -43,7 +70,8 @@ def real_subset(train_ids: Sequence[str], n_real: int, seed: int = 0) -> list[st
     """The first n_real faces of `real_order` (all of them when n_real is 0)."""
     order = real_order(train_ids, seed)
     if n_real > len(order):
-        raise ValueError(f"data.n_real={n_real} but only {len(order)} real training faces are available")
+        raise ValueError(f"data.n_real={n_real} but the real training pool holds only {len(order)} faces "
+                         f"(after the test and validation faces are held out); use 0 for all of them")
     return order[:n_real] if n_real > 0 else order
 
 

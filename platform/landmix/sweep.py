@@ -32,7 +32,8 @@ from landmix import config as cfg
 from landmix import settings
 
 N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, -1)  # -1 = all real training faces
-METRIC = "val_nme"
+METRIC = "val_nme"  # what Tune selects and stops trials on: NME on the validation faces, never the test faces
+REPORTED = "test_nme"  # what the report compares: NME on the held-out test faces, scored once per finished trial
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def shards_key(folder: str) -> str:
 def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> dict:
     """The synthetic pretraining of one seed, run once: {"checkpoint": uri, "seconds": s}, kept in a marker
     file under the sweep's folder so that a re-run (or a resumed sweep) finds it."""
+    from landmix import checkpoint
     from landmix import train as train_lib
 
     spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
@@ -193,7 +195,7 @@ def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: st
     result = train_lib.build_trainer(spec).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
-    info = {"checkpoint": train_lib.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0,
+    info = {"checkpoint": checkpoint.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0,
             "val_nme": result.metrics.get(METRIC)}  # fmt: skip
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(info))
@@ -284,7 +286,7 @@ def write_cell_result(sweep: SweepConfig, cell: dict, metrics: dict, seconds: fl
     """Record a finished grid cell (its final-epoch metrics); written last, so it means "done"."""
     path = cell_result_path(sweep, cell)
     path.parent.mkdir(parents=True, exist_ok=True)
-    row = {**_cell(cell), "nme": float(metrics[METRIC]), "seconds": seconds, "epochs": int(metrics["epoch"]) + 1,
+    row = {**_cell(cell), "nme": float(metrics[REPORTED]), "val_nme": float(metrics[METRIC]), "seconds": seconds, "epochs": int(metrics["epoch"]) + 1,
            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "status": "ok"}  # fmt: skip
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row, indent=1, default=float))
@@ -380,17 +382,20 @@ def _optuna():
 
 
 def _trial_rows(results) -> pd.DataFrame:
-    """One row per Tune trial (optimize mode): its values, final validation NME, seconds and status."""
+    """One row per Tune trial (optimize mode): its values, test NME, seconds and status. A trial that ASHA
+    stopped early has no test score (the test faces are scored only when a run finishes): status "stopped"."""
     rows = []
     for r in results:
         c = r.config.get("cell", r.config)
-        ok = r.metrics is not None and METRIC in r.metrics and r.error is None
+        ok = r.metrics is not None and REPORTED in r.metrics and r.error is None
+        stopped = not ok and r.error is None and r.metrics is not None and METRIC in r.metrics
         rows.append({
             **_cell(c, r.metrics if ok else None),
-            "nme": float(r.metrics[METRIC]) if ok else math.nan,
+            "nme": float(r.metrics[REPORTED]) if ok else math.nan,
+            "val_nme": float(r.metrics[METRIC]) if ok or stopped else math.nan,
             "seconds": float(r.metrics.get("time_total_s", math.nan)) if ok else math.nan,
             "epochs": int(r.metrics.get("training_iteration", 0)) if ok else 0,
-            "status": "ok" if ok else ("error" if r.error else "no metrics"),
+            "status": "ok" if ok else ("stopped" if stopped else "error" if r.error else "no metrics"),
             "run": f"trial-{r.metrics['trial_id']}" if r.metrics and "trial_id" in r.metrics else "",
         })  # fmt: skip
     return pd.DataFrame(rows)
@@ -474,7 +479,7 @@ def run_sweep(sweep: SweepConfig) -> dict:
     trials.to_csv(sweep.root / "trials.csv", index=False)  # first: the trials' results outlive any report error
     files = report.write_report(ok, sweep.root / "report") if len(ok) else {}
     files["trials_csv"] = sweep.root / "trials.csv"
-    best = ok.loc[ok["nme"].idxmin()].to_dict() if len(ok) else None
+    best = ok.loc[ok["val_nme"].idxmin()].to_dict() if len(ok) else None  # chosen on validation, not test
     tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials),
                               n_failed=len(trials) - len(ok), best=best)  # fmt: skip
     failed = trials[trials["status"] != "ok"]
@@ -507,7 +512,7 @@ def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
         base,
         data=replace(base.data, real_shards=real_shards or base.data.real_shards,
                      synthetic_shards=synthetic_shards or base.data.synthetic_shards, samples_per_epoch=512),
-        train=replace(base.train, num_workers=1, epochs=6),
+        train=replace(base.train, num_workers=1, cpus_per_worker=1, epochs=6, time_budget_s=0),
     )  # fmt: skip
     return SweepConfig(
         name="landmix-study", n_real=(10, 50, 250, -1), alphas=(0.5,), seeds=(0, 1, 2), pretrain_epochs=12,

@@ -238,8 +238,8 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
 def log_sweep_report(uri: str | None, parent_run_id: str, files: dict[str, Path], compute: dict[str, float],
                      n_trials: int, n_failed: int, best: dict | None = None) -> None:  # fmt: skip
     """Attach the comparison to the parent run: report files under `comparison/`, compute, trial counts,
-    and the best trial (`val_nme` of the parent = the best finished trial's, its name as a tag), so the
-    parent's row in the MLflow UI already answers "which mix won".
+    and the best trial (chosen on validation NME; the parent's `val_nme` and `test_nme` are that trial's, its
+    name a tag), so the parent's row in the MLflow UI already answers "which mix won".
 
     The parent ends FAILED when any trial failed, so an incomplete comparison is never mistaken for a whole one.
     """
@@ -254,7 +254,7 @@ def log_sweep_report(uri: str | None, parent_run_id: str, files: dict[str, Path]
     now = int(time.time() * 1000)
     values = {**compute, "n_trials": n_trials, "n_failed_trials": n_failed}
     if best:
-        values["val_nme"] = best["nme"]
+        values["val_nme"], values["test_nme"] = best["val_nme"], best["nme"]
         client.set_tag(parent_run_id, "landmix.best_trial", best["run"])
     client.log_batch(parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
     client.set_terminated(parent_run_id, status="FAILED" if n_failed else "FINISHED")

@@ -1,17 +1,27 @@
 """Distributed training with Ray Train: `train_loop_per_worker(config)` and the TorchTrainer that runs it.
 
-    landmix train --preset smoke --out out/smoke              # seconds, 2 CPU workers (gloo)
-    landmix train --preset real-baseline --out out/real       # ~6 min on 2 cores, 300-W real faces only
+    landmix train --preset smoke --out out/smoke                  # seconds, 2 CPU workers (gloo)
+    landmix train --preset real-baseline --out out/real           # 20 min on 2 cores, real 300-W faces only
     RAY_ADDRESS=auto landmix train --preset gpu --out /mnt/shared/gpu   # on a GPU cluster (NCCL, bf16)
 
-Data: prepared shards (`landmix prepare`, Parquet) reach the workers as Ray Datasets through
+A preset builds its own inputs from the shared data the first time (`landmix.datasets`: ingest + prepare,
+cached under out/). Prepared shards (`landmix prepare`, Parquet) reach the workers as Ray Datasets through
 `ray.train.get_dataset_shard`: "synthetic" is split across ranks (streaming_split, equal rows), "real" is
-read whole by each rank (at most a few thousand faces, and n_real must be the same prefix everywhere).
-Each rank decodes its rows once into memory; every epoch it draws a FIXED number of batches with exactly
-round(alpha * batch) synthetic samples (landmix.mixing), augments them with a per-epoch, per-rank seed in
-a background thread, and steps a DDP model (prepare_model). Every rank reports every epoch; rank 0
-validates on the held-out real faces, attaches the checkpoint and logs to MLflow (landmix.tracking).
-The final checkpoint is copied to OUT/checkpoint, the folder `landmix eval --checkpoint` reads.
+read whole by each rank (at most a few thousand faces; its splits must be the same everywhere).
+
+Each rank decodes its rows once into memory, as context crops around the model-input crop (landmix.crops);
+every epoch it draws a FIXED number of batches with exactly round(alpha * batch) synthetic samples
+(landmix.mixing), augments them with a per-epoch, per-rank seed in a background thread (scale, shift,
+rotation and flip jitter, then the model-input crop), and steps a DDP model (prepare_model).
+
+Real faces are split three ways (mixing.real_split): the training pool (n_real faces are drawn from it), the
+validation faces (whole photos, never trained on) and the test faces (reporting only). After every epoch rank
+0 scores the validation faces with flip averaging; the best epoch's weights are kept (the checkpoint's
+model.pt), and training stops when validation NME has not improved for `patience` epochs, when
+`time_budget_s` is spent (the cosine schedule is laid over the budget), or after `epochs`. Rank 0 decides
+and tells the others (every rank must run the same steps). The last report carries the test faces' NME,
+scored once with the best weights. Every rank reports every epoch; tracking happens on rank 0 in one place.
+The final checkpoint is copied to OUT/checkpoint, the folder `landmix eval` and `landmix predict` read.
 """
 
 from __future__ import annotations
@@ -30,16 +40,14 @@ import cv2
 import numpy as np
 import torch
 
+from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import metrics, mixing
-
-CKPT_FILE = "model.pt"
-META_FILE = "meta.json"
+from landmix import crops, metrics, mixing
 
 
 # ------------------------------------------------------------------------------------------ data
 class Pool:
-    """Decoded faces in memory: images (N, S, S, 3) uint8 and pts (N, 68, 2) float32, crop pixels."""
+    """Decoded faces in memory: images (N, C, C, 3) uint8 context crops and pts (N, 68, 2) float32 in them."""
 
     def __init__(self, ids, images, pts, paths):
         self.ids, self.images, self.pts, self.paths = list(ids), images, pts, list(paths)
@@ -52,22 +60,31 @@ class Pool:
         idx = [pos[i] for i in keep]
         return Pool(keep, self.images[idx], self.pts[idx], [self.paths[i] for i in idx])
 
+    def model_inputs(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model-input crops (N, size, size, 3) and their points: the centre of each context crop."""
+        return crops.centre_crop(self.images, self.pts, size)
 
-def decode_rows(rows: dict, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shard rows (contract (3)) -> images (N, size, size, 3) uint8 RGB and pts (N, 68, 2) at `size`."""
+
+def empty_pool(model: C.ModelConfig) -> Pool:
+    c = crops.context_size(model.image_size)
+    return Pool([], np.zeros((0, c, c, 3), np.uint8), np.zeros((0, model.num_points, 2), np.float32), [])
+
+
+def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Shard rows -> context crops (N, C, C, 3) uint8 RGB around each face's model-input crop, and their
+    pts (N, 68, 2). C = crops.context_size(image_size); the crop is crop_scale x crops.CONTEXT the box."""
+    size = crops.context_size(model.image_size)
     images, pts = [], []
-    for png, crop, lm in zip(rows["image"], rows["crop_size"], rows["landmarks"]):
+    for png, lm in zip(rows["image"], rows["landmarks"]):
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-        p = np.asarray(lm, np.float32).reshape(68, 2)
-        if int(crop) != size:
-            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            p = (p + 0.5) * (size / float(crop)) - 0.5  # pixel-centre convention, as cv2.resize maps
-        images.append(np.ascontiguousarray(img))
+        crop, p, _ = crops.input_crop(img, np.asarray(lm, np.float32).reshape(-1, 2), model.crop_scale, size,
+                                      context=crops.CONTEXT)  # fmt: skip
+        images.append(np.ascontiguousarray(crop))
         pts.append(p)
     return np.stack(images), np.stack(pts)
 
 
-def read_pool(iterator, size: int, keep=None) -> Pool:
+def read_pool(iterator, model: C.ModelConfig, keep=None) -> Pool:
     """Read a DataIterator (or list of row batches) whole; keep(ids) -> bool mask filters before decoding."""
     ids, paths, images, pts = [], [], [], []
     batches = iterator.iter_batches(batch_size=256, batch_format="numpy") if hasattr(iterator, "iter_batches") \
@@ -76,26 +93,17 @@ def read_pool(iterator, size: int, keep=None) -> Pool:
         mask = np.ones(len(b["id"]), bool) if keep is None else np.asarray(keep(b["id"]), bool)
         if not mask.any():
             continue
-        rows = {k: [v for v, m in zip(b[k], mask) if m] for k in ("image", "crop_size", "landmarks")}
-        im, p = decode_rows(rows, size)
+        rows = {k: [v for v, m in zip(b[k], mask) if m] for k in ("image", "landmarks")}
+        im, p = decode_rows(rows, model)
         ids += [str(i) for i, m in zip(b["id"], mask) if m]
         paths += [f"{r}/{p_}" for r, p_, m in zip(b["root"], b["image_path"], mask) if m]
         images.append(im)
         pts.append(p)
     if not ids:
-        return Pool([], np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 68, 2), np.float32), [])
+        return empty_pool(model)
     order = np.argsort(ids, kind="stable")  # row order from Ray Data is not fixed; ids are
     images, pts = np.concatenate(images)[order], np.concatenate(pts)[order]
     return Pool([ids[i] for i in order], images, pts, [paths[i] for i in order])
-
-
-def make_augmenter(strength: float, size: int, seed: int):
-    """landmix.augment's augmenter (contract (4)); identity where that module is not there yet."""
-    try:
-        from landmix.augment import make_augmenter as make
-    except ImportError:
-        return lambda image, pts: (image, pts)
-    return make(strength, size, seed=seed)
 
 
 def batches(pools, plan, augment, prefetch: int = 3):
@@ -112,7 +120,7 @@ def batches(pools, plan, augment, prefetch: int = 3):
                     ims.append(im)
                     pts.append(p)
             x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float().div_(255.0)
-            q.put((x, torch.from_numpy(np.stack(pts).astype(np.float32))))
+            q.put((x.contiguous(memory_format=torch.channels_last), torch.from_numpy(np.stack(pts).astype(np.float32))))
         q.put(None)
 
     threading.Thread(target=work, daemon=True).start()
@@ -120,53 +128,68 @@ def batches(pools, plan, augment, prefetch: int = 3):
         yield item
 
 
-# ----------------------------------------------------------------------------------- model & eval
-def predict(model, images: np.ndarray, batch: int = 64, device="cpu") -> np.ndarray:
-    """images (N, S, S, 3) uint8 -> pts (N, 68, 2) float32, crop pixels."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float().div_(255.0).to(device)
-            out.append(model(x).pts.float().cpu().numpy())
-    model.train()
-    return np.concatenate(out) if out else np.zeros((0, 68, 2), np.float32)
-
-
-def save_checkpoint(folder: str, model, optimizer, spec: C.RunSpec, epoch: int, extra: dict) -> None:
-    net = getattr(model, "module", model)  # unwrap DDP
-    torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch},
-               Path(folder, CKPT_FILE))
-    Path(folder, META_FILE).write_text(json.dumps({"config": C.to_dict(spec), "epoch": epoch, **extra}, indent=1))
-
-
-def load_checkpoint(folder: str):
-    """(model on CPU in eval mode, meta dict) from a checkpoint folder written by training."""
-    from landmix.models import create_model
-
-    meta = json.loads(Path(folder, META_FILE).read_text())
-    model = create_model(C.ModelConfig(**meta["config"]["model"]))
-    model.load_state_dict(torch.load(Path(folder, CKPT_FILE), map_location="cpu", weights_only=True)["model"])
-    return model.eval(), meta
-
-
-def checkpoint_uri(checkpoint) -> str:
-    """Where a Ray Train checkpoint lies, as one string `ray.train.Checkpoint(...)` reads back: a local
-    path, or a URI (s3://bucket/...) when it lies on a remote filesystem."""
-    import pyarrow.fs
-
-    if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
-        return checkpoint.path
-    return f"{checkpoint.filesystem.type_name}://{checkpoint.path}"
-
-
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def score(model, pool: Pool, size: int, device="cpu") -> dict:
+    """NME of `model` on a pool's model-input crops, with flip averaging: {"errors" (N,), summary keys,
+    "per_subset", "pred"}. Numbers only: the caller decides what to log."""
+    images, gt = pool.model_inputs(size)
+    pred = ckpt_io.predict(model, images, device=device)
+    errors = metrics.nme(pred, gt)
+    subsets = metrics.per_subset(errors, [metrics.subset_of(p) for p in pool.paths])
+    return {"errors": errors, "pred": pred, "per_subset": subsets, **metrics.summary(errors)}
 
 
 # ------------------------------------------------------------------------------------ the loop
+class Plan:
+    """Rank 0's running decision: the best epoch so far, and whether (and why) to stop. Travels in resume.pt."""
+
+    def __init__(self, t: C.TrainConfig, state: dict | None = None):
+        self.t = t
+        state = state or {}
+        self.best_nme = state.get("best_nme", math.inf)
+        self.best_epoch = state.get("best_epoch", -1)
+        self.epoch_s: list[float] = list(state.get("epoch_s", []))
+        self.elapsed = state.get("elapsed", 0.0)
+        self.planned = state.get("planned", t.epochs)  # epochs the cosine schedule spans
+        self.stop_reason = state.get("stop_reason", "")
+
+    def state(self) -> dict:
+        return {"best_nme": self.best_nme, "best_epoch": self.best_epoch, "epoch_s": self.epoch_s,
+                "elapsed": self.elapsed, "planned": self.planned, "stop_reason": self.stop_reason}  # fmt: skip
+
+    def after_epoch(self, epoch: int, seconds: float, val_nme: float | None) -> bool:
+        """Record an epoch; True when it improved on the best validation NME (or there is no validation)."""
+        self.epoch_s.append(seconds)
+        self.elapsed += seconds
+        improved = val_nme is None or val_nme < self.best_nme
+        if improved:
+            self.best_nme, self.best_epoch = (math.inf if val_nme is None else val_nme), epoch
+        if self.t.time_budget_s:  # lay the schedule over the budget, from the median epoch so far
+            typical = float(np.median(self.epoch_s))
+            self.planned = min(self.t.epochs, epoch + 1 + int((self.t.time_budget_s - self.elapsed) // typical))
+        if epoch + 1 >= self.planned:
+            self.stop_reason = "budget" if self.planned < self.t.epochs else "epochs"
+        elif self.t.patience and epoch - self.best_epoch >= self.t.patience:
+            self.stop_reason = "patience"
+        return improved
+
+
+def _share(obj, rank: int, world: int):
+    """rank 0's obj on every rank (gloo/NCCL broadcast); every rank must call it at the same point."""
+    import torch.distributed as dist
+
+    if world == 1 or not dist.is_initialized():
+        return obj
+    box = [obj if rank == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def train_loop_per_worker(config: dict) -> None:
     """One Ray Train worker. `config` is `landmix.config.to_dict(spec)`."""
     import ray.train
@@ -185,62 +208,54 @@ def train_loop_per_worker(config: dict) -> None:
     device = ray.train.torch.get_device()
 
     # Data: decode once per rank (see the module docstring).
-    real_train = val = Pool([], np.zeros((0, m.image_size, m.image_size, 3), np.uint8), np.zeros((0, 68, 2)), [])
+    real_train = val = test = empty_pool(m)
     if d.real_shards:
-        real = read_pool(ray.train.get_dataset_shard("real"), m.image_size)
-        train_ids, val_ids = mixing.real_split(real.ids, d.split_seed, d.val_fraction)
-        real_train = real.take(mixing.real_subset(train_ids, d.n_real, d.split_seed))
-        val = real.take(val_ids)
-    syn = read_pool(ray.train.get_dataset_shard("synthetic"), m.image_size) if d.synthetic_shards else None
-    syn = syn if syn is not None else Pool([], real_train.images[:0], real_train.pts[:0], [])
+        real = read_pool(ray.train.get_dataset_shard("real"), m)
+        split = mixing.real_split(real.ids, d.split_seed, d.test_fraction, d.val_fraction)
+        real_train = real.take(mixing.real_subset(split.train, d.n_real, d.split_seed))
+        val, test = real.take(split.val), real.take(split.test)
+    syn = read_pool(ray.train.get_dataset_shard("synthetic"), m) if d.synthetic_shards else empty_pool(m)
 
-    crop_scale = _crop_scale(real_train if len(real_train) else syn, m.image_size)
-
-    model = create_model(m)
+    model = create_model(m).to(memory_format=torch.channels_last)
     if t.init_checkpoint:  # a folder or a URI (a sweep's pretraining on s3://...)
         with ray.train.Checkpoint(t.init_checkpoint).as_directory() as folder:
-            model.load_state_dict(load_checkpoint(folder)[0].state_dict())
+            model.load_state_dict(ckpt_io.load(folder)[0].state_dict())
     model = ray.train.torch.prepare_model(model)
+    net = getattr(model, "module", model)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    start_epoch, extra, resumed_metrics = 0, {}, {}
-    ckpt = ray.train.get_checkpoint()
-    if ckpt:  # resuming after a failure (or a restart): weights, optimizer, epoch
-        with ckpt.as_directory() as folder:
-            state = torch.load(Path(folder, CKPT_FILE), map_location=device, weights_only=True)
-            getattr(model, "module", model).load_state_dict(state["model"])
+    plan, start_epoch, best_state, resumed, last_metrics = Plan(t), 0, None, {}, {}
+    restored = ray.train.get_checkpoint()
+    if restored:  # resuming after a failure (or a restart): weights, optimizer, epoch, the plan
+        with restored.as_directory() as folder:
+            state = ckpt_io.load_resume(folder, device)
+            net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
-            start_epoch = state["epoch"] + 1
-            extra = {"resumed_from_epoch": state["epoch"]}
-            resumed_metrics = json.loads(Path(folder, META_FILE).read_text()).get("metrics", {})
+            best_state = torch.load(Path(folder, ckpt_io.MODEL_FILE), map_location="cpu", weights_only=True)["model"]
+            plan, start_epoch = Plan(t, state["plan"]), state["epoch"] + 1
+            resumed = {"resumed_from_epoch": state["epoch"]}
+            last_metrics = ckpt_io.read_meta(folder).get("metrics", {})
 
-    tracker = None
-    if rank == 0:
-        tracker = _start_tracking(spec, {"real": d.real_shards, "synthetic": d.synthetic_shards})
+    tracker = _start_tracking(spec, {"real": d.real_shards, "synthetic": d.synthetic_shards}) if rank == 0 else None
     steps = mixing.steps_per_epoch(d.samples_per_epoch, t.batch_size, world)
-    total, warmup = steps * t.epochs, steps
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if t.use_gpu else torch.autocast("cpu", enabled=False)
+    aug_in = crops.context_size(m.image_size)
 
-    if start_epoch >= t.epochs:
+    if plan.stop_reason:
         # Restarted after its last epoch's checkpoint (killed between that report and the end): nothing is
         # left to train; report the final metrics and checkpoint again, so that Tune gets its metric and the
         # run's Result (the metrics of its latest checkpoint) says it resumed.
-        with tempfile.TemporaryDirectory() as folder:
-            checkpoint = None
-            if rank == 0:
-                with ckpt.as_directory() as restored:
-                    shutil.copytree(restored, folder, dirs_exist_ok=True)
-                checkpoint = ray.train.Checkpoint.from_directory(folder)
-            ray.train.report({**resumed_metrics, **extra}, checkpoint=checkpoint)
-    for epoch in range(start_epoch, t.epochs):
-        _maybe_fail(t, epoch, rank, world)
+        _report(last_metrics | resumed, rank, restored)
+    epoch = start_epoch
+    while not plan.stop_reason:
         seed = mixing.epoch_seed(t.seed, epoch, rank)
         frac = mixing.synthetic_fraction(d.strategy, d.alpha, epoch, d.pretrain_epochs)
-        plan = mixing.epoch_batches(len(real_train), len(syn), frac, t.batch_size, steps, seed)
-        augment = make_augmenter(d.augment_strength, m.image_size, seed)
-        t0, losses = time.perf_counter(), []
-        for i, (x, y) in enumerate(batches((real_train, syn), plan, augment)):
+        batch_plan = mixing.epoch_batches(len(real_train), len(syn), frac, t.batch_size, steps, seed)
+        augment = make_augmenter(d.augment_strength, aug_in, seed, m.image_size)
+        t0, losses, step_s = time.perf_counter(), [], 0.0
+        for i, (x, y) in enumerate(batches((real_train, syn), batch_plan, augment)):
+            s0 = time.perf_counter()
             for g in opt.param_groups:
-                g["lr"] = lr_at(epoch * steps + i, total, warmup, t.lr)
+                g["lr"] = lr_at(epoch * steps + i, plan.planned * steps, steps, t.lr)
             x, y = x.to(device), y.to(device)
             with amp:
                 loss = landmark_loss(model(x), y, m.head, m.image_size)
@@ -248,50 +263,94 @@ def train_loop_per_worker(config: dict) -> None:
             loss.backward()
             opt.step()
             losses.append(loss.item())
+            step_s += time.perf_counter() - s0
         seconds = time.perf_counter() - t0
         report = {"epoch": epoch, "train_loss": float(np.mean(losses)), "epoch_s": seconds,
-                  "n_real_faces": len(real_train), "n_synthetic_faces": len(syn),
-                  "samples_per_s": steps * t.batch_size * world / seconds, "synthetic_fraction": frac, **extra}
+                  "n_real_faces": len(real_train), "n_val_faces": len(val), "n_test_faces": len(test),
+                  "n_synthetic_faces": len(syn), "synthetic_fraction": frac, "lr": opt.param_groups[0]["lr"],
+                  "samples_per_s": steps * t.batch_size * world / seconds,
+                  "step_samples_per_s": steps * t.batch_size * world / step_s, **resumed}  # fmt: skip
+        decision = None
+        if rank == 0:
+            v = score(model, val, m.image_size, device) if len(val) else None
+            if plan.after_epoch(epoch, time.perf_counter() - t0, v and v["nme"]):
+                best_state = {k: x.detach().cpu().clone() for k, x in net.state_dict().items()}
+            report |= {f"val_{k}": v[k] for k in ("nme", "fr@10", "auc@10")} if v else {}
+            report |= {"best_epoch": plan.best_epoch, "planned_epochs": plan.planned, "stop_reason": plan.stop_reason,
+                       "train_s": plan.elapsed}  # seconds of training so far, validation included
+            decision = plan.state()
+        plan = Plan(t, _share(decision, rank, world))
         with tempfile.TemporaryDirectory() as folder:
-            checkpoint = None
             if rank == 0:
-                report.update(_validate(model, val, device, tracker, last=epoch == t.epochs - 1))
-                save_checkpoint(folder, model, opt, spec, epoch, {"metrics": report, "crop_scale": crop_scale,
-                                                                   "mlflow_run_id": tracker and tracker.run_id})
+                test_result = None
+                if plan.stop_reason and len(test):  # the test faces, once, with the best weights
+                    test_result = _test_scores(spec, best_state, test, device)
+                    report |= _test_metrics(test_result)
+                ckpt_io.save(folder, best_state, {"model": net.state_dict(), "optimizer": opt.state_dict(),
+                                                  "epoch": epoch, "plan": plan.state()},
+                             spec, epoch=epoch, best_epoch=plan.best_epoch, metrics=report,
+                             mlflow_run_id=tracker and tracker.run_id)  # fmt: skip
                 if tracker:
-                    tracker.log_metrics(report, step=epoch)
-                    if epoch == t.epochs - 1:
-                        tracker.log_checkpoint(folder)
-                checkpoint = ray.train.Checkpoint.from_directory(folder)
-            ray.train.report(report, checkpoint=checkpoint)
-    _maybe_fail(t, t.epochs, rank, world)  # test hook: fail_at_epoch == epochs dies after the last report
+                    _track(tracker, report, epoch, folder if plan.stop_reason else None, test, test_result, m.image_size)
+            _report(report, rank, folder)
+        epoch += 1
     if tracker:
         tracker.finish()
 
 
-def _crop_scale(pool: Pool, size: int) -> float:
-    """Median crop side / landmark box long side of the training crops; `landmix eval` crops the same way."""
-    if not len(pool):
-        return 2.0
-    span = (pool.pts.max(1) - pool.pts.min(1)).max(1)
-    return float(np.median(size / np.maximum(span, 1e-3)))
+def make_augmenter(strength: float, size: int, seed: int, out_size: int):
+    from landmix.augment import make_augmenter as make
+
+    return make(strength, size, seed=seed, out_size=out_size)
 
 
-def _validate(model, val: Pool, device, tracker, last: bool) -> dict:
-    if not len(val):
-        return {}
-    pred = predict(getattr(model, "module", model), val.images, device=device)
-    errors = metrics.nme(pred, val.pts)
-    out = {f"val_{k}": v for k, v in metrics.summary(errors).items() if k != "n"}
-    if tracker and last:
-        from landmix.tracking import ced_png, predictions_png
+def _report(metrics_: dict, rank: int, folder) -> None:
+    """ray.train.report on every rank; rank 0 attaches the checkpoint folder (a path, or a restored one)."""
+    import ray.train
 
-        subsets = metrics.per_subset(errors, [metrics.subset_of(p) for p in val.paths])
-        tracker.log_dict({"per_subset": subsets, "ids": val.ids, "nme": errors.tolist()}, "val/metrics.json")
-        k = min(16, len(val))
-        tracker.log_figure_files({"ced.png": ced_png({"validation": errors}),
-                                  "predictions.png": predictions_png(val.images[:k], pred[:k], val.pts[:k])}, "val")
-    return out
+    if rank != 0 or folder is None:
+        ray.train.report(metrics_, checkpoint=None)
+        return
+    if isinstance(folder, ray.train.Checkpoint):
+        with folder.as_directory() as restored, tempfile.TemporaryDirectory() as copy:
+            shutil.copytree(restored, copy, dirs_exist_ok=True)
+            ray.train.report(metrics_, checkpoint=ray.train.Checkpoint.from_directory(copy))
+        return
+    ray.train.report(metrics_, checkpoint=ray.train.Checkpoint.from_directory(folder))
+
+
+def _test_scores(spec: C.RunSpec, best_state: dict, test: Pool, device) -> dict:
+    from landmix.models import create_model
+
+    model = create_model(spec.model)
+    model.load_state_dict(best_state)
+    return score(model.to(device), test, spec.model.image_size, device)
+
+
+def _test_metrics(r: dict) -> dict:
+    """The test faces' scalars: NME, FR@10, AUC@10 of all of them, and NME per subset (test_nme_helen ...)."""
+    out = {f"test_{k}": r[k] for k in ("nme", "fr@10", "auc@10")}
+    return out | {f"test_nme_{name}": sub["nme"] for name, sub in r["per_subset"].items() if name != "all"}
+
+
+def _track(tracker, report: dict, epoch: int, final_folder, test: Pool, test_result: dict | None, size: int) -> None:
+    """Everything rank 0 logs for an epoch; the final epoch also logs the test faces' figures and the model."""
+    scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tracker.log_metrics(scalars, step=epoch)
+    if final_folder is None:
+        return
+    from landmix.tracking import ced_png, predictions_png
+
+    if test_result:
+        errors = test_result["errors"]
+        tracker.log_dict({"ids": test.ids, "nme": errors.tolist(), "per_subset": test_result["per_subset"]},
+                         "test/metrics.json")  # fmt: skip
+        k = min(16, len(test))
+        images, gt = test.take(test.ids[:k]).model_inputs(size)
+        tracker.log_figure_files({"ced.png": ced_png({"test": errors}),
+                                  "predictions.png": predictions_png(images, test_result["pred"][:k], gt)}, "test")
+    tracker.set_tags({"landmix.stop_reason": report.get("stop_reason", "")})
+    tracker.log_checkpoint(final_folder)
 
 
 def _start_tracking(spec: C.RunSpec, folders: dict):
@@ -314,16 +373,6 @@ def _start_tracking(spec: C.RunSpec, folders: dict):
     return tracker
 
 
-def _maybe_fail(t: C.TrainConfig, epoch: int, rank: int, world: int) -> None:
-    """Test hook: one hard exit of one worker (as if the process were killed), once per marker file."""
-    if epoch == t.fail_at_epoch and rank == min(1, world - 1) and t.fail_marker and not os.path.exists(t.fail_marker):
-        Path(t.fail_marker).write_text(f"killed rank {rank} at epoch {epoch}\n")
-        # Die some seconds into the epoch, as a real crash would: Ray Train's controller collects reports
-        # (and so registers the previous epoch's checkpoint) on its health check every 2 s.
-        time.sleep(6)
-        os._exit(1)
-
-
 # ------------------------------------------------------------------------------------ the driver
 def shard_folder(folder: str) -> Path:
     """The Parquet folder of a shard location: FOLDER/shards (a `landmix prepare` output) or FOLDER itself."""
@@ -341,7 +390,8 @@ def prepare_summary(folder: str) -> Path | None:
     return path if path.exists() else None
 
 
-def _rows_where_synthetic(batch, synthetic: bool):
+def rows_where_synthetic(batch, synthetic: bool):
+    """The rows of a pyarrow batch of one kind (a `landmix prepare` folder may hold both)."""
     import pyarrow.compute as pc
 
     return batch.filter(pc.equal(batch["is_synthetic"], synthetic))
@@ -359,7 +409,7 @@ def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train
         if folder:
             ds = ray.data.read_parquet(str(shard_folder(folder)))
             # One `landmix prepare` folder may hold both kinds: each dataset keeps its own rows.
-            datasets[name] = ds.map_batches(_rows_where_synthetic, fn_kwargs={"synthetic": name == "synthetic"},
+            datasets[name] = ds.map_batches(rows_where_synthetic, fn_kwargs={"synthetic": name == "synthetic"},
                                             batch_format="pyarrow")
     if "real" in datasets:  # small, and read whole by every rank: read once into the object store
         datasets["real"] = datasets["real"].materialize()
@@ -399,22 +449,47 @@ def fit(spec: C.RunSpec, out: str | None = None, train_fn=train_loop_per_worker)
 def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="smoke", choices=sorted(C.PRESETS), help="run preset (landmix.config)")
     parser.add_argument("--out", default="", help="folder for the final checkpoint (OUT/checkpoint) and config")
-    parser.add_argument("--real-shards", default="", help="override data.real_shards")
-    parser.add_argument("--synthetic-shards", default="", help="override data.synthetic_shards")
-    parser.add_argument("--epochs", type=int, default=0, help="override train.epochs")
+    parser.add_argument("--real-shards", default="",
+                        help="override data.real_shards (default: built from the shared 300-W faces under out/)")
+    parser.add_argument("--synthetic-shards", default="",
+                        help="override data.synthetic_shards (default: generated faces, built under out/)")
+    parser.add_argument("--epochs", type=int, default=0, help="override train.epochs (the most it may run)")
+    parser.add_argument("--time-budget", type=float, default=-1, help="override train.time_budget_s (0 = none)")
     parser.add_argument("--head", default="", choices=("", *C.HEADS), help="override model.head")
+    parser.add_argument("--backbone", default="", choices=("", *C.BACKBONES), help="override model.backbone")
     parser.add_argument("--workers", type=int, default=0, help="override train.num_workers")
+    parser.add_argument("--seed", type=int, default=-1, help="override train.seed")
 
 
 def spec_from_args(args) -> C.RunSpec:
     data = {k: v for k, v in (("real_shards", args.real_shards), ("synthetic_shards", args.synthetic_shards)) if v}
     train = {"name": f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"}
-    if args.epochs:
-        train["epochs"] = args.epochs
-    if args.workers:
-        train["num_workers"] = args.workers
-    model = {"head": args.head} if args.head else {}
+    for key, value, unset in (("epochs", args.epochs, 0), ("num_workers", args.workers, 0),
+                              ("time_budget_s", args.time_budget, -1), ("seed", args.seed, -1)):  # fmt: skip
+        if value != unset:
+            train[key] = value
+    if args.workers and "num_workers" in train:  # the preset's cores, shared among the workers asked for
+        base = C.preset(args.preset).train
+        train["cpus_per_worker"] = max(1.0, base.num_workers * base.cpus_per_worker / args.workers)
+    model = {k: v for k, v in (("head", args.head), ("backbone", args.backbone)) if v}
     return C.preset(args.preset, model=model, data=data, train=train)
+
+
+def with_inputs(spec: C.RunSpec, given: dict) -> C.RunSpec:
+    """The spec with its inputs built (once, cached under out/) where the user named no shard folder."""
+    from dataclasses import replace
+
+    from landmix import datasets, settings
+
+    d, work, size = spec.data, settings.PROJECT_ROOT / "out", C.shard_size(spec.model)
+    if d.synthetic_shards and not given.get("synthetic_shards"):
+        inputs = datasets.build_inputs(work, crop_size=size)
+        real = d.real_shards if given.get("real_shards") else str(inputs.real_shards)
+        return replace(spec, data=replace(d, real_shards=real, synthetic_shards=str(inputs.synthetic_shards)))
+    if d.real_shards and not given.get("real_shards"):
+        shards, _, _ = datasets.build_real(work, crop_size=size)
+        return replace(spec, data=replace(d, real_shards=str(shards)))
+    return spec
 
 
 def run(args) -> int:
@@ -423,12 +498,16 @@ def run(args) -> int:
     spec = spec_from_args(args)
     # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
     settings.init_ray(num_cpus=int(spec.train.num_workers * spec.train.cpus_per_worker) + 2)
+    t0 = time.perf_counter()
+    spec = with_inputs(spec, {"real_shards": args.real_shards, "synthetic_shards": args.synthetic_shards})
+    inputs_s = time.perf_counter() - t0
     out = args.out or str(settings.PROJECT_ROOT / "runs" / spec.train.name)
     t0 = time.perf_counter()
     result = fit(spec, out)
-    print(json.dumps({k: result.metrics.get(k) for k in ("epoch", "train_loss", "val_nme", "val_fr@10",
-                                                          "val_auc@10")}))
-    print(f"trained in {time.perf_counter() - t0:.0f} s; checkpoint: {Path(out, 'checkpoint')}; "
-          f"Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
+    keys = ("epoch", "best_epoch", "stop_reason", "val_nme", "test_nme", "test_nme_helen", "test_nme_afw",
+            "test_fr@10", "test_auc@10")  # fmt: skip
+    print(json.dumps({k: result.metrics.get(k) for k in keys}))
+    print(f"inputs ready in {inputs_s:.0f} s; trained in {time.perf_counter() - t0:.0f} s; checkpoint: "
+          f"{Path(out, 'checkpoint')}; Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
           f"{spec.train.experiment!r} at {os.environ.get('MLFLOW_TRACKING_URI') or spec.train.tracking_uri or 'off'}")
-    return 0
+    return 0 if result.error is None else 1

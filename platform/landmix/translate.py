@@ -385,13 +385,13 @@ def fit_on_model(checkpoint: str, real_shards: str, n_faces: int = 0, split_seed
                  offset_only: bool = True) -> tuple[Translator, dict]:  # fmt: skip
     """Fit IBUG68 (as a synthetic-trained model places the points) -> IBUG68 (as the 300-W annotators did).
 
-    The model predicts the 68 points on the real TRAINING faces of the fixed split (`mixing.real_split`;
-    the held-out faces every training run validates on are never used for the fit); the first `n_faces`
-    of them in the n_real order (0 = all), the same faces an n_real = n_faces run fine-tunes on, pair the
-    predictions with the human labels. Returns the translator and a report: NME in % of the inter-ocular
-    distance on the held-out faces, before and after translating the model's predictions, and how far the
-    map moves the held-out faces' HUMAN labels (`human_labels_moved`), which are already in the target
-    convention: a map meant for training labels should barely move them.
+    The model predicts the 68 points on the real TRAINING pool of the fixed split (`mixing.real_split`;
+    the validation and test faces are never used for the fit); the first `n_faces` of them in the n_real
+    order (0 = all), the same faces an n_real = n_faces run fine-tunes on, pair the predictions with the
+    human labels. Returns the translator and a report: NME in % of the inter-ocular distance on the held-out
+    (validation) faces, before and after translating the model's predictions, and how far the map moves the
+    held-out faces' HUMAN labels (`human_labels_moved`), which are already in the target convention: a map
+    meant for training labels should barely move them.
 
     offset_only (the default, for re-labelling synthetic faces): the map is the mean per-point displacement
     in pose-normalised coordinates, no linear part. The full ridge map (offset_only=False, penalty by
@@ -402,29 +402,32 @@ def fit_on_model(checkpoint: str, real_shards: str, n_faces: int = 0, split_seed
     """
     import pyarrow.parquet as pq
 
+    from landmix import checkpoint as ckpt_io
     from landmix import mixing, train
 
-    model, meta = train.load_checkpoint(checkpoint)
-    size = meta["config"]["model"]["image_size"]
-    table = train._rows_where_synthetic(pq.read_table(train.shard_folder(real_shards)), False)
+    model, _ = ckpt_io.load(checkpoint)
+    size = model.cfg.image_size
+    table = train.rows_where_synthetic(pq.read_table(train.shard_folder(real_shards)), False)
     real = train.read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)],
-                           size)  # fmt: skip
-    train_ids, val_ids = mixing.real_split(real.ids, split_seed)
-    fit_pool, val_pool = real.take(mixing.real_subset(train_ids, n_faces, split_seed)), real.take(val_ids)
+                           model.cfg)  # fmt: skip
+    split = mixing.real_split(real.ids, split_seed)
+    fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
     if len(fit_pool) < 5:
         raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
     alphas = (math.inf,) if offset_only else (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
-    tr = fit(train.predict(model, fit_pool.images), fit_pool.pts, IBUG68, IBUG68, alphas=alphas)
-    pred = train.predict(model, val_pool.images)
+    fit_images, fit_pts = fit_pool.model_inputs(size)
+    val_images, val_pts = val_pool.model_inputs(size)
+    tr = fit(ckpt_io.predict(model, fit_images), fit_pts, IBUG68, IBUG68, alphas=alphas)
+    pred = ckpt_io.predict(model, val_images)
 
     def scores(p):
-        return {"all": _nme_pct(p, val_pool.pts), "jaw": _nme_pct(p, val_pool.pts, JAW),
-                "inner": _nme_pct(p, val_pool.pts, slice(17, 68))}  # fmt: skip
+        return {"all": _nme_pct(p, val_pts), "jaw": _nme_pct(p, val_pts, JAW),
+                "inner": _nme_pct(p, val_pts, slice(17, 68))}  # fmt: skip
 
     report = {"checkpoint": str(checkpoint), "real_shards": str(real_shards), "fit_faces": len(fit_pool),
               "held_out_faces": len(val_pool), "alpha": tr.alpha, "version": tr.version,
               "offset_only": offset_only, "held_out_nme_before": scores(pred), "held_out_nme_after": scores(tr(pred)),
-              "human_labels_moved": scores(tr(val_pool.pts))}  # fmt: skip
+              "human_labels_moved": scores(tr(val_pts))}  # fmt: skip
     return tr, report
 
 
@@ -444,17 +447,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from landmix import train
+    from landmix import checkpoint as ckpt_io
 
-    if not Path(args.checkpoint, train.META_FILE).exists():
-        print(f"landmix fit-translator: {args.checkpoint} is not a checkpoint folder (no {train.META_FILE})",
-              file=sys.stderr)
+    try:
+        meta = ckpt_io.read_meta(args.checkpoint)  # the config, not the weights
+    except FileNotFoundError as e:
+        print(f"landmix fit-translator: {e}", file=sys.stderr)
         return 2
     real_stage, report = fit_on_model(args.checkpoint, args.real_shards, args.faces, offset_only=not args.for_predictions)
     if args.for_predictions:
         tr = real_stage
     else:
-        meta = json.loads(Path(args.checkpoint, train.META_FILE).read_text())  # the config, not the weights
         base = args.base if args.base is not None else trained_with(meta)
         tr = chain(load_or_fixed(base), real_stage)
         report["base"] = base
