@@ -151,12 +151,12 @@ def shard_size(model: ModelConfig) -> int:
 
 def real_shards(model: ModelConfig) -> str:
     """Where the presets' real shards lie: `landmix.datasets.build_real` writes them there on first use."""
-    return str(settings.PROJECT_ROOT / "out" / "prepared" / f"real-{shard_size(model)}" / "shards")
+    return str(settings.work_dir() / "prepared" / f"real-{shard_size(model)}" / "shards")
 
 
 def synthetic_shards(model: ModelConfig) -> str:
     """A placeholder the train command replaces with the folder `landmix.datasets.build_inputs` returns."""
-    return str(settings.PROJECT_ROOT / "out" / "prepared" / f"synthetic-{shard_size(model)}")
+    return str(settings.work_dir() / "prepared" / f"synthetic-{shard_size(model)}")
 
 
 # ----------------------------------------------------------------------------------------- presets

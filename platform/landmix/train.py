@@ -481,7 +481,7 @@ def with_inputs(spec: C.RunSpec, given: dict) -> C.RunSpec:
 
     from landmix import datasets, settings
 
-    d, work, size = spec.data, settings.PROJECT_ROOT / "out", C.shard_size(spec.model)
+    d, work, size = spec.data, settings.work_dir(), C.shard_size(spec.model)
     if d.synthetic_shards and not given.get("synthetic_shards"):
         inputs = datasets.build_inputs(work, crop_size=size)
         real = d.real_shards if given.get("real_shards") else str(inputs.real_shards)
