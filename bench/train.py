@@ -122,9 +122,10 @@ def pipeline(args) -> None:
 
     from landmix import config as C
     from landmix import crops, mixing
+    from landmix.augment import make_augmenter
     from landmix.losses import landmark_loss
     from landmix.models import create_model
-    from landmix.train import batches, make_augmenter, read_pool, shard_folder
+    from landmix.train import batches, read_pool, shard_folder
 
     torch.set_num_threads(args.threads)
     spec = C.real_baseline()
@@ -137,7 +138,7 @@ def pipeline(args) -> None:
     steps = args.steps
     plan = mixing.epoch_batches(len(pool), 0, 0.0, t.batch_size, steps, seed=0)
     empty = pool.take([])
-    augment = make_augmenter(d.augment_strength, crops.context_size(m.image_size), 0, m.image_size)
+    augment = make_augmenter(d.augment_strength, crops.context_size(m.image_size), seed=0, out_size=m.image_size)
 
     def rate(fn, n):
         t0 = time.perf_counter()

@@ -59,3 +59,24 @@ def mlflow_tracking(tmp_path_factory):
     else:
         os.environ["MLFLOW_TRACKING_URI"] = old
     mlflow_server.stop(proc)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A checkpoint folder of an untrained regression model (64 px, crop 1.25): it answers the crop centre,
+    i.e. the landmark box centre, for every point. For eval and predict tests that need no training."""
+    import torch
+
+    from landmix import checkpoint as ckpt_io
+    from landmix import config
+    from landmix.models import create_model
+
+    spec = config.smoke()
+    spec = config.RunSpec(model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
+                          data=spec.data, train=spec.train)  # fmt: skip
+    model = create_model(spec.model)
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    resume = {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(), "epoch": 0}
+    ckpt_io.save(str(folder), model.state_dict(), resume, spec, epoch=0)
+    return folder

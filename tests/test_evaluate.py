@@ -13,20 +13,6 @@ from landmix.models import create_model
 from landmix.predict import uncrop
 
 
-@pytest.fixture
-def checkpoint(tmp_path):
-    """An untrained regression model: it predicts the crop centre, i.e. the landmark box centre."""
-    spec = config.smoke()
-    spec = config.RunSpec(model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
-                          data=spec.data, train=spec.train)
-    model = create_model(spec.model)
-    folder = tmp_path / "checkpoint"
-    folder.mkdir()
-    resume = {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(), "epoch": 0}
-    ckpt_io.save(str(folder), model.state_dict(), resume, spec, epoch=0)
-    return folder
-
-
 def test_uncrop_inverts_the_training_crop():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (900, 1300, 3), np.uint8)

@@ -5,27 +5,11 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from landmix import checkpoint as ckpt_io
-from landmix import cli, config, crops, detect, mixing, predict
+from landmix import cli, crops, detect, mixing, predict
 from landmix.evaluate import evaluate, list_faces
-from landmix.models import create_model
 from landmix.sources.w300 import parse_pts
-
-
-@pytest.fixture
-def checkpoint(tmp_path):
-    """An untrained regression model: it answers the crop centre for every point."""
-    spec = config.smoke()
-    spec = config.RunSpec(model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
-                          data=spec.data, train=spec.train)  # fmt: skip
-    model = create_model(spec.model)
-    folder = tmp_path / "checkpoint"
-    folder.mkdir()
-    resume = {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(), "epoch": 0}
-    ckpt_io.save(str(folder), model.state_dict(), resume, spec, epoch=0)
-    return folder
 
 
 def test_calibration_maps_a_box_as_by_hand_and_round_trips(tmp_path):

@@ -195,6 +195,7 @@ def train_loop_per_worker(config: dict) -> None:
     import ray.train
     import ray.train.torch
 
+    from landmix.augment import make_augmenter
     from landmix.losses import landmark_loss
     from landmix.models import create_model
 
@@ -250,7 +251,7 @@ def train_loop_per_worker(config: dict) -> None:
         seed = mixing.epoch_seed(t.seed, epoch, rank)
         frac = mixing.synthetic_fraction(d.strategy, d.alpha, epoch, d.pretrain_epochs)
         batch_plan = mixing.epoch_batches(len(real_train), len(syn), frac, t.batch_size, steps, seed)
-        augment = make_augmenter(d.augment_strength, aug_in, seed, m.image_size)
+        augment = make_augmenter(d.augment_strength, aug_in, seed=seed, out_size=m.image_size)
         t0, losses, step_s = time.perf_counter(), [], 0.0
         for i, (x, y) in enumerate(batches((real_train, syn), batch_plan, augment)):
             s0 = time.perf_counter()
@@ -296,12 +297,6 @@ def train_loop_per_worker(config: dict) -> None:
         epoch += 1
     if tracker:
         tracker.finish()
-
-
-def make_augmenter(strength: float, size: int, seed: int, out_size: int):
-    from landmix.augment import make_augmenter as make
-
-    return make(strength, size, seed=seed, out_size=out_size)
 
 
 def _report(metrics_: dict, rank: int, folder) -> None:
