@@ -67,8 +67,10 @@ def test_fit_on_model_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_pa
     # already human far more than the offset does: it is for predictions, not for re-labelling.
     ridge, ridge_report = translate.fit_on_model(str(ckpt), str(real), n_faces=30, offset_only=False)
     assert ridge.alpha < float("inf") and report["offset_only"] and not ridge_report["offset_only"]
-    # (>=: this model's answer hardly depends on the image, so on few held-out faces the two can tie.)
-    assert ridge_report["human_labels_moved"]["all"] >= report["human_labels_moved"]["all"], (report, ridge_report)
+    # (Not strictly more: this model's answer hardly depends on the image, so on few held-out faces the two can
+    # tie, and a tie differs in the last printed digit between machines: 6.916 against 6.917 failed CI once.)
+    moved, ridge_moved = report["human_labels_moved"]["all"], ridge_report["human_labels_moved"]["all"]
+    assert ridge_moved >= moved - 0.01 * moved, (report, ridge_report)
 
     # Fitting on all training faces never touches the held-out ones: moving a validation face's and a test
     # face's labels leaves the translator unchanged.
