@@ -21,8 +21,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-from landmix import checkpoint, datasets, settings, sweep, train  # noqa: E402
+from landmix import checkpoint, settings, sweep, train  # noqa: E402
 from landmix.generate import job  # noqa: E402
+from landmix.inputs import build_inputs  # noqa: E402
 
 OUT = Path("out/bench")
 
@@ -41,12 +42,12 @@ def main() -> None:
     job.generate(job.GenerateConfig(n=args.n, out=recomposed, size=160, seed=args.seed, mode="recompose",
                                     source=source))  # fmt: skip
     # One translator for every source (the procedural pairs'); recomposed faces carry x-ray labels only.
-    base = datasets.build_inputs(work=work / "procedural", n_generated=args.n, crop_size=128, seed=args.seed)
+    base = build_inputs(work=work / "procedural", n_generated=args.n, crop_size=128, seed=args.seed)
     sources = {
         "procedural": base,
-        "recompose": datasets.build_inputs(work=work / "recompose", n_generated=0, synthetic_roots=[recomposed],
+        "recompose": build_inputs(work=work / "recompose", n_generated=0, synthetic_roots=[recomposed],
                                            crop_size=128, translator=str(base.translator)),
-        "both": datasets.build_inputs(work=work / "both", n_generated=args.n // 2, crop_size=128, seed=args.seed,
+        "both": build_inputs(work=work / "both", n_generated=args.n // 2, crop_size=128, seed=args.seed,
                                       synthetic_roots=[_first(recomposed, args.n // 2, work)],
                                       translator=str(base.translator)),
     }  # fmt: skip
@@ -55,10 +56,10 @@ def main() -> None:
         sw = sweep.study(real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards),
                          storage_path=args.storage)  # fmt: skip
         sw = replace(sw, name=f"generator-modes-{mode}-n{args.n}", seeds=(args.seed,))
-        pre = sweep.pretrain_spec(sw, args.seed, "none", "")
+        pre = sweep.pretrain.pretrain_spec(sw, args.seed, "none", "")
         pre_result = train.fit(pre)
-        cell = dict(strategy="pretrain_finetune", n_real=50, alpha=0.0, seed=args.seed)
-        fine = sweep.trial_spec(sw, cell, {args.seed: checkpoint.checkpoint_uri(pre_result.checkpoint)}, "", "none",
+        cell = sweep.Cell("pretrain_finetune", n_real=50, seed=args.seed)
+        fine = sweep.search.trial_spec(sw, cell, {args.seed: checkpoint.checkpoint_uri(pre_result.checkpoint)}, "", "none",
                                 f"{mode}-finetune-n50")  # fmt: skip
         fine_result = train.fit(fine)
         rows.append({"mode": mode,

@@ -7,7 +7,7 @@
     python bench/prepare.py translator --train 2000 --test 1000 --mlp   # x-ray -> annotator labels
 
 Inputs are built under /tmp/landmix_bench: N synthetic faces by hard-linking the 100 shared
-FaceSynthetics renders (real decode cost, no disk cost) with a manifest in the contract's schema, and
+FaceSynthetics renders (real decode cost, no disk cost) with a manifest in `landmix.manifest.SCHEMA`, and
 the shared 300-W faces (AFW + HELEN train) as the real manifest that fixes the crop distribution.
 Every measurement runs in a fresh child process (its own local Ray with --num-cpus).
 """
@@ -35,14 +35,10 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from landmix import crops, prepare, settings  # noqa: E402
 from landmix.manifest import SCHEMA, landmarks_array, read_manifest  # noqa: E402
+from landmix.sources import w300  # noqa: E402
 
 WORK = Path("/tmp/landmix_bench")
 DOCS = settings.PROJECT_ROOT / "docs"
-
-
-def _pts_file(path: Path) -> np.ndarray:
-    body = path.read_text().split("{")[1].split("}")[0].split()
-    return np.asarray(body, np.float32).reshape(-1, 2) - 1.0  # .pts is 1-based
 
 
 def real_manifest() -> Path:
@@ -66,7 +62,7 @@ def real_manifest() -> Path:
                     "image_path": p.with_suffix(".jpg").name,
                     "width": w,
                     "height": h,
-                    "landmarks": _pts_file(p).tolist(),
+                    "landmarks": w300.read_pts(p).tolist(),
                     "scheme": "ibug68",
                     "seg_path": None,
                     "landmarks_annotator": None,

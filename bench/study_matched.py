@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -41,13 +41,13 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         for n in args.n_real:
-            cell = dict(strategy="real_only", n_real=n, alpha=0.0, seed=seed)
-            name = f"{sweep.cell_run_name(cell)}-e{epochs}"
-            spec = sweep.trial_spec(study, cell, {}, "", "none", name)
+            cell = sweep.Cell("real_only", n_real=n, seed=seed)
+            name = f"{cell.name}-e{epochs}"
+            spec = sweep.search.trial_spec(study, cell, {}, "", "none", name)
             spec = replace(spec, train=replace(spec.train, epochs=epochs))
             t0 = time.monotonic()
             result = train.fit(spec)
-            rows.append({**cell, "epochs": epochs, "nme": result.metrics["val_nme"],
+            rows.append({**asdict(cell), "epochs": epochs, "nme": result.metrics["val_nme"],
                          "seconds": time.monotonic() - t0})  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)

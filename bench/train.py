@@ -49,7 +49,8 @@ def recipes(args) -> None:
     import ray
 
     from landmix import config as C
-    from landmix import datasets, settings, train
+    from landmix import settings, train
+    from landmix.inputs import build_real
 
     ray.init(num_cpus=4, logging_level="WARNING")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -61,10 +62,10 @@ def recipes(args) -> None:
             for seed in (int(s) for s in args.seeds.split(",")):
                 sections = {k: dict(v) for k, v in over.items()}
                 sections.setdefault("train", {}).update(
-                    {"time_budget_s": args.budget, "seed": seed, "tracking_uri": "none",
-                     "name": f"bench-recipe-{group}-{int(time.time())}"})  # fmt: skip
+                    {"time_budget_s": args.budget, "seed": seed, "name": f"bench-recipe-{group}-{int(time.time())}"})
+                sections["tracking"] = {"uri": "none"}
                 spec = C.preset("real-baseline", **sections)
-                shards, _, _ = datasets.build_real(settings.PROJECT_ROOT / "out", crop_size=C.shard_size(spec.model))
+                shards, _, _ = build_real(settings.PROJECT_ROOT / "out", crop_size=C.shard_size(spec.model))
                 spec = C.preset("real-baseline", data={"real_shards": str(shards)}, **sections)
                 t0 = time.perf_counter()
                 m = train.fit(spec).metrics
@@ -125,7 +126,8 @@ def pipeline(args) -> None:
     from landmix.augment import make_augmenter
     from landmix.losses import landmark_loss
     from landmix.models import create_model
-    from landmix.train import batches, read_pool, shard_folder
+    from landmix.pool import read_pool, shard_folder
+    from landmix.train import batches
 
     torch.set_num_threads(args.threads)
     spec = C.real_baseline()

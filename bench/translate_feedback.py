@@ -29,7 +29,8 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 import numpy as np  # noqa: E402
 
-from landmix import datasets, settings, sweep  # noqa: E402
+from landmix import settings, sweep  # noqa: E402
+from landmix.inputs import Inputs, build_inputs  # noqa: E402
 
 OUT = Path("out/bench")
 
@@ -54,9 +55,9 @@ def main() -> None:
     settings.default_tracking_uri()
     settings.init_ray(num_cpus=4)
     build = dict(work=settings.work_dir(), synthetic_roots=[Path(args.synthetic)], n_generated=4000, crop_size=128)
-    inputs = datasets.build_inputs(**build)
+    inputs = build_inputs(**build)
 
-    def study_sweep(inputs: datasets.Inputs, **kw) -> sweep.SweepConfig:
+    def study_sweep(inputs: Inputs, **kw) -> sweep.SweepConfig:
         sw = sweep.study(real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards))
         return replace(sw, strategies=("pretrain_finetune",), n_real=(50,), seeds=tuple(args.seeds),
                        translator=str(inputs.translator), **kw)  # fmt: skip
@@ -64,8 +65,8 @@ def main() -> None:
     base = study_sweep(inputs, name="landmix-feedback")
     rows = {"baseline": arm(base)}
     for n in args.faces:
-        path = sweep.fit_real_translator(base, max(n, 0), offset_only=not args.full_ridge)
-        relabelled = datasets.build_inputs(**build, translator=str(path))
+        path = sweep.fit_real_translator(base, n, offset_only=not args.full_ridge)
+        relabelled = build_inputs(**build, translator=str(path))
         arm_name = f"{'ridge' if args.full_ridge else 'offset'}{n}"
         sw = study_sweep(relabelled, name=f"landmix-feedback-{arm_name}", translator_real_faces=n)
         rows[arm_name] = arm(sw) | {"fit_report": json.loads(path.with_suffix(".json").read_text())}

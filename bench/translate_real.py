@@ -22,18 +22,19 @@ from pathlib import Path
 
 import numpy as np
 
-from landmix import translate
+from landmix import checkpoint as ckpt_io
+from landmix.config import ALL_REAL
 
 OUT = Path("out/bench")
 
 
 def one(checkpoint: str, shards: str) -> dict:
-    """`translate.fit_on_model` on 50, 250 and all training faces, scored on the held-out faces: the full ridge
+    """`checkpoint.fit_translator` on 50, 250 and all training faces, scored on the held-out faces: the full ridge
     map (for predictions) and the per-point offset (what re-labelling synthetic faces uses)."""
     row = {"checkpoint": checkpoint}
-    for n in (50, 250, 0):
+    for n in (50, 250, ALL_REAL):
         for offset_only, kind in ((False, "ridge"), (True, "offset")):
-            _, report = translate.fit_on_model(checkpoint, shards, n, offset_only=offset_only)
+            _, report = ckpt_io.fit_translator(checkpoint, shards, n, offset_only=offset_only)
             row |= {"val_faces": report["held_out_faces"], "before": report["held_out_nme_before"],
                     f"{kind}_fit_on_{report['fit_faces']}": report["held_out_nme_after"] | {
                         "alpha": report["alpha"], "human_labels_moved": report["human_labels_moved"]["all"]}}  # fmt: skip

@@ -34,7 +34,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every trial garble the job log
 
 from landmix import config as cfg  # noqa: E402
-from landmix import datasets, settings, sweep  # noqa: E402
+from landmix import settings, sweep  # noqa: E402
+from landmix.inputs import Inputs, build_inputs  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,21 +78,21 @@ def main(argv=None) -> int:
     build = dict(work=args.work, real_root=args.real, synthetic_roots=args.synthetic,
                  n_generated=args.n_generated if args.n_generated is not None else (256 if args.smoke_test else 4000),
                  crop_size=cfg.shard_size(sweep.PRESETS[preset]().base.model))  # fmt: skip
-    inputs = datasets.build_inputs(**build, translator=args.translator)
+    inputs = build_inputs(**build, translator=args.translator)
     overrides = {k: v for k, v in dict(mode=args.mode, name=args.name, num_samples=args.num_samples,
                                         budget_n_real=args.budget_n_real).items() if v is not None}  # fmt: skip
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
 
-    def make_sweep(inputs: datasets.Inputs, **extra) -> sweep.SweepConfig:
+    def make_sweep(inputs: Inputs, **extra) -> sweep.SweepConfig:
         sw = sweep.PRESETS[preset](real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards),
                                    storage_path=args.storage)  # fmt: skip
         return replace(sw, translator=str(inputs.translator or ""), **overrides, **extra)
 
     sw = make_sweep(inputs)
     if args.translator_real_faces is not None:  # round 1: a synthetic model; fit on real faces; re-label
-        path = sweep.fit_real_translator(sw, max(args.translator_real_faces, 0))
-        inputs = datasets.build_inputs(**build, translator=str(path))
+        path = sweep.fit_real_translator(sw, args.translator_real_faces)
+        inputs = build_inputs(**build, translator=str(path))
         sw = make_sweep(inputs, translator_real_faces=args.translator_real_faces)
     out = sweep.run_sweep(sw)
     c = out["compute"]

@@ -1,7 +1,7 @@
-"""Small manifests in the contract's schema (common contract (1)), built straight from the shared data.
+"""Small manifests in the manifest schema (`landmix.manifest.SCHEMA`), built straight from the shared data.
 
 The prepare/inspect tests need manifests before and independently of `landmix ingest`: these helpers
-read .pts (1-based) and _ldmks.txt (0-based) directly and write the Parquet with pyarrow.
+read .pts (`w300.read_pts`) and _ldmks.txt (0-based) directly and write the Parquet with pyarrow.
 """
 
 from __future__ import annotations
@@ -14,28 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("source", pa.string()),
-        ("split", pa.string()),
-        ("root", pa.string()),
-        ("image_path", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("landmarks", pa.list_(pa.list_(pa.float32()))),
-        ("scheme", pa.string()),
-        ("seg_path", pa.string()),
-        ("landmarks_annotator", pa.list_(pa.list_(pa.float32()))),
-        ("content_hash", pa.string()),
-    ]
-)
-
-
-def read_pts(path: Path) -> np.ndarray:
-    """A 300-W .pts file as (68, 2) float32, 0-based."""
-    lines = Path(path).read_text().split("{")[1].split("}")[0].split()
-    return np.asarray(lines, np.float32).reshape(-1, 2) - 1.0
+from landmix.manifest import SCHEMA
+from landmix.sources.w300 import read_pts
 
 
 def read_ldmks(path: Path) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""Prepared-shard folders (common contract (3)) built straight from the shared data, for training tests.
+"""Prepared-shard folders (`landmix.prepare.SHARD_SCHEMA`) built straight from the shared data, for training tests.
 
 Training tests need shards before and independently of `landmix prepare`: these helpers read .pts
-(1-based) and _ldmks.txt (0-based) directly, crop with `landmix.crops` (the canonical real crop: a square
-of 2x the landmark box's long side, centred), and write Parquet with pyarrow. Synthetic faces keep their
-first 68 points untranslated (translator_version "untranslated-test"): fine for plumbing, not for science.
+(`w300.read_pts`) and _ldmks.txt (0-based) directly, crop with `landmix.crops` (the canonical real crop: a
+square of 2x the landmark box's long side, centred), and write Parquet in `prepare.SHARD_SCHEMA` with
+pyarrow. Synthetic faces keep their first 68 points untranslated (translator_version "untranslated-test"):
+fine for plumbing, not for science.
 
     .venv/bin/python tests/_shards.py ../shared/data out/shards/300w 128    # all 1207 real faces
 """
@@ -19,28 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from landmix import crops
-
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("source", pa.string()),
-        ("split", pa.string()),
-        ("is_synthetic", pa.bool_()),
-        ("image", pa.binary()),
-        ("crop_size", pa.int32()),
-        ("landmarks", pa.list_(pa.float32())),
-        ("crop_box", pa.list_(pa.float32())),
-        ("root", pa.string()),
-        ("image_path", pa.string()),
-        ("translator_version", pa.string()),
-    ]
-)
-
-
-def read_pts(path: Path) -> np.ndarray:
-    """A 300-W .pts file as (68, 2) float32, 0-based."""
-    body = Path(path).read_text().split("{")[1].split("}")[0].split()
-    return np.asarray(body, np.float32).reshape(-1, 2) - 1.0
+from landmix.prepare import SHARD_SCHEMA
+from landmix.sources.w300 import read_pts
 
 
 def crop_row(image: np.ndarray, pts: np.ndarray, size: int) -> tuple[bytes, np.ndarray, list[float]]:
@@ -55,7 +36,7 @@ def _write(rows: list[dict], out: Path, rows_per_file: int) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for i in range(0, len(rows), rows_per_file):
         chunk = rows[i : i + rows_per_file]
-        table = pa.table({name: [r[name] for r in chunk] for name in SCHEMA.names}, schema=SCHEMA)
+        table = pa.table({name: [r[name] for r in chunk] for name in SHARD_SCHEMA.names}, schema=SHARD_SCHEMA)
         pq.write_table(table, out / f"part-{i // rows_per_file:05d}.parquet")
     return out
 

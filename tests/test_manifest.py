@@ -52,11 +52,6 @@ def _points(k: int, size: int = 64) -> np.ndarray:
     return np.random.default_rng(k).uniform(2, size - 3, (k, 2))
 
 
-def _pts_file(path: Path, pts: np.ndarray, n_header: int | None = None) -> None:
-    n = len(pts) if n_header is None else n_header
-    path.write_text(f"version: 1\nn_points:  {n}\n{{\n{_xy(pts + 1)}}}\n")
-
-
 def _cut(path: Path, keep: float = 0.6) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
@@ -142,7 +137,7 @@ def test_every_bad_300w_kind_is_quarantined_with_unusual_valid_inputs_kept(ray_c
     }
     for sid, (rel, kw) in good.items():
         _image(root / rel, **kw)
-        _pts_file(root / f"{sid}.pts", _points(68, kw.get("w", 64)))
+        w300.write_pts(root / f"{sid}.pts", _points(68, kw.get("w", 64)))
     bad = {
         "afw/trunc": "truncated_image",
         "afw/hdr": "point_count_mismatch",
@@ -157,18 +152,18 @@ def test_every_bad_300w_kind_is_quarantined_with_unusual_valid_inputs_kept(ray_c
     }
     for sid in bad:
         _image(root / f"{sid}.{'ppm' if sid.endswith('ppm') else 'jpg'}")
-        _pts_file(root / f"{sid}.pts", _points(68))
+        w300.write_pts(root / f"{sid}.pts", _points(68))
     jpg = (root / "afw/trunc.jpg").read_bytes()
     (root / "afw/trunc.jpg").write_bytes(jpg[:-2])  # everything but the end-of-image marker
     _cut(root / "ibug/shortppm.ppm", 0.9)
-    _pts_file(root / "afw/hdr.pts", _points(67), n_header=68)
-    _pts_file(root / "afw/k67.pts", _points(67))
+    (root / "afw/hdr.pts").write_text("version: 1\nn_points:  68\n{\n" + _xy(_points(67) + 1) + "}\n")
+    w300.write_pts(root / "afw/k67.pts", _points(67))
     (root / "afw/nobrace.pts").write_text("version: 1\nn_points: 68\n" + _xy(_points(68)))
     (root / "afw/noimg.jpg").unlink()
     (root / "afw/nopts.pts").unlink()
     _image(root / "afw/dup.png")
     (root / "afw/zero.pts").write_bytes(b"")
-    _pts_file(root / "ibug/far.pts", np.vstack([_points(67), [[-40.0, 10.0]]]))
+    w300.write_pts(root / "ibug/far.pts", np.vstack([_points(67), [[-40.0, 10.0]]]))
 
     cfg = IngestConfig("300w", root, tmp_path / "w.parquet", quarantine=tmp_path / "q" / "bad.jsonl")
     result = ingest(cfg)

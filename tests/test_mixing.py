@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from landmix import mixing
+from landmix.config import ALL_REAL, DataConfig
 
 # Several faces per photo, as in 300-W ("<photo>_<n>").
 IDS = [f"afw/{i // 2:04d}_{i % 2 + 1}" for i in range(600)] + [f"helen/trainset/{i:04d}_1" for i in range(607)]
@@ -36,7 +37,10 @@ def test_n_real_subsets_are_nested_prefixes():
     s10, s50, s250 = (set(mixing.real_subset(train, n, seed=0)) for n in (10, 50, 250))
     assert len(s10) == 10 and len(s50) == 50 and len(s250) == 250
     assert s10 < s50 < s250
-    assert mixing.real_subset(train, 0) == mixing.real_order(train)
+    # One meaning of "all" (config.ALL_REAL) in the data config, the sweep and the translator's fit; 0 is none.
+    assert mixing.real_subset(train, ALL_REAL) == mixing.real_order(train) and mixing.real_subset(train, 0) == []
+    with pytest.raises(ValueError, match="n_real=0"):
+        DataConfig(real_shards="x", strategy="real_only", n_real=0)
     with pytest.raises(ValueError, match="n_real.*pool"):
         mixing.real_subset(train, 5000)
 

@@ -9,7 +9,7 @@ import pytest
 from landmix import checkpoint as ckpt_io
 from landmix import cli, crops, detect, mixing, predict
 from landmix.evaluate import evaluate, list_faces
-from landmix.sources.w300 import parse_pts
+from landmix.sources.w300 import read_pts
 
 
 def test_calibration_maps_a_box_as_by_hand_and_round_trips(tmp_path):
@@ -97,7 +97,7 @@ def test_predict_writes_pts_pictures_and_lists_every_photo(shared_data, checkpoi
     for row in (r for r in result["photos"] if r["status"] == "faces"):
         w, h = row["width"], row["height"]
         for face in row["faces"]:
-            pts = parse_pts((out / face["pts_file"]).read_bytes(), face["pts_file"]) - 1.0  # the file is 1-based
+            pts = read_pts(out / face["pts_file"])  # 0-based, as "points"; the file is 1-based
             assert pts.shape == (68, 2) and np.allclose(pts, face["points"], atol=0.01)
             assert (pts > -0.1 * max(w, h)).all() and (pts < 1.1 * np.array([w, h])).all()
             x0, y0, side = face["crop"]

@@ -1,4 +1,4 @@
-"""The prepare job on a real Ray cluster: contract (3) shards, quarantine, idempotence, determinism."""
+"""The prepare job on a real Ray cluster: shards in SHARD_SCHEMA, quarantine, idempotence, determinism."""
 
 from __future__ import annotations
 

@@ -72,6 +72,19 @@ def test_parse_pts_is_one_based_as_written_and_checks_the_header():
     assert _reason(w300.parse_pts, b"version: 1\n{\n1 2\n}\n", "a.pts") == "malformed_landmarks"
 
 
+def test_write_pts_round_trips_through_read_pts_and_parse_pts(tmp_path):
+    # 0-based pixels, with the 3 decimals a .pts keeps
+    pts = np.random.default_rng(0).uniform(-3, 4000, (68, 2)).round(3)
+    w300.write_pts(tmp_path / "a.pts", pts)
+    text = (tmp_path / "a.pts").read_text()
+    assert text.startswith("version: 1\nn_points:  68\n{\n") and text.endswith("\n}\n")
+    raw = w300.parse_pts(text.encode(), "a.pts")
+    np.testing.assert_allclose(raw, pts + 1, atol=1e-9)  # the file holds 1-based values
+    back = w300.read_pts(tmp_path / "a.pts")
+    assert back.dtype == np.float32 and back.shape == (68, 2)
+    np.testing.assert_allclose(back, pts, atol=1e-3)
+
+
 @pytest.mark.parametrize(
     "rel_dir, split",
     [

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from landmix import sweep
+from landmix.config import ALL_REAL
+from landmix.sweep import Cell, pretrain, results, search
 
 
 def _sweep(tmp_path, **kw) -> sweep.SweepConfig:
@@ -19,14 +21,15 @@ def _sweep(tmp_path, **kw) -> sweep.SweepConfig:
 
 
 def test_grid_has_every_sensible_cell_once(tmp_path):
-    sw = _sweep(tmp_path, n_real=(10, 50, -1), alphas=(0.25, 0.75), seeds=(0, 1))
+    sw = _sweep(tmp_path, n_real=(10, 50, ALL_REAL), alphas=(0.25, 0.75), seeds=(0, 1))
     cells = sweep.grid_cells(sw)
-    names = [sweep.cell_run_name(c) for c in cells]
+    names = [c.name for c in cells]
     assert len(names) == len(set(names))
     per_seed = 3 + 1 + 3 * 2 + 3  # real_only x n, synthetic_only once, mixed x n x alpha, pretrain_finetune x n
     assert len(cells) == 2 * per_seed
-    assert {c["n_real"] for c in cells if c["strategy"] == "synthetic_only"} == {0}
-    assert {c["alpha"] for c in cells if c["strategy"] == "mixed"} == {0.25, 0.75}
+    assert {c.n_real for c in cells if c.strategy == "synthetic_only"} == {0}
+    assert {c.alpha for c in cells if c.strategy == "mixed"} == {0.25, 0.75}
+    assert Cell.from_dict({**cells[0].__dict__, "unrelated": 1}) == cells[0]  # a Tune config round-trips
     assert "mixed-nall-a0.75-s1" in names and "real_only-n10-s0" in names
 
 
@@ -41,24 +44,24 @@ def test_bad_sweep_values_name_the_field_and_the_choices():
 
 def test_trial_spec_fine_tunes_from_the_seeds_pretraining(tmp_path):
     sw = _sweep(tmp_path)
-    cell = dict(strategy="pretrain_finetune", n_real=-1, alpha=0.0, seed=1)
-    spec = sweep.trial_spec(sw, cell, {0: "/ck0", 1: "/ck1"}, "parent", "http://x", "name")
-    assert spec.data.strategy == "real_only" and spec.data.n_real == 0  # -1 = all real training faces
+    cell = Cell("pretrain_finetune", n_real=ALL_REAL, seed=1)
+    spec = search.trial_spec(sw, cell, {0: "/ck0", 1: "/ck1"}, "parent", "http://x", "name")
+    assert spec.data.strategy == "real_only" and spec.data.n_real == ALL_REAL  # one meaning of "all" everywhere
     assert spec.train.init_checkpoint == "/ck1" and spec.train.seed == 1
-    assert spec.train.parent_run_id == "parent" and spec.train.strategy_label == "pretrain_finetune"
+    assert spec.tracking.parent_run_id == "parent" and spec.tracking.strategy_label == "pretrain_finetune"
     assert spec.data.synthetic_shards == "" and spec.data.real_shards == "/r"  # draws no synthetic sample
-    mixed = sweep.trial_spec(sw, dict(strategy="mixed", n_real=10, alpha=0.5, seed=0), {0: "/ck0"}, "", "", "n")
+    mixed = search.trial_spec(sw, Cell("mixed", n_real=10, alpha=0.5), {0: "/ck0"}, "", "", "n")
     assert mixed.train.init_checkpoint == "" and mixed.data.alpha == 0.5 and mixed.data.n_real == 10
 
 
 def test_pretraining_key_changes_with_its_config(tmp_path):
     sw = _sweep(tmp_path)
-    a = sweep.pretrain_spec(sw, 0, "", "").train.name
-    assert a == sweep.pretrain_spec(sw, 0, "", "").train.name  # stable: a re-run finds it
-    assert a != sweep.pretrain_spec(sw, 1, "", "").train.name
+    a = pretrain.pretrain_spec(sw, 0, "", "").train.name
+    assert a == pretrain.pretrain_spec(sw, 0, "", "").train.name  # stable: a re-run finds it
+    assert a != pretrain.pretrain_spec(sw, 1, "", "").train.name
     longer = sweep.SweepConfig(**{**sw.__dict__, "pretrain_epochs": sw.pretrain_epochs + 1})
-    assert a != sweep.pretrain_spec(longer, 0, "", "").train.name
-    assert a == sweep.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name  # tracking is not training
+    assert a != pretrain.pretrain_spec(longer, 0, "", "").train.name
+    assert a == pretrain.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name  # tracking is not training
 
 
 def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
@@ -69,19 +72,19 @@ def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
     summary = tmp_path / "prepared" / "prepare.json"
     summary.write_text('{"translator_version": "ridge-aaaa"}')
     sw = sweep.SweepConfig(base=sweep.smoke("/r", str(tmp_path / "prepared")).base, storage_path=str(tmp_path))
-    first = sweep.pretrain_spec(sw, 0, "", "").train.name
-    assert first == sweep.pretrain_spec(sw, 0, "", "").train.name
+    first = pretrain.pretrain_spec(sw, 0, "", "").train.name
+    assert first == pretrain.pretrain_spec(sw, 0, "", "").train.name
     summary.write_text('{"translator_version": "chain-bbbb"}')
-    assert sweep.pretrain_spec(sw, 0, "", "").train.name != first
+    assert pretrain.pretrain_spec(sw, 0, "", "").train.name != first
 
 
 def test_finished_cells_are_read_back_and_reported_once(tmp_path):
     sw = _sweep(tmp_path)
     cells = sweep.grid_cells(sw)
-    sweep.write_cell_result(sw, cells[0], {"val_nme": 0.12, "test_nme": 0.13, "epoch": 1, "val_fr@10": 0.5}, 30.0)
-    done = sweep.finished_cells(sw)
-    assert list(done) == [sweep.cell_run_name(cells[0])] and done[sweep.cell_run_name(cells[0])]["epochs"] == 2
-    rows = sweep._grid_rows(sw, None)
+    results.write_cell_result(sw, cells[0], {"val_nme": 0.12, "test_nme": 0.13, "epoch": 1, "val_fr@10": 0.5}, 30.0)
+    done = results.finished_cells(sw)
+    assert list(done) == [cells[0].name] and done[cells[0].name]["epochs"] == 2
+    rows = results.grid_rows(sw, None)
     assert len(rows) == len(cells) and (rows["status"] == "ok").sum() == 1
     assert set(rows.loc[rows["status"] != "ok", "status"]) == {"not run"}  # nothing lost silently
 
@@ -89,7 +92,7 @@ def test_finished_cells_are_read_back_and_reported_once(tmp_path):
 def test_compute_accounting_against_a_naive_grid():
     trials = pd.DataFrame({"strategy": ["real_only", "pretrain_finetune", "pretrain_finetune"],
                            "seconds": [10.0, 20.0, math.nan]})  # fmt: skip
-    c = sweep.compute_accounting(trials, pretrain_seconds=60.0, n_pretrain=2)
+    c = results.compute_accounting(trials, pretrain_seconds=60.0, n_pretrain=2)
     assert c["compute_total_seconds"] == 90.0
     assert c["compute_naive_grid_seconds"] == 30.0 + 2 * 30.0  # each fine-tune would pretrain for itself
 
@@ -101,9 +104,9 @@ def test_remote_storage_keeps_bookkeeping_on_the_driver_and_ray_state_at_the_uri
     sw = sweep.smoke("/r", "/s", storage_path="s3://bucket/ray")
     assert sw.root == settings.PROJECT_ROOT / "runs" / sw.name
     assert sw.ray_storage("tune") == f"s3://bucket/ray/{sw.name}/tune"
-    spec = sweep.trial_spec(sw, sweep.grid_cells(sw)[0], {}, "", "", "n")
+    spec = search.trial_spec(sw, sweep.grid_cells(sw)[0], {}, "", "", "n")
     assert spec.train.storage_path == f"s3://bucket/ray/{sw.name}/train"
-    assert sweep.pretrain_spec(sw, 0, "", "").train.storage_path == f"s3://bucket/ray/{sw.name}/pretrain"
+    assert pretrain.pretrain_spec(sw, 0, "", "").train.storage_path == f"s3://bucket/ray/{sw.name}/pretrain"
     local = sweep.smoke("/r", "/s", storage_path=str(tmp_path))
     assert local.root == tmp_path / local.name and local.ray_storage("train") == str(tmp_path / local.name / "train")
 
@@ -120,17 +123,17 @@ def test_checkpoint_uri_names_the_remote_filesystem(tmp_path):
 
 
 def test_all_real_faces_are_reported_as_their_count(tmp_path):
-    sw = _sweep(tmp_path, n_real=(-1,), strategies=("real_only",), seeds=(0,))
+    sw = _sweep(tmp_path, n_real=(ALL_REAL,), strategies=("real_only",), seeds=(0,))
     (cell,) = sweep.grid_cells(sw)
-    sweep.write_cell_result(sw, cell, {"val_nme": 0.1, "test_nme": 0.11, "epoch": 1, "n_real_faces": 966}, 1.0)
-    assert sweep._grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1
+    results.write_cell_result(sw, cell, {"val_nme": 0.1, "test_nme": 0.11, "epoch": 1, "n_real_faces": 966}, 1.0)
+    assert results.grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1
     # the optimising mode's rows too (budget_n_real = -1): a finished Tune trial's config and final metrics
     from types import SimpleNamespace
 
     done = SimpleNamespace(config={"strategy": "mixed", "n_real": -1, "alpha": 0.3, "seed": 0}, error=None,
                            metrics={"val_nme": 0.1, "test_nme": 0.11, "n_real_faces": 966, "trial_id": "abc",
                                     "time_total_s": 9.0})
-    assert sweep._trial_rows([done])[["n_real", "run"]].values.tolist() == [[966, "trial-abc"]]
+    assert results.trial_rows([done])[["n_real", "run"]].values.tolist() == [[966, "trial-abc"]]
 
 
 @pytest.mark.slow
@@ -150,7 +153,7 @@ def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cl
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
     sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
     sw = replace(sw, name="optimize-test", mode="optimize", strategies=("real_only", "mixed"), num_samples=2,
-                 budget_n_real=10, base=replace(sw.base, train=replace(sw.base.train, tracking_uri=mlflow_tracking)))
+                 budget_n_real=10, base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)))
     out = sweep.run_sweep(sw)
     trials = out["trials"]
     assert len(trials) == 2 and (trials["status"] == "ok").all(), trials
@@ -173,13 +176,13 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     sys.path.insert(0, str(Path(__file__).parent))
     import _shards
     from _fixtures import synthetic_rows, write_manifest
-    from landmix import prepare, translate
+    from landmix import checkpoint, prepare, translate
 
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
     sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
     sw = replace(sw, name="translator-test", seeds=(0,), pretrain_epochs=1,
-                 base=replace(sw.base, train=replace(sw.base.train, tracking_uri="none")))
+                 base=replace(sw.base, tracking=replace(sw.base.tracking, uri="none")))
     path = sweep.fit_real_translator(sw, 20)
     chain = translate.load(path)
     assert (chain.src.name, chain.dst.name, len(chain.stages)) == ("synth70", "ibug68", 2)
@@ -201,4 +204,4 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     out = tmp_path / "relabelled"
     summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
     assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
-    assert translate.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
+    assert checkpoint.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]

@@ -15,7 +15,7 @@ import pytest
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import evaluate, tracking, train
+from landmix import evaluate, pool, tracking, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
@@ -44,6 +44,15 @@ def test_presets_are_valid_and_round_trip_through_dicts():
         assert C.from_dict(json.loads(json.dumps(C.to_dict(spec)))) == spec, name
     assert C.gpu().model.backbone == "resnet50" and C.gpu().model.image_size == 256 and C.gpu().train.use_gpu
     assert "model.head" in C.flat_params(C.smoke())
+    # A checkpoint's config written before tracking had its own section, when n_real 0 meant "all", still loads.
+    old = C.to_dict(C.smoke())
+    tracking = old.pop("tracking")
+    old["train"] |= {"tracking_uri": "none", "experiment": "x", "parent_run_id": "", "run_label": "",
+                     "strategy_label": ""}  # fmt: skip
+    old["data"]["n_real"] = 0
+    back = C.from_dict(old)
+    assert back.tracking == C.TrackingConfig(**{**tracking, "uri": "none", "experiment": "x"})
+    assert back.data.n_real == C.ALL_REAL
 
 
 def test_bad_configs_name_the_field_and_the_choices():
@@ -71,7 +80,7 @@ def test_decode_rows_cuts_the_context_crop_whose_centre_is_the_model_input(share
 
     rows = pq.read_table(folder).to_pydict()
     for model in (C.ModelConfig(image_size=64, crop_scale=1.25), C.ModelConfig(image_size=96, crop_scale=1.6)):
-        images, pts = train.decode_rows(rows, model)
+        images, pts = pool.decode_rows(rows, model)
         c = crops.context_size(model.image_size)
         assert images.shape == (2, c, c, 3) and images.dtype == np.uint8
         inputs, inner = crops.centre_crop(images, pts, model.image_size)
@@ -135,7 +144,7 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     marker = tmp_path / "killed-once"
     spec = _spec(tmp_path, "e2e", data={"real_shards": real, "synthetic_shards": syn, "strategy": "mixed",
                                         "alpha": 0.5},
-                 train={"tracking_uri": mlflow_tracking})
+                 tracking={"uri": mlflow_tracking})
     result = train.fit(spec, str(tmp_path / "out"), train_fn=killing(train.train_loop_per_worker, 0, str(marker)))
     assert marker.exists(), "the injected failure did not happen"
     assert result.error is None
@@ -153,7 +162,7 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     again = train.fit(spec)  # the same run started again when finished: its result, no second MLflow run
     assert again.error is None and again.metrics["test_nme"] == pytest.approx(m["test_nme"])
 
-    runs = tracking.runs_with_key(mlflow_tracking, spec.train.experiment, spec.train.name)
+    runs = tracking.runs_with_key(mlflow_tracking, spec.tracking.experiment, spec.train.name)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     run = runs[0]
     assert run.data.params["data.alpha"] == "0.5" and run.data.params["model.head"] == spec.model.head
@@ -180,8 +189,8 @@ def test_the_gpu_preset_runs_one_epoch_on_cpu(ray_cluster, shards, tmp_path):
     base = C.gpu()
     spec = C.preset("gpu", data={"real_shards": real, "synthetic_shards": syn, "samples_per_epoch": 4},
                     train={"use_gpu": False, "num_workers": 1, "cpus_per_worker": 1, "batch_size": 4, "epochs": 1,
-                           "storage_path": str(tmp_path / "runs"), "name": f"gpu-{time.time_ns()}",
-                           "tracking_uri": "none"})  # fmt: skip
+                           "storage_path": str(tmp_path / "runs"), "name": f"gpu-{time.time_ns()}"},
+                    tracking={"uri": "none"})  # fmt: skip
     assert (spec.model, base.model.head, base.model.crop_scale) == (base.model, "heatmap_offset", 1.25)
     result = train.fit(spec, str(tmp_path / "out"))
     assert result.error is None and result.metrics["epoch"] == 0 and "test_nme" in result.metrics
@@ -223,8 +232,8 @@ TWO_NODES = textwrap.dedent("""
         train.train_loop_per_worker(config)
 
     spec = C.preset("smoke", data={"real_shards": real}, train={
-        "storage_path": storage, "name": "two-nodes", "placement_strategy": "STRICT_SPREAD",
-        "tracking_uri": "none", "epochs": 1})
+        "storage_path": storage, "name": "two-nodes", "placement_strategy": "STRICT_SPREAD", "epochs": 1},
+        tracking={"uri": "none"})
     result = train.fit(spec, train_fn=killing(loop, 0, marker))  # rank 1 dies after the last epoch's report
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
     print("RESULT", json.dumps({"nodes": nodes, "error": repr(result.error), "epoch": result.metrics.get("epoch"),

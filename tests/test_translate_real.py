@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
 from landmix import checkpoint, cli, config, mixing, translate  # noqa: E402
 from landmix.models import create_model  # noqa: E402
+from landmix.pool import read_pool  # noqa: E402
 from landmix.schemes import IBUG68, SYNTH70  # noqa: E402
-from landmix.train import read_pool  # noqa: E402
 
 SIZE = 64
 
@@ -54,9 +54,9 @@ def _checkpoint(folder: Path, real_folder: Path, synthetic_shards: str = "") -> 
     return folder
 
 
-def test_fit_on_model_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_path):
+def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_path):
     ckpt = _checkpoint(tmp_path / "ckpt", real)
-    tr, report = translate.fit_on_model(str(ckpt), str(real), n_faces=30)
+    tr, report = checkpoint.fit_translator(str(ckpt), str(real), n_faces=30)
     assert (tr.src, tr.dst, tr.kind) == (IBUG68, IBUG68, "ridge")
     split = mixing.real_split(pq.read_table(real)["id"].to_pylist())
     assert report["fit_faces"] == 30 and report["held_out_faces"] == len(split.val) >= 4  # whole photos
@@ -65,7 +65,7 @@ def test_fit_on_model_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_pa
     assert after["all"] < before["all"], report
     # The full ridge map fits the outputs better but, undoing the model's shrinkage, moves labels that are
     # already human far more than the offset does: it is for predictions, not for re-labelling.
-    ridge, ridge_report = translate.fit_on_model(str(ckpt), str(real), n_faces=30, offset_only=False)
+    ridge, ridge_report = checkpoint.fit_translator(str(ckpt), str(real), n_faces=30, offset_only=False)
     assert ridge.alpha < float("inf") and report["offset_only"] and not ridge_report["offset_only"]
     # (Not strictly more: this model's answer hardly depends on the image, so on few held-out faces the two can
     # tie, and a tie differs in the last printed digit between machines: 6.916 against 6.917 failed CI once.)
@@ -81,8 +81,8 @@ def test_fit_on_model_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_pa
             r["landmarks"] = [v + 5.0 for v in r["landmarks"]]
     (tmp_path / "moved").mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp_path / "moved" / "part-0.parquet")
-    fit_all = translate.fit_on_model(str(ckpt), str(real))[0]
-    assert translate.fit_on_model(str(ckpt), str(tmp_path / "moved"))[0].version == fit_all.version
+    fit_all = checkpoint.fit_translator(str(ckpt), str(real))[0]
+    assert checkpoint.fit_translator(str(ckpt), str(tmp_path / "moved"))[0].version == fit_all.version
 
 
 def test_fit_translator_command_chains_after_the_translator_that_labelled_the_model(real, shared_data, tmp_path):

@@ -11,17 +11,29 @@ Weights load with `weights_only=True`: no checkpoint is ever unpickled.
 
 `predict` averages the prediction on each crop with the one on its mirror image (flipped back through
 the scheme's flip permutation): flip test-time averaging, as train's validation and eval use it.
+
+The label translator's real-face stage is fitted here, from a model's predictions (`fit_translator`,
+`landmix fit-translator`): a synthetic-trained model predicts the 68 points on real TRAINING faces; a ridge
+map IBUG68 -> IBUG68 from its predictions to the human labels is the translation layer the FaceSynthetics
+authors recommend, applied to the model's outputs (`landmix eval --translator`). For re-labelling, only its
+per-point offset is kept (the full map also undoes the model's shrinkage, wrong for labels): chained after
+the generator-fitted stage (`translate.chain`, one .npz), it re-labels every synthetic face in the prepare
+job (`jobs/tune_mix.py --translator-real-faces N` does the round trip). The translators themselves
+(landmix.translate) know nothing of models.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from landmix import config as C
+from landmix import translate
 from landmix.schemes import IBUG68, Scheme
 
 MODEL_FILE = "model.pt"
@@ -103,3 +115,116 @@ def checkpoint_uri(checkpoint) -> str:
     if isinstance(checkpoint.filesystem, pyarrow.fs.LocalFileSystem):
         return checkpoint.path
     return f"{checkpoint.filesystem.type_name}://{checkpoint.path}"
+
+
+# ------------------------------------------------------------------- the translator's real-face stage
+JAW = slice(0, 17)
+
+
+def _nme_pct(pred: np.ndarray, gt: np.ndarray, points=slice(None)) -> float:
+    from landmix import metrics
+
+    return round(float(metrics.nme(pred, gt, IBUG68, points).mean() * 100), 3)
+
+
+def trained_with(meta: dict) -> list[str]:
+    """The translator file(s) a checkpoint's synthetic labels were prepared with (from the shards' prepare.json).
+
+    [] when the model saw no synthetic shards or they were translated by the fixed table."""
+    from landmix.pool import prepare_summary
+
+    folder = meta["config"]["data"].get("synthetic_shards")
+    if not folder:
+        return []
+    summary = prepare_summary(folder)
+    if summary is None:
+        raise ValueError(f"no prepare.json beside {folder}: cannot tell which translator labelled it; pass --base")
+    cfg = json.loads(summary.read_text())["config"]
+    paths = cfg.get("translator") or []
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
+def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, split_seed: int = 0,
+                   offset_only: bool = True) -> tuple[translate.Translator, dict]:  # fmt: skip
+    """Fit IBUG68 (as a synthetic-trained model places the points) -> IBUG68 (as the 300-W annotators did).
+
+    The model predicts the 68 points on the real TRAINING pool of the fixed split (`mixing.real_split`;
+    the validation and test faces are never used for the fit); the first `n_faces` of them in the n_real
+    order (C.ALL_REAL = all), the same faces an n_real = n_faces run fine-tunes on, pair the predictions with
+    the human labels. Returns the translator and a report: NME in % of the inter-ocular distance on the
+    held-out (validation) faces, before and after translating the model's predictions, and how far the map
+    moves the held-out faces' HUMAN labels (`human_labels_moved`), which are already in the target
+    convention: a map meant for training labels should barely move them.
+
+    offset_only (the default, for re-labelling synthetic faces): the map is the mean per-point displacement
+    in pose-normalised coordinates, no linear part. The full ridge map (offset_only=False, penalty by
+    cross-validation) translates the model's OUTPUTS better, but most of what it learns is the model's own
+    shrinkage towards the mean shape: it undoes it by expanding shape variation, which is right for
+    predictions and wrong for labels (on the study's model it moves human labels by 2.5 x the inter-ocular
+    distance, and synthetic labels re-labelled with it are scattered; docs/results/prepare.md).
+    """
+    import pyarrow.parquet as pq
+
+    from landmix import mixing, pool
+
+    model, _ = load(checkpoint)
+    size = model.cfg.image_size
+    table = pool.rows_where_synthetic(pq.read_table(pool.shard_folder(real_shards)), False)
+    real = pool.read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)],
+                           model.cfg)  # fmt: skip
+    split = mixing.real_split(real.ids, split_seed)
+    fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
+    if len(fit_pool) < 5:
+        raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
+    alphas = (math.inf,) if offset_only else (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    fit_images, fit_pts = fit_pool.model_inputs(size)
+    val_images, val_pts = val_pool.model_inputs(size)
+    tr = translate.fit(predict(model, fit_images), fit_pts, IBUG68, IBUG68, alphas=alphas)
+    pred = predict(model, val_images)
+
+    def scores(p):
+        return {"all": _nme_pct(p, val_pts), "jaw": _nme_pct(p, val_pts, JAW),
+                "inner": _nme_pct(p, val_pts, slice(17, 68))}  # fmt: skip
+
+    report = {"checkpoint": str(checkpoint), "real_shards": str(real_shards), "fit_faces": len(fit_pool),
+              "held_out_faces": len(val_pool), "alpha": tr.alpha, "version": tr.version,
+              "offset_only": offset_only, "held_out_nme_before": scores(pred), "held_out_nme_after": scores(tr(pred)),
+              "human_labels_moved": scores(tr(val_pts))}  # fmt: skip
+    return tr, report
+
+
+def add_arguments(parser) -> None:
+    """`landmix fit-translator`."""
+    parser.add_argument("--checkpoint", required=True, help="a synthetic-trained checkpoint folder (landmix train)")
+    parser.add_argument("--real-shards", required=True, help="prepared real 300-W shards (landmix prepare)")
+    parser.add_argument("--faces", type=int, default=C.ALL_REAL,
+                        help=f"real training faces to fit on, in the n_real order (default {C.ALL_REAL} = all)")
+    parser.add_argument("--base", nargs="*", default=None,
+                        help="translator(s) the model's synthetic labels went through, applied first in the "
+                             "output chain (default: read from the model's synthetic shards' prepare.json)")
+    parser.add_argument("--for-predictions", action="store_true",
+                        help="fit the full ridge map and save it alone (IBUG68 -> IBUG68) for translating a model's "
+                             "predictions (landmix eval --translator), instead of the per-point offset chained "
+                             "after --base for re-labelling synthetic faces (landmix prepare --translator)")
+    parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
+
+
+def run(args) -> int:
+    """`landmix fit-translator`: fit, chain after the translator that labelled the model, save with a report."""
+    meta = read_meta(args.checkpoint)  # the config, not the weights: a clear error where it is no checkpoint
+    real_stage, report = fit_translator(args.checkpoint, args.real_shards, args.faces,
+                                        offset_only=not args.for_predictions)  # fmt: skip
+    if args.for_predictions:
+        tr = real_stage
+    else:
+        base = args.base if args.base is not None else trained_with(meta)
+        tr = translate.chain(translate.load_or_fixed(base), real_stage)
+        report["base"] = base
+    out = tr.save(args.out)
+    report["saved_version"] = tr.version
+    Path(out).with_suffix(".json").write_text(json.dumps(report, indent=1))
+    b, a = report["held_out_nme_before"], report["held_out_nme_after"]
+    print(f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "
+          f"(jaw {b['jaw']} -> {a['jaw']}); it moves human labels by {report['human_labels_moved']['all']} %; "
+          f"{tr.version} -> {out} (report: {Path(out).with_suffix('.json')})", file=sys.stdout)
+    return 0

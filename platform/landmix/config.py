@@ -1,6 +1,6 @@
 """Typed run configuration for training: frozen dataclasses and presets as functions.
 
-A run is `RunSpec(model, data, train)`. Presets (`smoke()`, `cpu()`, `gpu()`, `real_baseline()`) return
+A run is `RunSpec(model, data, train, tracking)`. Presets (`smoke()`, `cpu()`, `gpu()`, `real_baseline()`) return
 one; `landmix train --preset NAME` picks one by name (`PRESETS`). Dicts appear only at Ray's edge:
 `to_dict(spec)` goes into `train_loop_config` and `mlflow.log_params`, `from_dict` turns it back.
 Cross-field checks live in `__post_init__` and name the field and the allowed values.
@@ -15,6 +15,9 @@ from landmix import settings
 HEADS = ("regression", "flat_regression", "soft_argmax", "heatmap_offset", "simcc")
 BACKBONES = ("small", "mobilenet", "resnet50")
 STRATEGIES = ("real_only", "synthetic_only", "mixed", "pretrain_finetune")
+# n_real, everywhere (a run's data, a sweep's cells, the translator's real-face fit): how many real training
+# faces; ALL_REAL = every face of the training pool, 0 = none.
+ALL_REAL = -1
 
 
 def _check(name: str, value, allowed) -> None:
@@ -50,10 +53,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    real_shards: str = ""  # folder of prepared Parquet shards with real faces (contract (3)); "" = none
+    real_shards: str = ""  # folder of prepared real faces (`landmix prepare`, landmix.prepare); "" = none
     synthetic_shards: str = ""  # folder of prepared shards with synthetic faces, labels already IBUG68
     strategy: str = "real_only"  # one of STRATEGIES (see landmix.mixing)
-    n_real: int = 0  # distinct real training faces: a prefix of one seeded order (0 = all of the train split)
+    # Distinct real training faces: a prefix of one seeded order of the training pool (ALL_REAL = all of it)
+    n_real: int = ALL_REAL
     alpha: float = 0.0  # fraction of synthetic samples in each batch (strategy "mixed")
     samples_per_epoch: int = 1024  # fixed per epoch (all ranks together) so trials are comparable
     # The real faces' fixed splits (landmix.mixing.real_split): test_fraction of all faces are held out for
@@ -67,6 +71,9 @@ class DataConfig:
 
     def __post_init__(self):
         _check("data.strategy", self.strategy, STRATEGIES)
+        if self.n_real < ALL_REAL or (self.n_real == 0 and self.strategy != "synthetic_only"):
+            raise ValueError(f"data.n_real={self.n_real}: strategy {self.strategy!r} trains on real faces; give "
+                             f"how many (>= 1), or {ALL_REAL} for all of the training pool")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"data.alpha={self.alpha} must lie in [0, 1] (fraction of synthetic samples per batch)")
         for name in ("test_fraction", "val_fraction"):
@@ -96,11 +103,6 @@ class TrainConfig:
     storage_path: str = field(default_factory=settings.storage_path)  # Ray Train storage, shared by workers
     name: str = "landmix"  # Ray Train run name; also the MLflow run key, so a resumed run finds its MLflow run
     max_failures: int = 2  # FailureConfig: worker failures recovered from the last checkpoint
-    tracking_uri: str = ""  # MLflow URI; "" = $MLFLOW_TRACKING_URI; "none" = no tracking
-    experiment: str = "landmix"  # MLflow experiment name
-    parent_run_id: str = ""  # MLflow parent run (a sweep's); "" = a top-level run
-    run_label: str = ""  # MLflow run name; "" = train.name
-    strategy_label: str = ""  # MLflow tag landmix.strategy; "" = data.strategy (a sweep says "pretrain_finetune")
 
     def __post_init__(self):
         if self.num_workers < 1:
@@ -113,10 +115,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Where a run is tracked in MLflow; changes nothing about what it trains."""
+
+    uri: str = ""  # MLflow URI; "" = $MLFLOW_TRACKING_URI; "none" = no tracking
+    experiment: str = "landmix"  # MLflow experiment name
+    parent_run_id: str = ""  # MLflow parent run (a sweep's); "" = a top-level run
+    run_label: str = ""  # MLflow run name; "" = train.name
+    strategy_label: str = ""  # MLflow tag landmix.strategy; "" = data.strategy (a sweep says "pretrain_finetune")
+
+
+@dataclass(frozen=True)
 class RunSpec:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     def __post_init__(self):
         d = self.data
@@ -133,8 +147,19 @@ def to_dict(spec: RunSpec) -> dict:
     return asdict(spec)
 
 
+# Fields that moved from train to tracking: a checkpoint's meta.json written before the move still loads.
+_MOVED_TO_TRACKING = {"tracking_uri": "uri", "experiment": "experiment", "parent_run_id": "parent_run_id",
+                      "run_label": "run_label", "strategy_label": "strategy_label"}  # fmt: skip
+
+
 def from_dict(d: dict) -> RunSpec:
-    return RunSpec(model=ModelConfig(**d["model"]), data=DataConfig(**d["data"]), train=TrainConfig(**d["train"]))
+    train, data = dict(d["train"]), dict(d["data"])
+    tracking = {new: train.pop(old) for old, new in _MOVED_TO_TRACKING.items() if old in train}
+    tracking |= d.get("tracking", {})
+    if "tracking" not in d and data.get("n_real") == 0 and data.get("strategy") != "synthetic_only":
+        data["n_real"] = ALL_REAL  # written when 0 meant "all"
+    return RunSpec(model=ModelConfig(**d["model"]), data=DataConfig(**data), train=TrainConfig(**train),
+                   tracking=TrackingConfig(**tracking))  # fmt: skip
 
 
 def flat_params(spec: RunSpec) -> dict[str, object]:
@@ -150,12 +175,12 @@ def shard_size(model: ModelConfig) -> int:
 
 
 def real_shards(model: ModelConfig) -> str:
-    """Where the presets' real shards lie: `landmix.datasets.build_real` writes them there on first use."""
+    """Where the presets' real shards lie: `landmix.inputs.build_real` writes them there on first use."""
     return str(settings.work_dir() / "prepared" / f"real-{shard_size(model)}" / "shards")
 
 
 def synthetic_shards(model: ModelConfig) -> str:
-    """A placeholder the train command replaces with the folder `landmix.datasets.build_inputs` returns."""
+    """A placeholder the train command replaces with the folder `landmix.inputs.build_inputs` returns."""
     return str(settings.work_dir() / "prepared" / f"synthetic-{shard_size(model)}")
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from landmix import crops, detect, metrics, predict
 from landmix.schemes import IBUG68
+from landmix.sources import w300
 from landmix.translate import load_or_fixed
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp")
@@ -55,8 +56,7 @@ def list_faces(root: str, fmt: str) -> list[tuple[str, np.ndarray]]:
             image = next((pts_file.with_suffix(s) for s in IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()), None)
             if image is None:
                 raise FileNotFoundError(f"{pts_file}: no image beside it (tried {IMAGE_SUFFIXES})")
-            body = pts_file.read_text().split("{")[1].split("}")[0].split()
-            out.append((image.relative_to(root_p).as_posix(), np.asarray(body, np.float32).reshape(-1, 2) - 1.0))
+            out.append((image.relative_to(root_p).as_posix(), w300.read_pts(pts_file)))
     elif fmt == "facesynthetics":
         for lm in sorted(root_p.rglob("*_ldmks.txt")):
             stem = lm.name.removesuffix("_ldmks.txt")

@@ -148,9 +148,10 @@ def validate_batch(items: pa.Table, source: str, root: str, decode: bool = False
 
 
 def ingest(cfg: IngestConfig) -> IngestResult:
-    """List, validate (on Ray Data) and write the manifest and quarantine file. Needs ray.init() done."""
+    """List, validate (on Ray Data) and write the manifest and quarantine file, on the connected Ray cluster."""
     import ray
 
+    settings.require_ray("ingest")
     start = time.perf_counter()
     root = Path(cfg.root).resolve()
     if not root.is_dir():

@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from landmix.config import ALL_REAL
+
 
 def _rank_key(seed: int, salt: str, id_: str) -> str:
     return hashlib.sha1(f"{salt}:{seed}:{id_}".encode()).hexdigest()
@@ -67,12 +69,12 @@ def real_order(train_ids: Sequence[str], seed: int = 0) -> list[str]:
 
 
 def real_subset(train_ids: Sequence[str], n_real: int, seed: int = 0) -> list[str]:
-    """The first n_real faces of `real_order` (all of them when n_real is 0)."""
+    """The first n_real faces of `real_order`: all of them for `config.ALL_REAL` (-1), none for 0."""
     order = real_order(train_ids, seed)
-    if n_real > len(order):
-        raise ValueError(f"data.n_real={n_real} but the real training pool holds only {len(order)} faces "
-                         f"(after the test and validation faces are held out); use 0 for all of them")
-    return order[:n_real] if n_real > 0 else order
+    if n_real > len(order) or n_real < ALL_REAL:
+        raise ValueError(f"data.n_real={n_real} but the real training pool holds {len(order)} faces "
+                         f"(after the test and validation faces are held out); use {ALL_REAL} for all of them")
+    return order if n_real == ALL_REAL else order[:n_real]
 
 
 def synthetic_fraction(strategy: str, alpha: float, epoch: int, pretrain_epochs: int = 0) -> float:

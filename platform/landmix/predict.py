@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from landmix import crops, detect
-from landmix.sources import IMAGE_SUFFIXES
+from landmix.sources import IMAGE_SUFFIXES, w300
 
 DEFAULT_PASSES = 3  # measured: bench/detector.py passes (see the module docstring)
 PICTURE_SIDE = 800  # px: the long side of the pictures written beside the .pts files
@@ -111,12 +111,6 @@ def faces_in(model, image: np.ndarray, calibration: detect.BoxCalibration, passe
     return [{"box": b, "score": float(s), "crop": c, "points": p} for b, s, c, p in zip(boxes, scores, first, pts)]
 
 
-def write_pts(path, pts: np.ndarray) -> None:
-    """The official 300-W .pts file of pts (K, 2) 0-based pixels: 1-based coordinates."""
-    lines = [f"{x + 1:.3f} {y + 1:.3f}" for x, y in np.asarray(pts, np.float64)]
-    Path(path).write_text("\n".join(["version: 1", f"n_points:  {len(lines)}", "{", *lines, "}"]) + "\n")
-
-
 def draw_face(image: np.ndarray, box, pts: np.ndarray, path, side: int = PICTURE_SIDE) -> None:
     """PNG of image (H, W, 3) RGB scaled to at most `side` px, with the detector box (green) and the points."""
     k = min(1.0, side / max(image.shape[:2]))
@@ -161,7 +155,7 @@ def predict_photos(checkpoint_folder, photos, out, passes: int = DEFAULT_PASSES,
             print(f"no face found: {path}")
         listed = []
         for k, face in enumerate(faces):
-            write_pts(out / f"{stem}_{k}.pts", face["points"])
+            w300.write_pts(out / f"{stem}_{k}.pts", face["points"])
             draw_face(image, face["box"], face["points"], out / f"{stem}_{k}.png")
             listed.append({"k": k, "pts_file": f"{stem}_{k}.pts", "png_file": f"{stem}_{k}.png",
                            "box": np.round(face["box"], 2).tolist(), "score": round(face["score"], 4),

@@ -1,4 +1,4 @@
-"""The prepare job: manifests -> training-ready Parquet shards (common contract (3)), on Ray Data.
+"""The prepare job: manifests -> training-ready Parquet shards (`SHARD_SCHEMA`), on Ray Data.
 
 Deterministic per-image work runs here once; random augmentation runs per epoch in training.
 For every manifest row: decode the image, translate the labels to IBUG68 (synthetic rows: the
@@ -187,7 +187,8 @@ class PartNames(FilenameProvider):
 
 
 def prepare(cfg: PrepareConfig) -> dict:
-    """Run the job on the current Ray cluster; returns the summary written to prepare.json."""
+    """Run the job on the connected Ray cluster; returns the summary written to prepare.json."""
+    settings.require_ray("prepare")
     out = Path(cfg.out).resolve()
     tables = [read_manifest(m) for m in cfg.manifests]
     dist = crop_distribution(cfg, tables)

@@ -60,6 +60,16 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
              runtime_env={"env_vars": ray_runtime_env_vars()}, logging_level="WARNING")  # fmt: skip
 
 
+def require_ray(what: str) -> None:
+    """Library functions that run on Ray call this instead of starting Ray themselves: the entry points
+    (the `landmix` commands, jobs/, tests' fixtures) connect once, with `init_ray`."""
+    import ray
+
+    if not ray.is_initialized():
+        raise RuntimeError(f"{what} runs on Ray, which this process has not connected to: call "
+                           "landmix.settings.init_ray() first (the landmix commands and jobs/ do)")
+
+
 def default_tracking_uri() -> str:
     """$MLFLOW_TRACKING_URI, else an absolute SQLite store at runs/mlflow.db (exported for Ray workers).
 

@@ -4,7 +4,7 @@
     landmix train --preset real-baseline --out out/real           # 20 min on 2 cores, real 300-W faces only
     RAY_ADDRESS=auto landmix train --preset gpu --out /mnt/shared/gpu   # on a GPU cluster (NCCL, bf16)
 
-A preset builds its own inputs from the shared data the first time (`landmix.datasets`: ingest + prepare,
+A preset builds its own inputs from the shared data the first time (`landmix.inputs`: ingest + prepare,
 cached under out/). Prepared shards (`landmix prepare`, Parquet) reach the workers as Ray Datasets through
 `ray.train.get_dataset_shard`: "synthetic" is split across ranks (streaming_split, equal rows), "real" is
 read whole by each rank (at most a few thousand faces; its splits must be the same everywhere).
@@ -36,76 +36,16 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
 from landmix import crops, metrics, mixing
+from landmix.pool import Pool, empty_pool, read_pool, rows_where_synthetic, shard_folder
 
 
 # ------------------------------------------------------------------------------------------ data
-class Pool:
-    """Decoded faces in memory: images (N, C, C, 3) uint8 context crops and pts (N, 68, 2) float32 in them."""
-
-    def __init__(self, ids, images, pts, paths):
-        self.ids, self.images, self.pts, self.paths = list(ids), images, pts, list(paths)
-
-    def __len__(self):
-        return len(self.ids)
-
-    def take(self, keep: list[str]) -> Pool:
-        pos = {i: n for n, i in enumerate(self.ids)}
-        idx = [pos[i] for i in keep]
-        return Pool(keep, self.images[idx], self.pts[idx], [self.paths[i] for i in idx])
-
-    def model_inputs(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The model-input crops (N, size, size, 3) and their points: the centre of each context crop."""
-        return crops.centre_crop(self.images, self.pts, size)
-
-
-def empty_pool(model: C.ModelConfig) -> Pool:
-    c = crops.context_size(model.image_size)
-    return Pool([], np.zeros((0, c, c, 3), np.uint8), np.zeros((0, model.num_points, 2), np.float32), [])
-
-
-def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Shard rows -> context crops (N, C, C, 3) uint8 RGB around each face's model-input crop, and their
-    pts (N, 68, 2). C = crops.context_size(image_size); the crop is crop_scale x crops.CONTEXT the box."""
-    size = crops.context_size(model.image_size)
-    images, pts = [], []
-    for png, lm in zip(rows["image"], rows["landmarks"]):
-        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-        crop, p, _ = crops.input_crop(img, np.asarray(lm, np.float32).reshape(-1, 2), model.crop_scale, size,
-                                      context=crops.CONTEXT)  # fmt: skip
-        images.append(np.ascontiguousarray(crop))
-        pts.append(p)
-    return np.stack(images), np.stack(pts)
-
-
-def read_pool(iterator, model: C.ModelConfig, keep=None) -> Pool:
-    """Read a DataIterator (or list of row batches) whole; keep(ids) -> bool mask filters before decoding."""
-    ids, paths, images, pts = [], [], [], []
-    batches = iterator.iter_batches(batch_size=256, batch_format="numpy") if hasattr(iterator, "iter_batches") \
-        else iterator
-    for b in batches:
-        mask = np.ones(len(b["id"]), bool) if keep is None else np.asarray(keep(b["id"]), bool)
-        if not mask.any():
-            continue
-        rows = {k: [v for v, m in zip(b[k], mask) if m] for k in ("image", "landmarks")}
-        im, p = decode_rows(rows, model)
-        ids += [str(i) for i, m in zip(b["id"], mask) if m]
-        paths += [f"{r}/{p_}" for r, p_, m in zip(b["root"], b["image_path"], mask) if m]
-        images.append(im)
-        pts.append(p)
-    if not ids:
-        return empty_pool(model)
-    order = np.argsort(ids, kind="stable")  # row order from Ray Data is not fixed; ids are
-    images, pts = np.concatenate(images)[order], np.concatenate(pts)[order]
-    return Pool([ids[i] for i in order], images, pts, [paths[i] for i in order])
-
-
 def batches(pools, plan, augment, prefetch: int = 3):
     """Yield (images (B,3,S,S) float32 in [0,1], pts (B,68,2)) for a plan of (real idx, syn idx),
     assembled and augmented in a background thread so the model does not wait on them."""
@@ -351,14 +291,15 @@ def _track(tracker, report: dict, epoch: int, final_folder, test: Pool, test_res
 def _start_tracking(spec: C.RunSpec, folders: dict):
     from landmix import tracking
 
-    uri = tracking.resolve_uri(spec.train.tracking_uri)
+    tr = spec.tracking
+    uri = tracking.resolve_uri(tr.uri)
     if uri is None:
         return None
-    t = spec.train
-    tags = {"landmix.strategy": t.strategy_label or spec.data.strategy}
-    if t.parent_run_id:
-        tags["mlflow.parentRunId"] = t.parent_run_id
-    tracker = tracking.Tracker(uri, t.experiment, run_key=t.name, run_name=t.run_label or t.name, tags=tags)
+    tags = {"landmix.strategy": tr.strategy_label or spec.data.strategy}
+    if tr.parent_run_id:
+        tags["mlflow.parentRunId"] = tr.parent_run_id
+    name = spec.train.name
+    tracker = tracking.Tracker(uri, tr.experiment, run_key=name, run_name=tr.run_label or name, tags=tags)
     if not tracker.resumed:
         tracker.log_params(C.flat_params(spec))
         prov = tracking.provenance(folders)
@@ -369,31 +310,11 @@ def _start_tracking(spec: C.RunSpec, folders: dict):
 
 
 # ------------------------------------------------------------------------------------ the driver
-def shard_folder(folder: str) -> Path:
-    """The Parquet folder of a shard location: FOLDER/shards (a `landmix prepare` output) or FOLDER itself."""
-    path = Path(folder).resolve()
-    for cand in (path / "shards", path):
-        if list(cand.glob("*.parquet")):
-            return cand
-    raise FileNotFoundError(f"{folder!r} holds no Parquet shards (nor does {folder}/shards); write them with "
-                            f"`landmix prepare ... --out {folder}` or point the preset elsewhere")
-
-
-def prepare_summary(folder: str) -> Path | None:
-    """The prepare.json of the `landmix prepare` run that wrote these shards; None when there is none."""
-    path = shard_folder(folder).parent / "prepare.json"
-    return path if path.exists() else None
-
-
-def rows_where_synthetic(batch, synthetic: bool):
-    """The rows of a pyarrow batch of one kind (a `landmix prepare` folder may hold both)."""
-    import pyarrow.compute as pc
-
-    return batch.filter(pc.equal(batch["is_synthetic"], synthetic))
-
-
 def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train_loop_per_worker):
     """The TorchTrainer for `spec`: datasets from the shard folders, gloo on CPU, checkpoint every epoch."""
+    from landmix import settings
+
+    settings.require_ray("build_trainer")
     import ray.data
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -474,15 +395,16 @@ def with_inputs(spec: C.RunSpec, given: dict) -> C.RunSpec:
     """The spec with its inputs built (once, cached under out/) where the user named no shard folder."""
     from dataclasses import replace
 
-    from landmix import datasets, settings
+    from landmix import settings
+    from landmix.inputs import build_inputs, build_real
 
     d, work, size = spec.data, settings.work_dir(), C.shard_size(spec.model)
     if d.synthetic_shards and not given.get("synthetic_shards"):
-        inputs = datasets.build_inputs(work, crop_size=size)
+        inputs = build_inputs(work, crop_size=size)
         real = d.real_shards if given.get("real_shards") else str(inputs.real_shards)
         return replace(spec, data=replace(d, real_shards=real, synthetic_shards=str(inputs.synthetic_shards)))
     if d.real_shards and not given.get("real_shards"):
-        shards, _, _ = datasets.build_real(work, crop_size=size)
+        shards, _, _ = build_real(work, crop_size=size)
         return replace(spec, data=replace(d, real_shards=str(shards)))
     return spec
 
@@ -504,5 +426,5 @@ def run(args) -> int:
     print(json.dumps({k: result.metrics.get(k) for k in keys}))
     print(f"inputs ready in {inputs_s:.0f} s; trained in {time.perf_counter() - t0:.0f} s; checkpoint: "
           f"{Path(out, 'checkpoint')}; Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
-          f"{spec.train.experiment!r} at {os.environ.get('MLFLOW_TRACKING_URI') or spec.train.tracking_uri or 'off'}")
+          f"{spec.tracking.experiment!r} at {os.environ.get('MLFLOW_TRACKING_URI') or spec.tracking.uri or 'off'}")
     return 0 if result.error is None else 1

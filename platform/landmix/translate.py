@@ -17,13 +17,9 @@ flip-equivariant: translating a flipped face equals flipping the translated face
     tr.save("translator.npz"); tr = load("translator.npz"); tr.version  # "ridge-3f9a..."
     both = chain(tr, fit(model_pts, human_pts, IBUG68, IBUG68))   # stages applied in order, one artifact
 
-The real-face stage (`fit_on_model`, `landmix fit-translator`): the remaining gap is measured where it
-matters, on real faces. A synthetic-trained model predicts the 68 points on real TRAINING faces; a ridge
-map IBUG68 -> IBUG68 from its predictions to the human labels is the translation layer the FaceSynthetics
-authors recommend, applied to the model's outputs (`landmix eval --translator`). For re-labelling, only its
-per-point offset is kept (the full map also undoes the model's shrinkage, wrong for labels): chained after
-the generator-fitted stage (`chain`, one .npz), it re-labels every synthetic face in the prepare job
-(`jobs/tune_mix.py --translator-real-faces N` does the round trip).
+A second, real-face stage is fitted from a synthetic-trained model's predictions on real faces by
+`landmix.checkpoint.fit_translator` (`landmix fit-translator`) and chained after the first; this module
+knows nothing of models or training.
 
 A small MLP was not added: on the generator's paired conventions it measured worse overall than
 the ridge map (it disturbs the inner points; docs/results/prepare.md).
@@ -33,8 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,141 +325,3 @@ def load_or_fixed(paths, src: Scheme = SYNTH70, dst: Scheme = IBUG68) -> Transla
             f"this job needs {src.name} -> {dst.name}"
         )
     return tr
-
-
-def fit_on_generated(manifest_path: str | Path, max_pairs: int = 2000, seed: int = 0) -> Translator:
-    """Fit SYNTH70 -> IBUG68 on the procedural generator's paired conventions in a `landmix ingest` manifest.
-
-    Uses the rows that carry `landmarks_annotator` (the generator writes both conventions on every face),
-    at most `max_pairs` of them (a seeded choice; the fit saturates long before 2000, see
-    docs/results/prepare.md). Raises when the manifest has no such rows (FaceSynthetics' own renders).
-    """
-    import pyarrow.compute as pc
-
-    from landmix.manifest import landmarks_array, read_manifest
-
-    table = read_manifest(manifest_path)
-    table = table.filter(pc.is_valid(table["landmarks_annotator"]))
-    if table.num_rows < 5:
-        raise ValueError(f"{manifest_path}: {table.num_rows} faces with annotator-convention labels; the fit needs"
-                         " at least 5 (generate faces with `landmix generate`, which writes both conventions)")
-    keep = np.sort(np.random.default_rng(seed).permutation(table.num_rows)[:max_pairs])
-    table = table.take(keep)
-    return fit(landmarks_array(table["landmarks"]), landmarks_array(table["landmarks_annotator"]), SYNTH70, IBUG68)
-
-
-# ------------------------------------------------------------------------ the fit on real faces
-JAW = slice(0, 17)
-
-
-def _nme_pct(pred: np.ndarray, gt: np.ndarray, points=slice(None)) -> float:
-    from landmix import metrics
-
-    return round(float(metrics.nme(pred, gt, IBUG68, points).mean() * 100), 3)
-
-
-def trained_with(meta: dict) -> list[str]:
-    """The translator file(s) a checkpoint's synthetic labels were prepared with (from the shards' prepare.json).
-
-    [] when the model saw no synthetic shards or they were translated by the fixed table."""
-    from landmix.train import prepare_summary
-
-    folder = meta["config"]["data"].get("synthetic_shards")
-    if not folder:
-        return []
-    summary = prepare_summary(folder)
-    if summary is None:
-        raise ValueError(f"no prepare.json beside {folder}: cannot tell which translator labelled it; pass --base")
-    cfg = json.loads(summary.read_text())["config"]
-    paths = cfg.get("translator") or []
-    return [paths] if isinstance(paths, str) else list(paths)
-
-
-def fit_on_model(checkpoint: str, real_shards: str, n_faces: int = 0, split_seed: int = 0,
-                 offset_only: bool = True) -> tuple[Translator, dict]:  # fmt: skip
-    """Fit IBUG68 (as a synthetic-trained model places the points) -> IBUG68 (as the 300-W annotators did).
-
-    The model predicts the 68 points on the real TRAINING pool of the fixed split (`mixing.real_split`;
-    the validation and test faces are never used for the fit); the first `n_faces` of them in the n_real
-    order (0 = all), the same faces an n_real = n_faces run fine-tunes on, pair the predictions with the
-    human labels. Returns the translator and a report: NME in % of the inter-ocular distance on the held-out
-    (validation) faces, before and after translating the model's predictions, and how far the map moves the
-    held-out faces' HUMAN labels (`human_labels_moved`), which are already in the target convention: a map
-    meant for training labels should barely move them.
-
-    offset_only (the default, for re-labelling synthetic faces): the map is the mean per-point displacement
-    in pose-normalised coordinates, no linear part. The full ridge map (offset_only=False, penalty by
-    cross-validation) translates the model's OUTPUTS better, but most of what it learns is the model's own
-    shrinkage towards the mean shape: it undoes it by expanding shape variation, which is right for
-    predictions and wrong for labels (on the study's model it moves human labels by 2.5 x the inter-ocular
-    distance, and synthetic labels re-labelled with it are scattered; docs/results/prepare.md).
-    """
-    import pyarrow.parquet as pq
-
-    from landmix import checkpoint as ckpt_io
-    from landmix import mixing, train
-
-    model, _ = ckpt_io.load(checkpoint)
-    size = model.cfg.image_size
-    table = train.rows_where_synthetic(pq.read_table(train.shard_folder(real_shards)), False)
-    real = train.read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)],
-                           model.cfg)  # fmt: skip
-    split = mixing.real_split(real.ids, split_seed)
-    fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
-    if len(fit_pool) < 5:
-        raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
-    alphas = (math.inf,) if offset_only else (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
-    fit_images, fit_pts = fit_pool.model_inputs(size)
-    val_images, val_pts = val_pool.model_inputs(size)
-    tr = fit(ckpt_io.predict(model, fit_images), fit_pts, IBUG68, IBUG68, alphas=alphas)
-    pred = ckpt_io.predict(model, val_images)
-
-    def scores(p):
-        return {"all": _nme_pct(p, val_pts), "jaw": _nme_pct(p, val_pts, JAW),
-                "inner": _nme_pct(p, val_pts, slice(17, 68))}  # fmt: skip
-
-    report = {"checkpoint": str(checkpoint), "real_shards": str(real_shards), "fit_faces": len(fit_pool),
-              "held_out_faces": len(val_pool), "alpha": tr.alpha, "version": tr.version,
-              "offset_only": offset_only, "held_out_nme_before": scores(pred), "held_out_nme_after": scores(tr(pred)),
-              "human_labels_moved": scores(tr(val_pts))}  # fmt: skip
-    return tr, report
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a synthetic-trained checkpoint folder (landmix train)")
-    parser.add_argument("--real-shards", required=True, help="prepared real 300-W shards (landmix prepare)")
-    parser.add_argument("--faces", type=int, default=0,
-                        help="real training faces to fit on, in the n_real order (default 0 = all)")
-    parser.add_argument("--base", nargs="*", default=None,
-                        help="translator(s) the model's synthetic labels went through, applied first in the "
-                             "output chain (default: read from the model's synthetic shards' prepare.json)")
-    parser.add_argument("--for-predictions", action="store_true",
-                        help="fit the full ridge map and save it alone (IBUG68 -> IBUG68) for translating a model's "
-                             "predictions (landmix eval --translator), instead of the per-point offset chained "
-                             "after --base for re-labelling synthetic faces (landmix prepare --translator)")
-    parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
-
-
-def run(args) -> int:
-    from landmix import checkpoint as ckpt_io
-
-    try:
-        meta = ckpt_io.read_meta(args.checkpoint)  # the config, not the weights
-    except FileNotFoundError as e:
-        print(f"landmix fit-translator: {e}", file=sys.stderr)
-        return 2
-    real_stage, report = fit_on_model(args.checkpoint, args.real_shards, args.faces, offset_only=not args.for_predictions)
-    if args.for_predictions:
-        tr = real_stage
-    else:
-        base = args.base if args.base is not None else trained_with(meta)
-        tr = chain(load_or_fixed(base), real_stage)
-        report["base"] = base
-    out = tr.save(args.out)
-    report["saved_version"] = tr.version
-    Path(out).with_suffix(".json").write_text(json.dumps(report, indent=1))
-    b, a = report["held_out_nme_before"], report["held_out_nme_after"]
-    print(f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "
-          f"(jaw {b['jaw']} -> {a['jaw']}); it moves human labels by {report['human_labels_moved']['all']} %; "
-          f"{tr.version} -> {out} (report: {Path(out).with_suffix('.json')})")
-    return 0

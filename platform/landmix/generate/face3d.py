@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from landmix.schemes import IBUG68, SYNTH70
+
 # Mean 2D iBUG 68 shape of a frontal face (OpenFace's alignment template, unit = face width ~ 0.9).
 _TEMPLATE = np.array([
     (0.0792, 0.3392), (0.0829, 0.4570), (0.0968, 0.5756), (0.1221, 0.6919), (0.1687, 0.8003),
@@ -40,9 +42,6 @@ _TEMPLATE = np.array([
     (0.3801, 0.7500), (0.4780, 0.7451), (0.5234, 0.7489), (0.5711, 0.7433), (0.6724, 0.7442),
     (0.5725, 0.7766), (0.5240, 0.7834), (0.4776, 0.7815),
 ])  # fmt: skip
-_FLIP = np.array([*range(16, -1, -1), *range(26, 16, -1), 27, 28, 29, 30, 35, 34, 33, 32, 31,
-                  45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40, 54, 53, 52, 51, 50, 49, 48,
-                  59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65])  # fmt: skip
 # Depth (mm, + away from the camera) of each iBUG point relative to the inner eye corners.
 _DEPTH = np.array([
     80, 73, 63, 50, 35, 20, 8, -2, -5, -2, 8, 20, 35, 50, 63, 73, 80,     # jaw
@@ -58,7 +57,7 @@ PIVOT = np.array([0.0, 30.0, 90.0])  # head rotation centre (mm): between the ea
 
 def _mean_shape() -> np.ndarray:
     """(70, 3) float64 mm: the symmetric mean face, eye line at y=0, midline at x=0."""
-    t = (_TEMPLATE + (_TEMPLATE[_FLIP] * [-1, 1] + [1.0, 0])) / 2  # symmetrise
+    t = (_TEMPLATE + (_TEMPLATE[list(IBUG68.flip_perm)] * [-1, 1] + [1.0, 0])) / 2  # symmetrise
     xy = (t - [0.5, t[36:48, 1].mean()]) * _MM_PER_UNIT
     pts = np.concatenate([xy, _DEPTH[:, None]], axis=1)
     pupils = np.stack([pts[36:42].mean(0), pts[42:48].mean(0)]) + [0, 0, -2.0]
@@ -189,8 +188,7 @@ def _identity(rng: np.random.Generator, scale: float) -> np.ndarray:
     s[5:12, 1] += scale * rng.normal(0, 4) * np.array([0.3, 0.6, 0.9, 1, 0.9, 0.6, 0.3])  # chin length
     s[17:27, 1] += scale * rng.normal(0, 3)
     noise = rng.normal(0, 1.2 * scale, (70, 3))
-    flip70 = np.r_[_FLIP, 69, 68]
-    noise = (noise + noise[flip70] * [-1, 1, 1]) / 2  # symmetric, like the mean
+    noise = (noise + noise[list(SYNTH70.flip_perm)] * [-1, 1, 1]) / 2  # symmetric, like the mean
     return s + noise
 
 

@@ -142,7 +142,7 @@ def render_batch(batch: dict[str, np.ndarray], cfg: dict) -> dict[str, np.ndarra
 
 
 def generate(cfg: GenerateConfig) -> GenerateResult:
-    """Run the job on the current Ray cluster (a local one is started if none is connected)."""
+    """Run the job on the connected Ray cluster (`settings.init_ray`)."""
     import ray
 
     from landmix import settings
@@ -152,7 +152,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.n == 0:
         return GenerateResult(out, 0, 0, 0.0)
-    settings.init_ray()
+    settings.require_ray("generate")
     params = {**asdict(cfg), "out": str(out), "source": str(cfg.source) if cfg.source else None}
     # One block of ids per task, built on the driver: a ray.data.range() read stage would take half of
     # a 2-CPU cluster's resource reservation and leave one map task running at a time.
@@ -191,7 +191,11 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    res = generate(config_from_args(args))
+    from landmix import settings
+
+    cfg = config_from_args(args)
+    settings.init_ray()
+    res = generate(cfg)
     print(
         f"wrote {res.written} samples, skipped {res.skipped} complete ones, in {res.seconds:.1f} s -> {res.out}"
     )

@@ -1,6 +1,7 @@
 """Reader of the 300-W layout: `{stem}.pts` beside `{stem}.jpg|.png|.ppm` (any size, greyscale too).
 
-A .pts file is the iBUG format, 1-based (the manifest stores 0-based: value - 1):
+A .pts file is the iBUG format, 1-based (the manifest stores 0-based: value - 1). This module is its
+only reader and writer: `parse_pts` (bytes, as written), `read_pts` and `write_pts` (0-based points).
 
     version: 1
     n_points:  68
@@ -140,6 +141,17 @@ def parse_pts(data: bytes, rel: str) -> np.ndarray:
             f"the header says n_points {declared}, the body has {len(body)} lines",
         )
     return parse_xy_lines(body, rel)
+
+
+def read_pts(path: str | Path) -> np.ndarray:
+    """A .pts file -> (n_points, 2) float32, 0-based pixels (the file's values - 1); Rejected if malformed."""
+    return (parse_pts(Path(path).read_bytes(), str(path)) - 1.0).astype(np.float32)
+
+
+def write_pts(path: str | Path, pts: np.ndarray) -> None:
+    """Write pts (K, 2) 0-based pixels as a .pts file: the header, then 'x y' 1-based with 3 decimals."""
+    lines = [f"{x + 1:.3f} {y + 1:.3f}" for x, y in np.asarray(pts, np.float64)]
+    Path(path).write_text("\n".join(["version: 1", f"n_points:  {len(lines)}", "{", *lines, "}"]) + "\n")
 
 
 def read_sample(root: str, item: dict, decode: bool = False) -> dict:

@@ -26,7 +26,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from landmix import settings, translate
+from landmix.schemes import IBUG68, SYNTH70
 
 STANDIN_WARNING = (
     "WARNING: no real 300-W faces found at {root}; using a generated stand-in with annotator-convention labels. "
@@ -95,15 +98,16 @@ def _generate(out: Path, n: int, size: int, seed: int) -> Path:
 
 def write_300w_standin(generated: Path, out: Path) -> Path:
     """Hard-link generated renders into a 300-W-layout folder with their annotator labels as 1-based .pts."""
+    from landmix.sources import w300
+
     out.mkdir(parents=True, exist_ok=True)
     for ann in sorted(generated.glob("*_ldmks_annotator.txt")):
         stem = ann.name.removesuffix("_ldmks_annotator.txt")
         img, dst = generated / f"{stem}.png", out / f"{stem}.png"
         if not dst.exists():
             os.link(img, dst)
-        pts = [line.split() for line in ann.read_text().splitlines() if line.strip()]
-        body = "\n".join(f"{float(x) + 1:.3f} {float(y) + 1:.3f}" for x, y in pts)
-        (out / f"{stem}.pts").write_text(f"version: 1\nn_points:  {len(pts)}\n{{\n{body}\n}}\n")
+        pts = [[float(v) for v in line.split()] for line in ann.read_text().splitlines() if line.strip()]
+        w300.write_pts(out / f"{stem}.pts", pts)
     return out
 
 
@@ -111,7 +115,7 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
                  n_generated: int = 4000, gen_size: int = 160, crop_size: int = 112, seed: int = 0,
                  translator: str = "") -> Inputs:  # fmt: skip
     """Generate, ingest and prepare everything a sweep reads; cached under `work`."""
-    settings.init_ray()
+    settings.require_ray("build_inputs")
     work = Path(work).resolve()
     real_shards, real_manifest, standin = build_real(work, real_root, crop_size, gen_size, seed,
                                                      n_standin=max(400, n_generated // 4))  # fmt: skip
@@ -140,7 +144,7 @@ def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, 
     """Ingest and prepare the real faces alone (a real-only run needs nothing else), cached under `work`:
     (shards folder, manifest, whether a generated stand-in replaced missing real faces). Also writes the
     crop distribution fitted on them beside the shards (`crop_distribution.json`), which synthetic crops use."""
-    settings.init_ray()
+    settings.require_ray("build_real")
     work = Path(work).resolve()
     real_root = Path(real_root) if real_root else settings.data_root() / "300w"
     standin = not real_root.is_dir()
@@ -158,10 +162,32 @@ def _fit_translator(generated_manifest: Path, out: Path) -> Path:
     """The ridge translator fitted on a generated manifest's paired labels, cached by that manifest."""
     path = out / f"generated-{_key(manifest=str(generated_manifest), mtime=generated_manifest.stat().st_mtime_ns)}.npz"
     if not path.exists():
-        tr = translate.fit_on_generated(generated_manifest)
+        tr = fit_on_generated(generated_manifest)
         tr.save(path)
         print(f"translator {tr.version} (ridge alpha {tr.alpha:g}) fitted on {generated_manifest} -> {path}", flush=True)
     return path
+
+
+def fit_on_generated(manifest_path: str | Path, max_pairs: int = 2000, seed: int = 0) -> translate.Translator:
+    """Fit SYNTH70 -> IBUG68 on the procedural generator's paired conventions in a `landmix ingest` manifest.
+
+    Uses the rows that carry `landmarks_annotator` (the generator writes both conventions on every face),
+    at most `max_pairs` of them (a seeded choice; the fit saturates long before 2000, see
+    docs/results/prepare.md). Raises when the manifest has no such rows (FaceSynthetics' own renders).
+    """
+    import pyarrow.compute as pc
+
+    from landmix.manifest import landmarks_array, read_manifest
+
+    table = read_manifest(manifest_path)
+    table = table.filter(pc.is_valid(table["landmarks_annotator"]))
+    if table.num_rows < 5:
+        raise ValueError(f"{manifest_path}: {table.num_rows} faces with annotator-convention labels; the fit needs"
+                         " at least 5 (generate faces with `landmix generate`, which writes both conventions)")
+    keep = np.sort(np.random.default_rng(seed).permutation(table.num_rows)[:max_pairs])
+    table = table.take(keep)
+    return translate.fit(landmarks_array(table["landmarks"]), landmarks_array(table["landmarks_annotator"]),
+                          SYNTH70, IBUG68)
 
 
 def _write_crop_stats(real_shards: Path, path: Path) -> None:

@@ -1,0 +1,97 @@
+"""Prepared faces in memory: where a `landmix prepare` folder keeps its shards, and the decoded `Pool` that
+training, the translator's real-face fit and the benchmarks read them into (each process decodes once).
+
+    pool = read_pool(ray_data_iterator_or_row_batches, model_cfg)   # context crops around each face
+    images, pts = pool.model_inputs(model_cfg.image_size)            # the model-input crops and their points
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from landmix import config as C
+from landmix import crops
+
+
+def shard_folder(folder: str) -> Path:
+    """The Parquet folder of a shard location: FOLDER/shards (a `landmix prepare` output) or FOLDER itself."""
+    path = Path(folder).resolve()
+    for cand in (path / "shards", path):
+        if list(cand.glob("*.parquet")):
+            return cand
+    raise FileNotFoundError(f"{folder!r} holds no Parquet shards (nor does {folder}/shards); write them with "
+                            f"`landmix prepare ... --out {folder}` or point the preset elsewhere")
+
+
+def prepare_summary(folder: str) -> Path | None:
+    """The prepare.json of the `landmix prepare` run that wrote these shards; None when there is none."""
+    path = shard_folder(folder).parent / "prepare.json"
+    return path if path.exists() else None
+
+
+def rows_where_synthetic(batch, synthetic: bool):
+    """The rows of a pyarrow batch of one kind (a `landmix prepare` folder may hold both)."""
+    import pyarrow.compute as pc
+
+    return batch.filter(pc.equal(batch["is_synthetic"], synthetic))
+
+
+class Pool:
+    """Decoded faces in memory: images (N, C, C, 3) uint8 context crops and pts (N, 68, 2) float32 in them."""
+
+    def __init__(self, ids, images, pts, paths):
+        self.ids, self.images, self.pts, self.paths = list(ids), images, pts, list(paths)
+
+    def __len__(self):
+        return len(self.ids)
+
+    def take(self, keep: list[str]) -> Pool:
+        pos = {i: n for n, i in enumerate(self.ids)}
+        idx = [pos[i] for i in keep]
+        return Pool(keep, self.images[idx], self.pts[idx], [self.paths[i] for i in idx])
+
+    def model_inputs(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model-input crops (N, size, size, 3) and their points: the centre of each context crop."""
+        return crops.centre_crop(self.images, self.pts, size)
+
+
+def empty_pool(model: C.ModelConfig) -> Pool:
+    c = crops.context_size(model.image_size)
+    return Pool([], np.zeros((0, c, c, 3), np.uint8), np.zeros((0, model.num_points, 2), np.float32), [])
+
+
+def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Shard rows -> context crops (N, C, C, 3) uint8 RGB around each face's model-input crop, and their
+    pts (N, 68, 2). C = crops.context_size(image_size); the crop is crop_scale x crops.CONTEXT the box."""
+    size = crops.context_size(model.image_size)
+    images, pts = [], []
+    for png, lm in zip(rows["image"], rows["landmarks"]):
+        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        crop, p, _ = crops.input_crop(img, np.asarray(lm, np.float32).reshape(-1, 2), model.crop_scale, size,
+                                      context=crops.CONTEXT)  # fmt: skip
+        images.append(np.ascontiguousarray(crop))
+        pts.append(p)
+    return np.stack(images), np.stack(pts)
+
+
+def read_pool(iterator, model: C.ModelConfig) -> Pool:
+    """Read a DataIterator (or a list of row batches) whole and decode it."""
+    ids, paths, images, pts = [], [], [], []
+    batches = iterator.iter_batches(batch_size=256, batch_format="numpy") if hasattr(iterator, "iter_batches") \
+        else iterator
+    for b in batches:
+        if not len(b["id"]):
+            continue
+        im, p = decode_rows({k: b[k] for k in ("image", "landmarks")}, model)
+        ids += [str(i) for i in b["id"]]
+        paths += [f"{r}/{p_}" for r, p_ in zip(b["root"], b["image_path"])]
+        images.append(im)
+        pts.append(p)
+    if not ids:
+        return empty_pool(model)
+    order = np.argsort(ids, kind="stable")  # row order from Ray Data is not fixed; ids are
+    images, pts = np.concatenate(images)[order], np.concatenate(pts)[order]
+    return Pool([ids[i] for i in order], images, pts, [paths[i] for i in order])

@@ -1,0 +1,118 @@
+"""Pretrain once, fan out: the synthetic pretraining of each seed, and the label translator's real-face round.
+
+Synthetic pretraining runs once per distinct pretraining config (per seed) in the driver before the Tuner
+starts; every `pretrain_finetune` trial starts from its checkpoint. A finished pretraining leaves
+`pretrain/<name>/pretrain.json` in the sweep's folder, so a re-run skips it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from landmix import config as cfg
+from landmix.sweep.spec import METRIC, SweepConfig
+
+
+def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> cfg.RunSpec:
+    """Synthetic-only pretraining for `pretrain_finetune` trials of one seed."""
+    base = sweep.base
+    spec = replace(
+        base,
+        data=replace(base.data, strategy="synthetic_only", n_real=0, alpha=1.0, pretrain_epochs=0,
+                     augment_strength=sweep.augment_strength),
+        train=replace(base.train, seed=seed, lr=sweep.lr, epochs=sweep.pretrain_epochs, init_checkpoint="",
+                      storage_path=sweep.ray_storage("pretrain")),
+        tracking=replace(base.tracking, uri=tracking_uri, experiment=sweep.name, parent_run_id=parent_run_id,
+                         strategy_label="pretrain"),
+    )  # fmt: skip
+    # Keyed by the shards' content too: shards re-prepared under the same path (a new translator) re-pretrain.
+    # Where it is tracked does not change what it trains: one pretraining serves every parent run.
+    ident = {"spec": {k: v for k, v in cfg.to_dict(spec).items() if k != "tracking"},
+             "synthetic": shards_key(spec.data.synthetic_shards)}  # fmt: skip
+    key = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    name = f"pretrain-s{seed}-{key}"
+    return replace(spec, train=replace(spec.train, name=name), tracking=replace(spec.tracking, run_label=name))
+
+
+def shards_key(folder: str) -> str:
+    """What a `landmix prepare` folder was built from and holds (a hash of its prepare.json), "" when unknown."""
+    from landmix.pool import prepare_summary
+
+    try:
+        summary = prepare_summary(folder)
+    except FileNotFoundError:  # no shards (yet)
+        return ""
+    return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary else ""
+
+
+def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> dict:
+    """The synthetic pretraining of one seed, run once: {"checkpoint": uri, "seconds": s}, kept in a marker
+    file under the sweep's folder so that a re-run (or a resumed sweep) finds it."""
+    from landmix import checkpoint
+    from landmix import train as train_lib
+
+    spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
+    marker = sweep.root / "pretrain" / spec.train.name / "pretrain.json"
+    if marker.exists():
+        info = json.loads(marker.read_text())
+        print(f"pretraining seed {seed}: reusing {info['checkpoint']}", flush=True)
+        return info
+    t0 = time.monotonic()
+    result = train_lib.build_trainer(spec).fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
+    info = {"checkpoint": checkpoint.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0,
+            "val_nme": result.metrics.get(METRIC)}  # fmt: skip
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -> tuple[dict[int, str], float]:
+    """Run (or find) one synthetic pretraining per seed; returns seed -> checkpoint dir and seconds spent."""
+    out, spent = {}, 0.0
+    if "pretrain_finetune" not in sweep.strategies:  # the optimising mode samples from the same strategies
+        return out, spent
+    for seed in sweep.seeds:
+        info = pretrain(sweep, seed, tracking_uri, parent_run_id)
+        out[seed] = info["checkpoint"]
+        spent += info["seconds"]
+    return out, spent
+
+
+def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True) -> Path:
+    """The label translator's second stage, fitted on real faces, chained after the current one.
+
+    Pretrains a synthetic-only model on the sweep's synthetic shards (the sweep's pretraining config, first
+    seed, not tracked in MLflow; its marker makes a re-run reuse it), fits IBUG68 as that model
+    places the points -> IBUG68 as the 300-W annotators did on the first `n_faces` real training faces in the
+    n_real order (cfg.ALL_REAL = all; the held-out faces are never used; a per-point offset unless
+    offset_only=False: see `checkpoint.fit_translator`), and saves translator-then-real-fit as one
+    chain under the sweep's folder, with a JSON report beside it (held-out NME before/after). Cached by the
+    checkpoint and n_faces. Re-prepare the synthetic shards with the returned .npz (`inputs.build_inputs`).
+    """
+    import ray.train
+
+    from landmix import checkpoint, translate
+
+    info = pretrain(sweep, sweep.seeds[0], tracking_uri, "")
+    base = sweep.translator or ""
+    key = hashlib.sha1(json.dumps([info["checkpoint"], n_faces, base, offset_only]).encode()).hexdigest()[:10]
+    kind = "offset" if offset_only else "ridge"
+    out = sweep.root / "translators" / f"real{'all' if n_faces == cfg.ALL_REAL else n_faces}-{kind}-{key}.npz"
+    if out.exists():
+        return out
+    with ray.train.Checkpoint(info["checkpoint"]).as_directory() as folder:  # a folder, or s3://... on a cluster
+        real_stage, report = checkpoint.fit_translator(folder, sweep.base.data.real_shards, n_faces,
+                                                       sweep.base.data.split_seed, offset_only)  # fmt: skip
+    tr = translate.chain(translate.load_or_fixed(base), real_stage)
+    tr.save(out)
+    b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]
+    out.with_suffix(".json").write_text(json.dumps(report | {"base": base, "saved_version": tr.version}, indent=1))
+    print(f"label translator fitted on {report['fit_faces']} real training faces: the synthetic-trained model's "
+          f"held-out NME {b} -> {a} %; {tr.version} -> {out}", flush=True)
+    return out

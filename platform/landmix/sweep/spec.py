@@ -1,0 +1,165 @@
+"""What a sweep is: its config (`SweepConfig`), its trials' places in the study (`Cell`), and its presets.
+
+A cell is one (strategy, n_real, alpha, seed) of the grid, or the values the optimising mode sampled
+(strategy, alpha, lr, augment_strength for a fixed n_real). n_real means what it means everywhere
+(`config.ALL_REAL` = every face of the real training pool, 0 = none: the synthetic-only arm).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from landmix import config as cfg
+from landmix import settings
+
+N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, cfg.ALL_REAL)
+METRIC = "val_nme"  # what Tune selects and stops trials on: NME on the validation faces, never the test faces
+REPORTED = "test_nme"  # what the report compares: NME on the held-out test faces, scored once per finished trial
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One trial's place in the study. lr / augment_strength: None = the sweep's (the grid never varies them)."""
+
+    strategy: str
+    n_real: int  # real training faces (cfg.ALL_REAL = all of the pool, 0 = none)
+    alpha: float = 0.0  # the synthetic share of each batch (strategy "mixed")
+    seed: int = 0
+    lr: float | None = None
+    augment_strength: float | None = None
+
+    def __post_init__(self):
+        if self.strategy not in cfg.STRATEGIES:
+            raise ValueError(f"cell strategy {self.strategy!r}; allowed: {list(cfg.STRATEGIES)}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Cell:
+        """A cell from a Tune config (a grid cell's dict, or the optimising mode's sampled values)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+    @property
+    def name(self) -> str:
+        """The stable run name of a grid cell: its Train run, its MLflow run and its result file."""
+        alpha = f"-a{self.alpha:g}" if self.strategy == "mixed" else ""
+        n = "all" if self.n_real == cfg.ALL_REAL else self.n_real
+        return f"{self.strategy}-n{n}{alpha}-s{self.seed}"
+
+    def row(self, metrics: dict | None = None) -> dict:
+        """The cell as a report row. With its metrics, n_real = ALL_REAL becomes the number of real faces it
+        trained on (`n_real_faces`), which the report plots and interpolates; alpha is NaN unless mixed."""
+        out = {"strategy": self.strategy, "n_real": self.n_real, "seed": self.seed,
+               "alpha": float(self.alpha) if self.strategy == "mixed" else math.nan}  # fmt: skip
+        out |= {k: getattr(self, k) for k in ("lr", "augment_strength") if getattr(self, k) is not None}
+        if metrics and self.n_real == cfg.ALL_REAL:
+            out["n_real"] = int(metrics.get("n_real_faces", cfg.ALL_REAL))
+        return out
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: which cells to train, how, and where results go.
+
+    name: MLflow experiment and storage folder name; a re-run with the same name resumes.
+    mode: "grid" (every strategy x n_real x alpha x seed cell) or "optimize" (Optuna + ASHA).
+    strategies / n_real / alphas / seeds: the grid's axes (alphas apply to "mixed" only).
+    base: the run preset every trial starts from (model, epochs, samples per epoch...).
+    pretrain_epochs: epochs of the once-per-seed synthetic pretraining for "pretrain_finetune".
+    num_samples: trials of the optimising mode; grace_period: ASHA's minimum epochs.
+    budget_n_real: optimising mode only: the real faces you have (the search picks the mix for it).
+    """
+
+    name: str = "landmix-mix"
+    mode: str = "grid"
+    strategies: tuple[str, ...] = cfg.STRATEGIES
+    n_real: tuple[int, ...] = (10, 50, 250)
+    alphas: tuple[float, ...] = (0.5,)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lr: float = 2e-3
+    augment_strength: float = 0.5
+    pretrain_epochs: int = 6
+    num_samples: int = 12
+    grace_period: int = 2
+    budget_n_real: int = 50
+    storage_path: str = field(default_factory=settings.storage_path)
+    base: cfg.RunSpec = field(default_factory=cfg.cpu)
+    max_concurrent_trials: int = 0  # 0 = from the cluster's CPUs/GPUs
+    translator: str = ""  # the .npz that translated the synthetic labels (logged on the parent run); "" = fixed
+    translator_real_faces: int = 0  # real training faces the translator's real-fitted stage saw (0 = no such stage)
+
+    def __post_init__(self):
+        if self.mode not in ("grid", "optimize"):
+            raise ValueError(f"sweep.mode={self.mode!r}; choose 'grid' or 'optimize'")
+        for s in self.strategies:
+            if s not in cfg.STRATEGIES:
+                raise ValueError(f"sweep.strategies has {s!r}; allowed: {list(cfg.STRATEGIES)}")
+        for n in self.n_real:
+            if n not in N_REAL_CHOICES:
+                raise ValueError(f"sweep.n_real has {n}; allowed: {list(N_REAL_CHOICES)} ({cfg.ALL_REAL} = all)")
+
+    @property
+    def root(self) -> Path:
+        """The sweep's own bookkeeping, on the driver's disk: sweep.json, parent_run_id, cells/, report/.
+
+        Under storage_path when that is a folder; under the project's runs/ (the head node, where the
+        driver runs and a resumed sweep runs again) when storage_path is a URI such as s3://...
+        """
+        local = settings.PROJECT_ROOT / "runs" if "://" in self.storage_path else Path(self.storage_path)
+        return local / self.name
+
+    def ray_storage(self, part: str) -> str:
+        """Ray Train/Tune storage of one part of the sweep ("train", "pretrain", "tune"): a folder or a URI."""
+        return f"{self.storage_path.rstrip('/')}/{self.name}/{part}"
+
+
+def grid_cells(sweep: SweepConfig) -> list[Cell]:
+    """Every trial of the grid: one cell per (strategy, n_real, alpha, seed) that makes sense.
+
+    real_only, mixed and pretrain_finetune need real faces (n_real != 0); synthetic_only uses none.
+    alpha is the synthetic share of each batch and only varies for "mixed".
+    """
+    cells = []
+    for seed in sweep.seeds:
+        for strategy in sweep.strategies:
+            if strategy == "synthetic_only":
+                cells.append(Cell(strategy, n_real=0, alpha=1.0, seed=seed))
+                continue
+            for n in (n for n in sweep.n_real if n != 0):
+                alphas = sweep.alphas if strategy == "mixed" else (0.0,)
+                cells += [Cell(strategy, n_real=n, alpha=a, seed=seed) for a in alphas]
+    return cells
+
+
+# ----------------------------------------------------------------------------------------- presets
+def smoke(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+    """A complete small sweep in a few minutes on 2 cores: every strategy, n_real 10 and 50, one seed."""
+    base = cfg.smoke()
+    base = replace(
+        base,
+        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
+                     synthetic_shards=synthetic_shards or base.data.synthetic_shards),
+        train=replace(base.train, num_workers=1, epochs=2),
+    )  # fmt: skip
+    return SweepConfig(
+        name="landmix-smoke", n_real=(10, 50), alphas=(0.5,), seeds=(0,), pretrain_epochs=1, base=base,
+        storage_path=storage_path or settings.storage_path(),
+    )  # fmt: skip
+
+
+def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+    """The seed study on real faces: 4 strategies x n_real {10, 50, 250, all} x 3 seeds, ~1 h on 2 cores."""
+    base = cfg.cpu()
+    base = replace(
+        base,
+        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
+                     synthetic_shards=synthetic_shards or base.data.synthetic_shards, samples_per_epoch=512),
+        train=replace(base.train, num_workers=1, cpus_per_worker=1, epochs=6, time_budget_s=0),
+    )  # fmt: skip
+    return SweepConfig(
+        name="landmix-study", n_real=(10, 50, 250, cfg.ALL_REAL), alphas=(0.5,), seeds=(0, 1, 2),
+        pretrain_epochs=12, base=base, storage_path=storage_path or settings.storage_path(),
+    )  # fmt: skip
+
+
+PRESETS = {"smoke": smoke, "study": study}
