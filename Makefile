@@ -4,13 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.landmix-installed
 
-# Ray 2.59+ turns token auth on by default; the local cluster here is loopback-only.
+# Ray 2.59+ turns token auth on by default; the suite's local cluster here is loopback-only. The cluster files
+# set RAY_AUTH_MODE=token, and so do the tests of it (test_token_auth.py, test_cluster_onprem.py) for their
+# own heads.
 export RAY_AUTH_MODE ?= disabled
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export RAY_USAGE_STATS_ENABLED ?= 0
 export LANDMIX_DATA_ROOT ?= $(abspath ../shared/data)
 
-.PHONY: venv demo test lint clean browser
+.PHONY: venv demo test lint clean browser cluster-tools
 
 venv: $(STAMP)
 
@@ -38,6 +40,18 @@ browser:
 	@test -x /usr/bin/chromium || { test "$$(id -u)" = 0 && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium not installed (needs root): the MLflow UI test will skip"
+
+# sshd, rsync and netcat for the on-prem cluster test (tests/test_cluster_onprem.py; as root, CI does). The
+# test runs its own sshd on 127.0.0.1 with its own config: the package's ssh service is kept from starting
+# (a policy-rc.d that refuses service starts, only while apt runs, and only where the machine has none).
+# Without them, outside CI, that test skips and says why.
+CLUSTER_TOOLS := /usr/sbin/sshd /usr/bin/ssh-keygen /usr/bin/rsync /usr/bin/nc
+cluster-tools:
+	@for f in $(CLUSTER_TOOLS); do test -x $$f || missing=1; done; test -z "$$missing" || { \
+	  test "$$(id -u)" = 0 || { echo "openssh-server, rsync, netcat not installed (needs root): the on-prem cluster test will skip"; exit 0; }; \
+	  policy=; test -e /usr/sbin/policy-rc.d || { policy=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync netcat-openbsd >/dev/null; rc=$$?; \
+	  test -z "$$policy" || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
 clean:
 	rm -rf $(VENV) build *.egg-info platform/*.egg-info
