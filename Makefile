@@ -41,16 +41,17 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium not installed (needs root): the MLflow UI test will skip"
 
-# sshd, rsync and netcat for the on-prem cluster test (tests/test_cluster_onprem.py; as root, CI does). The
+# sshd, rsync, netcat and Debian's python3.11 with venv (the cluster user's virtualenv) for the on-prem cluster test (tests/test_cluster_onprem.py; as root, CI does). The
 # test runs its own sshd on 127.0.0.1 with its own config: the package's ssh service is kept from starting
 # (a policy-rc.d that refuses service starts, only while apt runs, and only where the machine has none).
 # Without them, outside CI, that test skips and says why.
-CLUSTER_TOOLS := /usr/sbin/sshd /usr/bin/ssh-keygen /usr/bin/rsync /usr/bin/nc
+CLUSTER_TOOLS := /usr/sbin/sshd /usr/bin/ssh-keygen /usr/bin/rsync /usr/bin/nc /usr/bin/python3.11 \
+  /usr/lib/python3.11/ensurepip/__init__.py
 cluster-tools:
-	@for f in $(CLUSTER_TOOLS); do test -x $$f || missing=1; done; test -z "$$missing" || { \
-	  test "$$(id -u)" = 0 || { echo "openssh-server, rsync, netcat not installed (needs root): the on-prem cluster test will skip"; exit 0; }; \
+	@for f in $(CLUSTER_TOOLS); do test -e $$f || missing=1; done; test -z "$$missing" || { \
+	  test "$$(id -u)" = 0 || { echo "openssh-server, rsync, netcat, python3.11-venv not installed (needs root): the on-prem cluster test will skip"; exit 0; }; \
 	  policy=; test -e /usr/sbin/policy-rc.d || { policy=1; printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync netcat-openbsd >/dev/null; rc=$$?; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server rsync netcat-openbsd python3.11-venv >/dev/null; rc=$$?; \
 	  test -z "$$policy" || rm -f /usr/sbin/policy-rc.d; exit $$rc; }
 
 clean:
