@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _ray_head import RayHead  # noqa: E402
 
+pytestmark = pytest.mark.cluster  # a Ray head of its own (`ray start`) with token auth
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DRIVER = "import ray; ray.init(); print('token-auth-ok', ray.cluster_resources()['CPU'])"

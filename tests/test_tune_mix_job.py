@@ -28,6 +28,7 @@ from _browser import browser_missing, check_runs_page  # noqa: E402
 from _ray_head import RayHead  # noqa: E402
 from landmix import sweep, tracking  # noqa: E402
 
+pytestmark = pytest.mark.cluster  # a Ray head of its own (`ray start`) and `ray job submit`
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "out" / "test-artifacts"
