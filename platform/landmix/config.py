@@ -199,7 +199,7 @@ def real_baseline() -> RunSpec:
     """Real faces only: the shared 300-W faces' training pool (869), the best epoch chosen on the 97
     validation faces, scored on the 241 test faces. The recipe chosen in docs/results/train.md: 18 minutes of
     training on 2 cores (the cosine schedule spans the budget; patience is off: it only ends runs early), at
-    128 px (96 px: HELEN 3.58 %, 128 px: 3.4 % in the same 18 minutes)."""
+    128 px (HELEN 3.58 % at 96 px, 3.42 % at 128 px in the same 18 minutes: medians of 2 seeds)."""
     model = ModelConfig(image_size=128)
     return RunSpec(
         model=model,
