@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -226,5 +225,5 @@ def run(args) -> int:
     b, a = report["held_out_nme_before"], report["held_out_nme_after"]
     print(f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "
           f"(jaw {b['jaw']} -> {a['jaw']}); it moves human labels by {report['human_labels_moved']['all']} %; "
-          f"{tr.version} -> {out} (report: {Path(out).with_suffix('.json')})", file=sys.stdout)
+          f"{tr.version} -> {out} (report: {Path(out).with_suffix('.json')})")
     return 0
