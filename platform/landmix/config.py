@@ -14,6 +14,7 @@ from landmix import settings
 
 HEADS = ("regression", "flat_regression", "soft_argmax", "heatmap_offset", "simcc")
 BACKBONES = ("small", "mobilenet", "resnet50")
+PRECISIONS = ("fp32", "bf16", "auto")
 STRATEGIES = ("real_only", "synthetic_only", "mixed", "pretrain_finetune")
 # n_real, everywhere (a run's data, a sweep's cells, the translator's real-face fit): how many real training
 # faces; ALL_REAL = every face of the training pool, 0 = none.
@@ -95,7 +96,12 @@ class TrainConfig:
     # is spent. Makes runs comparable at equal wall time on a given machine.
     time_budget_s: float = 0.0
     num_workers: int = 2  # Ray Train workers (DDP ranks)
-    use_gpu: bool = False  # one GPU per worker; mixed precision (bf16 autocast) when True
+    use_gpu: bool = False  # one GPU per worker
+    # The training step's arithmetic: "fp32"; "bf16" (autocast: convolutions in bfloat16, weights, loss and
+    # optimizer in float32); "auto" = bf16 on a GPU and on a CPU that computes bf16 natively (AMX or
+    # AVX512-BF16: 1.6x the model step at 128 px, docs/results/train.md), fp32 elsewhere. Validation, test
+    # scoring and prediction always run in fp32.
+    precision: str = "fp32"
     cpus_per_worker: float = 1.0
     placement_strategy: str = "PACK"  # Ray placement group strategy: PACK, SPREAD, STRICT_SPREAD, STRICT_PACK
     seed: int = 0  # model init, batch sampling and per-epoch augmentation seeds derive from it
@@ -107,6 +113,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.num_workers < 1:
             raise ValueError(f"train.num_workers={self.num_workers} must be >= 1")
+        _check("train.precision", self.precision, PRECISIONS)
         _check("train.placement_strategy", self.placement_strategy, ("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK"))
         if self.patience < 0 or self.time_budget_s < 0:
             raise ValueError(f"train.patience={self.patience} and train.time_budget_s={self.time_budget_s} must be >= 0")
@@ -199,13 +206,14 @@ def real_baseline() -> RunSpec:
     """Real faces only: the shared 300-W faces' training pool (869), the best epoch chosen on the 97
     validation faces, scored on the 241 test faces. The recipe chosen in docs/results/train.md: 18 minutes of
     training on 2 cores (the cosine schedule spans the budget; patience is off: it only ends runs early), at
-    128 px (HELEN 3.58 % at 96 px, 3.42 % at 128 px in the same 18 minutes: medians of 2 seeds)."""
-    model = ModelConfig(image_size=128)
+    160 px with bf16 autocast where the CPU computes it natively (one seed, same 18 minutes: HELEN 3.44 % at
+    128 px in fp32, 3.35 % at 128 px in bf16, 3.27 % at 160 px in bf16)."""
+    model = ModelConfig(image_size=160)
     return RunSpec(
         model=model,
         data=DataConfig(real_shards=real_shards(model), strategy="real_only", samples_per_epoch=1024),
         train=TrainConfig(epochs=400, batch_size=32, lr=2e-3, num_workers=1, cpus_per_worker=2, patience=0,
-                          time_budget_s=1080, name="landmix-real-baseline"),
+                          time_budget_s=1080, precision="auto", name="landmix-real-baseline"),
     )
 
 
@@ -226,7 +234,7 @@ def gpu() -> RunSpec:
         data=DataConfig(real_shards=real_shards(model), synthetic_shards=synthetic_shards(model), strategy="mixed",
                         alpha=0.5, samples_per_epoch=65536),
         train=TrainConfig(epochs=60, batch_size=64, lr=1e-3, num_workers=4, use_gpu=True, cpus_per_worker=4,
-                          patience=10, name="landmix-gpu"),
+                          patience=10, precision="auto", name="landmix-gpu"),
     )
 
 
