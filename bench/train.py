@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/train.py recipes --budget 240 --variants heads     # each head, 4 min of training each
     .venv/bin/python bench/train.py recipes --budget 240 --variants backbones,workers
-    .venv/bin/python bench/train.py recipes --budget 1140 --variants final --seeds 0,1   # the preset, 2 runs
+    .venv/bin/python bench/train.py recipes --budget 1080 --variants precision   # bf16 at 128, 160, 192 px, 18 min each
     .venv/bin/python bench/train.py table                    # the recipes table of docs/results/train.md
-    .venv/bin/python bench/train.py pipeline --threads 2 [--channels-last]   # batches ready/s vs steps/s
+    .venv/bin/python bench/train.py pipeline --threads 2 [--channels-last] [--precision bf16] [--image-size 96]
+                                                             # batches ready/s vs model steps/s vs both
 
 `recipes` runs the real-baseline preset through `landmix.train.fit` (Ray Train, the same loop a user runs)
 once per variant, each with the same `train.time_budget_s`, and records validation NME (95 faces, the one
@@ -31,18 +32,30 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 OUT = Path("out/bench")
 
-# name -> section overrides of the real-baseline preset
+# name -> section overrides of the real-baseline preset. The groups before "precision" were measured when the
+# preset ran at 96 px in fp32; they pin that, so that their commands still reproduce their rows.
+FP32 = {"train": {"precision": "fp32"}}
+AT_96 = {"model": {"image_size": 96}, **FP32}
+
+
+def _on(base: dict, **sections) -> dict:
+    return {name: {**base.get(name, {}), **sections.get(name, {})} for name in {*base, *sections}}
+
+
 VARIANTS = {
-    "heads": {f"head={h}": {"model": {"head": h}} for h in
+    "heads": {f"head={h}": _on(AT_96, model={"head": h}) for h in
               ("soft_argmax", "flat_regression", "heatmap_offset", "simcc", "regression")},
-    "backbones": {"backbone=mobilenet": {"model": {"backbone": "mobilenet"}},
-                  "backbone=mobilenet, soft_argmax": {"model": {"backbone": "mobilenet", "head": "soft_argmax"}},
-                  "backbone=small,width=48": {"model": {"width": 48}}},
-    "sizes": {"image_size=128": {"model": {"image_size": 128}},
-              "crop_scale=2.0 (the old crop)": {"model": {"crop_scale": 2.0}}},
-    "workers": {"2 workers x 1 thread": {"train": {"num_workers": 2, "cpus_per_worker": 1, "batch_size": 16}}},
-    "precision": {"precision=bf16": {"train": {"precision": "bf16"}},
-                  "precision=bf16,image_size=160": {"train": {"precision": "bf16"}, "model": {"image_size": 160}}},
+    "backbones": {"backbone=mobilenet": _on(AT_96, model={"backbone": "mobilenet"}),
+                  "backbone=mobilenet, soft_argmax": _on(AT_96, model={"backbone": "mobilenet",
+                                                                       "head": "soft_argmax"}),
+                  "backbone=small,width=48": _on(AT_96, model={"width": 48})},
+    "sizes": {"image_size=128": _on(FP32, model={"image_size": 128}),
+              "crop_scale=2.0 (the old crop)": _on(AT_96, model={"crop_scale": 2.0})},
+    "workers": {"2 workers x 1 thread": _on(AT_96, train={"num_workers": 2, "cpus_per_worker": 1,
+                                                          "batch_size": 16})},
+    "precision": {"precision=bf16": {"train": {"precision": "bf16"}, "model": {"image_size": 128}},
+                  "precision=bf16,image_size=160": {"train": {"precision": "bf16"}, "model": {"image_size": 160}},
+                  "precision=bf16,image_size=192": {"train": {"precision": "bf16"}, "model": {"image_size": 192}}},
     "final": {"preset": {}},
 }
 
@@ -74,7 +87,8 @@ def recipes(args) -> None:
                 row = {"group": group, "variant": name, "seed": seed, "budget_s": args.budget,
                        "head": spec.model.head, "backbone": spec.model.backbone, "width": spec.model.width,
                        "image_size": spec.model.image_size, "crop_scale": spec.model.crop_scale,
-                       "workers": spec.train.num_workers, "epochs": m["epoch"] + 1, "best_epoch": m["best_epoch"],
+                       "workers": spec.train.num_workers, "precision": train.training_precision(spec.train),
+                       "epochs": m["epoch"] + 1, "best_epoch": m["best_epoch"],
                        "stop_reason": m["stop_reason"], "val_nme": m["val_nme"], "test_nme": m["test_nme"],
                        "test_nme_helen": m.get("test_nme_helen"), "test_nme_afw": m.get("test_nme_afw"),
                        "test_fr@10": m["test_fr@10"], "wall_s": time.perf_counter() - t0,
@@ -97,9 +111,9 @@ def table(args) -> None:
     runs: dict[tuple, list[dict]] = {}
     for (group, variant, budget, _), r in rows.items():
         runs.setdefault((group, variant, budget), []).append(r)
-    print("| recipe | head | backbone | px | crop | workers | budget | epochs | val NME | test NME | HELEN | AFW "
+    print("| recipe | head | backbone | px | crop | precision | workers | budget | epochs | val NME | test NME | HELEN | AFW "
           "| FR@10 | samples/s | runs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (_, variant, budget), rs in runs.items():
 
         def med(key, rs=rs):
@@ -111,7 +125,8 @@ def table(args) -> None:
 
         r = rs[0]
         backbone = r["backbone"] + (f" w{r['width']}" if r["backbone"] != "resnet50" else "")
-        print(f"| {variant} | {r['head']} | {backbone} | {r['image_size']} | {r['crop_scale']:g} | {r['workers']} "
+        print(f"| {variant} | {r['head']} | {backbone} | {r['image_size']} | {r['crop_scale']:g} | {r.get('precision', 'fp32')} "
+              f"| {r['workers']} "
               f"| {budget / 60:.0f} min | {med('epochs'):.0f} | {100 * med('val_nme'):.2f} % "
               f"| {100 * med('test_nme'):.2f} % | {100 * med('test_nme_helen'):.2f} % | {100 * med('test_nme_afw'):.2f} % "
               f"| {100 * med('test_fr@10'):.1f} % | {rate(rs)} "
@@ -133,8 +148,10 @@ def pipeline(args) -> None:
 
     torch.set_num_threads(args.threads)
     spec = C.real_baseline()
+    if args.image_size:
+        spec = C.preset("real-baseline", model={"image_size": args.image_size})
     m, d, t = spec.model, spec.data, spec.train
-    folder = shard_folder(args.real or d.real_shards)
+    folder = shard_folder(args.real or C.real_shards(m))
     table_batches = [b.to_pydict() for b in pq.read_table(folder).to_batches(256)]
     t0 = time.perf_counter()
     pool = read_pool([{k: np.asarray(v, dtype=object) for k, v in b.items()} for b in table_batches], m)
@@ -158,7 +175,8 @@ def pipeline(args) -> None:
 
     def step(x, y):
         x = x.contiguous(memory_format=torch.channels_last if args.channels_last else torch.contiguous_format)
-        loss = landmark_loss(model(x), y, m.head, m.image_size)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            loss = landmark_loss(model(x), y, m.head, m.image_size)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -167,7 +185,7 @@ def pipeline(args) -> None:
     model_only = [rate(lambda: [step(x, y) for _ in range(steps)], steps) for _ in range(3)]
     both = [rate(lambda: [step(a, b) for a, b in batches((pool, empty), plan, augment)], steps) for _ in range(3)]
     res = {
-        "threads": args.threads, "channels_last": args.channels_last, "head": m.head, "backbone": m.backbone,
+        "threads": args.threads, "channels_last": args.channels_last, "precision": args.precision, "head": m.head, "backbone": m.backbone,
         "faces": len(pool), "decode_s": decode_s, "batch_size": t.batch_size, "image_size": m.image_size,
         "augment_strength": d.augment_strength, "steps": steps,
         "batches_ready_per_s": statistics.median(ready), "model_steps_per_s": statistics.median(model_only),
@@ -193,6 +211,8 @@ def main() -> None:
     q.add_argument("--real", default="")
     q.add_argument("--threads", type=int, default=1, help="torch threads")
     q.add_argument("--channels-last", action="store_true", help="model and inputs in channels_last")
+    q.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the model step's arithmetic")
+    q.add_argument("--image-size", type=int, default=0, help="model input side (default: the preset's)")
     sub.add_parser("table")
     args = p.parse_args()
     {"recipes": recipes, "pipeline": pipeline, "table": table}[args.cmd](args)
