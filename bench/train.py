@@ -111,8 +111,8 @@ def table(args) -> None:
     runs: dict[tuple, list[dict]] = {}
     for (group, variant, budget, _), r in rows.items():
         runs.setdefault((group, variant, budget), []).append(r)
-    print("| recipe | head | backbone | px | crop | precision | workers | budget | epochs | val NME | test NME | HELEN | AFW "
-          "| FR@10 | samples/s | runs |")
+    print("| recipe | head | backbone | px | crop | precision | workers | budget | epochs | val NME | test NME "
+          "| HELEN | AFW | FR@10 | samples/s | runs |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (_, variant, budget), rs in runs.items():
 
@@ -125,8 +125,8 @@ def table(args) -> None:
 
         r = rs[0]
         backbone = r["backbone"] + (f" w{r['width']}" if r["backbone"] != "resnet50" else "")
-        print(f"| {variant} | {r['head']} | {backbone} | {r['image_size']} | {r['crop_scale']:g} | {r.get('precision', 'fp32')} "
-              f"| {r['workers']} "
+        print(f"| {variant} | {r['head']} | {backbone} | {r['image_size']} | {r['crop_scale']:g} "
+              f"| {r.get('precision', 'fp32')} | {r['workers']} "
               f"| {budget / 60:.0f} min | {med('epochs'):.0f} | {100 * med('val_nme'):.2f} % "
               f"| {100 * med('test_nme'):.2f} % | {100 * med('test_nme_helen'):.2f} % | {100 * med('test_nme_afw'):.2f} % "
               f"| {100 * med('test_fr@10'):.1f} % | {rate(rs)} "
@@ -185,7 +185,8 @@ def pipeline(args) -> None:
     model_only = [rate(lambda: [step(x, y) for _ in range(steps)], steps) for _ in range(3)]
     both = [rate(lambda: [step(a, b) for a, b in batches((pool, empty), plan, augment)], steps) for _ in range(3)]
     res = {
-        "threads": args.threads, "channels_last": args.channels_last, "precision": args.precision, "head": m.head, "backbone": m.backbone,
+        "threads": args.threads, "channels_last": args.channels_last, "precision": args.precision,
+        "head": m.head, "backbone": m.backbone,
         "faces": len(pool), "decode_s": decode_s, "batch_size": t.batch_size, "image_size": m.image_size,
         "augment_strength": d.augment_strength, "steps": steps,
         "batches_ready_per_s": statistics.median(ready), "model_steps_per_s": statistics.median(model_only),

@@ -99,7 +99,7 @@ class TrainConfig:
     use_gpu: bool = False  # one GPU per worker
     # The training step's arithmetic: "fp32"; "bf16" (autocast: convolutions in bfloat16, weights, loss and
     # optimizer in float32); "auto" = bf16 on a GPU and on a CPU that computes bf16 natively (AMX or
-    # AVX512-BF16: 1.6x the model step at 128 px, docs/results/train.md), fp32 elsewhere. Validation, test
+    # AVX512-BF16: 1.3-1.6x the model step at 128-160 px, docs/results/train.md), fp32 elsewhere. Validation, test
     # scoring and prediction always run in fp32.
     precision: str = "fp32"
     cpus_per_worker: float = 1.0
