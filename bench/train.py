@@ -6,14 +6,19 @@
     .venv/bin/python bench/train.py table                    # the recipes table of docs/results/train.md
     .venv/bin/python bench/train.py pipeline --threads 2 [--channels-last] [--precision bf16] [--image-size 96]
                                                              # batches ready/s vs model steps/s vs both
+    .venv/bin/python bench/train.py decode CHECKPOINT... [--radius 0,1,2]
+                                                             # heatmap_offset decoding windows, same weights
 
 `recipes` runs the real-baseline preset through `landmix.train.fit` (Ray Train, the same loop a user runs)
-once per variant, each with the same `train.time_budget_s`, and records validation NME (95 faces, the one
+once per variant, each with the same `train.time_budget_s`, and records validation NME (97 faces, the one
 selection signal), test NME on the 241 held-out faces (all, HELEN, AFW), epochs, minutes and samples/s of the
 whole loop against the model step alone. One JSON line per run is appended to out/bench/recipes.jsonl; the
 table in docs/results/train.md is read from it. `pipeline` times, in one process with --threads torch threads,
 (a) the input pipeline alone: sampling + augmentation + batching from decoded shards, (b) the model step
-alone on ready tensors, (c) both together as train.py runs them.
+alone on ready tensors, (c) both together as train.py runs them. `decode` scores checkpoints of the
+heatmap_offset head on the validation and test faces of their own shards with each decoding window (radius 0:
+the best cell + its offset, PIPNet's; 1: the score-weighted votes of the 3 x 3 cells around it); one JSON line
+per checkpoint and radius in out/bench/decode.jsonl.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ VARIANTS = {
     "precision": {"precision=bf16": {"train": {"precision": "bf16"}, "model": {"image_size": 128}},
                   "precision=bf16,image_size=160": {"train": {"precision": "bf16"}, "model": {"image_size": 160}},
                   "precision=bf16,image_size=192": {"train": {"precision": "bf16"}, "model": {"image_size": 192}}},
+    "averaging": {"train.ema_decay=0.998": {"train": {"ema_decay": 0.998}}},
     "final": {"preset": {}},
 }
 
@@ -199,6 +205,38 @@ def pipeline(args) -> None:
         f.write(json.dumps(res) + "\n")
 
 
+def decode(args) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from landmix import checkpoint as ckpt_io
+    from landmix import mixing
+    from landmix.pool import read_pool, shard_folder
+    from landmix.train import score
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    print("| checkpoint | px | radius | val NME | test NME | HELEN | AFW |\n|---|---|---|---|---|---|---|")
+    for folder in args.checkpoints:
+        model, meta = ckpt_io.load(folder)
+        m, d = ckpt_io.model_config(meta), meta["config"]["data"]
+        if m.head != "heatmap_offset":
+            raise SystemExit(f"{folder}: head {m.head!r}; decoding windows are a heatmap_offset matter")
+        rows = pq.read_table(shard_folder(d["real_shards"])).to_pydict()
+        pool = read_pool([{k: np.asarray(v, dtype=object) for k, v in rows.items()}], m)
+        split = mixing.real_split(pool.ids, d["split_seed"], d["test_fraction"], d["val_fraction"])
+        val, test = pool.take(split.val), pool.take(split.test)
+        for radius in (int(r) for r in args.radius.split(",")):
+            model.decode_radius = radius
+            v, t = score(model, val, m.image_size), score(model, test, m.image_size)
+            res = {"checkpoint": str(Path(folder).resolve()), "image_size": m.image_size, "radius": radius,
+                   "val_nme": 100 * v["nme"], "test_nme": 100 * t["nme"],
+                   **{f"test_{s}_nme": 100 * t["per_subset"][s]["nme"] for s in ("helen", "afw")}}
+            with open(OUT / "decode.jsonl", "a") as f:
+                f.write(json.dumps(res) + "\n")
+            print(f"| {folder} | {m.image_size} | {radius} | {res['val_nme']:.2f} % | {res['test_nme']:.2f} % "
+                  f"| {res['test_helen_nme']:.2f} % | {res['test_afw_nme']:.2f} % |", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -215,8 +253,11 @@ def main() -> None:
     q.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="the model step's arithmetic")
     q.add_argument("--image-size", type=int, default=0, help="model input side (default: the preset's)")
     sub.add_parser("table")
+    r = sub.add_parser("decode")
+    r.add_argument("checkpoints", nargs="+", help="checkpoint folders (`landmix train --out DIR`: DIR/checkpoint)")
+    r.add_argument("--radius", default="0,1,2", help="comma-separated decoding windows' radii, in cells")
     args = p.parse_args()
-    {"recipes": recipes, "pipeline": pipeline, "table": table}[args.cmd](args)
+    {"recipes": recipes, "pipeline": pipeline, "table": table, "decode": decode}[args.cmd](args)
 
 
 if __name__ == "__main__":

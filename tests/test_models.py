@@ -1,5 +1,7 @@
 """Models: output shapes for every head and backbone, and the decoders on known maps."""
 
+import math
+
 import torch
 
 from landmix.config import BACKBONES, HEADS, ModelConfig
@@ -55,6 +57,21 @@ def test_decoders_find_a_peak_at_its_pixel_centre():
     assert torch.allclose(offset_decode(logits, offsets, 4)[0, 0], want)
     offsets[0, 0::2][:, 5, 9] = 0.25  # a quarter cell to the right (x offsets are channels 0, 2, 4, ...)
     assert torch.allclose(offset_decode(logits, offsets, 4)[0, 0], want + torch.tensor([1.0, 0.0]))
+
+
+def test_offset_decode_averages_the_votes_of_the_cells_around_the_best_one():
+    scores = torch.full((1, 68, 16, 16), -50.0)
+    scores[0, :, 5, 9], scores[0, :, 5, 10] = 1.0, 1.0 + math.log(3)  # 1/4 and 3/4 of the probability
+    offsets = torch.zeros(1, 136, 16, 16)
+    offsets[0, 0::2, 5, 9] = 0.8  # both cells say x = 10.3 cells
+    offsets[0, 0::2, 5, 10] = -0.2
+    want = torch.tensor([10.3 * 4 - 0.5, 5.5 * 4 - 0.5])
+    assert torch.allclose(offset_decode(scores, offsets, 4)[0, 0], want, atol=1e-4)
+    offsets[0, 0::2, 5, 9] = 0.0  # the left cell now says x = 9.5 cells: the mean moves by a quarter of that
+    assert torch.allclose(offset_decode(scores, offsets, 4)[0, 0], want - torch.tensor([0.8, 0.0]), atol=1e-4)
+    assert torch.allclose(offset_decode(scores, offsets, 4, radius=0)[0, 0], want, atol=1e-4)  # the best cell only
+    scores[0, :, 0, 0] = 30.0  # a best cell in the corner: the window's cells outside the map do not vote
+    assert torch.allclose(offset_decode(scores, offsets, 4)[0, 0], torch.tensor([1.5, 1.5]), atol=1e-3)
 
 
 def test_soft_argmax_interpolates_between_cells():

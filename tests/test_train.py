@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import evaluate, pool, tracking, train
+from landmix import evaluate, mixing, pool, tracking, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
@@ -70,6 +71,8 @@ def test_bad_configs_name_the_field_and_the_choices():
         C.TrainConfig(max_failures=0)
     with pytest.raises(ValueError, match=r"train.precision='fp16'.*bf16"):
         C.TrainConfig(precision="fp16")
+    with pytest.raises(ValueError, match=r"train.ema_decay=1.0 must lie in \[0, 1\)"):
+        C.TrainConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="unknown preset"):
         C.preset("large")
 
@@ -150,15 +153,15 @@ def test_presets_find_their_inputs_where_the_build_writes_them():
 # ------------------------------------------------------------------------------------ Ray Train
 @pytest.mark.slow
 def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking, shards, shared_data, tmp_path):
-    """One Ray Train run does it all: 2 DDP workers on mixed data, MLflow on a server, and rank 1 killed
-    (os._exit) at epoch 1 once: Ray restarts the group from the epoch-0 checkpoint and the run ends in ONE
-    MLflow run with every epoch's metrics, also when the finished run is started once more.
-    (The SQLite store is covered in test_tracking.py.)"""
+    """One Ray Train run does it all: 2 DDP workers on mixed data, weight averaging, MLflow on a server, and
+    rank 1 killed (os._exit) at epoch 1 once: Ray restarts the group from the epoch-0 checkpoint (the averaged
+    weights too) and the run ends in ONE MLflow run with every epoch's metrics, also when the finished run is
+    started once more. (The SQLite store is covered in test_tracking.py.)"""
     real, syn = shards
     marker = tmp_path / "killed-once"
     spec = _spec(tmp_path, "e2e", data={"real_shards": real, "synthetic_shards": syn, "strategy": "mixed",
                                         "alpha": 0.5},
-                 tracking={"uri": mlflow_tracking})
+                 train={"ema_decay": 0.9}, tracking={"uri": mlflow_tracking})
     result = train.fit(spec, str(tmp_path / "out"), train_fn=killing(train.train_loop_per_worker, 0, str(marker)))
     assert marker.exists(), "the injected failure did not happen"
     assert result.error is None
@@ -173,6 +176,14 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     meta = json.loads((ckpt / "meta.json").read_text())
     assert (ckpt / "model.pt").exists() and (ckpt / "resume.pt").exists() and meta["epoch"] == 1
     assert meta["config"]["model"]["crop_scale"] == 1.25 and meta["best_epoch"] == m["best_epoch"]
+    # The moving average saw every step of both epochs: epoch 0's restored from the checkpoint, epoch 1's after it.
+    steps = mixing.steps_per_epoch(spec.data.samples_per_epoch, spec.train.batch_size, spec.train.num_workers)
+    averaged = ckpt_io.load_resume(ckpt)["ema"]
+    assert int(averaged["n_averaged"]) == 2 * steps
+    kept = torch.load(ckpt / "model.pt", weights_only=True)["model"]
+    best = {f"module.{k}": v for k, v in kept.items()}
+    if meta["best_epoch"] == 1:  # model.pt holds the averaged weights of the best epoch
+        assert all(torch.equal(best[k], averaged[k]) for k in best)
     again = train.fit(spec)  # the same run started again when finished: its result, no second MLflow run
     assert again.error is None and again.metrics["test_nme"] == pytest.approx(m["test_nme"])
 

@@ -102,6 +102,9 @@ class TrainConfig:
     # AVX512-BF16: 1.3-1.6x the model step at 128-160 px, docs/results/train.md), fp32 elsewhere. Validation, test
     # scoring and prediction always run in fp32.
     precision: str = "fp32"
+    # Weight averaging: validate, keep and score an exponential moving average of the weights (torch's
+    # AveragedModel), `ema_decay` per step; 0 = off (the raw weights).
+    ema_decay: float = 0.0
     cpus_per_worker: float = 1.0
     placement_strategy: str = "PACK"  # Ray placement group strategy: PACK, SPREAD, STRICT_SPREAD, STRICT_PACK
     seed: int = 0  # model init, batch sampling and per-epoch augmentation seeds derive from it
@@ -117,6 +120,8 @@ class TrainConfig:
         _check("train.placement_strategy", self.placement_strategy, ("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK"))
         if self.patience < 0 or self.time_budget_s < 0:
             raise ValueError(f"train.patience={self.patience} and train.time_budget_s={self.time_budget_s} must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay={self.ema_decay} must lie in [0, 1) (0 = no weight averaging)")
         if self.max_failures < 1:
             raise ValueError("train.max_failures must be >= 1 so a killed worker resumes from its checkpoint")
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
@@ -178,6 +179,9 @@ def train_loop_per_worker(config: dict) -> None:
     model = ray.train.torch.prepare_model(model)
     net = getattr(model, "module", model)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    # The weights that are validated, kept and scored: the raw ones, or their moving average (train.ema_decay)
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True) if t.ema_decay else None
+    kept = ema.module if ema else net
     plan, start_epoch, best_state, resumed, last_metrics = Plan(t), 0, None, {}, {}
     restored = ray.train.get_checkpoint()
     if restored:  # resuming after a failure (or a restart): weights, optimizer, epoch, the plan
@@ -185,6 +189,8 @@ def train_loop_per_worker(config: dict) -> None:
             state = ckpt_io.load_resume(folder, device)
             net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
+            if ema:
+                ema.load_state_dict(state["ema"])
             best_state = torch.load(Path(folder, ckpt_io.MODEL_FILE), map_location="cpu", weights_only=True)["model"]
             plan, start_epoch = Plan(t, state["plan"]), state["epoch"] + 1
             resumed = {"resumed_from_epoch": state["epoch"]}
@@ -218,6 +224,8 @@ def train_loop_per_worker(config: dict) -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema:
+                ema.update_parameters(net)
             losses.append(loss.item())
             step_s += time.perf_counter() - s0
         seconds = time.perf_counter() - t0
@@ -228,9 +236,9 @@ def train_loop_per_worker(config: dict) -> None:
                   "step_samples_per_s": steps * t.batch_size * world / step_s, **resumed}  # fmt: skip
         decision = None
         if rank == 0:
-            v = score(model, val, m.image_size, device) if len(val) else None
+            v = score(kept, val, m.image_size, device) if len(val) else None
             if plan.after_epoch(epoch, time.perf_counter() - t0, v and v["nme"]):
-                best_state = {k: x.detach().cpu().clone() for k, x in net.state_dict().items()}
+                best_state = {k: x.detach().cpu().clone() for k, x in kept.state_dict().items()}
             report |= {f"val_{k}": v[k] for k in ("nme", "fr@10", "auc@10")} if v else {}
             report |= {"best_epoch": plan.best_epoch, "planned_epochs": plan.planned, "stop_reason": plan.stop_reason,
                        "train_s": plan.elapsed}  # seconds of training so far, validation included
@@ -242,8 +250,8 @@ def train_loop_per_worker(config: dict) -> None:
                 if plan.stop_reason and len(test):  # the test faces, once, with the best weights
                     test_result = _test_scores(spec, best_state, test, device)
                     report |= _test_metrics(test_result)
-                ckpt_io.save(folder, best_state, {"model": net.state_dict(), "optimizer": opt.state_dict(),
-                                                  "epoch": epoch, "plan": plan.state()},
+                resume = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "plan": plan.state()}
+                ckpt_io.save(folder, best_state, resume | ({"ema": ema.state_dict()} if ema else {}),
                              spec, epoch=epoch, best_epoch=plan.best_epoch, metrics=report,
                              mlflow_run_id=tracker and tracker.run_id)  # fmt: skip
                 if tracker:
