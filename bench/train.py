@@ -72,6 +72,7 @@ def recipes(args) -> None:
     from landmix import config as C
     from landmix import settings, train
     from landmix.inputs import build_real
+    from landmix.models import DECODE_RADIUS
 
     ray.init(num_cpus=4, logging_level="WARNING")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -94,6 +95,7 @@ def recipes(args) -> None:
                        "head": spec.model.head, "backbone": spec.model.backbone, "width": spec.model.width,
                        "image_size": spec.model.image_size, "crop_scale": spec.model.crop_scale,
                        "workers": spec.train.num_workers, "precision": train.training_precision(spec.train),
+                       "decode_radius": DECODE_RADIUS if spec.model.head == "heatmap_offset" else None,
                        "epochs": m["epoch"] + 1, "best_epoch": m["best_epoch"],
                        "stop_reason": m["stop_reason"], "val_nme": m["val_nme"], "test_nme": m["test_nme"],
                        "test_nme_helen": m.get("test_nme_helen"), "test_nme_afw": m.get("test_nme_afw"),
@@ -117,9 +119,9 @@ def table(args) -> None:
     runs: dict[tuple, list[dict]] = {}
     for (group, variant, budget, _), r in rows.items():
         runs.setdefault((group, variant, budget), []).append(r)
-    print("| recipe | head | backbone | px | crop | precision | workers | budget | epochs | val NME | test NME "
-          "| HELEN | AFW | FR@10 | samples/s | runs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| recipe | head | decoding | backbone | px | crop | precision | workers | budget | epochs | val NME "
+          "| test NME | HELEN | AFW | FR@10 | samples/s | runs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (_, variant, budget), rs in runs.items():
 
         def med(key, rs=rs):
@@ -131,7 +133,10 @@ def table(args) -> None:
 
         r = rs[0]
         backbone = r["backbone"] + (f" w{r['width']}" if r["backbone"] != "resnet50" else "")
-        print(f"| {variant} | {r['head']} | {backbone} | {r['image_size']} | {r['crop_scale']:g} "
+        # rows before the decoding window was recorded (commit 190f804) read the best cell + its offset
+        window = 2 * r.get("decode_radius", 0) + 1
+        decoding = "-" if r["head"] != "heatmap_offset" else "best cell" if window == 1 else f"{window}x{window} votes"
+        print(f"| {variant} | {r['head']} | {decoding} | {backbone} | {r['image_size']} | {r['crop_scale']:g} "
               f"| {r.get('precision', 'fp32')} | {r['workers']} "
               f"| {budget / 60:.0f} min | {med('epochs'):.0f} | {100 * med('val_nme'):.2f} % "
               f"| {100 * med('test_nme'):.2f} % | {100 * med('test_nme_helen'):.2f} % | {100 * med('test_nme_afw'):.2f} % "

@@ -212,7 +212,8 @@ def real_baseline() -> RunSpec:
     validation faces, scored on the 241 test faces. The recipe chosen in docs/results/train.md: 18 minutes of
     training on 2 cores (the cosine schedule spans the budget; patience is off: it only ends runs early), at
     160 px with bf16 autocast where the CPU computes it natively (one seed, same 18 minutes: HELEN 3.44 % at
-    128 px in fp32, 3.35 % at 128 px in bf16, 3.27 % at 160 px in bf16)."""
+    128 px in fp32, 3.35 % at 128 px in bf16, 3.27 % at 160 px in bf16; 3.15 % from the same 160-px weights
+    with the 3 x 3 cells' votes, landmix.models.offset_decode)."""
     model = ModelConfig(image_size=160)
     return RunSpec(
         model=model,
