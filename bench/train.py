@@ -134,7 +134,7 @@ def table(args) -> None:
         r = rs[0]
         backbone = r["backbone"] + (f" w{r['width']}" if r["backbone"] != "resnet50" else "")
         # rows before the decoding window was recorded (commit 190f804) read the best cell + its offset
-        window = 2 * r.get("decode_radius", 0) + 1
+        window = 2 * (r.get("decode_radius") or 0) + 1  # None: a head without cells
         decoding = "-" if r["head"] != "heatmap_offset" else "best cell" if window == 1 else f"{window}x{window} votes"
         print(f"| {variant} | {r['head']} | {decoding} | {backbone} | {r['image_size']} | {r['crop_scale']:g} "
               f"| {r.get('precision', 'fp32')} | {r['workers']} "
@@ -211,12 +211,9 @@ def pipeline(args) -> None:
 
 
 def decode(args) -> None:
-    import numpy as np
-    import pyarrow.parquet as pq
-
     from landmix import checkpoint as ckpt_io
     from landmix import mixing
-    from landmix.pool import read_pool, shard_folder
+    from landmix.pool import read_shards
     from landmix.train import score
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -226,8 +223,7 @@ def decode(args) -> None:
         m, d = ckpt_io.model_config(meta), meta["config"]["data"]
         if m.head != "heatmap_offset":
             raise SystemExit(f"{folder}: head {m.head!r}; decoding windows are a heatmap_offset matter")
-        rows = pq.read_table(shard_folder(d["real_shards"])).to_pydict()
-        pool = read_pool([{k: np.asarray(v, dtype=object) for k, v in rows.items()}], m)
+        pool = read_shards(d["real_shards"], m)
         split = mixing.real_split(pool.ids, d["split_seed"], d["test_fraction"], d["val_fraction"])
         val, test = pool.take(split.val), pool.take(split.test)
         for radius in (int(r) for r in args.radius.split(",")):

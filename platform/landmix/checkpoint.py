@@ -162,15 +162,11 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
     predictions and wrong for labels (on the study's model it moves human labels by 2.5 x the inter-ocular
     distance, and synthetic labels re-labelled with it are scattered; docs/results/prepare.md).
     """
-    import pyarrow.parquet as pq
-
     from landmix import mixing, pool
 
     model, _ = load(checkpoint)
     size = model.cfg.image_size
-    table = pool.rows_where_synthetic(pq.read_table(pool.shard_folder(real_shards)), False)
-    real = pool.read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)],
-                           model.cfg)  # fmt: skip
+    real = pool.read_shards(real_shards, model.cfg)
     split = mixing.real_split(real.ids, split_seed)
     fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
     if len(fit_pool) < 5:

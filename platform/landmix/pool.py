@@ -77,6 +77,15 @@ def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarra
     return np.stack(images), np.stack(pts)
 
 
+def read_shards(folder: str, model: C.ModelConfig, synthetic: bool = False) -> Pool:
+    """The faces of one kind in a shard folder, read whole and decoded in this process (no Ray): what the
+    translator's real-face fit and the benchmarks read."""
+    import pyarrow.parquet as pq
+
+    table = rows_where_synthetic(pq.read_table(shard_folder(folder)), synthetic)
+    return read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)], model)
+
+
 def read_pool(iterator, model: C.ModelConfig) -> Pool:
     """Read a DataIterator (or a list of row batches) whole and decode it."""
     ids, paths, images, pts = [], [], [], []
