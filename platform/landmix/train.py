@@ -16,8 +16,8 @@ rotation and flip jitter, then the model-input crop), and steps a DDP model (pre
 
 Real faces are split three ways (mixing.real_split): the training pool (n_real faces are drawn from it), the
 validation faces (whole photos, never trained on) and the test faces (reporting only). After every epoch rank
-0 scores the validation faces with flip averaging; the best epoch's weights are kept (the checkpoint's
-model.pt), and training stops when validation NME has not improved for `patience` epochs, when
+0 scores the validation faces with flip averaging (the raw weights, or their moving average where
+`train.ema_decay` is set); the best epoch's weights are kept (the checkpoint's model.pt), and training stops when validation NME has not improved for `patience` epochs, when
 `time_budget_s` is spent (the cosine schedule is laid over the budget), or after `epochs`. Rank 0 decides
 and tells the others (every rank must run the same steps). The last report carries the test faces' NME,
 scored once with the best weights. Every rank reports every epoch; tracking happens on rank 0 in one place.
