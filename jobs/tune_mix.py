@@ -3,7 +3,7 @@
 Locally (starts a local Ray cluster, and MLflow in runs/mlflow.db unless MLFLOW_TRACKING_URI is set):
 
     make demo                                         # = python jobs/tune_mix.py --smoke-test
-    python jobs/tune_mix.py --preset study            # the seed study on the shared real faces (~1 h, 2 cores)
+    python jobs/tune_mix.py --preset study --num-cpus 4   # the seed study on the shared real faces (2 cores)
     python jobs/tune_mix.py --mode optimize --budget-n-real 50 --num-samples 16   # best mix for 50 real faces
 
 On a cluster (`ray up cluster.yaml`; `ray dashboard cluster.yaml` forwards port 8265):
@@ -34,7 +34,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every trial garble the job log
 
 from landmix import config as cfg  # noqa: E402
-from landmix import settings, sweep  # noqa: E402
+from landmix import results_page, settings, sweep  # noqa: E402
 from landmix.inputs import Inputs, build_inputs  # noqa: E402
 
 
@@ -49,7 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--budget-n-real", type=int, default=None, help="optimize mode: real faces you have")
     p.add_argument("--real", type=Path, default=None, help="300-W folder (default: $LANDMIX_DATA_ROOT/300w)")
     p.add_argument("--synthetic", type=Path, nargs="*", default=None,
-                   help="FaceSynthetics-layout folders to add to the generated faces")
+                   help="FaceSynthetics-layout folders to add to the generated faces (the study preset's default: "
+                        "the shared FaceSynthetics renders, $LANDMIX_DATA_ROOT/facesynthetics_100, when present)")
     p.add_argument("--n-generated", type=int, default=None, help="embedded synthetic faces to generate")
     p.add_argument("--translator", default="",
                    help="label translator .npz for the synthetic labels (default: fitted on the generated faces' "
@@ -64,10 +65,44 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-cpus", type=int, default=None,
                    help="logical CPUs of the local Ray cluster this job starts (ignored when joining a cluster); "
                         "4 on a 2-core machine runs 2 one-worker trials at once")
+    p.add_argument("--results-page", type=Path, default=None, metavar="MD",
+                   help="also write the report as a results page (e.g. docs/results/study.md: the command, its wall "
+                        "time over every run of it, the settings, verdict, figure and tables; notes kept)")
     p.add_argument("--storage", default=settings.storage_path(),
                    help="Ray Train/Tune storage: a local folder or s3://... (shared storage on a cluster; "
                         "default $LANDMIX_STORAGE_PATH, else runs/)")
     return p.parse_args(argv)
+
+
+def describe(sw: sweep.SweepConfig, inputs: Inputs, n_generated: int, synthetic: list[Path] | None) -> list[str]:
+    """What the sweep ran, in words, for its results page."""
+    import pyarrow.parquet as pq
+
+    from landmix import mixing
+    from landmix.pool import shard_folder
+
+    d, m, t = sw.base.data, sw.base.model, sw.base.train
+    table = pq.read_table(shard_folder(str(inputs.real_shards)), columns=["id", "is_synthetic"]).to_pydict()
+    ids = [i for i, syn in zip(table["id"], table["is_synthetic"]) if not syn]
+    split = mixing.real_split(ids, d.split_seed, d.test_fraction, d.val_fraction)
+    n_real = ", ".join("all" if n == cfg.ALL_REAL else str(n) for n in sw.n_real)
+    return [
+        f"real faces: {len(ids)}{' (a GENERATED STAND-IN: no real faces found)' if inputs.real_is_standin else ''}: "
+        f"{len(split.test)} test faces (reporting only), {len(split.val)} validation faces (early stopping, model "
+        f"selection, the mixing ratio, the registered models), {len(split.train)} in the training pool, from which "
+        f"n_real in {{{n_real}}} are nested prefixes of one seeded order",
+        f"synthetic faces: {n_generated} generated (generator {inputs.generator_version or '-'})"
+        + "".join(f" + the FaceSynthetics renders of {p}" for p in synthetic or [])
+        + f", labels translated by {Path(sw.translator).name if sw.translator else 'the fixed table'}",
+        f"arms: {', '.join(sw.strategies)}; seeds {', '.join(map(str, sw.seeds))}; mixing ratios "
+        f"{', '.join(f'{a:g}' for a in sw.alphas)} per n_real and seed, the losers stopped by ASHA after "
+        f"{sw.grace_period} epochs, the best kept by validation NME",
+        f"model: {m.backbone} backbone, {m.head} head, {m.image_size} px; every trial trains until validation NME "
+        f"has not improved for {t.patience} epochs or its {t.time_budget_s:g} s budget is spent ({t.num_workers} "
+        f"worker x {t.cpus_per_worker:g} CPU, epochs of {d.samples_per_epoch} samples); each seed's synthetic-only "
+        f"model: {sw.pretrain_budget_s or t.time_budget_s:g} s on {sw.pretrain_cpus_per_worker or t.cpus_per_worker:g}"
+        " CPUs, once, shared by data adaptation, label adaptation and every fine-tune",
+    ]
 
 
 def main(argv=None) -> int:
@@ -75,19 +110,28 @@ def main(argv=None) -> int:
     preset = "smoke" if args.smoke_test else args.preset
     settings.default_tracking_uri()  # MLFLOW_TRACKING_URI, else an absolute sqlite:////.../runs/mlflow.db
     settings.init_ray(num_cpus=args.num_cpus)  # $RAY_ADDRESS (a cluster, a submitted job), else a local one
-    build = dict(work=args.work, real_root=args.real, synthetic_roots=args.synthetic,
-                 n_generated=args.n_generated if args.n_generated is not None else (256 if args.smoke_test else 4000),
+    synthetic = args.synthetic
+    if synthetic is None and preset == "study" and (settings.data_root() / "facesynthetics_100").is_dir():
+        synthetic = [settings.data_root() / "facesynthetics_100"]
+    n_generated = {"smoke": 256, "study": sweep.STUDY_GENERATED}[preset]
+    build = dict(work=args.work, real_root=args.real, synthetic_roots=synthetic,
+                 n_generated=args.n_generated if args.n_generated is not None else n_generated,
                  crop_size=cfg.shard_size(sweep.PRESETS[preset]().base.model))  # fmt: skip
-    inputs = build_inputs(**build, translator=args.translator)
     overrides = {k: v for k, v in dict(mode=args.mode, name=args.name, num_samples=args.num_samples,
                                         budget_n_real=args.budget_n_real).items() if v is not None}  # fmt: skip
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
+    # The job's time counts from here (the Ray start above takes seconds): inputs, training, the report.
+    root = replace(sweep.PRESETS[preset](storage_path=args.storage), **overrides).root
+    started = results_page.record_job_start(root, ["python", "jobs/tune_mix.py",
+                                                   *(argv if argv is not None else sys.argv[1:])])  # fmt: skip
+    inputs = build_inputs(**build, translator=args.translator)
 
     def make_sweep(inputs: Inputs, **extra) -> sweep.SweepConfig:
         sw = sweep.PRESETS[preset](real_shards=str(inputs.real_shards), synthetic_shards=str(inputs.synthetic_shards),
                                    storage_path=args.storage)  # fmt: skip
-        return replace(sw, translator=str(inputs.translator or ""), **overrides, **extra)
+        return replace(sw, translator=str(inputs.translator or ""), generator_version=inputs.generator_version,
+                       **overrides, **extra)  # fmt: skip
 
     sw = make_sweep(inputs)
     if args.translator_real_faces is not None:  # round 1: a synthetic model; fit on real faces; re-label
@@ -95,16 +139,26 @@ def main(argv=None) -> int:
         inputs = build_inputs(**build, translator=str(path))
         sw = make_sweep(inputs, translator_real_faces=args.translator_real_faces)
     out = sweep.run_sweep(sw)
+    results_page.record_job_end(sw.root, started)
+    if args.results_page and "summary_md" in out["files"]:
+        page = results_page.write_results_page(
+            args.results_page, f"The study on real faces: does synthetic data replace real data? ({sw.name})",
+            sw.root, out["files"], describe(sw, inputs, build["n_generated"], synthetic), out["compute"])  # fmt: skip
+        print(f"results page: {page}")
     c = out["compute"]
     print(f"\nsweep {sw.name}: {len(out['trials'])} trials; MLflow experiment '{out['experiment']}', "
           f"parent run {out['parent_run_id']} at {os.environ['MLFLOW_TRACKING_URI']}")  # fmt: skip
-    print(f"compute: {c['compute_total_seconds']:.0f} s (a naive grid that pretrains in every fine-tune trial: "
+    print(f"compute: {c['compute_total_seconds']:.0f} s (a naive grid, a synthetic model trained in every cell "
+          "that uses one and every mixing ratio run to its end: "
           f"{c['compute_naive_grid_seconds']:.0f} s)")  # fmt: skip
     for name, path in out["files"].items():
         print(f"  {name}: {path}")
+    for strategy, model in out["registered"].items():
+        print(f"  registered model {model['name']} version {model['version']} (best {strategy}): "
+              f"mlflow.artifacts.download_artifacts('models:/{model['name']}@best')")
     if "summary_md" in out["files"]:
         print("\n" + Path(out["files"]["summary_md"]).read_text())
-    return 0 if (out["trials"]["status"] == "ok").all() else 1
+    return 0 if out["trials"]["status"].isin(["ok", "stopped"]).all() else 1
 
 
 if __name__ == "__main__":

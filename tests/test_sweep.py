@@ -25,9 +25,12 @@ def test_grid_has_every_sensible_cell_once(tmp_path):
     cells = sweep.grid_cells(sw)
     names = [c.name for c in cells]
     assert len(names) == len(set(names))
-    per_seed = 3 + 1 + 3 * 2 + 3  # real_only x n, synthetic_only once, mixed x n x alpha, pretrain_finetune x n
+    # real_only x n, synthetic_only once, mixed x n x alpha, pretrain_finetune x n, label_adaptation x n
+    per_seed = 3 + 1 + 3 * 2 + 3 + 3
     assert len(cells) == 2 * per_seed
+    assert {c.strategy for c in cells} == set(sweep.STRATEGIES)  # the seed study's five strategies
     assert {c.n_real for c in cells if c.strategy == "synthetic_only"} == {0}
+    assert {c.n_real for c in cells if c.strategy == "label_adaptation"} == {10, 50, ALL_REAL}
     assert {c.alpha for c in cells if c.strategy == "mixed"} == {0.25, 0.75}
     assert Cell.from_dict({**cells[0].__dict__, "unrelated": 1}) == cells[0]  # a Tune config round-trips
     assert "mixed-nall-a0.75-s1" in names and "real_only-n10-s0" in names
@@ -90,11 +93,18 @@ def test_finished_cells_are_read_back_and_reported_once(tmp_path):
 
 
 def test_compute_accounting_against_a_naive_grid():
-    trials = pd.DataFrame({"strategy": ["real_only", "pretrain_finetune", "pretrain_finetune"],
-                           "seconds": [10.0, 20.0, math.nan]})  # fmt: skip
+    trials = pd.DataFrame({
+        "strategy": ["real_only", "pretrain_finetune", "pretrain_finetune", "synthetic_only", "label_adaptation",
+                     "mixed", "mixed", "mixed"],
+        "n_real": [10, 10, 50, 0, 10, 10, 10, 10], "seed": [0] * 8,
+        "seconds": [10.0, 20.0, math.nan, 30.0, 1.0, 12.0, 8.0, 3.0],
+        "status": ["ok"] * 6 + ["ok", "stopped"]})  # fmt: skip
     c = results.compute_accounting(trials, pretrain_seconds=60.0, n_pretrain=2)
-    assert c["compute_total_seconds"] == 90.0
-    assert c["compute_naive_grid_seconds"] == 30.0 + 2 * 30.0  # each fine-tune would pretrain for itself
+    own = 10 + 20 + 1 + 12 + 8 + 3  # the synthetic_only row is the pretraining itself: not counted twice
+    assert c["compute_total_seconds"] == own + 60.0
+    # a naive grid trains a synthetic model inside each of the 4 cells that use one, and runs the stopped
+    # mixing ratio to the mean of its finished peers (10 s): 7 s more
+    assert c["compute_naive_grid_seconds"] == own + 4 * 30.0 + 7.0
 
 
 def test_remote_storage_keeps_bookkeeping_on_the_driver_and_ray_state_at_the_uri(tmp_path):
@@ -205,3 +215,13 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
     assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
     assert checkpoint.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
+
+
+def test_a_cells_end_says_whether_it_converged():
+    def done(epoch, planned, status="ok"):
+        return {"status": status, "metrics": {"epoch": epoch, "planned_epochs": planned}}
+
+    assert results.ended_by(done(5, 20)) == "patience"  # validation NME stopped improving before the budget
+    assert results.ended_by(done(19, 20)) == "budget"
+    assert results.ended_by(done(3, 20, "stopped")) == "asha"
+    assert results.ended_by({"status": "ok", "metrics": {"val_nme": 0.1}}) == ""  # a fit, no training run

@@ -34,7 +34,11 @@ BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "out" / "test-artifacts"
 SMOKE = sweep.smoke()
 SMOKE_CELLS = [c.name for c in sweep.grid_cells(SMOKE)]
-COMPARISON = {"nme_vs_n_real.png", "summary.md", "summary.csv", "real_equivalence.csv", "trials.csv"}
+TUNED = [c.name for c in sweep.grid_cells(SMOKE) if c.strategy in sweep.spec.TUNED]  # Tune trials
+# Every cell but the data-adaptation one is an MLflow run of its own; that one is the seed's pretraining run.
+CELL_RUNS = [c.name for c in sweep.grid_cells(SMOKE) if c.strategy != "synthetic_only"]
+COMPARISON = {"nme_vs_n_real.png", "summary.md", "summary.csv", "real_equivalence.csv", "trials.csv", "verdict.md",
+              "mixing_trials.csv"}  # fmt: skip
 
 
 def _documented_runtime_env() -> str:
@@ -78,7 +82,8 @@ def submitted_sweep(mlflow_tracking, shared_data, tmp_path_factory):
     env |= {"RAY_AUTH_MODE": "disabled", "MLFLOW_TRACKING_URI": mlflow_tracking, "LANDMIX_DATA_ROOT": str(shared_data),
             "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0",
             "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    args = ["--name", name, "--work", str(base / "work"), "--storage", str(base / "storage")]
+    args = ["--name", name, "--work", str(base / "work"), "--storage", str(base / "storage"),
+            "--results-page", str(base / "page" / "study.md")]  # fmt: skip
     cells = base / "storage" / name / "cells"
     head = RayHead(env)
     try:
@@ -100,7 +105,7 @@ def submitted_sweep(mlflow_tracking, shared_data, tmp_path_factory):
         leftovers = head.stop()
     yield {"name": name, "uri": mlflow_tracking, "first": first_status, "second": second_status, "logs": logs,
            "finished_before": finished_before, "cells": cells, "root": base / "storage" / name,
-           "leftovers": leftovers}  # fmt: skip
+           "page": base / "page" / "study.md", "leftovers": leftovers}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -111,12 +116,16 @@ def test_submitted_job_succeeds_after_a_stop_and_resumes_without_redoing_cells(s
     assert s["second"].endswith("SUCCEEDED"), f"resubmitted job {s['second']}; logs:\n{s['logs'][-4000:]}"
     done_before = len(s["finished_before"])
     assert 1 <= done_before < len(SMOKE_CELLS)
-    assert f"{done_before} cell(s) already finished, {len(SMOKE_CELLS) - done_before} to run" in s["logs"]
+    to_run = [c for c in TUNED if f"{c}.json" not in s["finished_before"]]
+    assert f"{done_before} cell(s) already done, {len(to_run)} trial(s) to run" in s["logs"]
     assert "reusing" in s["logs"]  # the once-per-seed pretraining is not redone either
     after = {p.name: p.stat().st_mtime_ns for p in s["cells"].glob("*.json")}
     assert sorted(after) == sorted(f"{c}.json" for c in SMOKE_CELLS)
     assert all(after[k] == t for k, t in s["finished_before"].items()), "a finished cell was trained again"
     assert not s["leftovers"], f"processes of the Ray head outlived `ray start --block`: {s['leftovers']}"
+    page = s["page"].read_text()  # the results page counts both runs of the command, the cut-off one too
+    assert "run 1: started" in page and "(cut off" in page and "run 2: started" in page, page[:2000]
+    assert (s["root"] / "report" / "verdict.md").read_text().strip() in page
 
 
 @pytest.mark.slow
@@ -133,25 +142,70 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     children = tracking.child_runs(s["uri"], parent.info.run_id)
     names = sorted(r.info.run_name for r in children)
     pretrain = [n for n in names if n.startswith("pretrain-s0-")]
-    assert len(pretrain) == 1 and sorted(set(names) - set(pretrain)) == sorted(SMOKE_CELLS)
-    assert len(names) == len(SMOKE_CELLS) + 1, f"a resumed cell opened a second MLflow run: {names}"
+    assert len(pretrain) == 1 and sorted(set(names) - set(pretrain)) == sorted(CELL_RUNS)
+    assert len(names) == len(CELL_RUNS) + 1, f"a resumed cell opened a second MLflow run: {names}"
+    status = {p.stem: json.loads(p.read_text())["status"] for p in s["cells"].glob("*.json")}
     for run in children:
-        assert run.info.status == "FINISHED", run.info.run_name
-        assert {"data.strategy", "data.n_real", "data.alpha", "train.seed", "train.lr"} <= set(run.data.params)
+        name = run.info.run_name
         assert 0 < run.data.metrics["val_nme"] < 5
-        epochs = SMOKE.pretrain_epochs if run.info.run_name in pretrain else SMOKE.base.train.epochs
+        assert run.data.tags["landmix.strategy"] in sweep.STRATEGIES + ("pretrain",)
+        if status.get(name) == "stopped":  # a mixing ratio ASHA stopped: ended KILLED, saying why
+            assert run.info.status == "KILLED" and run.data.tags["landmix.stop_reason"] == "asha", name
+            continue
+        assert run.info.status == "FINISHED", name
+        if name.startswith("label_adaptation"):  # no training run: a fit on the seed's synthetic model's outputs
+            assert {"n_real", "translator.kind"} <= set(run.data.params) and "test_nme" in run.data.metrics
+            assert {"translator.npz", "model.pt"} <= {Path(a.path).name for a in client.list_artifacts(
+                run.info.run_id, tracking.CHECKPOINT_ARTIFACT_PATH)}
+            continue
+        assert {"data.strategy", "data.n_real", "data.alpha", "train.seed", "train.lr"} <= set(run.data.params)
+        epochs = SMOKE.pretrain_epochs if name in pretrain else SMOKE.base.train.epochs
         # every epoch logged (a cell resumed mid-epoch logs that epoch again: same step, so count steps)
         assert {m.step for m in client.get_metric_history(run.info.run_id, "val_nme")} == set(range(epochs))
-    best = min((r for r in children if r.info.run_name in SMOKE_CELLS), key=lambda r: r.data.metrics["val_nme"])
+    description = parent.data.tags["mlflow.note.content"]  # what the parent run's page shows first
+    assert description.startswith((s["root"] / "report" / "verdict.md").read_text().strip()) and "| arm |" in description
+    best = min((r for r in children if r.info.run_name in CELL_RUNS and status[r.info.run_name] == "ok"),
+               key=lambda r: r.data.metrics["val_nme"])  # fmt: skip
     assert parent.data.tags["landmix.best_trial"] == best.info.run_name
     assert parent.data.metrics["val_nme"] == pytest.approx(best.data.metrics["val_nme"])
     assert parent.data.metrics["test_nme"] == pytest.approx(best.data.metrics["test_nme"])
     shown = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert COMPARISON <= shown, shown
-    local = Path(client.download_artifacts(parent.info.run_id, "comparison/summary.md"))
-    assert "real_only" in local.read_text() and "pretrain_finetune" in local.read_text()
+    local = Path(client.download_artifacts(parent.info.run_id, "comparison/summary.md")).read_text()
+    assert local.startswith((s["root"] / "report" / "verdict.md").read_text().strip())  # the verdict comes first
+    for arm in ("real only", "data adaptation", "label adaptation", "mixing", "pretraining + fine-tuning"):
+        assert arm in local, arm
     report = client.download_artifacts(parent.info.run_id, "comparison/trials.csv")
     assert len(Path(report).read_text().strip().splitlines()) == len(SMOKE_CELLS) + 1  # header + one per cell
+
+
+@pytest.mark.slow
+def test_no_test_face_is_trained_on_validated_on_or_used_to_select(submitted_sweep):
+    """Every cell of every strategy records the real faces it trained on (or fitted a translator on), was
+    validated on and was tested on: the test faces are the same fixed set everywhere and never in the other two;
+    the mixing ratio, the best trial and the registered models are chosen by validation NME alone."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    s = submitted_sweep
+    cells = {p.stem: json.loads(p.read_text()) for p in s["cells"].glob("*.json")}
+    finished = {n: c for n, c in cells.items() if c["status"] == "ok"}
+    assert {c["strategy"] for c in finished.values()} == set(sweep.STRATEGIES)
+    tests = {tuple(c["faces"]["test"]) for c in finished.values()}
+    assert len(tests) == 1 and len(next(iter(tests))) > 0  # one fixed test set for every arm
+    test = set(next(iter(tests)))
+    for name, c in finished.items():
+        train, val = set(c["faces"]["train"]), set(c["faces"]["val"])
+        assert not test & train and not test & val and not train & val, name
+        assert len(c["faces"]["test_errors"]) == len(test) and len(train) == (c["n_real"] if c["n_real"] > 0 else 0)
+    mixing = pd.read_csv(s["root"] / "report" / "mixing_trials.csv")
+    for _, group in mixing[mixing["status"] == "ok"].groupby(["n_real", "seed"]):
+        assert group.loc[group["val_nme"].idxmin(), "chosen"], group  # chosen on validation
+    client = MlflowClient(s["uri"])
+    for strategy in sweep.STRATEGIES:
+        ok = {n: c for n, c in finished.items() if c["strategy"] == strategy}
+        version = client.get_model_version_by_alias(tracking.registered_model_name(s["name"], strategy), "best")
+        assert version.tags["cell"] == min(ok, key=lambda n: ok[n]["val_nme"]), strategy
 
 
 @pytest.mark.slow
@@ -187,9 +241,9 @@ def test_mlflow_ui_lists_the_sweep_parent_and_children_with_nme(submitted_sweep,
     logged = {r.info.run_name: r.data.metrics["val_nme"] for r in runs if "val_nme" in r.data.metrics}
     parent = next(r.info.run_name for r in runs if r.data.tags.get("landmix.role") == "sweep")
     shot = tmp_path / "mlflow_ui.png"
-    shown = check_runs_page(s["uri"], exp.experiment_id, parent, SMOKE_CELLS, shot, metric="val_nme")
-    assert {n: shown[n] for n in [parent, *SMOKE_CELLS]} == pytest.approx(
-        {n: logged[n] for n in [parent, *SMOKE_CELLS]}, rel=1e-2)  # the UI rounds for display
+    shown = check_runs_page(s["uri"], exp.experiment_id, parent, CELL_RUNS, shot, metric="val_nme")
+    assert {n: shown[n] for n in [parent, *CELL_RUNS]} == pytest.approx(
+        {n: logged[n] for n in [parent, *CELL_RUNS]}, rel=1e-2)  # the UI rounds for display
     assert shot.stat().st_size > 10_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "mlflow_ui.png").write_bytes(shot.read_bytes())

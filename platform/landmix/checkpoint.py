@@ -188,6 +188,44 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
     return tr, report
 
 
+RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+
+
+def adapt_outputs(pred: np.ndarray, gt: np.ndarray, ids: list[str], n_faces: int, data: C.DataConfig) -> dict:
+    """Label adaptation: translate a synthetic-trained model's OUTPUTS to the 300-W annotators' convention by a
+    map fitted on n_faces real training faces (the first of the n_real order, the faces an n_real = n_faces run
+    trains on), as the seed study's label-adaptation arm does.
+
+    pred, gt: the model's predictions and the human labels (N, 68, 2) for the real faces `ids` (all of the
+    shards: the split is made here, `mixing.real_split` with data's fractions and seed). Two maps are fitted, the
+    per-point offset and the ridge map (penalty by cross-validation); the one with the lower NME on the
+    validation faces is kept. The test faces are only scored. Returns {"translator", "kind", "val_errors",
+    "test_errors", "faces": {"train", "val", "test"}}.
+    """
+    from landmix import metrics, mixing
+
+    split = mixing.real_split(ids, data.split_seed, data.test_fraction, data.val_fraction)
+    fit_ids = mixing.real_subset(split.train, n_faces, data.split_seed)
+    if len(fit_ids) < 5:
+        raise ValueError(f"label adaptation needs at least 5 real training faces to fit on; n_real={n_faces} "
+                         f"gives {len(fit_ids)}")  # fmt: skip
+    pos = {i: k for k, i in enumerate(ids)}
+
+    def at(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        idx = [pos[i] for i in keys]
+        return pred[idx], gt[idx]
+
+    (fp, fg), (vp, vg), (tp, tg) = at(fit_ids), at(split.val), at(split.test)
+    best = None
+    for kind, alphas in (("offset", (math.inf,)), ("ridge", RIDGE_ALPHAS)):
+        tr = translate.fit(fp, fg, IBUG68, IBUG68, alphas=alphas, folds=min(5, len(fit_ids)))
+        val_errors = metrics.nme(tr(vp), vg)
+        if best is None or val_errors.mean() < best["val_errors"].mean():
+            best = {"translator": tr, "kind": kind, "val_errors": val_errors}
+    best["test_errors"] = metrics.nme(best["translator"](tp), tg) if len(tp) else np.zeros(0)
+    return best | {"faces": {"train": fit_ids, "val": split.val, "test": split.test}}
+
+
 def add_arguments(parser) -> None:
     """`landmix fit-translator`."""
     parser.add_argument("--checkpoint", required=True, help="a synthetic-trained checkpoint folder (landmix train)")

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from landmix import settings, translate
+from landmix.generate import generator_version
 from landmix.schemes import IBUG68, SYNTH70
 
 STANDIN_WARNING = (
@@ -45,6 +46,7 @@ class Inputs:
     synthetic_manifests: tuple[Path, ...]
     real_is_standin: bool  # True when no real faces were found and generated ones stand in
     translator: Path | None  # the .npz applied to synthetic labels; None = the fixed SYNTH70 -> IBUG68 table
+    generator_version: str = ""  # the embedded generator's version that drew the generated faces ("" = none)
 
 
 def _key(**parts) -> str:
@@ -120,8 +122,9 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     real_shards, real_manifest, standin = build_real(work, real_root, crop_size, gen_size, seed,
                                                      n_standin=max(400, n_generated // 4))  # fmt: skip
     synth_manifests = []
-    if n_generated:
-        gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}", n_generated, gen_size, seed)
+    if n_generated:  # keyed by the generator's version: a changed generator writes a new folder
+        gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}-{generator_version()}",
+                        n_generated, gen_size, seed)  # fmt: skip
         synth_manifests.append(_ingest("facesynthetics", gen, work / "manifests" / gen.name))
     for root in synthetic_roots or []:
         name = "fs-" + _key(root=str(Path(root).resolve()))
@@ -136,7 +139,7 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}-{label}", crop_size,
                             crop_stats=str(crop_stats), translator=translator)  # fmt: skip
     return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
-                  Path(translator) if translator else None)
+                  Path(translator) if translator else None, generator_version() if n_generated else "")
 
 
 def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, gen_size: int = 160, seed: int = 0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 RUN_KEY_TAG = "landmix.run_key"
+CHECKPOINT_ARTIFACT_PATH = "model"  # where Tracker.log_checkpoint puts the checkpoint folder
 
 
 def resolve_uri(configured: str = "") -> str | None:
@@ -102,7 +104,7 @@ class Tracker:
 
     def log_checkpoint(self, ckpt_dir: str) -> None:
         """The final model: the checkpoint folder that `landmix eval --checkpoint` accepts."""
-        self.client.log_artifacts(self.run_id, ckpt_dir, "model")
+        self.client.log_artifacts(self.run_id, ckpt_dir, CHECKPOINT_ARTIFACT_PATH)
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
@@ -117,6 +119,16 @@ def runs_with_key(uri: str, experiment: str, run_key: str) -> list:
     if exp is None:
         return []
     return client.search_runs([exp.experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'")
+
+
+def end_run(uri: str, run_id: str, status: str, tags: dict | None = None) -> None:
+    """End a run that its own process could not end (a trial stopped by the scheduler), with tags saying why."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    for k, v in (tags or {}).items():
+        client.set_tag(run_id, k, str(v))
+    client.set_terminated(run_id, status=status)
 
 
 def list_artifacts(uri: str, run_id: str, path: str | None = None) -> list[str]:
@@ -236,10 +248,11 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
 
 
 def log_sweep_report(uri: str | None, parent_run_id: str, files: dict[str, Path], compute: dict[str, float],
-                     n_trials: int, n_failed: int, best: dict | None = None) -> None:  # fmt: skip
+                     n_trials: int, n_failed: int, best: dict | None = None, description: str = "") -> None:  # fmt: skip
     """Attach the comparison to the parent run: report files under `comparison/`, compute, trial counts,
     and the best trial (chosen on validation NME; the parent's `val_nme` and `test_nme` are that trial's, its
-    name a tag), so the parent's row in the MLflow UI already answers "which mix won".
+    name a tag), so the parent's row in the MLflow UI already answers "which mix won". `description` (the
+    study's verdict, markdown) becomes the run's description, the first thing its page shows.
 
     The parent ends FAILED when any trial failed, so an incomplete comparison is never mistaken for a whole one.
     """
@@ -257,6 +270,8 @@ def log_sweep_report(uri: str | None, parent_run_id: str, files: dict[str, Path]
         values["val_nme"], values["test_nme"] = best["val_nme"], best["nme"]
         client.set_tag(parent_run_id, "landmix.best_trial", best["run"])
     client.log_batch(parent_run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    if description:
+        client.set_tag(parent_run_id, "mlflow.note.content", description)
     client.set_terminated(parent_run_id, status="FAILED" if n_failed else "FINISHED")
 
 
@@ -275,3 +290,77 @@ def child_runs(uri: str, parent_run_id: str) -> list:
     parent = client.get_run(parent_run_id)
     return client.search_runs([parent.info.experiment_id],
                               filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
+
+
+# ------------------------------------------------------------------------------ the model registry
+def registered_model_name(experiment: str, strategy: str) -> str:
+    """The registry name of a sweep's best model of one strategy: `<experiment>.<strategy>`, e.g.
+    `landmix-study.pretrain_finetune`. MLflow refuses '/' and ':' in a name, and `models:/` URIs read '@' as
+    an alias and '/' as a version, so anything outside [A-Za-z0-9_-] becomes '-' (same input, same name)."""
+    parts = [re.sub(r"[^A-Za-z0-9_-]+", "-", str(p)).strip("-") for p in (experiment, strategy)]
+    if not all(parts):
+        raise ValueError(f"registered_model_name({experiment!r}, {strategy!r}): both need a letter or digit")
+    return ".".join(parts)
+
+
+def _tag_value(v) -> str:
+    return json.dumps(v, sort_keys=True) if isinstance(v, dict | list | tuple) else str(v)
+
+
+def register_model(uri: str, name: str, run_id: str, artifact_path: str = CHECKPOINT_ARTIFACT_PATH,
+                   tags: dict | None = None, description: str = "", alias: str = "best") -> dict:  # fmt: skip
+    """Register the checkpoint folder a run logged (`Tracker.log_checkpoint` logs it under "model") as the
+    next version of registered model `name` (created when missing), and point `alias` at that version, so
+    `models:/<name>@best` is always the latest registration. `tags` go on the version (metrics, strategy,
+    n_real, shard hashes, translator and generator versions); dicts and lists are stored as JSON, and '@' in a
+    key becomes '_at_' as in `Tracker.log_metrics`. Returns {"name", "version" (int), "source", "run_id"}.
+
+    The folder is not an MLflow "MLmodel" flavour, so `mlflow.register_model("runs:/<id>/model", name)`
+    refuses it (it then looks for a LoggedModel). The version's source is the run's own artifact URI + path
+    (`mlflow-artifacts:/...` on a server, `file:///abs/...` with SQLite), as MLflow's
+    `create_model_version` example does; the server accepts it because it lies inside that run's artifacts.
+
+    A team pulls the winner by name (the folder `winner/` then holds model.pt, resume.pt and meta.json, which
+    `landmix eval --checkpoint winner` reads):
+
+        import mlflow
+        mlflow.set_tracking_uri(uri)  # or export MLFLOW_TRACKING_URI=http://head:5000
+        mlflow.artifacts.download_artifacts("models:/landmix-study.pretrain_finetune@best", dst_path="winner")
+
+    Set the URI globally: MLflow 3.17 resolves a `models:/` name through the global registry URI (which
+    follows the tracking URI) and ignores download_artifacts' own `registry_uri=` argument for it.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import (
+        INVALID_PARAMETER_VALUE,
+        RESOURCE_ALREADY_EXISTS,
+        RESOURCE_DOES_NOT_EXIST,
+        ErrorCode,
+    )
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    missing = (ErrorCode.Name(RESOURCE_DOES_NOT_EXIST), ErrorCode.Name(INVALID_PARAMETER_VALUE))
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as err:
+        if err.error_code not in missing:
+            raise
+        hint = "pass the run id of a trial (its Tracker's run_id, or a child run of the sweep's parent run)"
+        raise ValueError(f"run {run_id!r} is not in {uri} ({err.message}); {hint}") from err
+    if not client.list_artifacts(run_id, artifact_path):
+        present = sorted(a.path for a in client.list_artifacts(run_id))
+        hint = "log the checkpoint folder first (Tracker.log_checkpoint) or pass the artifact_path it used"
+        raise ValueError(f"run {run_id} has no artifacts under {artifact_path!r} (it has {present}); {hint}")
+    try:
+        client.create_registered_model(name)
+    except MlflowException as err:
+        if err.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE):
+            raise ValueError(f"registered model {name!r}: {err.message}; see registered_model_name") from err
+        if err.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path.strip('/')}"
+    version_tags = {k.replace("@", "_at_"): _tag_value(v) for k, v in (tags or {}).items()}
+    mv = client.create_model_version(name, source, run_id=run_id, tags=version_tags, description=description)
+    client.set_registered_model_alias(name, alias, mv.version)
+    return {"name": name, "version": int(mv.version), "source": mv.source, "run_id": run_id}

@@ -45,6 +45,9 @@ from landmix import config as C
 from landmix import crops, metrics, mixing
 from landmix.pool import Pool, empty_pool, read_pool, rows_where_synthetic, shard_folder
 
+SHARED_POOLS = "shared_pools"  # train_loop_config key: {"real": ObjectRef, "synthetic": ObjectRef} of decoded Pools
+FACES_FILE = "faces.json"  # in the final checkpoint: the real faces trained on, validated on, tested on + test errors
+
 
 # ------------------------------------------------------------------------------------------ data
 def batches(pools, plan, augment, prefetch: int = 3):
@@ -146,7 +149,8 @@ def _share(obj, rank: int, world: int):
 
 
 def train_loop_per_worker(config: dict) -> None:
-    """One Ray Train worker. `config` is `landmix.config.to_dict(spec)`."""
+    """One Ray Train worker. `config` is `landmix.config.to_dict(spec)` (+ SHARED_POOLS from a sweep)."""
+    import ray
     import ray.train
     import ray.train.torch
 
@@ -163,14 +167,21 @@ def train_loop_per_worker(config: dict) -> None:
         torch.set_num_threads(max(1, int(t.cpus_per_worker)))
     device = ray.train.torch.get_device()
 
-    # Data: decode once per rank (see the module docstring).
+    # Data: decode once per rank (see the module docstring), or take the pools a sweep decoded once for all of
+    # its trials (`config["shared_pools"]`: object refs; read-only arrays in Ray's object store, no copy).
+    shared = config.get(SHARED_POOLS) or {}
     real_train = val = test = empty_pool(m)
     if d.real_shards:
-        real = read_pool(ray.train.get_dataset_shard("real"), m)
+        real = ray.get(shared["real"]) if "real" in shared else read_pool(ray.train.get_dataset_shard("real"), m)
         split = mixing.real_split(real.ids, d.split_seed, d.test_fraction, d.val_fraction)
         real_train = real.take(mixing.real_subset(split.train, d.n_real, d.split_seed))
         val, test = real.take(split.val), real.take(split.test)
-    syn = read_pool(ray.train.get_dataset_shard("synthetic"), m) if d.synthetic_shards else empty_pool(m)
+    syn = empty_pool(m)
+    if d.synthetic_shards and "synthetic" in shared:  # every rank its own equal share, as streaming_split does
+        syn = ray.get(shared["synthetic"])
+        syn = syn.take([syn.ids[i] for i in mixing.rank_slice(len(syn), rank, world)]) if world > 1 else syn
+    elif d.synthetic_shards:
+        syn = read_pool(ray.train.get_dataset_shard("synthetic"), m)
 
     model = create_model(m).to(memory_format=torch.channels_last)
     if t.init_checkpoint:  # a folder or a URI (a sweep's pretraining on s3://...)
@@ -250,6 +261,10 @@ def train_loop_per_worker(config: dict) -> None:
                 if plan.stop_reason and len(test):  # the test faces, once, with the best weights
                     test_result = _test_scores(spec, best_state, test, device)
                     report |= _test_metrics(test_result)
+                if plan.stop_reason:  # which real faces did what, and each test face's error (a sweep's report)
+                    Path(folder, FACES_FILE).write_text(json.dumps({
+                        "train": real_train.ids, "val": val.ids, "test": test.ids,
+                        "test_errors": test_result["errors"].tolist() if test_result else []}))  # fmt: skip
                 resume = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "plan": plan.state()}
                 ckpt_io.save(folder, best_state, resume | ({"ema": ema.state_dict()} if ema else {}),
                              spec, epoch=epoch, best_epoch=plan.best_epoch, metrics=report,
@@ -334,8 +349,12 @@ def _start_tracking(spec: C.RunSpec, folders: dict):
 
 
 # ------------------------------------------------------------------------------------ the driver
-def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train_loop_per_worker):
-    """The TorchTrainer for `spec`: datasets from the shard folders, gloo on CPU, checkpoint every epoch."""
+def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train_loop_per_worker,
+                  shared_pools: dict | None = None):  # fmt: skip
+    """The TorchTrainer for `spec`: datasets from the shard folders, gloo on CPU, checkpoint every epoch.
+
+    shared_pools: {"real"/"synthetic": ObjectRef of a decoded `Pool`} that a sweep decoded once for all of its
+    trials (`landmix.sweep.pools`); those kinds are not read from their shards again."""
     from landmix import settings
 
     settings.require_ray("build_trainer")
@@ -345,8 +364,10 @@ def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train
 
     d, t = spec.data, spec.train
     datasets = {}
+    shared_pools = {k: v for k, v in (shared_pools or {}).items() if {"real": d.real_shards,
+                                                                     "synthetic": d.synthetic_shards}[k]}
     for name, folder in (("real", d.real_shards), ("synthetic", d.synthetic_shards)):
-        if folder:
+        if folder and name not in shared_pools:
             ds = ray.data.read_parquet(str(shard_folder(folder)))
             # One `landmix prepare` folder may hold both kinds: each dataset keeps its own rows.
             datasets[name] = ds.map_batches(rows_where_synthetic, fn_kwargs={"synthetic": name == "synthetic"},
@@ -355,7 +376,7 @@ def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train
         datasets["real"] = datasets["real"].materialize()
     return TorchTrainer(
         train_fn,
-        train_loop_config=C.to_dict(spec),
+        train_loop_config=C.to_dict(spec) | ({SHARED_POOLS: shared_pools} if shared_pools else {}),
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         scaling_config=ray.train.ScalingConfig(
             num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker},

@@ -13,7 +13,19 @@ import numpy as np
 from landmix.generate.face3d import Face, FaceConfig, sample_face
 from landmix.generate.render import SEG, render
 
-__all__ = ["SEG", "Face", "FaceConfig", "Sample", "make_sample", "sample_rng"]
+__all__ = ["SEG", "Face", "FaceConfig", "Sample", "generator_version", "make_sample", "sample_rng"]
+
+
+def generator_version() -> str:
+    """A short hash of the generator package's source: what a sample looks like follows from it, so cached
+    generated faces are keyed by it (`landmix.inputs`) and a changed generator never mixes with old faces."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha1()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return "g" + digest.hexdigest()[:10]
 
 
 @dataclass(frozen=True)

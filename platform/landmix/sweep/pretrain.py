@@ -1,8 +1,11 @@
-"""Pretrain once, fan out: the synthetic pretraining of each seed, and the label translator's real-face round.
+"""Pretrain once, fan out: the synthetic-only training of each seed, and the label translator's real-face round.
 
-Synthetic pretraining runs once per distinct pretraining config (per seed) in the driver before the Tuner
-starts; every `pretrain_finetune` trial starts from its checkpoint. A finished pretraining leaves
-`pretrain/<name>/pretrain.json` in the sweep's folder, so a re-run skips it.
+The synthetic-only training runs once per distinct config (per seed) in the driver before the Tuner starts,
+alone, on the CPUs the trials will share (`SweepConfig.pretrain_cpus_per_worker`). It is three arms' model:
+the data-adaptation arm (its own cell, `synthetic_only`), the model whose outputs label adaptation translates
+(`landmix.sweep.adapt`), and the start of every `pretrain_finetune` trial. A finished one leaves
+`pretrain/<name>/pretrain.json` in the sweep's folder (checkpoint, seconds, final metrics, the faces it was
+validated and tested on and each test face's error), so a re-run skips it.
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ from dataclasses import replace
 from pathlib import Path
 
 from landmix import config as cfg
-from landmix.sweep.spec import METRIC, SweepConfig
+from landmix.sweep import results
+from landmix.sweep.spec import METRIC, Cell, SweepConfig, needs_pretraining
 
 
 def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> cfg.RunSpec:
-    """Synthetic-only pretraining for `pretrain_finetune` trials of one seed."""
+    """The synthetic-only training of one seed (data adaptation; label adaptation's model; the fine-tunes' start)."""
     base = sweep.base
+    t = base.train
     spec = replace(
         base,
         data=replace(base.data, strategy="synthetic_only", n_real=0, alpha=1.0, pretrain_epochs=0,
                      augment_strength=sweep.augment_strength),
-        train=replace(base.train, seed=seed, lr=sweep.lr, epochs=sweep.pretrain_epochs, init_checkpoint="",
+        train=replace(t, seed=seed, lr=sweep.lr, epochs=sweep.pretrain_epochs, init_checkpoint="",
+                      time_budget_s=sweep.pretrain_budget_s or t.time_budget_s,
+                      cpus_per_worker=sweep.pretrain_cpus_per_worker or t.cpus_per_worker,
                       storage_path=sweep.ray_storage("pretrain")),
         tracking=replace(base.tracking, uri=tracking_uri, experiment=sweep.name, parent_run_id=parent_run_id,
                          strategy_label="pretrain"),
@@ -49,9 +56,10 @@ def shards_key(folder: str) -> str:
     return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary else ""
 
 
-def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str) -> dict:
-    """The synthetic pretraining of one seed, run once: {"checkpoint": uri, "seconds": s}, kept in a marker
-    file under the sweep's folder so that a re-run (or a resumed sweep) finds it."""
+def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str,
+             shared_pools: dict | None = None) -> dict:  # fmt: skip
+    """The synthetic-only training of one seed, run once: {"checkpoint": uri, "seconds", "run_id", "metrics",
+    "faces"}, kept in a marker file under the sweep's folder so that a re-run (or a resumed sweep) finds it."""
     from landmix import checkpoint
     from landmix import train as train_lib
 
@@ -59,29 +67,33 @@ def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: st
     marker = sweep.root / "pretrain" / spec.train.name / "pretrain.json"
     if marker.exists():
         info = json.loads(marker.read_text())
-        print(f"pretraining seed {seed}: reusing {info['checkpoint']}", flush=True)
+        print(f"synthetic-only training seed {seed}: reusing {info['checkpoint']}", flush=True)
         return info
     t0 = time.monotonic()
-    result = train_lib.build_trainer(spec).fit()
+    result = train_lib.build_trainer(spec, shared_pools=shared_pools).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
     info = {"checkpoint": checkpoint.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0,
-            "val_nme": result.metrics.get(METRIC)}  # fmt: skip
+            "val_nme": result.metrics.get(METRIC), **results.from_checkpoint(result)}  # fmt: skip
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(info))
     return info
 
 
-def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str) -> tuple[dict[int, str], float]:
-    """Run (or find) one synthetic pretraining per seed; returns seed -> checkpoint dir and seconds spent."""
-    out, spent = {}, 0.0
-    if "pretrain_finetune" not in sweep.strategies:  # the optimising mode samples from the same strategies
-        return out, spent
+def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str,
+                    shared_pools: dict | None = None) -> dict[int, dict]:  # fmt: skip
+    """Run (or find) one synthetic-only training per seed, and record the seed's data-adaptation cell from it.
+    Returns seed -> its `pretrain` info (checkpoint, seconds, ...); {} when no arm of the sweep needs one."""
+    out = {}
+    if not needs_pretraining(sweep):  # the optimising mode samples from the same strategies
+        return out
     for seed in sweep.seeds:
-        info = pretrain(sweep, seed, tracking_uri, parent_run_id)
-        out[seed] = info["checkpoint"]
-        spent += info["seconds"]
-    return out, spent
+        out[seed] = info = pretrain(sweep, seed, tracking_uri, parent_run_id, shared_pools)
+        cell = Cell("synthetic_only", n_real=0, alpha=1.0, seed=seed)
+        if "synthetic_only" in sweep.strategies and sweep.mode == "grid" and not results.is_finished(sweep, cell):
+            results.write_cell_result(sweep, cell, info["metrics"], info["seconds"], info["faces"],
+                                      mlflow_run_id=info.get("run_id", ""))  # fmt: skip
+    return out
 
 
 def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True) -> Path:

@@ -1,5 +1,11 @@
 """A sweep's bookkeeping: which grid cells finished (`cells/<cell>.json`, what makes a re-run skip them), the
-report's rows (one per trial, never dropping one that failed) and the compute it spent."""
+report's rows (one per trial, never dropping one that failed), the compute it spent, and what a finished sweep
+leaves behind: its report and each strategy's best model in MLflow's model registry.
+
+A cell's file holds its final metrics, its compute, the real faces it trained on (`faces.train`), was
+validated on (`faces.val`) and tested on (`faces.test`), and each test face's error (`faces.test_errors`, the
+report's bootstrap resamples them). A mixing ratio stopped early by ASHA is recorded too (status "stopped",
+no test score): a re-run does not train it again."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from landmix.sweep.spec import METRIC, REPORTED, Cell, SweepConfig, grid_cells
@@ -16,22 +23,49 @@ def cell_result_path(sweep: SweepConfig, cell: Cell) -> Path:
     return sweep.root / "cells" / f"{cell.name}.json"
 
 
-def write_cell_result(sweep: SweepConfig, cell: Cell, metrics: dict, seconds: float) -> None:
-    """Record a finished grid cell (its final metrics); written last, so it means "done"."""
+def from_checkpoint(result) -> dict:
+    """{"metrics": the final numeric metrics, "faces": the faces file of the final checkpoint} of a Ray Train
+    Result: what a cell's file keeps of a finished training run."""
+    from landmix.checkpoint import read_meta
+    from landmix.train import FACES_FILE
+
+    with result.checkpoint.as_directory() as folder:
+        faces = json.loads(Path(folder, FACES_FILE).read_text())
+        run_id = read_meta(folder).get("mlflow_run_id") or ""
+    metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {"metrics": metrics, "faces": faces, "run_id": run_id}
+
+
+def write_cell_result(sweep: SweepConfig, cell: Cell, metrics: dict, seconds: float, faces: dict | None = None,
+                      status: str = "ok", **extra) -> None:  # fmt: skip
+    """Record a grid cell that is done (its final metrics, the faces it used); written last, so it means "done".
+    status "stopped": a mixing ratio that ASHA stopped early (validation NME only, no test score)."""
     path = cell_result_path(sweep, cell)
     path.parent.mkdir(parents=True, exist_ok=True)
-    row = {**cell.row(), "nme": float(metrics[REPORTED]), "val_nme": float(metrics[METRIC]), "seconds": seconds,
-           "epochs": int(metrics["epoch"]) + 1, "status": "ok",
-           "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}}  # fmt: skip
+    row = {**cell.row(), "nme": float(metrics[REPORTED]) if status == "ok" else math.nan,
+           "val_nme": float(metrics.get(METRIC, math.nan)), "seconds": seconds,
+           "epochs": int(metrics.get("epoch", -1)) + 1, "status": status, **extra,
+           "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "faces": faces or {}}  # fmt: skip
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row, indent=1, default=float))
     tmp.replace(path)
 
 
+def is_finished(sweep: SweepConfig, cell: Cell) -> bool:
+    return cell_result_path(sweep, cell).exists()
+
+
 def finished_cells(sweep: SweepConfig) -> dict[str, dict]:
-    """run name -> recorded result of every grid cell that already finished."""
+    """run name -> recorded result of every grid cell that is done (finished, or stopped early by ASHA)."""
     paths = {cell.name: cell_result_path(sweep, cell) for cell in grid_cells(sweep)}
     return {name: json.loads(path.read_text()) for name, path in paths.items() if path.exists()}
+
+
+def per_face_test_errors(sweep: SweepConfig) -> dict[str, np.ndarray]:
+    """run name -> each test face's NME, for every finished cell (the same faces in the same order in all)."""
+    done = finished_cells(sweep)
+    return {name: np.asarray(r["faces"]["test_errors"], float) for name, r in done.items()
+            if r["status"] == "ok" and r.get("faces", {}).get("test_errors")}  # fmt: skip
 
 
 def trial_rows(results) -> pd.DataFrame:
@@ -53,6 +87,17 @@ def trial_rows(results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ended_by(done: dict) -> str:
+    """Why a finished training run ended: "patience" (validation NME stopped improving: converged), "budget"
+    (its time budget or epochs ran out first), "asha" (a mixing ratio stopped early); "" for a fit."""
+    m = done.get("metrics", {})
+    if done["status"] == "stopped":
+        return "asha"
+    if "planned_epochs" not in m:
+        return ""
+    return "patience" if m["epoch"] + 1 < m["planned_epochs"] else "budget"
+
+
 def grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
     """One row per grid cell: the recorded result of finished cells; the Tune error of the others."""
     done = finished_cells(sweep)
@@ -64,7 +109,8 @@ def grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
     rows = []
     for cell in grid_cells(sweep):
         if cell.name in done:
-            row = {k: v for k, v in done[cell.name].items() if k != "metrics"}
+            row = {k: v for k, v in done[cell.name].items() if k not in ("metrics", "faces")}
+            row["ended_by"] = ended_by(done[cell.name])
             rows.append(row | cell.row(done[cell.name]["metrics"]) | {"run": cell.name})
         else:
             rows.append({**cell.row(), "nme": math.nan, "seconds": math.nan, "epochs": 0,
@@ -73,13 +119,71 @@ def grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
 
 
 def compute_accounting(trials: pd.DataFrame, pretrain_seconds: float, n_pretrain: int) -> dict[str, float]:
-    """The sweep's compute beside a naive grid that pretrains inside every fine-tune trial."""
-    finetunes = int((trials["strategy"] == "pretrain_finetune").sum()) if len(trials) else 0
-    trial_s = float(trials["seconds"].fillna(0).sum()) if len(trials) else 0.0
+    """The sweep's compute beside a naive grid: one that trains a synthetic model inside every cell that uses
+    one (each fine-tune, each label adaptation, the data-adaptation cell) and runs every mixing ratio to its end
+    (a stopped ratio costs what the finished ratios of its n_real and seed cost on average).
+
+    trials: one row per cell (strategy, n_real, seed, seconds, status); synthetic_only rows are the pretraining
+    itself (counted once, in pretrain_seconds) and label_adaptation rows the seconds of their fit."""
+    if not len(trials):
+        return {"compute_trial_seconds": 0.0, "compute_pretrain_seconds": pretrain_seconds,
+                "compute_total_seconds": pretrain_seconds, "compute_naive_grid_seconds": pretrain_seconds}  # fmt: skip
+    own = trials[trials["strategy"] != "synthetic_only"]
+    trial_s = float(own["seconds"].fillna(0).sum())
     per_pretrain = pretrain_seconds / n_pretrain if n_pretrain else 0.0
+    uses_pretraining = int(trials["strategy"].isin(["pretrain_finetune", "label_adaptation", "synthetic_only"]).sum())
+    mixing = trials[trials["strategy"] == "mixed"]
+    unfinished = 0.0
+    for _, group in mixing.groupby(["n_real", "seed"]):
+        full = group.loc[group["status"] == "ok", "seconds"]
+        stopped = group.loc[group["status"] == "stopped", "seconds"].fillna(0)
+        if len(full) and len(stopped):
+            unfinished += float((full.mean() - stopped).clip(lower=0).sum())
     return {
         "compute_trial_seconds": trial_s,
         "compute_pretrain_seconds": pretrain_seconds,
         "compute_total_seconds": trial_s + pretrain_seconds,
-        "compute_naive_grid_seconds": trial_s + finetunes * per_pretrain,
+        "compute_naive_grid_seconds": trial_s + uses_pretraining * per_pretrain + unfinished,
     }
+
+
+def write_report(sweep: SweepConfig, trials, pretrained: dict[int, dict]) -> dict:
+    """The comparison's files from the grid's cells (per-face test errors: bootstrap intervals), or from the
+    optimising mode's trials (no per-face errors kept: intervals over seeds only)."""
+    from landmix import report
+
+    rows = trials.copy()
+    if "seconds" in rows and pretrained:  # compute behind each model: a derived arm's includes its pretraining
+        per_seed = {seed: info["seconds"] for seed, info in pretrained.items()}
+        derived = rows["strategy"].isin(["pretrain_finetune", "label_adaptation"])
+        rows.loc[derived, "seconds"] += rows.loc[derived, "seed"].map(per_seed).fillna(0)
+    errors = per_face_test_errors(sweep) if sweep.mode == "grid" else None
+    return report.write_report(rows, sweep.root / "report", errors=errors)
+
+
+def register_best(sweep: SweepConfig, ok, tracking_uri: str | None) -> dict[str, dict]:
+    """Register the best model of each strategy (lowest validation NME over its finished cells) in MLflow's
+    model registry as `<sweep>.<strategy>`, alias "best", tagged with its metrics and the data it saw."""
+    from landmix import tracking
+
+    out = {}
+    if tracking_uri is None:
+        return out
+    for strategy, rows in ok.groupby("strategy"):
+        best = rows.loc[rows["val_nme"].idxmin()]
+        run_id = best.get("mlflow_run_id") if "mlflow_run_id" in rows else None
+        if not isinstance(run_id, str) or not run_id:
+            continue
+        tags = {"strategy": strategy, "n_real": int(best["n_real"]), "seed": int(best["seed"]), "cell": best["run"],
+                "val_nme": float(best["val_nme"]), "test_nme": float(best["nme"]), "sweep": sweep.name,
+                "real_shards": sweep.base.data.real_shards, "synthetic_shards": sweep.base.data.synthetic_shards,
+                "translator": sweep.translator}  # fmt: skip
+        if strategy == "mixed":
+            tags["alpha"] = float(best["alpha"])
+        name = tracking.registered_model_name(sweep.name, strategy)
+        out[strategy] = tracking.register_model(
+            tracking_uri, name, run_id, tags=tags,
+            description=f"The best {strategy} model of sweep {sweep.name} by validation NME: cell {best['run']}, "
+                        f"{int(best['n_real'])} real faces, test NME {float(best['nme']) * 100:.2f} %.")  # fmt: skip
+        print(f"registered {name} version {out[strategy]['version']} ({best['run']})", flush=True)
+    return out

@@ -11,6 +11,11 @@ Resume: a finished grid cell writes `cells/<cell>.json` in the sweep's folder; r
 runs only the cells without one, and a cell cut off mid-training resumes from its last epoch checkpoint
 (its Train run name is stable). The optimising mode restores its Tuner (`Tuner.restore`). The MLflow
 parent run id is kept in `parent_run_id` there, so the resumed sweep logs under the same parent.
+
+Where the time goes: the real and synthetic faces are decoded once per sweep run and put in Ray's object
+store (`share_pools`); every trial's workers read them from there instead of reading and decoding the shards
+again. In the grid, the mixing ratios of one (n_real, seed) race under their own ASHA (`MixingASHA`): the
+losers stop at the first rung, and the report keeps the ratio with the best validation NME.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from pathlib import Path
 
 from landmix import config as cfg
 from landmix import settings
-from landmix.sweep import pretrain, results
-from landmix.sweep.spec import METRIC, Cell, SweepConfig, grid_cells
+from landmix.sweep import adapt, pretrain, results
+from landmix.sweep.spec import METRIC, REPORTED, TUNED, Cell, SweepConfig, grid_cells
 
 
 def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], parent_run_id: str,
@@ -54,7 +59,26 @@ def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], paren
     return replace(base, data=data, train=train, tracking=tracking)
 
 
-def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id: str, tracking_uri: str):
+def share_pools(sweep: SweepConfig):
+    """Decode the sweep's real and synthetic faces once (this process) and put them in Ray's object store:
+    ({"real"/"synthetic": ObjectRef}, the real Pool) for the trials' workers and for label adaptation."""
+    import ray
+
+    from landmix.pool import read_shards
+
+    d, m, refs, real = sweep.base.data, sweep.base.model, {}, None
+    t0 = time.monotonic()
+    if d.real_shards:
+        real = read_shards(d.real_shards, m)
+        refs["real"] = ray.put(real)
+    if d.synthetic_shards:
+        refs["synthetic"] = ray.put(read_shards(d.synthetic_shards, m, synthetic=True))
+    print(f"sweep {sweep.name}: faces decoded once for every trial in {time.monotonic() - t0:.0f} s", flush=True)
+    return refs, real
+
+
+def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id: str, tracking_uri: str,
+                  shared_pools: dict | None = None):  # fmt: skip
     """The Tune trial function: builds and runs its own TorchTrainer (Ray Train V2 composition).
 
     Grid cells train under their stable name (`Cell.name`), so a cell cut off by a killed driver resumes
@@ -73,11 +97,13 @@ def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id:
         name = cell.name if grid else f"trial-{tune.get_context().get_trial_id()}"
         spec = trial_spec(sweep, cell, pretrained, parent_run_id, tracking_uri, name)
         t0 = time.monotonic()
-        result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()]).fit()
+        result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()], shared_pools=shared_pools).fit()
         if result.error is not None:
             raise result.error
         if grid:
-            results.write_cell_result(sweep, cell, result.metrics, time.monotonic() - t0)
+            done = results.from_checkpoint(result)
+            results.write_cell_result(sweep, cell, done["metrics"], time.monotonic() - t0, done["faces"],
+                                      mlflow_run_id=done["run_id"])  # fmt: skip
 
     return trial
 
@@ -88,7 +114,9 @@ def param_space(sweep: SweepConfig, cells: list[Cell] | None = None) -> dict:
 
     if sweep.mode == "grid":
         return {"cell": tune.grid_search([asdict(c) for c in (grid_cells(sweep) if cells is None else cells)])}
-    strategies = [s for s in sweep.strategies if s != "synthetic_only" or sweep.budget_n_real == 0]
+    # Training strategies only (label adaptation is a fit on the synthetic-only model, a grid arm).
+    strategies = [s for s in sweep.strategies
+                  if s in cfg.STRATEGIES and (s != "synthetic_only" or sweep.budget_n_real == 0)]  # fmt: skip
     return {
         "strategy": tune.choice(strategies),
         "alpha": tune.uniform(0.0, 1.0),
@@ -97,6 +125,46 @@ def param_space(sweep: SweepConfig, cells: list[Cell] | None = None) -> dict:
         "augment_strength": tune.uniform(0.0, 1.0),
         "seed": sweep.seeds[0],
     }
+
+
+def mixing_asha(sweep: SweepConfig):
+    """ASHA among the mixing ratios of each (n_real, seed) of the grid, one scheduler per group (one ASHA over
+    the whole grid would stop a 10-face trial for losing to an all-faces one); every other cell runs on."""
+    from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+
+    class MixingASHA(FIFOScheduler):
+        def __init__(self):
+            super().__init__()
+            self.groups: dict[tuple, AsyncHyperBandScheduler] = {}
+
+        def _group(self, trial):
+            cell = trial.config["cell"]
+            if cell["strategy"] != "mixed":
+                return None
+            key = (cell["n_real"], cell["seed"])
+            if key not in self.groups:  # max_t past the last epoch: a trial's own end is never ASHA's stop
+                self.groups[key] = AsyncHyperBandScheduler(
+                    metric=METRIC, mode="min", max_t=sweep.base.train.epochs + 1, grace_period=sweep.grace_period,
+                    reduction_factor=max(2, len(sweep.alphas)))  # fmt: skip
+            return self.groups[key]
+
+        def on_trial_add(self, tune_controller, trial):
+            if g := self._group(trial):
+                g.on_trial_add(tune_controller, trial)
+
+        def on_trial_result(self, tune_controller, trial, result):
+            g = self._group(trial)
+            return g.on_trial_result(tune_controller, trial, result) if g else TrialScheduler.CONTINUE
+
+        def on_trial_complete(self, tune_controller, trial, result):
+            if g := self._group(trial):
+                g.on_trial_complete(tune_controller, trial, result)
+
+        def on_trial_remove(self, tune_controller, trial):
+            if g := self._group(trial):
+                g.on_trial_remove(tune_controller, trial)
+
+    return MixingASHA()
 
 
 def concurrent_trials(sweep: SweepConfig) -> int:
@@ -134,6 +202,7 @@ def tuner(sweep: SweepConfig, trial_fn, cells: list[Cell] | None = None):
         name = f"attempt-{len(attempts.read_text().split()) if attempts.exists() else 0}"
         with attempts.open("a") as f:
             f.write(name + "\n")
+        tune_config = replace(tune_config, scheduler=mixing_asha(sweep))
     else:
         name = "optimize"
         exp_path = f"{sweep.ray_storage('tune')}/{name}"
@@ -156,12 +225,35 @@ def tuner(sweep: SweepConfig, trial_fn, cells: list[Cell] | None = None):
     )
 
 
+def record_stopped(sweep: SweepConfig, tune_results, tracking_uri: str | None) -> None:
+    """Record the grid's trials that ASHA stopped early (validation NME, no test score) as done: "stopped";
+    their MLflow runs end KILLED (tagged landmix.stop_reason = asha), so none is left RUNNING."""
+    import math
+
+    from landmix import tracking
+
+    for r in tune_results or []:
+        cell = Cell.from_dict(r.config["cell"])
+        m = r.metrics or {}
+        if r.error is None and METRIC in m and REPORTED not in m and not results.is_finished(sweep, cell):
+            results.write_cell_result(sweep, cell, m, float(m.get("time_total_s", math.nan)), status="stopped")
+    if not tracking_uri:
+        return
+    for name, done in results.finished_cells(sweep).items():  # this run's and any earlier run's
+        if done["status"] == "stopped":
+            for run in tracking.runs_with_key(tracking_uri, sweep.name, name):
+                if run.info.status == "RUNNING":
+                    tracking.end_run(tracking_uri, run.info.run_id, "KILLED", {"landmix.stop_reason": "asha"})
+
+
 def run_sweep(sweep: SweepConfig) -> dict:
     """Run (or resume) the sweep on the connected Ray cluster, then attach the comparison to the MLflow
-    parent run. Returns a summary dict: parent run id, experiment, report files, compute, trial table."""
-    from landmix import report, tracking
+    parent run and register each strategy's best model. Returns a summary dict: parent run id, experiment,
+    report files, compute, trial table, registered models."""
+    from landmix import tracking
 
     settings.require_ray("run_sweep")
+    t_start = time.monotonic()
     sweep.root.mkdir(parents=True, exist_ok=True)
     (sweep.root / "sweep.json").write_text(json.dumps(asdict(sweep), indent=2, default=str))
     tracking_uri = tracking.resolve_uri(sweep.base.tracking.uri)
@@ -172,25 +264,41 @@ def run_sweep(sweep: SweepConfig) -> dict:
         for path in (Path(sweep.translator), Path(sweep.translator).with_suffix(".json")):  # .json: its fit report
             if path.exists():
                 tracking.log_file(tracking_uri, parent, path, "translator")
-    pretrained, pretrain_s = pretrain.run_pretraining(sweep, tracking_uri, parent)
-    trial_fn = make_trial_fn(sweep, pretrained, parent, tracking_uri)
+    shared, real = share_pools(sweep)
+    pretrained = pretrain.run_pretraining(sweep, tracking_uri, parent, shared)
+    if sweep.mode == "grid" and "label_adaptation" in sweep.strategies:
+        adapt.run_label_adaptation(sweep, pretrained, real, tracking_uri, parent)
+    del real
+    checkpoints = {seed: info["checkpoint"] for seed, info in pretrained.items()}
+    trial_fn = make_trial_fn(sweep, checkpoints, parent, tracking_uri, shared)
     if sweep.mode == "grid":
         done = results.finished_cells(sweep)
-        todo = [c for c in grid_cells(sweep) if c.name not in done]
-        print(f"sweep {sweep.name}: {len(done)} cell(s) already finished, {len(todo)} to run", flush=True)
-        trials = results.grid_rows(sweep, tuner(sweep, trial_fn, todo).fit() if todo else None)
+        todo = [c for c in grid_cells(sweep) if c.name not in done and c.strategy in TUNED]
+        print(f"sweep {sweep.name}: {len(done)} cell(s) already done, {len(todo)} trial(s) to run", flush=True)
+        tune_results = tuner(sweep, trial_fn, todo).fit() if todo else None
+        record_stopped(sweep, tune_results, tracking_uri)
+        trials = results.grid_rows(sweep, tune_results)
     else:
         trials = results.trial_rows(tuner(sweep, trial_fn).fit())
-    ok = trials[trials["status"] == "ok"]
+    pretrain_s = sum(info["seconds"] for info in pretrained.values())
     compute = results.compute_accounting(trials, pretrain_s, len(pretrained))
+    compute["sweep_wall_seconds"] = time.monotonic() - t_start  # this run of the sweep (a resumed one: its part)
     trials.to_csv(sweep.root / "trials.csv", index=False)  # first: the trials' results outlive any report error
-    files = report.write_report(ok, sweep.root / "report") if len(ok) else {}
+    ok = trials[trials["status"] == "ok"]
+    files = results.write_report(sweep, trials, pretrained) if len(ok) else {}
     files["trials_csv"] = sweep.root / "trials.csv"
     best = ok.loc[ok["val_nme"].idxmin()].to_dict() if len(ok) else None  # chosen on validation, not test
+    # The parent run's description, the first thing its MLflow page shows: the verdict and the tables (the
+    # figure is an artifact beside them).
+    summary = Path(files["summary_md"]).read_text() if "summary_md" in files else ""
+    description = summary.replace("](nme_vs_n_real.png)", "](comparison/nme_vs_n_real.png) (artifact)")
     tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials),
-                              n_failed=len(trials) - len(ok), best=best)  # fmt: skip
-    failed = trials[trials["status"] != "ok"]
+                              n_failed=int((~trials["status"].isin(["ok", "stopped"])).sum()), best=best,
+                              description=description)  # fmt: skip
+    registered = results.register_best(sweep, ok, tracking_uri) if sweep.mode == "grid" else {}
+    failed = trials[~trials["status"].isin(["ok", "stopped"])]
     if len(failed):
         print(f"WARNING: {len(failed)} trial(s) did not finish (run the same command again to retry them):\n"
               f"{failed.to_string()}", flush=True)  # fmt: skip
-    return {"parent_run_id": parent, "experiment": sweep.name, "files": files, "compute": compute, "trials": trials}
+    return {"parent_run_id": parent, "experiment": sweep.name, "files": files, "compute": compute, "trials": trials,
+            "registered": registered}  # fmt: skip

@@ -3,6 +3,13 @@
 A cell is one (strategy, n_real, alpha, seed) of the grid, or the values the optimising mode sampled
 (strategy, alpha, lr, augment_strength for a fixed n_real). n_real means what it means everywhere
 (`config.ALL_REAL` = every face of the real training pool, 0 = none: the synthetic-only arm).
+
+The study's five strategies (`STRATEGIES`, the seed study's arms): real only; data adaptation (synthetic
+only, labels translated before training: "synthetic_only"); label adaptation (the synthetic-only model with
+its outputs translated by a map fitted on the same n_real real faces: "label_adaptation"); mixing (a batch
+ratio searched per n_real: "mixed"); synthetic pretraining + fine-tuning. The synthetic-only training of each
+seed serves three of them: it is the data-adaptation arm, the model label adaptation translates, and the
+pretraining every fine-tune starts from (`landmix.sweep.pretrain`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from landmix import config as cfg
 from landmix import settings
 
 N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, cfg.ALL_REAL)
+STRATEGIES = cfg.STRATEGIES + ("label_adaptation",)  # the study's arms: the training strategies + label adaptation
+TUNED = ("real_only", "mixed", "pretrain_finetune")  # the arms whose cells are Tune trials (a training run each)
+FROM_PRETRAINING = ("synthetic_only", "label_adaptation", "pretrain_finetune")  # need the seed's synthetic model
 METRIC = "val_nme"  # what Tune selects and stops trials on: NME on the validation faces, never the test faces
 REPORTED = "test_nme"  # what the report compares: NME on the held-out test faces, scored once per finished trial
 
@@ -31,8 +41,8 @@ class Cell:
     augment_strength: float | None = None
 
     def __post_init__(self):
-        if self.strategy not in cfg.STRATEGIES:
-            raise ValueError(f"cell strategy {self.strategy!r}; allowed: {list(cfg.STRATEGIES)}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"cell strategy {self.strategy!r}; allowed: {list(STRATEGIES)}")
 
     @classmethod
     def from_dict(cls, values: dict) -> Cell:
@@ -64,21 +74,26 @@ class SweepConfig:
     name: MLflow experiment and storage folder name; a re-run with the same name resumes.
     mode: "grid" (every strategy x n_real x alpha x seed cell) or "optimize" (Optuna + ASHA).
     strategies / n_real / alphas / seeds: the grid's axes (alphas apply to "mixed" only).
-    base: the run preset every trial starts from (model, epochs, samples per epoch...).
-    pretrain_epochs: epochs of the once-per-seed synthetic pretraining for "pretrain_finetune".
-    num_samples: trials of the optimising mode; grace_period: ASHA's minimum epochs.
+    base: the run preset every trial starts from (model, epochs, samples per epoch, time budget...).
+    pretrain_epochs / pretrain_budget_s: the most epochs and the training seconds (0 = the base's budget) of
+    the once-per-seed synthetic training (the data-adaptation arm, label adaptation's model, the fine-tunes'
+    start); pretrain_cpus_per_worker: its CPUs per worker (0 = the base's; it runs alone, before the trials).
+    num_samples: trials of the optimising mode; grace_period: ASHA's minimum epochs (the optimising mode's
+    trials, and in the grid the mixing ratios of one n_real and seed, of which the losers stop early).
     budget_n_real: optimising mode only: the real faces you have (the search picks the mix for it).
     """
 
     name: str = "landmix-mix"
     mode: str = "grid"
-    strategies: tuple[str, ...] = cfg.STRATEGIES
+    strategies: tuple[str, ...] = STRATEGIES
     n_real: tuple[int, ...] = (10, 50, 250)
-    alphas: tuple[float, ...] = (0.5,)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
     seeds: tuple[int, ...] = (0, 1, 2)
     lr: float = 2e-3
     augment_strength: float = 0.5
     pretrain_epochs: int = 6
+    pretrain_budget_s: float = 0.0
+    pretrain_cpus_per_worker: float = 0.0
     num_samples: int = 12
     grace_period: int = 2
     budget_n_real: int = 50
@@ -87,13 +102,14 @@ class SweepConfig:
     max_concurrent_trials: int = 0  # 0 = from the cluster's CPUs/GPUs
     translator: str = ""  # the .npz that translated the synthetic labels (logged on the parent run); "" = fixed
     translator_real_faces: int = 0  # real training faces the translator's real-fitted stage saw (0 = no such stage)
+    generator_version: str = ""  # the embedded generator's version behind the generated faces (logged; "" = none)
 
     def __post_init__(self):
         if self.mode not in ("grid", "optimize"):
             raise ValueError(f"sweep.mode={self.mode!r}; choose 'grid' or 'optimize'")
         for s in self.strategies:
-            if s not in cfg.STRATEGIES:
-                raise ValueError(f"sweep.strategies has {s!r}; allowed: {list(cfg.STRATEGIES)}")
+            if s not in STRATEGIES:
+                raise ValueError(f"sweep.strategies has {s!r}; allowed: {list(STRATEGIES)}")
         for n in self.n_real:
             if n not in N_REAL_CHOICES:
                 raise ValueError(f"sweep.n_real has {n}; allowed: {list(N_REAL_CHOICES)} ({cfg.ALL_REAL} = all)")
@@ -113,11 +129,17 @@ class SweepConfig:
         return f"{self.storage_path.rstrip('/')}/{self.name}/{part}"
 
 
-def grid_cells(sweep: SweepConfig) -> list[Cell]:
-    """Every trial of the grid: one cell per (strategy, n_real, alpha, seed) that makes sense.
+def needs_pretraining(sweep: SweepConfig) -> bool:
+    """Whether the sweep trains a synthetic-only model per seed (an arm that derives from it is in the sweep)."""
+    return any(s in FROM_PRETRAINING for s in sweep.strategies)
 
-    real_only, mixed and pretrain_finetune need real faces (n_real != 0); synthetic_only uses none.
-    alpha is the synthetic share of each batch and only varies for "mixed".
+
+def grid_cells(sweep: SweepConfig) -> list[Cell]:
+    """Every cell of the grid: one per (strategy, n_real, alpha, seed) that makes sense.
+
+    real_only, mixed, pretrain_finetune and label_adaptation use real faces (n_real != 0); synthetic_only uses
+    none. alpha is the synthetic share of each batch and only varies for "mixed" (the ratios the search tries;
+    the report keeps the one with the best validation NME per n_real and seed).
     """
     cells = []
     for seed in sweep.seeds:
@@ -133,7 +155,8 @@ def grid_cells(sweep: SweepConfig) -> list[Cell]:
 
 # ----------------------------------------------------------------------------------------- presets
 def smoke(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
-    """A complete small sweep in a few minutes on 2 cores: every strategy, n_real 10 and 50, one seed."""
+    """A complete small sweep in a few minutes on 2 cores: every strategy, n_real 10 and 50, two mixing ratios
+    (the loser stopped early), one seed."""
     base = cfg.smoke()
     base = replace(
         base,
@@ -142,23 +165,37 @@ def smoke(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
         train=replace(base.train, num_workers=1, epochs=2),
     )  # fmt: skip
     return SweepConfig(
-        name="landmix-smoke", n_real=(10, 50), alphas=(0.5,), seeds=(0,), pretrain_epochs=1, base=base,
-        storage_path=storage_path or settings.storage_path(),
+        name="landmix-smoke", n_real=(10, 50), alphas=(0.25, 0.75), seeds=(0,), pretrain_epochs=1, grace_period=1,
+        base=base, storage_path=storage_path or settings.storage_path(),
     )  # fmt: skip
+
+
+# The study's generated faces (beside the FaceSynthetics renders found in the shared data): as many as the
+# seed study used of each synthetic set.
+STUDY_GENERATED = 10_000
 
 
 def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
-    """The seed study on real faces: 4 strategies x n_real {10, 50, 250, all} x 3 seeds, ~1 h on 2 cores."""
-    base = cfg.cpu()
+    """The seed study on real faces at convergence, sized for 2 cores: five strategies x n_real {10, 50, 250, all}
+    x 3 seeds, mixing at 3 ratios per n_real and seed (losers stopped early by ASHA). Each trial trains until
+    validation NME stops improving (patience) or its budget is spent: the real-baseline's model and decoding at
+    96 px (docs/results/train.md), 150 s of training per trial on one core, 300 s on two for each seed's
+    synthetic-only model. docs/results/study.md has its measured time; `--preset study` on a GPU cluster
+    with a larger base is the full-size study."""
+    base = cfg.real_baseline()
+    model = replace(base.model, image_size=96)
     base = replace(
         base,
-        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
-                     synthetic_shards=synthetic_shards or base.data.synthetic_shards, samples_per_epoch=512),
-        train=replace(base.train, num_workers=1, cpus_per_worker=1, epochs=6, time_budget_s=0),
+        model=model,
+        data=replace(base.data, real_shards=real_shards or cfg.real_shards(model),
+                     synthetic_shards=synthetic_shards or cfg.synthetic_shards(model), samples_per_epoch=1024),
+        train=replace(base.train, num_workers=1, cpus_per_worker=1, epochs=400, time_budget_s=150, patience=4,
+                      name="landmix-study"),
     )  # fmt: skip
     return SweepConfig(
-        name="landmix-study", n_real=(10, 50, 250, cfg.ALL_REAL), alphas=(0.5,), seeds=(0, 1, 2),
-        pretrain_epochs=12, base=base, storage_path=storage_path or settings.storage_path(),
+        name="landmix-study", n_real=(10, 50, 250, cfg.ALL_REAL), alphas=(0.25, 0.5, 0.75), seeds=(0, 1, 2),
+        pretrain_epochs=400, pretrain_budget_s=300, pretrain_cpus_per_worker=2, grace_period=4, base=base,
+        storage_path=storage_path or settings.storage_path(),
     )  # fmt: skip
 
 
