@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from landmix.generate import SEG, FaceConfig, make_sample, sample_rng
+from landmix.generate import SEG, FaceConfig, generator_version, make_sample, sample_rng
 from landmix.generate.face3d import sample_face, sample_pose, truncated_normal_cdf
 from landmix.generate.job import SUFFIXES, GenerateConfig, generate, is_complete
 
@@ -153,3 +153,8 @@ def test_recompose_job_writes_the_layout_without_annotator(ray_cluster, shared_d
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names[:3] == ["000000.png", "000000_ldmks.txt", "000000_seg.png"] and len(names) == 12
     assert generate(cfg).skipped == 4
+
+
+def test_generated_faces_are_cached_by_the_generators_version():
+    v = generator_version()
+    assert v.startswith("g") and len(v) == 11 and v == generator_version()

@@ -6,6 +6,7 @@ The sweep itself runs end to end, submitted to a real Ray head, in tests/test_tu
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -225,3 +226,29 @@ def test_a_cells_end_says_whether_it_converged():
     assert results.ended_by(done(19, 20)) == "budget"
     assert results.ended_by(done(3, 20, "stopped")) == "asha"
     assert results.ended_by({"status": "ok", "metrics": {"val_nme": 0.1}}) == ""  # a fit, no training run
+
+
+def _trial(trial_id: str, strategy: str, n_real: int, seed: int = 0, alpha: float = 0.5):
+    cell = sweep.Cell(strategy, n_real=n_real, alpha=alpha if strategy == "mixed" else 0.0, seed=seed)
+    return SimpleNamespace(trial_id=trial_id, config={"cell": cell.__dict__})
+
+
+def test_mixing_ratios_race_only_against_their_own_n_real_and_seed():
+    from ray.tune.schedulers import TrialScheduler
+
+    sw = sweep.SweepConfig(base=sweep.smoke("/r", "/s").base, alphas=(0.25, 0.5, 0.75), grace_period=2)
+    asha = search.mixing_asha(sw)
+    trials = {"a": _trial("a", "mixed", 10, alpha=0.25), "b": _trial("b", "mixed", 10, alpha=0.75),
+              "c": _trial("c", "mixed", 50, alpha=0.75), "r": _trial("r", "real_only", 10)}  # fmt: skip
+    for t in trials.values():
+        asha.on_trial_add(None, t)
+
+    def report(tid: str, val: float, it: int = 2):
+        return asha.on_trial_result(None, trials[tid], {"training_iteration": it, sweep.METRIC: val})
+
+    assert report("a", 0.10, it=1) == TrialScheduler.CONTINUE  # before the rung: nothing to compare
+    assert report("a", 0.10) == TrialScheduler.CONTINUE  # first at the rung of (10, seed 0)
+    assert report("b", 0.30) == TrialScheduler.STOP  # worse than its own group's ratio: stopped
+    assert report("c", 0.90) == TrialScheduler.CONTINUE  # another n_real: its own race, not a's
+    assert report("r", 0.99) == TrialScheduler.CONTINUE  # cells of other strategies are never stopped
+    assert set(asha.groups) == {(10, 0), (50, 0)}

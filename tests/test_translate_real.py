@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
-from landmix import checkpoint, cli, config, mixing, translate  # noqa: E402
+from landmix import checkpoint, cli, config, metrics, mixing, translate  # noqa: E402
 from landmix.models import create_model  # noqa: E402
 from landmix.pool import read_pool  # noqa: E402
 from landmix.schemes import IBUG68, SYNTH70  # noqa: E402
@@ -128,3 +128,40 @@ def test_a_prediction_translator_is_applied_by_eval_and_refused_for_labels(real,
     assert after["summary"]["nme"] < before["summary"]["nme"], (before["summary"], after["summary"])
     with pytest.raises(ValueError, match="ibug68 -> ibug68"):  # made for predictions, not for synthetic labels
         translate.load_or_fixed(out)
+
+
+# ----------------------------------------------------------- label adaptation: a study arm (sweep.adapt)
+def _adapt_faces(n: int = 120, seed: int = 0):
+    """Real-looking ids (photo_n), human labels, and a model's predictions with a fixed bias + noise."""
+    rng = np.random.default_rng(seed)
+    ids = [f"helen/trainset/{i // 2}_{i % 2}" for i in range(n)]
+    base = rng.uniform(20, 70, size=(1, 68, 2))
+    gt = base + rng.normal(0, 3, size=(n, 68, 2))
+    pred = gt + np.array([1.5, -1.0]) + rng.normal(0, 0.5, size=(n, 68, 2))  # a convention offset to learn
+    return ids, gt.astype(np.float32), pred.astype(np.float32)
+
+
+def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the_test_adapt_faces():
+    ids, gt, pred = _adapt_faces()
+    data = config.DataConfig(real_shards="/r")
+    split = mixing.real_split(ids, data.split_seed, data.test_fraction, data.val_fraction)
+    fit = checkpoint.adapt_outputs(pred, gt, ids, 20, data)
+    assert fit["faces"]["train"] == mixing.real_subset(split.train, 20, data.split_seed)  # an n_real = 20 run's faces
+    assert fit["faces"]["val"] == split.val and fit["faces"]["test"] == split.test
+    assert not set(fit["faces"]["test"]) & (set(fit["faces"]["train"]) | set(fit["faces"]["val"]))
+    pos = {i: k for k, i in enumerate(ids)}
+    test_idx = [pos[i] for i in split.test]
+    assert fit["test_errors"].mean() < metrics.nme(pred[test_idx], gt[test_idx]).mean()  # the offset is learnt
+    # Changing the test faces' labels changes their scores and nothing else: not the map, not its choice.
+    moved = gt.copy()
+    moved[test_idx] += 25.0
+    other = checkpoint.adapt_outputs(pred, moved, ids, 20, data)
+    assert other["kind"] == fit["kind"] and other["translator"].version == fit["translator"].version
+    np.testing.assert_array_equal(other["val_errors"], fit["val_errors"])
+    assert other["test_errors"].mean() > fit["test_errors"].mean()
+
+
+def test_label_adaptation_refuses_too_few_faces_with_the_reason():
+    ids, gt, pred = _adapt_faces()
+    with pytest.raises(ValueError, match="at least 5 real training faces"):
+        checkpoint.adapt_outputs(pred, gt, ids, 3, config.DataConfig(real_shards="/r"))
