@@ -10,7 +10,7 @@ On a cluster (`ray up cluster.yaml`; `ray dashboard cluster.yaml` forwards port 
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . \
         --runtime-env-json '{"excludes": [".venv", ".git", "runs", "out", "data"]}' \
-        -- python jobs/tune_mix.py --preset study --storage s3://BUCKET/landmix
+        -- python jobs/tune_mix.py --preset study-cluster --storage s3://BUCKET/landmix
 
 Steps: (1) build the inputs once (generate the embedded synthetic faces, ingest them and the real
 300-W faces into manifests, prepare training-ready shards; cached under --work; with
@@ -111,9 +111,9 @@ def main(argv=None) -> int:
     settings.default_tracking_uri()  # MLFLOW_TRACKING_URI, else an absolute sqlite:////.../runs/mlflow.db
     settings.init_ray(num_cpus=args.num_cpus)  # $RAY_ADDRESS (a cluster, a submitted job), else a local one
     synthetic = args.synthetic
-    if synthetic is None and preset == "study" and (settings.data_root() / "facesynthetics_100").is_dir():
+    if synthetic is None and preset != "smoke" and (settings.data_root() / "facesynthetics_100").is_dir():
         synthetic = [settings.data_root() / "facesynthetics_100"]
-    n_generated = {"smoke": 256, "study": sweep.STUDY_GENERATED}[preset]
+    n_generated = 256 if preset == "smoke" else sweep.STUDY_GENERATED
     build = dict(work=args.work, real_root=args.real, synthetic_roots=synthetic,
                  n_generated=args.n_generated if args.n_generated is not None else n_generated,
                  crop_size=cfg.shard_size(sweep.PRESETS[preset]().base.model))  # fmt: skip

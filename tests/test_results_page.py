@@ -25,7 +25,8 @@ def test_results_page_is_regenerated_from_the_report_and_keeps_the_notes(tmp_pat
     os.utime(cell, (first + 60, first + 60))
     lines = (root / results_page.JOB_RUNS).read_text()
     second = time.time() + 100
-    (root / results_page.JOB_RUNS).write_text(lines + f'{{"argv": ["python"], "start": {second}}}\n'
+    argv = '["python", "jobs/tune_mix.py", "--preset", "study", "--results-page", "study.md"]'
+    (root / results_page.JOB_RUNS).write_text(lines + f'{{"argv": {argv}, "start": {second}}}\n'
                                               f'{{"start": {second}, "end": {second + 30}}}\n')  # fmt: skip
     runs = results_page.job_runs(root)
     assert [r["finished"] for r in runs] == [False, True]
@@ -33,7 +34,8 @@ def test_results_page_is_regenerated_from_the_report_and_keeps_the_notes(tmp_pat
     page = tmp_path / "docs" / "study.md"
     results_page.write_results_page(page, "The study", root, files, ["real faces: 1207"], {"compute_total_seconds": 5})
     text = page.read_text()
-    assert "python jobs/tune_mix.py --preset study" in text and "1 min 30 s" in text  # the two runs together
+    assert "python jobs/tune_mix.py --preset study --results-page study.md" in text  # as last run
+    assert "1 min 30 s" in text  # the two runs together
     assert "](study/nme_vs_n_real.png)" in text and (page.parent / "study" / "nme_vs_n_real.png").exists()
     assert "The claim **holds**" in text and "real faces: 1207" in text
     page.write_text(text + "\n" + results_page.NOTES_HEADING + "\n\nWhat the figure does not show.\n")

@@ -252,3 +252,13 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed():
     assert report("c", 0.90) == TrialScheduler.CONTINUE  # another n_real: its own race, not a's
     assert report("r", 0.99) == TrialScheduler.CONTINUE  # cells of other strategies are never stopped
     assert set(asha.groups) == {(10, 0), (50, 0)}
+
+
+def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():
+    """The full-size study runs the CPU study's grid on GPUs, and its budgets are epochs, not seconds, so that a
+    busy or a faster machine trains every cell the same number of steps."""
+    cpu, gpu = sweep.study("/r", "/s"), sweep.PRESETS["study-cluster"]("/r", "/s")
+    assert sweep.grid_cells(gpu) == sweep.grid_cells(cpu)
+    t = gpu.base.train
+    assert t.use_gpu and t.time_budget_s == 0 and t.patience > 0 and gpu.pretrain_budget_s == 0
+    assert gpu.base.model.image_size == 160 and gpu.name != cpu.name

@@ -199,4 +199,21 @@ def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
     )  # fmt: skip
 
 
-PRESETS = {"smoke": smoke, "study": study}
+def study_cluster(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+    """The same study at full size on a GPU cluster (`ray job submit ... --preset study-cluster`): the
+    real-baseline's model at 160 px, one GPU per trial, and budgets in epochs, not seconds (the same steps on
+    any machine): at most 60 epochs of 4096 samples, early stopping after 8 without improvement; each seed's
+    synthetic-only model at most 60 epochs."""
+    base = cfg.real_baseline()
+    base = replace(
+        base,
+        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
+                     synthetic_shards=synthetic_shards or cfg.synthetic_shards(base.model), samples_per_epoch=4096),
+        train=replace(base.train, num_workers=1, use_gpu=True, cpus_per_worker=4, epochs=60, time_budget_s=0,
+                      patience=8, name="landmix-study-cluster"),
+    )  # fmt: skip
+    return replace(study(storage_path=storage_path), name="landmix-study-cluster", base=base, pretrain_epochs=60,
+                   pretrain_budget_s=0, pretrain_cpus_per_worker=0, grace_period=6)  # fmt: skip
+
+
+PRESETS = {"smoke": smoke, "study": study, "study-cluster": study_cluster}
