@@ -251,6 +251,12 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed():
     assert report("b", 0.30) == TrialScheduler.STOP  # worse than its own group's ratio: stopped
     assert report("c", 0.90) == TrialScheduler.CONTINUE  # another n_real: its own race, not a's
     assert report("r", 0.99) == TrialScheduler.CONTINUE  # cells of other strategies are never stopped
+    # A ratio whose worse result is its own last epoch (it reports its test score with it) ends by itself:
+    # stopping it there would lose the cell file the trial writes after that report.
+    trials["d"] = _trial("d", "mixed", 10, alpha=0.5)
+    asha.on_trial_add(None, trials["d"])
+    last = {"training_iteration": 2, sweep.METRIC: 0.50, "stop_reason": "budget"}
+    assert asha.on_trial_result(None, trials["d"], last) == TrialScheduler.CONTINUE
     assert set(asha.groups) == {(10, 0), (50, 0)}
 
 

@@ -154,7 +154,9 @@ def mixing_asha(sweep: SweepConfig):
 
         def on_trial_result(self, tune_controller, trial, result):
             g = self._group(trial)
-            return g.on_trial_result(tune_controller, trial, result) if g else TrialScheduler.CONTINUE
+            if g is None or result.get("stop_reason"):  # a trial's own last epoch (it carries the test score):
+                return TrialScheduler.CONTINUE  # never cut it before it records its cell; it still counts for ASHA
+            return g.on_trial_result(tune_controller, trial, result)
 
         def on_trial_complete(self, tune_controller, trial, result):
             if g := self._group(trial):
