@@ -167,7 +167,9 @@ def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cl
                  budget_n_real=10, base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)))
     out = sweep.run_sweep(sw)
     trials = out["trials"]
-    assert len(trials) == 2 and (trials["status"] == "ok").all(), trials
+    # ASHA may stop the worse of the two at its first rung (grace 1): "stopped", never lost or failed
+    assert len(trials) == 2 and trials["status"].isin(["ok", "stopped"]).all(), trials
+    assert (trials["status"] == "ok").any(), trials
     assert set(trials["strategy"]) <= {"real_only", "mixed"} and (trials["n_real"] == 10).all()
     assert trials["lr"].nunique() == 2  # sampled, not the preset's
     children = tracking.child_runs(mlflow_tracking, out["parent_run_id"])
