@@ -25,7 +25,6 @@ job (`jobs/tune_mix.py --translator-real-faces N` does the round trip). The tran
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +170,7 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
     fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
     if len(fit_pool) < 5:
         raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
-    alphas = (math.inf,) if offset_only else (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    alphas = translate.OFFSET_ONLY if offset_only else translate.RIDGE_ALPHAS
     fit_images, fit_pts = fit_pool.model_inputs(size)
     val_images, val_pts = val_pool.model_inputs(size)
     tr = translate.fit(predict(model, fit_images), fit_pts, IBUG68, IBUG68, alphas=alphas)
@@ -186,9 +185,6 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
               "offset_only": offset_only, "held_out_nme_before": scores(pred), "held_out_nme_after": scores(tr(pred)),
               "human_labels_moved": scores(tr(val_pts))}  # fmt: skip
     return tr, report
-
-
-RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def adapt_outputs(pred: np.ndarray, gt: np.ndarray, ids: list[str], n_faces: int, data: C.DataConfig) -> dict:
@@ -217,7 +213,7 @@ def adapt_outputs(pred: np.ndarray, gt: np.ndarray, ids: list[str], n_faces: int
 
     (fp, fg), (vp, vg), (tp, tg) = at(fit_ids), at(split.val), at(split.test)
     best = None
-    for kind, alphas in (("offset", (math.inf,)), ("ridge", RIDGE_ALPHAS)):
+    for kind, alphas in (("offset", translate.OFFSET_ONLY), ("ridge", translate.RIDGE_ALPHAS)):
         tr = translate.fit(fp, fg, IBUG68, IBUG68, alphas=alphas, folds=min(5, len(fit_ids)))
         val_errors = metrics.nme(tr(vp), vg)
         if best is None or val_errors.mean() < best["val_errors"].mean():

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from landmix.sweep.spec import METRIC, REPORTED, Cell, SweepConfig, grid_cells
+from landmix.sweep.spec import FROM_PRETRAINING, METRIC, REPORTED, Cell, SweepConfig, grid_cells
 
 
 def cell_result_path(sweep: SweepConfig, cell: Cell) -> Path:
@@ -131,7 +131,7 @@ def compute_accounting(trials: pd.DataFrame, pretrain_seconds: float, n_pretrain
     own = trials[trials["strategy"] != "synthetic_only"]
     trial_s = float(own["seconds"].fillna(0).sum())
     per_pretrain = pretrain_seconds / n_pretrain if n_pretrain else 0.0
-    uses_pretraining = int(trials["strategy"].isin(["pretrain_finetune", "label_adaptation", "synthetic_only"]).sum())
+    uses_pretraining = int(trials["strategy"].isin(FROM_PRETRAINING).sum())
     mixing = trials[trials["strategy"] == "mixed"]
     unfinished = 0.0
     for _, group in mixing.groupby(["n_real", "seed"]):
@@ -155,7 +155,7 @@ def write_report(sweep: SweepConfig, trials, pretrained: dict[int, dict]) -> dic
     rows = trials.copy()
     if "seconds" in rows and pretrained:  # compute behind each model: a derived arm's includes its pretraining
         per_seed = {seed: info["seconds"] for seed, info in pretrained.items()}
-        derived = rows["strategy"].isin(["pretrain_finetune", "label_adaptation"])
+        derived = rows["strategy"].isin(FROM_PRETRAINING) & (rows["strategy"] != "synthetic_only")  # that one is it
         rows.loc[derived, "seconds"] += rows.loc[derived, "seed"].map(per_seed).fillna(0)
     errors = per_face_test_errors(sweep) if sweep.mode == "grid" else None
     return report.write_report(rows, sweep.root / "report", errors=errors)
