@@ -354,7 +354,7 @@ def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train
     """The TorchTrainer for `spec`: datasets from the shard folders, gloo on CPU, checkpoint every epoch.
 
     shared_pools: {"real"/"synthetic": ObjectRef of a decoded `Pool`} that a sweep decoded once for all of its
-    trials (`landmix.sweep.pools`); those kinds are not read from their shards again."""
+    trials (`landmix.sweep.search.share_pools`); those kinds are not read from their shards again."""
     from landmix import settings
 
     settings.require_ray("build_trainer")
