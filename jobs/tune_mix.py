@@ -4,6 +4,7 @@ Locally (starts a local Ray cluster, and MLflow in runs/mlflow.db unless MLFLOW_
 
     make demo                                         # = python jobs/tune_mix.py --smoke-test
     python jobs/tune_mix.py --preset study --num-cpus 4   # the seed study on the shared real faces (2 cores)
+    python jobs/tune_mix.py --preset study-selection --num-cpus 4   # which real faces to label (landmix select)
     python jobs/tune_mix.py --mode optimize --budget-n-real 50 --num-samples 16   # best mix for 50 real faces
 
 On a cluster (`ray up cluster.yaml`; `ray dashboard cluster.yaml` forwards port 8265):
@@ -36,6 +37,10 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every 
 from landmix import config as cfg  # noqa: E402
 from landmix import results_page, settings, sweep  # noqa: E402
 from landmix.inputs import Inputs, build_inputs  # noqa: E402
+from landmix.sweep.spec import SELECTION_ARMS  # noqa: E402
+
+TITLE = "The study on real faces: does synthetic data replace real data?"
+TITLE_SELECTION = "Which real faces to label: annotation-budget selection with a synthetic-pretrained model"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mode", choices=["grid", "optimize"], default=None, help="override the preset's mode")
     p.add_argument("--name", default=None, help="sweep name = MLflow experiment; re-running a name resumes it")
     p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--strategies", nargs="+", default=None, choices=sweep.STRATEGIES,
+                   help="override the preset's arms (e.g. synthetic_only: only each seed's synthetic-only model)")
     p.add_argument("--num-samples", type=int, default=None, help="optimize mode: number of trials")
     p.add_argument("--budget-n-real", type=int, default=None, help="optimize mode: real faces you have")
     p.add_argument("--real", type=Path, default=None, help="300-W folder (default: $LANDMIX_DATA_ROOT/300w)")
@@ -94,15 +101,21 @@ def describe(sw: sweep.SweepConfig, inputs: Inputs, n_generated: int, synthetic:
         f"synthetic faces: {n_generated} generated (generator {inputs.generator_version or '-'})"
         + "".join(f" + the FaceSynthetics renders of {p}" for p in synthetic or [])
         + f", labels translated by {Path(sw.translator).name if sw.translator else 'the fixed table'}",
-        f"arms: {', '.join(sw.strategies)}; seeds {', '.join(map(str, sw.seeds))}; mixing ratios "
-        f"{', '.join(f'{a:g}' for a in sw.alphas)} per n_real and seed, the losers stopped by ASHA after "
-        f"{sw.grace_period} epochs, the best kept by validation NME",
+        f"arms: {', '.join(sw.strategies)}; seeds {', '.join(map(str, sw.seeds))}"
+        + (f"; mixing ratios {', '.join(f'{a:g}' for a in sw.alphas)} per n_real and seed, the losers stopped by "
+           f"ASHA after {sw.grace_period} epochs, the best kept by validation NME" if "mixed" in sw.strategies else ""),
         f"model: {m.backbone} backbone, {m.head} head, {m.image_size} px; every trial trains until validation NME "
-        f"has not improved for {t.patience} epochs or its {t.time_budget_s:g} s budget is spent ({t.num_workers} "
+        f"has not improved for {t.patience} epochs or {budget(t.time_budget_s, t.epochs)} ({t.num_workers} "
         f"worker x {t.cpus_per_worker:g} CPU, epochs of {d.samples_per_epoch} samples); each seed's synthetic-only "
-        f"model: {sw.pretrain_budget_s or t.time_budget_s:g} s on {sw.pretrain_cpus_per_worker or t.cpus_per_worker:g}"
-        " CPUs, once, shared by data adaptation, label adaptation and every fine-tune",
-    ]
+        f"model: {budget(sw.pretrain_budget_s or t.time_budget_s, sw.pretrain_epochs)} on "
+        f"{sw.pretrain_cpus_per_worker or t.cpus_per_worker:g} CPUs, once, shared by every arm that derives from it",
+    ] + ([f"selection: real faces picked by {', '.join(m_ for m_ in sw.selections if m_ != 'random')} (`landmix "
+          f"select`'s methods, ranked by each seed's synthetic-only model from detector boxes) against random picks, "
+          f"for {' and '.join(SELECTION_ARMS)} at every n_real but all"] if len(sw.selections) > 1 else [])
+
+
+def budget(seconds: float, epochs: int) -> str:
+    return f"its {seconds:g} s budget is spent" if seconds else f"{epochs} epochs are done"
 
 
 def main(argv=None) -> int:
@@ -121,6 +134,8 @@ def main(argv=None) -> int:
                                         budget_n_real=args.budget_n_real).items() if v is not None}  # fmt: skip
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
+    if args.strategies:
+        overrides["strategies"] = tuple(args.strategies)
     # The job's time counts from here (the Ray start above takes seconds): inputs, training, the report.
     root = replace(sweep.PRESETS[preset](storage_path=args.storage), **overrides).root
     started = results_page.record_job_start(root, ["python", "jobs/tune_mix.py",
@@ -142,7 +157,7 @@ def main(argv=None) -> int:
     results_page.record_job_end(sw.root, started)
     if args.results_page and "summary_md" in out["files"]:
         page = results_page.write_results_page(
-            args.results_page, f"The study on real faces: does synthetic data replace real data? ({sw.name})",
+            args.results_page, f"{TITLE_SELECTION if len(sw.selections) > 1 else TITLE} ({sw.name})",
             sw.root, out["files"], describe(sw, inputs, build["n_generated"], synthetic), out["compute"])  # fmt: skip
         print(f"results page: {page}")
     c = out["compute"]

@@ -82,3 +82,24 @@ def test_rank_slice_shares_small_pools_and_splits_large_ones():
     assert list(mixing.rank_slice(10, 1, 2)) == list(range(10))
     a, b = mixing.rank_slice(100, 0, 2), mixing.rank_slice(100, 1, 2)
     assert len(a) == len(b) == 50 and not set(a) & set(b)
+
+
+def test_a_selection_trains_on_its_picks_and_never_on_held_out_faces():
+    from landmix.config import DataConfig
+
+    ids = [f"helen/trainset/{i}_1" for i in range(100)]
+    split = mixing.real_split(ids)
+    picks = tuple(split.train[-5:])
+    data = DataConfig(real_shards="/r", n_real=5, selection="coverage", real_faces=picks)
+    assert mixing.picked(split, data) == list(picks)
+    assert mixing.picked(split, DataConfig(real_shards="/r", n_real=5)) == split.train[:5]  # random: the order
+    leak = DataConfig(real_shards="/r", n_real=5, selection="coverage", real_faces=picks[:4] + (split.test[0],))
+    with pytest.raises(ValueError, match="not in the real training pool"):
+        mixing.picked(split, leak)
+    with pytest.raises(ValueError, match="exactly the n_real"):
+        DataConfig(real_shards="/r", n_real=6, selection="coverage", real_faces=picks)
+    with pytest.raises(ValueError, match="'random' takes the seeded order"):
+        DataConfig(real_shards="/r", n_real=5, real_faces=picks)
+    with pytest.raises(ValueError, match="data.selection"):
+        DataConfig(real_shards="/r", n_real=5, selection="best", real_faces=picks)
+    assert DataConfig(real_shards="/r", n_real=5, selection="hybrid", real_faces=list(picks)).real_faces == picks

@@ -238,3 +238,56 @@ def test_report_refuses_the_all_placeholder(tmp_path):
     df.loc[0, "n_real"] = -1
     with pytest.raises(ValueError, match="n_real = -1"):
         report.write_report(df, tmp_path, errors)
+
+
+def _selection_study(methods: dict[str, float], val_offset: dict[str, float] | None = None, seeds=3, rng_seed=0):
+    """Trials of real only and pretraining + fine-tuning: random picks at 10 / 50 / 250 / 869 on a falling curve,
+    and each method's picks at 10 / 50 / 250 with test NME = random's x methods[m] (val NME shifted by
+    val_offset[m]); per-face errors gamma-distributed around each trial's mean."""
+    rng = np.random.default_rng(rng_seed)
+    curve = {10: 0.080, 50: 0.060, 250: 0.045, 869: 0.040}
+    rows, errors = [], {}
+    for seed in range(seeds):
+        for strategy, k in (("real_only", 1.0), ("pretrain_finetune", 0.8)):
+            for n, mean in curve.items():
+                for m, factor in {"random": 1.0, **methods}.items():
+                    if m != "random" and n == 869:
+                        continue
+                    run = f"{strategy}-{n}-{m}-{seed}"
+                    errors[run] = e = rng.gamma(4.0, mean * k * factor / 4.0, FACES)
+                    val = float(e.mean()) + (val_offset or {}).get(m, 0.0)
+                    rows.append(_row(strategy, n, seed, float(e.mean()), val_nme=val, run=run) | {"selection": m})
+    return pd.DataFrame(rows), errors
+
+
+def test_selection_table_and_verdict_choose_the_method_on_validation():
+    from landmix import selection_report
+
+    # hybrid is better on the test faces, but coverage looks better on the validation faces: coverage is chosen
+    df, errors = _selection_study({"coverage": 0.80, "hybrid": 0.70, "uncertainty": 1.25},
+                                  val_offset={"hybrid": 0.05})  # fmt: skip
+    table = selection_report.selection_table(df, errors, n_boot=300)
+    assert set(table["method"]) == {"random", "coverage", "hybrid", "uncertainty"}  # losers listed too
+    assert set(table["strategy"]) == {"real_only", "pretrain_finetune"}
+    at50 = table[(table["strategy"] == "pretrain_finetune") & (table["n_real"] == 50)].set_index("method")
+    assert at50.loc["coverage", "worth"] > 50 and at50.loc["coverage", "worth_lo"] > 50  # 0.8 x random at 50
+    assert at50.loc["uncertainty", "worth_hi"] < 50 and at50.loc["uncertainty", "diff_lo"] > 0  # worse than random
+    assert at50.loc["coverage", "seeds"] == 3
+    text, chosen = selection_report.verdict(table)
+    assert chosen == "coverage" and "selection beats random here" in text
+    df2, errors2 = _selection_study({"coverage": 1.0, "hybrid": 1.3}, rng_seed=1)
+    text2, chosen2 = selection_report.verdict(selection_report.selection_table(df2, errors2, n_boot=300))
+    assert chosen2 == "coverage" and "did not beat random" in text2
+
+
+def test_write_report_keeps_the_arms_comparison_on_random_picks(tmp_path):
+    df, errors = _selection_study({"coverage": 0.5})
+    paths = report.write_report(df, tmp_path, errors, n_boot=200)
+    summary = pd.read_csv(paths["summary_csv"])
+    at50 = summary[(summary["strategy"] == "pretrain_finetune") & (summary["n_real"] == 50)]
+    assert at50["nme_mean"].iloc[0] == pytest.approx(0.048, rel=0.1)  # random's 0.8 x 0.060, not coverage's mix
+    assert len(pd.read_csv(paths["trials_csv"])) == len(df)  # every trial is listed
+    text = paths["summary_md"].read_text()
+    assert "## Which real faces to label" in text and "selection_nme.png" in text
+    assert "Which faces to label" in paths["verdict_md"].read_text()
+    assert paths["selection_figure"].exists()

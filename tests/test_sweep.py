@@ -270,3 +270,97 @@ def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():
     t = gpu.base.train
     assert t.use_gpu and t.time_budget_s == 0 and t.patience > 0 and gpu.pretrain_budget_s == 0
     assert gpu.base.model.image_size == 160 and gpu.name != cpu.name
+
+
+def test_selection_cells_pick_faces_for_two_arms_below_all(tmp_path):
+    """A selection method adds cells to real only and pretraining + fine-tuning at every n_real but all
+    (picking every face is no choice); random cells keep their names (and so an earlier study's results)."""
+    sw = _sweep(tmp_path, strategies=("real_only", "mixed", "pretrain_finetune"), n_real=(10, 50, ALL_REAL),
+                alphas=(0.5,), seeds=(0, 1), selections=("random", "coverage", "hybrid"))  # fmt: skip
+    picked = [c for c in sweep.grid_cells(sw) if c.selection != "random"]
+    assert {(c.strategy, c.n_real) for c in picked} == {(s, n) for s in ("real_only", "pretrain_finetune")
+                                                        for n in (10, 50)}  # fmt: skip
+    assert len(picked) == 2 * 2 * 2 * 2  # arms x n_real x methods x seeds
+    assert Cell("real_only", 50, seed=1, selection="hybrid").name == "real_only-n50-hybrid-s1"
+    assert Cell("real_only", 50, seed=1).name == "real_only-n50-s1"
+    random_only = _sweep(tmp_path, strategies=("real_only", "mixed", "pretrain_finetune"), n_real=(10, 50, ALL_REAL),
+                         alphas=(0.5,), seeds=(0, 1))  # fmt: skip
+    assert [c for c in sweep.grid_cells(sw) if c.selection == "random"] == sweep.grid_cells(random_only)
+    with pytest.raises(ValueError, match="must hold 'random'"):
+        _sweep(tmp_path, selections=("coverage",))
+    with pytest.raises(ValueError, match="sweep.selections has 'best'"):
+        _sweep(tmp_path, selections=("random", "best"))
+    assert sweep.spec.needs_pretraining(_sweep(tmp_path, strategies=("real_only",), selections=("random", "hybrid")))
+
+
+def test_trial_spec_trains_a_selection_cell_on_its_methods_picks(tmp_path):
+    sw = _sweep(tmp_path, selections=("random", "uncertainty"))
+    ranking = [f"helen/{i}" for i in range(60)]
+    picks = {(1, "uncertainty"): ranking}
+    spec = search.trial_spec(sw, Cell("real_only", 50, seed=1, selection="uncertainty"), {}, "", "", "n", picks)
+    assert spec.data.selection == "uncertainty" and spec.data.real_faces == tuple(ranking[:50])
+    random = search.trial_spec(sw, Cell("real_only", 50, seed=1), {}, "", "", "n", picks)
+    assert random.data.selection == "random" and random.data.real_faces == ()
+    with pytest.raises(ValueError, match="no ranking of 50 faces by uncertainty for seed 0"):
+        search.trial_spec(sw, Cell("real_only", 50, seed=0, selection="uncertainty"), {}, "", "", "n", picks)
+    from landmix.config import flat_params
+
+    params = flat_params(spec)
+    assert params["data.real_faces"].startswith("50 ids, sha1 ")  # not 50 names in one MLflow parameter
+
+
+def test_the_selection_study_compares_methods_on_equal_steps():
+    sel = sweep.PRESETS["study-selection"]("/r", "/s")
+    assert set(sel.selections) == {"random", "coverage", "uncertainty", "hybrid"} and len(sel.seeds) >= 3
+    assert {10, 50, 250} <= set(sel.n_real)
+    t = sel.base.train
+    assert t.time_budget_s == 0 and sel.pretrain_budget_s == 0 and t.epochs > 0  # epochs: a busy host cannot
+    picked = {(c.strategy, c.n_real) for c in sweep.grid_cells(sel) if c.selection != "random"}
+    assert picked == {(s, n) for s in ("real_only", "pretrain_finetune") for n in (10, 50, 250)}
+
+
+@pytest.mark.slow
+def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_tracking, shared_data, tmp_path):
+    """The selection dimension end to end on tiny shards: each seed's synthetic-only model ranks the training
+    pool from the photos (detector boxes), a hybrid cell trains on the first n_real picks, never a held-out face,
+    the picks are artifacts of the parent run, the report has the selection table; and scrambling the pool's
+    labels changes no pick."""
+    import json
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _shards
+    from landmix import mixing, pool, tracking
+    from landmix.sweep import selection
+
+    real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
+    syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
+    sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
+    sw = replace(sw, name="selection-test", strategies=("pretrain_finetune",), n_real=(10,),
+                 selections=("random", "hybrid"),
+                 base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)))  # fmt: skip
+    out = sweep.run_sweep(sw)
+    trials = out["trials"].set_index("run")
+    assert (trials["status"] == "ok").all() and set(trials["selection"]) == {"random", "hybrid"}, trials
+    picks = json.loads((sw.root / "selection" / "picks-s0.json").read_text())
+    cell = json.loads((sw.root / "cells" / "pretrain_finetune-n10-hybrid-s0.json").read_text())
+    assert cell["faces"]["train"] == picks["methods"]["hybrid"][:10]
+    held_out = set(cell["faces"]["val"]) | set(cell["faces"]["test"])
+    assert not held_out & set(picks["methods"]["hybrid"])
+    assert len(picks["methods"]["hybrid"]) == 10 < picks["n_pool"]  # ranked as far as the largest n_real needs
+    assert set(pd.read_csv(out["files"]["selection_csv"])["method"]) == {"random", "hybrid"}
+    artifacts = set(tracking.list_artifacts(mlflow_tracking, out["parent_run_id"], "selection"))
+    assert "selection/picks-s0.json" in artifacts
+
+    decoded = pool.read_shards(str(real), sw.base.model)
+    scrambled = pool.Pool(decoded.ids, decoded.images, np.random.default_rng(0).permuted(decoded.pts, axis=0),
+                          decoded.paths)  # fmt: skip
+    pretrained = {0: json.loads(next((sw.root / "pretrain").glob("*/pretrain.json")).read_text())}
+    again = selection.run_selection(replace(sw, name="selection-again"), pretrained, scrambled)
+    assert again[(0, "hybrid")] == picks["methods"]["hybrid"]
+    split = mixing.real_split(decoded.ids)
+    assert set(again[(0, "hybrid")]) <= set(split.train)

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("landmix.train", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
+    "select": ("landmix.select", "pick which unlabelled real photos to annotate, with a synthetic-pretrained model"),
     "mlflow-server": (
         "landmix.mlflow_server",
         "run the tracking server (SQLite + local artifacts by default)",

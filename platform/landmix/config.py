@@ -8,6 +8,7 @@ Cross-field checks live in `__post_init__` and name the field and the allowed va
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field, replace
 
 from landmix import settings
@@ -16,6 +17,9 @@ HEADS = ("regression", "flat_regression", "soft_argmax", "heatmap_offset", "simc
 BACKBONES = ("small", "mobilenet", "resnet50")
 PRECISIONS = ("fp32", "bf16", "auto")
 STRATEGIES = ("real_only", "synthetic_only", "mixed", "pretrain_finetune")
+# How the n_real real training faces are chosen (landmix.select): "random" = the seeded n_real order
+# (mixing.real_subset); the others rank the unlabelled training pool with a synthetic-pretrained model.
+SELECTIONS = ("random", "coverage", "uncertainty", "hybrid")
 # n_real, everywhere (a run's data, a sweep's cells, the translator's real-face fit): how many real training
 # faces; ALL_REAL = every face of the training pool, 0 = none.
 ALL_REAL = -1
@@ -69,9 +73,21 @@ class DataConfig:
     split_seed: int = 0  # seed of the real splits and of the n_real order
     augment_strength: float = 0.5  # passed to landmix.augment.make_augmenter; 0 = identity
     pretrain_epochs: int = 0  # strategy "pretrain_finetune": synthetic-only epochs before real fine-tuning
+    # Which real faces were picked for labelling (SELECTIONS): "random" = the first n_real of the seeded order;
+    # otherwise real_faces holds the n_real training-pool ids that method picked (landmix.select), in order.
+    selection: str = "random"
+    real_faces: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check("data.strategy", self.strategy, STRATEGIES)
+        _check("data.selection", self.selection, SELECTIONS)
+        object.__setattr__(self, "real_faces", tuple(self.real_faces))  # a list when read back from JSON
+        if (self.selection == "random") != (not self.real_faces):
+            raise ValueError(f"data.selection={self.selection!r} with {len(self.real_faces)} data.real_faces: "
+                             "'random' takes the seeded order (no ids); a selection method gives its picks' ids")
+        if self.real_faces and len(self.real_faces) != self.n_real:
+            raise ValueError(f"data.real_faces holds {len(self.real_faces)} ids for data.n_real={self.n_real}: "
+                             "give exactly the n_real picked faces")
         if self.n_real < ALL_REAL or (self.n_real == 0 and self.strategy != "synthetic_only"):
             raise ValueError(f"data.n_real={self.n_real}: strategy {self.strategy!r} trains on real faces; give "
                              f"how many (>= 1), or {ALL_REAL} for all of the training pool")
@@ -175,8 +191,12 @@ def from_dict(d: dict) -> RunSpec:
 
 
 def flat_params(spec: RunSpec) -> dict[str, object]:
-    """`section.field -> value`, the shape mlflow.log_params wants."""
-    return {f"{sec}.{k}": v for sec, sub in to_dict(spec).items() for k, v in sub.items()}
+    """`section.field -> value`, the shape mlflow.log_params wants. A selection's picked ids are logged as
+    their count and a hash (hundreds of ids overflow an MLflow parameter; the run's faces.json lists them)."""
+    out = {f"{sec}.{k}": v for sec, sub in to_dict(spec).items() for k, v in sub.items()}
+    if faces := spec.data.real_faces:
+        out["data.real_faces"] = f"{len(faces)} ids, sha1 {hashlib.sha1(chr(10).join(faces).encode()).hexdigest()[:12]}"
+    return out
 
 
 def shard_size(model: ModelConfig) -> int:

@@ -77,6 +77,19 @@ def real_subset(train_ids: Sequence[str], n_real: int, seed: int = 0) -> list[st
     return order if n_real == ALL_REAL else order[:n_real]
 
 
+def picked(split: RealSplit, data) -> list[str]:
+    """The real faces a run trains on (data: a config.DataConfig): the first n_real of the seeded order, or
+    the faces a selection method picked (data.real_faces), which must all lie in the training pool."""
+    if not data.real_faces:
+        return real_subset(split.train, data.n_real, data.split_seed)
+    pool = set(split.train)
+    outside = [i for i in data.real_faces if i not in pool]
+    if outside:
+        raise ValueError(f"{len(outside)} of data.real_faces are not in the real training pool (e.g. "
+                         f"{outside[:3]}): picks come from the training pool, never the validation or test faces")
+    return list(data.real_faces)
+
+
 def synthetic_fraction(strategy: str, alpha: float, epoch: int, pretrain_epochs: int = 0) -> float:
     """Fraction of synthetic samples per batch at `epoch` (0-based) under `strategy`."""
     if strategy == "real_only":

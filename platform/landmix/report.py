@@ -103,7 +103,7 @@ def summarize(df: pd.DataFrame, boot: Bootstrap) -> pd.DataFrame:
     alphas = mixed.groupby(CELL)["alpha"].agg(lambda a: ", ".join(f"{x:g}" for x in a)).rename("alpha_chosen")
     total = df.groupby(CELL)["seconds"].sum(min_count=1).rename("seconds_all_trials")
     out = out.join(per_cell.join(alphas).join(total), on=CELL)
-    out = out.assign(alpha_chosen=out["alpha_chosen"].fillna(""), ended_by="")
+    out = out.assign(alpha_chosen=out["alpha_chosen"].astype(object).fillna(""), ended_by="")
     if "ended_by" in boot.trials:  # how many of the cell's trials converged (patience) or ran out of budget
         ended = boot.trials[boot.trials["ended_by"].fillna("") != ""].groupby(CELL)["ended_by"]
         counts = ended.agg(lambda e: ", ".join(f"{k} {v}" for k, v in e.value_counts().sort_index().items()))
@@ -286,9 +286,14 @@ def write_report(df: pd.DataFrame, out_dir: Path, errors: dict[str, np.ndarray] 
                  seed: int = 0) -> dict[str, Path]:  # fmt: skip
     """Write the verdict, tables and figure into out_dir; return name -> path. `errors`: run -> per-face test
     NME of every finished trial (None: intervals over seeds only)."""
+    from landmix import selection_report
+
     _check(df)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    everything = df
+    if selection_report.has_selection(df):  # the arms' comparison is on random picks; selection has its section
+        df = df[df["selection"].fillna("random") == "random"]
     selected = select_mixing(df)
     if selected.empty:
         raise ValueError("no finished trial (status 'ok' with a test NME) to report: see the trials' status")
@@ -304,7 +309,7 @@ def write_report(df: pd.DataFrame, out_dir: Path, errors: dict[str, np.ndarray] 
     paths = {name: out_dir / file for name, file in [
         ("trials_csv", "trials.csv"), ("summary_csv", "summary.csv"), ("summary_md", "summary.md"),
         ("figure", "nme_vs_n_real.png"), ("verdict_md", "verdict.md")]}  # fmt: skip
-    df.to_csv(paths["trials_csv"], index=False)
+    everything.to_csv(paths["trials_csv"], index=False)
     summary.to_csv(paths["summary_csv"], index=False)
     if equivalence is not None:
         paths["equivalence_csv"] = out_dir / "real_equivalence.csv"
@@ -312,7 +317,13 @@ def write_report(df: pd.DataFrame, out_dir: Path, errors: dict[str, np.ndarray] 
     if mixing is not None:
         paths["mixing_csv"] = out_dir / "mixing_trials.csv"
         mixing.to_csv(paths["mixing_csv"], index=False)
+    markdown = to_markdown(text, method, summary, equivalence, mixing)
+    if selection_report.has_selection(everything):
+        files, section = selection_report.write(everything, out_dir, errors, n_boot, seed)
+        paths |= files
+        text += "\n\n" + section.split("\n\n")[1] if section else ""  # the selection verdict
+        markdown += "\n" + section
     paths["verdict_md"].write_text(text + "\n")
-    paths["summary_md"].write_text(to_markdown(text, method, summary, equivalence, mixing))
+    paths["summary_md"].write_text(markdown)
     plot_nme_vs_n_real(summary, paths["figure"])
     return paths

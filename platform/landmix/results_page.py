@@ -82,7 +82,9 @@ def write_results_page(page: Path, title: str, sweep_root: Path, files: dict[str
               f"{compute.get('compute_naive_grid_seconds', 0):.0f} s for a naive grid (a synthetic model trained "
               "inside every cell that uses one, every mixing ratio run to its end).", "", "## What it ran", ""]  # fmt: skip
     lines += [f"- {s}" for s in settings] + [""]
-    summary = Path(files["summary_md"]).read_text().replace("](nme_vs_n_real.png)", f"]({assets.name}/nme_vs_n_real.png)")
+    summary = Path(files["summary_md"]).read_text()
+    for figure in (Path(f).name for f in files.values() if Path(f).suffix == ".png"):
+        summary = summary.replace(f"]({figure})", f"]({assets.name}/{figure})")
     lines += ["## The answer", "", summary.strip(), ""]
     lines += [f"The report's files: `{assets.name}/` (and under `comparison/` of the sweep's MLflow parent run).", ""]
     page.write_text("\n".join(lines) + ("\n" + notes if notes else ""))

@@ -174,7 +174,7 @@ def train_loop_per_worker(config: dict) -> None:
     if d.real_shards:
         real = ray.get(shared["real"]) if "real" in shared else read_pool(ray.train.get_dataset_shard("real"), m)
         split = mixing.real_split(real.ids, d.split_seed, d.test_fraction, d.val_fraction)
-        real_train = real.take(mixing.real_subset(split.train, d.n_real, d.split_seed))
+        real_train = real.take(mixing.picked(split, d))
         val, test = real.take(split.val), real.take(split.test)
     syn = empty_pool(m)
     if d.synthetic_shards and "synthetic" in shared:  # every rank its own equal share, as streaming_split does

@@ -27,14 +27,22 @@ from pathlib import Path
 
 from landmix import config as cfg
 from landmix import settings
-from landmix.sweep import adapt, pretrain, results
+from landmix.sweep import adapt, pretrain, results, selection
 from landmix.sweep.spec import METRIC, REPORTED, TUNED, Cell, SweepConfig, grid_cells
 
 
 def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], parent_run_id: str,
-               tracking_uri: str, train_name: str) -> cfg.RunSpec:  # fmt: skip
-    """The RunSpec of one trial: the base preset with the cell's strategy, n_real, alpha and seed."""
+               tracking_uri: str, train_name: str, picks: dict | None = None) -> cfg.RunSpec:  # fmt: skip
+    """The RunSpec of one trial: the base preset with the cell's strategy, n_real, alpha and seed; a cell of a
+    selection method trains on the first n_real of that method's ranking for its seed (picks[(seed, method)])."""
     base = sweep.base
+    faces = ()
+    if cell.selection != "random":
+        ranking = (picks or {}).get((cell.seed, cell.selection))
+        if ranking is None or len(ranking) < cell.n_real:
+            raise ValueError(f"cell {cell.name}: no ranking of {cell.n_real} faces by {cell.selection} for seed "
+                             f"{cell.seed} (landmix.sweep.selection.run_selection makes them)")  # fmt: skip
+        faces = tuple(ranking[: cell.n_real])
     data = replace(
         base.data,
         strategy="real_only" if cell.strategy == "pretrain_finetune" else cell.strategy,
@@ -45,6 +53,8 @@ def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], paren
         alpha=float(cell.alpha),
         augment_strength=sweep.augment_strength if cell.augment_strength is None else float(cell.augment_strength),
         pretrain_epochs=0,
+        selection=cell.selection,
+        real_faces=faces,
     )
     train = replace(
         base.train,
@@ -78,7 +88,7 @@ def share_pools(sweep: SweepConfig):
 
 
 def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id: str, tracking_uri: str,
-                  shared_pools: dict | None = None):  # fmt: skip
+                  shared_pools: dict | None = None, picks: dict | None = None):  # fmt: skip
     """The Tune trial function: builds and runs its own TorchTrainer (Ray Train V2 composition).
 
     Grid cells train under their stable name (`Cell.name`), so a cell cut off by a killed driver resumes
@@ -95,7 +105,7 @@ def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id:
 
         cell = Cell.from_dict(config["cell"] if grid else config)
         name = cell.name if grid else f"trial-{tune.get_context().get_trial_id()}"
-        spec = trial_spec(sweep, cell, pretrained, parent_run_id, tracking_uri, name)
+        spec = trial_spec(sweep, cell, pretrained, parent_run_id, tracking_uri, name, picks)
         t0 = time.monotonic()
         result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()], shared_pools=shared_pools).fit()
         if result.error is not None:
@@ -270,9 +280,10 @@ def run_sweep(sweep: SweepConfig) -> dict:
     pretrained = pretrain.run_pretraining(sweep, tracking_uri, parent, shared)
     if sweep.mode == "grid" and "label_adaptation" in sweep.strategies:
         adapt.run_label_adaptation(sweep, pretrained, real, tracking_uri, parent)
+    picks = selection.run_selection(sweep, pretrained, real, tracking_uri, parent) if sweep.mode == "grid" else {}
     del real
     checkpoints = {seed: info["checkpoint"] for seed, info in pretrained.items()}
-    trial_fn = make_trial_fn(sweep, checkpoints, parent, tracking_uri, shared)
+    trial_fn = make_trial_fn(sweep, checkpoints, parent, tracking_uri, shared, picks)
     if sweep.mode == "grid":
         done = results.finished_cells(sweep)
         todo = [c for c in grid_cells(sweep) if c.name not in done and c.strategy in TUNED]
@@ -288,12 +299,15 @@ def run_sweep(sweep: SweepConfig) -> dict:
     trials.to_csv(sweep.root / "trials.csv", index=False)  # first: the trials' results outlive any report error
     ok = trials[trials["status"] == "ok"]
     files = results.write_report(sweep, trials, pretrained) if len(ok) else {}
+    files = selection.add_to_report(sweep, files)
     files["trials_csv"] = sweep.root / "trials.csv"
     best = ok.loc[ok["val_nme"].idxmin()].to_dict() if len(ok) else None  # chosen on validation, not test
     # The parent run's description, the first thing its MLflow page shows: the verdict and the tables (the
     # figure is an artifact beside them).
     summary = Path(files["summary_md"]).read_text() if "summary_md" in files else ""
-    description = summary.replace("](nme_vs_n_real.png)", "](comparison/nme_vs_n_real.png) (artifact)")
+    description = summary
+    for figure in (Path(f).name for f in files.values() if Path(f).suffix == ".png"):
+        description = description.replace(f"]({figure})", f"](comparison/{figure}) (artifact)")
     tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials),
                               n_failed=int((~trials["status"].isin(["ok", "stopped"])).sum()), best=best,
                               description=description)  # fmt: skip

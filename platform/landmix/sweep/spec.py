@@ -25,6 +25,7 @@ N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, cfg.ALL_REAL)
 STRATEGIES = cfg.STRATEGIES + ("label_adaptation",)  # the study's arms: the training strategies + label adaptation
 TUNED = ("real_only", "mixed", "pretrain_finetune")  # the arms whose cells are Tune trials (a training run each)
 FROM_PRETRAINING = ("synthetic_only", "label_adaptation", "pretrain_finetune")  # need the seed's synthetic model
+SELECTION_ARMS = ("real_only", "pretrain_finetune")  # the arms a selection method picks real faces for
 METRIC = "val_nme"  # what Tune selects and stops trials on: NME on the validation faces, never the test faces
 REPORTED = "test_nme"  # what the report compares: NME on the held-out test faces, scored once per finished trial
 
@@ -39,10 +40,13 @@ class Cell:
     seed: int = 0
     lr: float | None = None
     augment_strength: float | None = None
+    selection: str = "random"  # how its n_real faces were picked (cfg.SELECTIONS; landmix.sweep.selection)
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"cell strategy {self.strategy!r}; allowed: {list(STRATEGIES)}")
+        if self.selection not in cfg.SELECTIONS:
+            raise ValueError(f"cell selection {self.selection!r}; allowed: {list(cfg.SELECTIONS)}")
 
     @classmethod
     def from_dict(cls, values: dict) -> Cell:
@@ -54,13 +58,15 @@ class Cell:
         """The stable run name of a grid cell: its Train run, its MLflow run and its result file."""
         alpha = f"-a{self.alpha:g}" if self.strategy == "mixed" else ""
         n = "all" if self.n_real == cfg.ALL_REAL else self.n_real
-        return f"{self.strategy}-n{n}{alpha}-s{self.seed}"
+        picked = "" if self.selection == "random" else f"-{self.selection}"
+        return f"{self.strategy}-n{n}{alpha}{picked}-s{self.seed}"
 
     def row(self, metrics: dict | None = None) -> dict:
         """The cell as a report row. With its metrics, n_real = ALL_REAL becomes the number of real faces it
         trained on (`n_real_faces`), which the report plots and interpolates; alpha is NaN unless mixed."""
         out = {"strategy": self.strategy, "n_real": self.n_real, "seed": self.seed,
-               "alpha": float(self.alpha) if self.strategy == "mixed" else math.nan}  # fmt: skip
+               "alpha": float(self.alpha) if self.strategy == "mixed" else math.nan,
+               "selection": self.selection}  # fmt: skip
         out |= {k: getattr(self, k) for k in ("lr", "augment_strength") if getattr(self, k) is not None}
         if metrics and self.n_real == cfg.ALL_REAL:
             out["n_real"] = int(metrics.get("n_real_faces", cfg.ALL_REAL))
@@ -74,6 +80,9 @@ class SweepConfig:
     name: MLflow experiment and storage folder name; a re-run with the same name resumes.
     mode: "grid" (every strategy x n_real x alpha x seed cell) or "optimize" (Optuna + ASHA).
     strategies / n_real / alphas / seeds: the grid's axes (alphas apply to "mixed" only).
+    selections: how the n_real faces are picked (cfg.SELECTIONS): "random" (the seeded order) for every arm;
+    the other methods rank the unlabelled training pool with the seed's synthetic-only model
+    (`landmix.sweep.selection`) and apply to SELECTION_ARMS at every n_real but all.
     base: the run preset every trial starts from (model, epochs, samples per epoch, time budget...).
     pretrain_epochs / pretrain_budget_s: the most epochs and the training seconds (0 = the base's budget) of
     the once-per-seed synthetic training (the data-adaptation arm, label adaptation's model, the fine-tunes'
@@ -89,6 +98,7 @@ class SweepConfig:
     n_real: tuple[int, ...] = (10, 50, 250)
     alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
     seeds: tuple[int, ...] = (0, 1, 2)
+    selections: tuple[str, ...] = ("random",)
     lr: float = 2e-3
     augment_strength: float = 0.5
     pretrain_epochs: int = 6
@@ -110,6 +120,11 @@ class SweepConfig:
         for s in self.strategies:
             if s not in STRATEGIES:
                 raise ValueError(f"sweep.strategies has {s!r}; allowed: {list(STRATEGIES)}")
+        for s in self.selections:
+            if s not in cfg.SELECTIONS:
+                raise ValueError(f"sweep.selections has {s!r}; allowed: {list(cfg.SELECTIONS)}")
+        if "random" not in self.selections:
+            raise ValueError("sweep.selections must hold 'random': every selection method is measured against it")
         for n in self.n_real:
             if n not in N_REAL_CHOICES:
                 raise ValueError(f"sweep.n_real has {n}; allowed: {list(N_REAL_CHOICES)} ({cfg.ALL_REAL} = all)")
@@ -130,8 +145,9 @@ class SweepConfig:
 
 
 def needs_pretraining(sweep: SweepConfig) -> bool:
-    """Whether the sweep trains a synthetic-only model per seed (an arm that derives from it is in the sweep)."""
-    return any(s in FROM_PRETRAINING for s in sweep.strategies)
+    """Whether the sweep trains a synthetic-only model per seed (an arm that derives from it is in the sweep,
+    or a selection method, which ranks the real faces with it)."""
+    return any(s in FROM_PRETRAINING for s in sweep.strategies) or len(sweep.selections) > 1
 
 
 def grid_cells(sweep: SweepConfig) -> list[Cell]:
@@ -150,6 +166,9 @@ def grid_cells(sweep: SweepConfig) -> list[Cell]:
             for n in (n for n in sweep.n_real if n != 0):
                 alphas = sweep.alphas if strategy == "mixed" else (0.0,)
                 cells += [Cell(strategy, n_real=n, alpha=a, seed=seed) for a in alphas]
+                if strategy in SELECTION_ARMS and n != cfg.ALL_REAL:  # picking all faces is no choice
+                    cells += [Cell(strategy, n_real=n, seed=seed, selection=m) for m in sweep.selections
+                              if m != "random"]  # fmt: skip
     return cells
 
 
@@ -216,4 +235,20 @@ def study_cluster(real_shards: str = "", synthetic_shards: str = "", storage_pat
                    pretrain_budget_s=0, pretrain_cpus_per_worker=0, grace_period=6)  # fmt: skip
 
 
-PRESETS = {"smoke": smoke, "study": study, "study-cluster": study_cluster}
+def study_selection(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+    """Which real faces to label (issue 14's arm of the study), sized for one session on 2 cores: real only and
+    pretraining + fine-tuning on n_real {10, 50, 250} faces picked by each selection method (cfg.SELECTIONS),
+    3 seeds, with random picks at all faces too (the top of the equivalence curve) and the synthetic-only
+    baseline. The study's model at 96 px, with budgets in epochs, not seconds, so that a busy host cannot move
+    the steps a trial gets (the methods are compared on equal steps): at most 14 epochs of 1024 samples with
+    patience 4; each seed's synthetic-only model (the selector and the fine-tunes' start) at most 16 epochs on
+    2 CPUs. Four trials at once on 2 cores (the faces come from the object store, no read tasks; with budgets in
+    epochs, crowding changes the time, not the result). docs/results/selection.md has its measured time."""
+    s = study(real_shards, synthetic_shards, storage_path)
+    base = replace(s.base, train=replace(s.base.train, epochs=14, time_budget_s=0, name="landmix-selection"))
+    return replace(s, name="landmix-selection", strategies=("real_only", "synthetic_only", "pretrain_finetune"),
+                   n_real=(10, 50, 250, cfg.ALL_REAL), selections=cfg.SELECTIONS, base=base, pretrain_epochs=16,
+                   pretrain_budget_s=0, max_concurrent_trials=4)  # fmt: skip
+
+
+PRESETS = {"smoke": smoke, "study": study, "study-cluster": study_cluster, "study-selection": study_selection}
