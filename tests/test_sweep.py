@@ -235,10 +235,11 @@ def _trial(trial_id: str, strategy: str, n_real: int, seed: int = 0, alpha: floa
     return SimpleNamespace(trial_id=trial_id, config={"cell": cell.__dict__})
 
 
-def test_mixing_ratios_race_only_against_their_own_n_real_and_seed():
+def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     from ray.tune.schedulers import TrialScheduler
 
-    sw = sweep.SweepConfig(base=sweep.smoke("/r", "/s").base, alphas=(0.25, 0.5, 0.75), grace_period=2)
+    sw = sweep.SweepConfig(base=sweep.smoke("/r", "/s").base, alphas=(0.25, 0.5, 0.75), grace_period=2,
+                           storage_path=str(tmp_path))  # fmt: skip
     asha = search.mixing_asha(sw)
     trials = {"a": _trial("a", "mixed", 10, alpha=0.25), "b": _trial("b", "mixed", 10, alpha=0.75),
               "c": _trial("c", "mixed", 50, alpha=0.75), "r": _trial("r", "real_only", 10)}  # fmt: skip
@@ -260,6 +261,17 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed():
     last = {"training_iteration": 2, sweep.METRIC: 0.50, "stop_reason": "budget"}
     assert asha.on_trial_result(None, trials["d"], last) == TrialScheduler.CONTINUE
     assert set(asha.groups) == {(10, 0), (50, 0)}
+    assert [p.name for p in (sw.root / "asha_stopped").iterdir()] == [sweep.Cell("mixed", 10, 0.75).name]
+
+    # Only what ASHA stopped is recorded "stopped"; a trial cut off by a stopped job (same look: validation
+    # NME, no test score) is left for the next run to resume.
+    def result(cell):
+        return SimpleNamespace(config={"cell": cell.__dict__}, metrics={sweep.METRIC: 0.3}, error=None)
+
+    cut_off = sweep.Cell("real_only", 10)
+    search.record_stopped(sw, [result(sweep.Cell("mixed", 10, 0.75)), result(cut_off)], None)
+    assert results.finished_cells(sw)[sweep.Cell("mixed", 10, 0.75).name]["status"] == "stopped"
+    assert not results.is_finished(sw, cut_off)
 
 
 def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():

@@ -137,6 +137,12 @@ def param_space(sweep: SweepConfig, cells: list[Cell] | None = None) -> dict:
     }
 
 
+def asha_marker(sweep: SweepConfig, cell: Cell) -> Path:
+    """The file MixingASHA leaves when it stops a cell's trial: only such a trial is recorded as "stopped" (a
+    trial cut off by a stopped job has no test score either, and must run again)."""
+    return sweep.root / "asha_stopped" / cell.name
+
+
 def mixing_asha(sweep: SweepConfig):
     """ASHA among the mixing ratios of each (n_real, seed) of the grid, one scheduler per group (one ASHA over
     the whole grid would stop a 10-face trial for losing to an all-faces one); every other cell runs on."""
@@ -166,7 +172,12 @@ def mixing_asha(sweep: SweepConfig):
             g = self._group(trial)
             if g is None or result.get("stop_reason"):  # a trial's own last epoch (it carries the test score):
                 return TrialScheduler.CONTINUE  # never cut it before it records its cell; it still counts for ASHA
-            return g.on_trial_result(tune_controller, trial, result)
+            decision = g.on_trial_result(tune_controller, trial, result)
+            if decision == TrialScheduler.STOP:  # what record_stopped records; a trial cut off otherwise reruns
+                marker = asha_marker(sweep, Cell.from_dict(trial.config["cell"]))
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            return decision
 
         def on_trial_complete(self, tune_controller, trial, result):
             if g := self._group(trial):
@@ -238,8 +249,9 @@ def tuner(sweep: SweepConfig, trial_fn, cells: list[Cell] | None = None):
 
 
 def record_stopped(sweep: SweepConfig, tune_results, tracking_uri: str | None) -> None:
-    """Record the grid's trials that ASHA stopped early (validation NME, no test score) as done: "stopped";
-    their MLflow runs end KILLED (tagged landmix.stop_reason = asha), so none is left RUNNING."""
+    """Record the grid's trials that ASHA stopped early (validation NME, no test score, MixingASHA's marker) as
+    done: "stopped"; their MLflow runs end KILLED (tagged landmix.stop_reason = asha), so none is left RUNNING.
+    A trial cut off by a stopped job is not recorded: the next run of the sweep resumes it."""
     import math
 
     from landmix import tracking
@@ -247,7 +259,8 @@ def record_stopped(sweep: SweepConfig, tune_results, tracking_uri: str | None) -
     for r in tune_results or []:
         cell = Cell.from_dict(r.config["cell"])
         m = r.metrics or {}
-        if r.error is None and METRIC in m and REPORTED not in m and not results.is_finished(sweep, cell):
+        stopped = r.error is None and METRIC in m and REPORTED not in m and asha_marker(sweep, cell).exists()
+        if stopped and not results.is_finished(sweep, cell):
             results.write_cell_result(sweep, cell, m, float(m.get("time_total_s", math.nan)), status="stopped")
     if not tracking_uri:
         return
