@@ -5,6 +5,7 @@ The sweep itself runs end to end, submitted to a real Ray head, in tests/test_tu
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -272,6 +273,22 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     search.record_stopped(sw, [result(sweep.Cell("mixed", 10, 0.75)), result(cut_off)], None)
     assert results.finished_cells(sw)[sweep.Cell("mixed", 10, 0.75).name]["status"] == "stopped"
     assert not results.is_finished(sw, cut_off)
+
+    # A ratio stopped by ASHA while its workers were finishing their last epoch ended all the same: its final
+    # checkpoint (the one with the faces file) makes it a finished cell, with its test score, not "stopped".
+    late = sweep.Cell("mixed", 50, 0.25)
+    report_ = {"epoch": 1, sweep.METRIC: 0.2, sweep.REPORTED: 0.21}
+    for k, extra in enumerate(({}, {"faces.json": {"train": ["a"], "val": [], "test": [], "test_errors": []}})):
+        folder = sw.root.parent / sw.name / "train" / late.name / f"checkpoint_2026-12-01_00-00-0{k}"
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(json.dumps({"metrics": report_, "mlflow_run_id": "r1"}))
+        for name, body in extra.items():
+            (folder / name).write_text(json.dumps(body))
+    asha_marker = search.asha_marker(sw, late)
+    asha_marker.touch()
+    search.record_stopped(sw, [result(late)], None)
+    done = results.finished_cells(sw)[late.name]
+    assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1"
 
 
 def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():

@@ -36,6 +36,25 @@ def from_checkpoint(result) -> dict:
     return {"metrics": metrics, "faces": faces, "run_id": run_id}
 
 
+def finished_train_run(sweep: SweepConfig, cell: Cell) -> dict | None:
+    """The end of a cell's Train run as its final checkpoint holds it ({"metrics", "faces", "run_id"}: the faces
+    file is written into the last checkpoint only), or None where the run did not get there (or its storage is
+    remote). A trial that ASHA stopped while its workers were finishing their last epoch ended all the same."""
+    from landmix.checkpoint import read_meta
+    from landmix.train import FACES_FILE
+
+    if "://" in sweep.storage_path:
+        return None
+    finals = sorted(Path(sweep.ray_storage("train"), cell.name).glob(f"checkpoint_*/{FACES_FILE}"))
+    if not finals:
+        return None
+    meta = read_meta(finals[-1].parent)
+    metrics = {k: v for k, v in meta.get("metrics", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if REPORTED not in metrics:
+        return None
+    return {"metrics": metrics, "faces": json.loads(finals[-1].read_text()), "run_id": meta.get("mlflow_run_id") or ""}
+
+
 def write_cell_result(sweep: SweepConfig, cell: Cell, metrics: dict, seconds: float, faces: dict | None = None,
                       status: str = "ok", **extra) -> None:  # fmt: skip
     """Record a grid cell that is done (its final metrics, the faces it used); written last, so it means "done".

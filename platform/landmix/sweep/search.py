@@ -261,7 +261,12 @@ def record_stopped(sweep: SweepConfig, tune_results, tracking_uri: str | None) -
         m = r.metrics or {}
         stopped = r.error is None and METRIC in m and REPORTED not in m and asha_marker(sweep, cell).exists()
         if stopped and not results.is_finished(sweep, cell):
-            results.write_cell_result(sweep, cell, m, float(m.get("time_total_s", math.nan)), status="stopped")
+            seconds = float(m.get("time_total_s", math.nan))
+            if final := results.finished_train_run(sweep, cell):  # it ended before the stop reached it
+                results.write_cell_result(sweep, cell, final["metrics"], seconds, final["faces"],
+                                          mlflow_run_id=final["run_id"])  # fmt: skip
+            else:
+                results.write_cell_result(sweep, cell, m, seconds, status="stopped")
     if not tracking_uri:
         return
     for name, done in results.finished_cells(sweep).items():  # this run's and any earlier run's
