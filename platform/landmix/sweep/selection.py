@@ -114,7 +114,8 @@ def add_to_report(sweep: SweepConfig, files: dict[str, Path]) -> dict[str, Path]
         return files
     first = json.loads(saved[0].read_text())
     seed = saved[0].stem.split("-s")[-1]
-    lines = ["", f"### The picks and where they lie (seed {seed}'s model, its first {FIGURE_PICKS} picks)", "",
+    lines = ["", f"### The picks and where they lie (seed {seed}'s model, each method's first picks, up to "
+             f"{FIGURE_PICKS})", "",
              f"{first['n_pool']} training-pool photos, {len(first['no_face'])} with no face found by the detector "
              "(ranked after the others by every method but random). Sheets: the model's crop and predicted points, "
              "captioned with the pick's rank and its disagreement; figures: the pool (grey), the picks (red) and the "
