@@ -254,7 +254,7 @@ def to_markdown(verdict_text: str, method: str, summary: pd.DataFrame, equivalen
                      f"{_num(r.seconds_all_trials)} | {r.alpha_chosen} |")  # fmt: skip
     lines += ["", "Compute: seconds of the training run (or fit) behind each model, Ray start-up included; for label "
               "adaptation and fine-tuning it includes the seed's synthetic-only training. Ended by: \"patience\" = "
-              "validation NME had stopped improving (converged), \"budget\" = the time budget ran out first."]  # fmt: skip
+              "validation NME had stopped improving (converged), \"budget\" = its budget (seconds or epochs) ran out first."]  # fmt: skip
     if equivalence is not None and not equivalence.empty:
         lines += ["", "## Real-image equivalence", "",
                   "Real-only faces that reach the arm's mean test NME on the real-only curve (log-n "
