@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -411,5 +410,5 @@ def run(args) -> int:
             print(f"  {name}: {path}")
     for g in result["coverage_gaps"]:
         print(f"  coverage gap: {g['descriptor']} in {g['bin']}: {g['pool_share']:.1%} of the pool, "
-              f"{g['synthetic_share']:.1%} of the synthetic faces", file=sys.stdout)
+              f"{g['synthetic_share']:.1%} of the synthetic faces")
     return 0
