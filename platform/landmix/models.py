@@ -222,10 +222,14 @@ class LandmarkNet(nn.Module):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)  # start at the crop centre
 
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The backbone's maps at strides 4, 8, 16 and 32 of images (B, 3, S, S) float in [0, 1]."""
+        return self.backbone((images - 0.5) / 0.25)
+
     def forward(self, images: torch.Tensor) -> Output:
         """images (B, 3, S, S) float in [0, 1]."""
         s, k = self.cfg.image_size, self.cfg.num_points
-        feats = self.backbone((images - 0.5) / 0.25)
+        feats = self.features(images)
         if self.cfg.head in ("regression", "flat_regression"):
             x = feats[-1].mean((2, 3)) if self.cfg.head == "regression" else self.reduce(feats[-1])
             offset = self.head(x).view(-1, k, 2)

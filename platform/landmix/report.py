@@ -319,9 +319,9 @@ def write_report(df: pd.DataFrame, out_dir: Path, errors: dict[str, np.ndarray] 
         mixing.to_csv(paths["mixing_csv"], index=False)
     markdown = to_markdown(text, method, summary, equivalence, mixing)
     if selection_report.has_selection(everything):
-        files, section = selection_report.write(everything, out_dir, errors, n_boot, seed)
+        files, selection_verdict, section = selection_report.write(everything, out_dir, errors, n_boot, seed)
         paths |= files
-        text += "\n\n" + section.split("\n\n")[1] if section else ""  # the selection verdict
+        text += "\n\n" + selection_verdict if selection_verdict else ""
         markdown += "\n" + section
     paths["verdict_md"].write_text(text + "\n")
     paths["summary_md"].write_text(markdown)

@@ -112,7 +112,7 @@ def embed(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(images), batch):
             x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch])).permute(0, 3, 1, 2).float() / 255.0
-            out.append(net.backbone((x - 0.5) / 0.25)[-1].mean((2, 3)).numpy())
+            out.append(net.features(x)[-1].mean((2, 3)).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

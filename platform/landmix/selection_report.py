@@ -160,13 +160,13 @@ def to_markdown(table: pd.DataFrame, verdict_text: str) -> str:
 
 
 def write(df: pd.DataFrame, out_dir: Path, errors: dict | None = None, n_boot: int = 1000,
-          seed: int = 0) -> tuple[dict[str, Path], str]:  # fmt: skip
-    """selection.csv and selection_nme.png in out_dir; returns (name -> path, the markdown section)."""
+          seed: int = 0) -> tuple[dict[str, Path], str, str]:  # fmt: skip
+    """selection.csv and selection_nme.png in out_dir; returns (name -> path, the verdict, the markdown section)."""
     table = selection_table(df, errors, n_boot, seed)
     if table.empty:
-        return {}, ""
+        return {}, "", ""
     text, _ = verdict(table)
     paths = {"selection_csv": Path(out_dir) / "selection.csv", "selection_figure": Path(out_dir) / "selection_nme.png"}
     table.to_csv(paths["selection_csv"], index=False)
     plot(table, paths["selection_figure"])
-    return paths, to_markdown(table, text)
+    return paths, text, to_markdown(table, text)

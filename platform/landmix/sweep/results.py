@@ -26,33 +26,35 @@ def cell_result_path(sweep: SweepConfig, cell: Cell) -> Path:
 def from_checkpoint(result) -> dict:
     """{"metrics": the final numeric metrics, "faces": the faces file of the final checkpoint} of a Ray Train
     Result: what a cell's file keeps of a finished training run."""
+    with result.checkpoint.as_directory() as folder:
+        return _final(folder) | {"metrics": _numeric(result.metrics)}
+
+
+def _numeric(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _final(folder) -> dict:
+    """{"metrics", "faces", "run_id"} of a final checkpoint folder (meta.json's metrics, the faces file)."""
     from landmix.checkpoint import read_meta
     from landmix.train import FACES_FILE
 
-    with result.checkpoint.as_directory() as folder:
-        faces = json.loads(Path(folder, FACES_FILE).read_text())
-        run_id = read_meta(folder).get("mlflow_run_id") or ""
-    metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return {"metrics": metrics, "faces": faces, "run_id": run_id}
+    meta = read_meta(folder)
+    faces = json.loads(Path(folder, FACES_FILE).read_text())
+    return {"metrics": _numeric(meta.get("metrics", {})), "faces": faces, "run_id": meta.get("mlflow_run_id") or ""}
 
 
 def finished_train_run(sweep: SweepConfig, cell: Cell) -> dict | None:
     """The end of a cell's Train run as its final checkpoint holds it ({"metrics", "faces", "run_id"}: the faces
     file is written into the last checkpoint only), or None where the run did not get there (or its storage is
     remote). A trial that ASHA stopped while its workers were finishing their last epoch ended all the same."""
-    from landmix.checkpoint import read_meta
     from landmix.train import FACES_FILE
 
     if "://" in sweep.storage_path:
         return None
     finals = sorted(Path(sweep.ray_storage("train"), cell.name).glob(f"checkpoint_*/{FACES_FILE}"))
-    if not finals:
-        return None
-    meta = read_meta(finals[-1].parent)
-    metrics = {k: v for k, v in meta.get("metrics", {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    if REPORTED not in metrics:
-        return None
-    return {"metrics": metrics, "faces": json.loads(finals[-1].read_text()), "run_id": meta.get("mlflow_run_id") or ""}
+    final = _final(finals[-1].parent) if finals else None
+    return final if final and REPORTED in final["metrics"] else None
 
 
 def write_cell_result(sweep: SweepConfig, cell: Cell, metrics: dict, seconds: float, faces: dict | None = None,
