@@ -31,8 +31,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-from landmix.generate import make_sample  # noqa: E402
+from landmix.generate import FaceConfig, make_sample  # noqa: E402
+from landmix.generate.face3d import LOOK  # noqa: E402
 from landmix.generate.job import GenerateConfig, encode_sample, generate, write_sample  # noqa: E402
+from landmix.generate.look import STEPS  # noqa: E402
 
 
 def _tree(root: int) -> set[int]:
@@ -106,21 +108,23 @@ class PeakMemory:
         self._thread.join()
 
 
-def per_core_rate(size: int, n: int, repeats: int, out: Path) -> dict:
+def per_core_rate(size: int, n: int, repeats: int, out: Path, look: tuple[str, ...] = LOOK) -> dict:
     walls, cpus = [], []
-    make_sample(0, 0, size)  # warm-up: imports, caches
+    face = FaceConfig(look=look)
+    make_sample(0, 0, size, face)  # warm-up: imports, caches
     for r in range(repeats):
         folder = out / f"rate{size}_{r}"
         folder.mkdir(parents=True, exist_ok=True)
         w0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
-            s = make_sample(r, i, size)
+            s = make_sample(r, i, size, face)
             write_sample(folder, i, encode_sample(s.image, s.seg, s.xray, s.annotator))
         walls.append(n / (time.perf_counter() - w0))
         cpus.append(n / (time.process_time() - c0))
         shutil.rmtree(folder)
     return {
         "size": size,
+        "look": list(look),
         "n": n,
         "repeats": repeats,
         "wall_img_s": statistics.median(walls),
@@ -159,7 +163,8 @@ def ray_run(num_cpus: int, n: int, size: int, out: Path, track_memory: bool = Fa
     return row
 
 
-def contact_sheet(path: Path, seed: int = 0, size: int = 128, recompose_source: Path | None = None) -> Path:
+def contact_sheet(path: Path, seed: int = 0, size: int = 128, recompose_source: Path | None = None,
+                  look: tuple[str, ...] = LOOK) -> Path:  # fmt: skip
     """6 x 6 procedural samples (+ a row re-composed from recompose_source), drawn 2x with both label sets:
     annotator convention in red (68), x-ray convention in green (70, on top; the jaw differs on turned faces)."""
     import cv2
@@ -176,7 +181,7 @@ def contact_sheet(path: Path, seed: int = 0, size: int = 128, recompose_source: 
 
     tiles = []
     for i in range(36):
-        s = make_sample(seed, i, size)
+        s = make_sample(seed, i, size, FaceConfig(look=look))
         tiles.append(tile(s.image, s.xray, s.annotator))
     if recompose_source is not None:
         from landmix.generate.recompose import Recomposer
@@ -200,18 +205,20 @@ def main(argv=None) -> int:
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--skip-big", action="store_true")
     p.add_argument("--sheet", type=Path, help="only draw the contact sheet to this PNG, then exit")
+    p.add_argument("--look", nargs="*", choices=STEPS, default=list(LOOK),
+                   help="the generator's photographic steps (default: all); --look with none = the flat drawing")
     p.add_argument(
         "--recompose-source", type=Path, help="add a row re-composed from this FaceSynthetics folder"
     )
     args = p.parse_args(argv)
     if args.sheet:
-        print(contact_sheet(args.sheet, recompose_source=args.recompose_source))
+        print(contact_sheet(args.sheet, recompose_source=args.recompose_source, look=tuple(args.look)))
         return 0
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     results = {"cpu_count": os.cpu_count(), "load_avg_1m_start": os.getloadavg()[0]}
     if not args.skip_rate:
-        results["rate"] = [per_core_rate(s, args.rate_n, args.repeats, args.out) for s in (128, 256)]
+        results["rate"] = [per_core_rate(s, args.rate_n, args.repeats, args.out, tuple(args.look)) for s in (128, 256)]
         for r in results["rate"]:
             print(
                 f"rate {r['size']} px: {r['wall_img_s']:.0f} img/s wall, {r['cpu_img_s']:.0f} img/CPU-s",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -124,6 +126,13 @@ def test_facesynthetics_reader_ingests_the_output(ray_cluster, tmp_path):
     assert pts.shape == (6, 70, 2) and ann.shape == (6, 68, 2)
     first = table.column("id").to_pylist().index("000000")
     assert np.allclose(pts[first], make_sample(1, 0, 96).xray, atol=1e-3)
+    # generator.json says what drew the folder; prepare carries it into its summary (and runs into MLflow tags)
+    from landmix import prepare
+
+    drawn = json.loads((tmp_path / "gen" / "generator.json").read_text())
+    assert drawn == {"version": generator_version(), "mode": "procedural", "look": list(FaceConfig().look),
+                     "size": 96, "seed": 1}  # fmt: skip
+    assert prepare.generators([table]) == {str((tmp_path / "gen").resolve()): drawn}
 
 
 def test_recompose_keeps_labels_exact(shared_data):
@@ -150,11 +159,49 @@ def test_recompose_job_writes_the_layout_without_annotator(ray_cluster, shared_d
         n=4, out=tmp_path, size=96, mode="recompose", source=shared_data / "facesynthetics_100"
     )
     assert generate(cfg).written == 4
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name != "generator.json")
     assert names[:3] == ["000000.png", "000000_ldmks.txt", "000000_seg.png"] and len(names) == 12
+    assert json.loads((tmp_path / "generator.json").read_text())["mode"] == "recompose"
     assert generate(cfg).skipped == 4
 
 
 def test_generated_faces_are_cached_by_the_generators_version():
     v = generator_version()
     assert v.startswith("g") and len(v) == 11 and v == generator_version()
+
+
+def test_look_steps_change_pixels_only_and_are_chosen_by_name():
+    from landmix.generate.look import STEPS
+
+    assert FaceConfig().look == STEPS  # every step by default
+    flat = make_sample(2, 9, 128, FaceConfig(look=()))
+    versions = {generator_version(())}
+    for step in STEPS:
+        s = make_sample(2, 9, 128, FaceConfig(look=(step,)))
+        # a photographic step redraws pixels; the face, its labels and its seg classes stay exactly the same
+        assert np.array_equal(s.seg, flat.seg) and np.array_equal(s.xray, flat.xray), step
+        assert np.array_equal(s.annotator, flat.annotator), step
+        changed = np.abs(s.image.astype(int) - flat.image).max(2) > 2
+        assert changed.mean() > 0.002, step  # the eyes' step redraws the fewest pixels
+        versions.add(generator_version((step,)))
+    assert len(versions) == len(STEPS) + 1  # cached faces are keyed by the look
+    a, b = make_sample(2, 9, 128), make_sample(2, 9, 128)
+    assert a.image.tobytes() == b.image.tobytes()
+    assert FaceConfig(look=["skin", "camera"]).look == ("skin", "camera")  # a list after a Ray hop
+    with pytest.raises(ValueError, match="unknown steps"):
+        FaceConfig(look=("photoreal",))
+
+
+def test_shading_relief_follows_the_nose_and_the_light():
+    from landmix.generate import look
+
+    s = make_sample(0, 1, 160, FaceConfig(yaw_max=0, pitch_max=0, roll_max=0, look=()))  # frontal
+    face_mask = np.zeros(s.seg.shape, np.uint8)  # the skin polygon, as the renderer fills it
+    cv2.fillPoly(face_mask, [np.round(s.face.outline).astype(np.int32)], 255)
+    h = look.height_map(s.face, face_mask)
+    at = lambda k: h[tuple(np.round(s.face.xray[k]).astype(int)[::-1])]  # noqa: E731
+    assert at(30) > at(36) + 3 * s.face.px_per_mm  # the nose tip stands out of the eye corner
+    assert at(30) > at(27) > at(8)  # the nose rises to its tip; the chin lies back
+    assert h[s.seg == SEG["bg"]].max() < 0.5 * h.max()  # relief is the face's, not the background's
+    diffuse, spec = look.shade(np.random.default_rng(0), h, face_mask > 0)
+    assert diffuse.shape == h.shape and diffuse.min() >= 0 and spec[face_mask == 0].max() == 0

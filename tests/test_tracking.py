@@ -58,3 +58,22 @@ def test_figures_are_pngs():
     png = tracking.predictions_png(np.zeros((3, 32, 32, 3), np.uint8), np.full((3, 68, 2), 10.0),
                                    np.full((3, 68, 2), 20.0))
     assert png[:4] == b"\x89PNG" and tracking.ced_png({"x": np.array([0.01])})[:4] == b"\x89PNG"
+
+
+def test_provenance_names_the_generators_behind_the_shards(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = tmp_path / "prepared" / "shards"
+    shards.mkdir(parents=True)
+    pq.write_table(pa.table({"translator_version": ["ridge-1", ""]}), shards / "part-00000.parquet")
+    gens = {"/data/gen-a": {"version": "gaaaaaaaaaa", "look": []}, "/data/gen-b": {"version": "gbbbbbbbbbb"}}
+    (tmp_path / "prepared" / "prepare.json").write_text(json.dumps({"generators": gens}))
+    prov = tracking.provenance({"synthetic": str(tmp_path / "prepared"), "real": ""})
+    assert set(prov) == {"synthetic"}
+    assert prov["synthetic"]["generator_versions"] == ["gaaaaaaaaaa", "gbbbbbbbbbb"]
+    assert prov["synthetic"]["translator_versions"] == ["ridge-1"]
+    (tmp_path / "prepared" / "prepare.json").write_text("{}")  # shards prepared before generator.json existed
+    assert tracking.provenance({"synthetic": str(tmp_path / "prepared")})["synthetic"]["generator_versions"] == []

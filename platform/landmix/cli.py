@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
     "select": ("landmix.select", "pick which unlabelled real photos to annotate, with a synthetic-pretrained model"),
+    "gap": ("landmix.domain_gap", "measure the visual gap: a real-vs-synthetic classifier and image statistics"),
     "mlflow-server": (
         "landmix.mlflow_server",
         "run the tracking server (SQLite + local artifacts by default)",

@@ -30,6 +30,7 @@ import numpy as np
 
 from landmix import settings, translate
 from landmix.generate import generator_version
+from landmix.generate.face3d import LOOK
 from landmix.schemes import IBUG68, SYNTH70
 
 STANDIN_WARNING = (
@@ -91,10 +92,10 @@ def _prepare(manifests: list[Path], out: Path, crop_size: int, crop_stats: str =
     return shards / "shards"
 
 
-def _generate(out: Path, n: int, size: int, seed: int) -> Path:
-    from landmix.generate import job
+def _generate(out: Path, n: int, size: int, seed: int, look: tuple[str, ...] = LOOK) -> Path:
+    from landmix.generate import FaceConfig, job
 
-    job.generate(job.GenerateConfig(n=n, out=out, size=size, seed=seed))
+    job.generate(job.GenerateConfig(n=n, out=out, size=size, seed=seed, face=FaceConfig(look=look)))
     return out
 
 
@@ -115,16 +116,18 @@ def write_300w_standin(generated: Path, out: Path) -> Path:
 
 def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: list[Path] | None = None,
                  n_generated: int = 4000, gen_size: int = 160, crop_size: int = 112, seed: int = 0,
-                 translator: str = "") -> Inputs:  # fmt: skip
-    """Generate, ingest and prepare everything a sweep reads; cached under `work`."""
+                 translator: str = "", look: tuple[str, ...] = LOOK) -> Inputs:  # fmt: skip
+    """Generate, ingest and prepare everything a sweep reads; cached under `work`. `look`: the generator's
+    photographic steps (landmix.generate.look; the generated folder and its shards are keyed by them)."""
     settings.require_ray("build_inputs")
     work = Path(work).resolve()
     real_shards, real_manifest, standin = build_real(work, real_root, crop_size, gen_size, seed,
                                                      n_standin=max(400, n_generated // 4))  # fmt: skip
     synth_manifests = []
+    version = generator_version(look) if n_generated else ""
     if n_generated:  # keyed by the generator's version: a changed generator writes a new folder
-        gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}-{generator_version()}",
-                        n_generated, gen_size, seed)  # fmt: skip
+        gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}-{version}",
+                        n_generated, gen_size, seed, look)  # fmt: skip
         synth_manifests.append(_ingest("facesynthetics", gen, work / "manifests" / gen.name))
     for root in synthetic_roots or []:
         name = "fs-" + _key(root=str(Path(root).resolve()))
@@ -136,10 +139,11 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
     # One folder per translator: shards labelled by a real-fitted chain sit beside the generator-fitted ones.
     label = translate.load_or_fixed(translator).version if translator else "fixed"
-    synth_shards = _prepare(synth_manifests, work / "prepared" / f"synthetic-{crop_size}-{label}", crop_size,
-                            crop_stats=str(crop_stats), translator=translator)  # fmt: skip
+    folder = f"synthetic-{crop_size}-{label}" + (f"-{version}" if version else "")  # one per generator version
+    synth_shards = _prepare(synth_manifests, work / "prepared" / folder, crop_size, crop_stats=str(crop_stats),
+                            translator=translator)  # fmt: skip
     return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
-                  Path(translator) if translator else None, generator_version() if n_generated else "")
+                  Path(translator) if translator else None, version)
 
 
 def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, gen_size: int = 160, seed: int = 0,

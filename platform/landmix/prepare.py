@@ -41,6 +41,7 @@ from ray.data.datasource import FilenameProvider
 
 from landmix import quarantine, settings
 from landmix.crops import CropDistribution, crop_image, crop_stats
+from landmix.generate.job import GENERATOR_MARKER
 from landmix.manifest import landmarks_array, read_manifest
 from landmix.schemes import IBUG68, get_scheme
 from landmix.translate import Translator, load_or_fixed
@@ -186,6 +187,17 @@ class PartNames(FilenameProvider):
         return f"part-{task_index:05d}.parquet"
 
 
+def generators(tables: list[pa.Table]) -> dict[str, dict]:
+    """root -> the `generator.json` that `landmix generate` left in each ingested folder that has one (the
+    generator's version and look), so a run's provenance says which generator drew its synthetic faces."""
+    out = {}
+    for root in sorted({r for t in tables for r in t.column("root").unique().to_pylist()}):
+        marker = Path(root, GENERATOR_MARKER)
+        if marker.is_file():
+            out[root] = json.loads(marker.read_text())
+    return out
+
+
 def prepare(cfg: PrepareConfig) -> dict:
     """Run the job on the connected Ray cluster; returns the summary written to prepare.json."""
     settings.require_ray("prepare")
@@ -235,6 +247,7 @@ def prepare(cfg: PrepareConfig) -> dict:
             "shards": len(shards),
             "crop_distribution": asdict(dist),
             "translator_version": tr.version,
+            "generators": generators(tables),
         }
         (tmp / "prepare.json").write_text(json.dumps(summary, indent=1))
         if written + len(bad) != len(inputs):

@@ -185,7 +185,8 @@ def predictions_png(images: np.ndarray, pred: np.ndarray, gt: np.ndarray, cols: 
 
 
 def provenance(folders: dict[str, str]) -> dict:
-    """Data provenance of shard folders: a hash per Parquet file, and the translator versions used."""
+    """Data provenance of shard folders: a hash per Parquet file, the translator versions used, and the versions
+    of the generator that drew the synthetic faces (from `landmix generate`'s generator.json, via prepare.json)."""
     import hashlib
 
     import pyarrow.parquet as pq
@@ -202,12 +203,14 @@ def provenance(folders: dict[str, str]) -> dict:
             col = pq.read_table(f, columns=["translator_version"]).column(0).to_pylist()
             versions.update(v for v in col if v)
         summary = next((p for p in (folder / "prepare.json", folder.parent / "prepare.json") if p.exists()), None)
+        prepared = json.loads(summary.read_text()) if summary else None
         out[name] = {
             "folder": str(Path(folder).resolve()),
             "shard_sha256_16": hashes,
             "folder_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16],
             "translator_versions": sorted(versions),
-            "prepare_summary": json.loads(summary.read_text()) if summary else None,
+            "prepare_summary": prepared,
+            "generator_versions": sorted({g["version"] for g in (prepared or {}).get("generators", {}).values()}),
         }
     return out
 

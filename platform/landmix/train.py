@@ -344,7 +344,9 @@ def _start_tracking(spec: C.RunSpec, folders: dict):
         prov = tracking.provenance(folders)
         tracker.log_dict(prov, "provenance.json")
         tracker.set_tags({f"data.{k}.hash": v["folder_hash"] for k, v in prov.items()}
-                         | {f"data.{k}.translator": ",".join(v["translator_versions"]) for k, v in prov.items()})
+                         | {f"data.{k}.translator": ",".join(v["translator_versions"]) for k, v in prov.items()}
+                         | {f"data.{k}.generator": ",".join(v["generator_versions"]) for k, v in prov.items()
+                            if v["generator_versions"]})  # fmt: skip
     return tracker
 
 

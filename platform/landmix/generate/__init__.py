@@ -16,13 +16,14 @@ from landmix.generate.render import SEG, render
 __all__ = ["SEG", "Face", "FaceConfig", "Sample", "generator_version", "make_sample", "sample_rng"]
 
 
-def generator_version() -> str:
-    """A short hash of the generator package's source: what a sample looks like follows from it, so cached
-    generated faces are keyed by it (`landmix.inputs`) and a changed generator never mixes with old faces."""
+def generator_version(look: tuple[str, ...] | None = None) -> str:
+    """A short hash of the generator package's source and the look (default: FaceConfig's): what a sample looks
+    like follows from them, so cached generated faces are keyed by it (`landmix.inputs`) and a changed generator
+    never mixes with old faces."""
     import hashlib
     from pathlib import Path
 
-    digest = hashlib.sha1()
+    digest = hashlib.sha1(",".join(FaceConfig().look if look is None else look).encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode() + path.read_bytes())
     return "g" + digest.hexdigest()[:10]
@@ -50,5 +51,5 @@ def make_sample(seed: int, index: int, size: int, cfg: FaceConfig | None = None)
         raise ValueError(f"size={size}: the generator draws faces from 32 to 1024 px (64..512 recommended)")
     rng = sample_rng(seed, index)
     face = sample_face(rng, cfg or FaceConfig(), size)
-    image, seg = render(face, rng)
+    image, seg = render(face, rng, (cfg or FaceConfig()).look)
     return Sample(image=image, seg=seg, xray=face.xray, annotator=face.annotator, face=face)

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from landmix.generate.look import STEPS
 from landmix.schemes import IBUG68, SYNTH70
+
+LOOK = STEPS  # the default look: every step
 
 # Mean 2D iBUG 68 shape of a frontal face (OpenFace's alignment template, unit = face width ~ 0.9).
 _TEMPLATE = np.array([
@@ -94,8 +97,13 @@ class FaceConfig:
     center_jitter: float = 0.06  # principal-point jitter, fraction of the image side
     identity_scale: float = 1.0  # 0 = the mean face; 1 = the default spread of face shapes
     expression_prob: float = 0.6  # chance of a non-neutral expression
+    look: tuple[str, ...] = LOOK  # the renderer's photographic steps (landmix.generate.look.STEPS); () = flat
 
     def __post_init__(self):
+        object.__setattr__(self, "look", tuple(self.look))  # a list after asdict() and a Ray hop
+        bad = [s for s in self.look if s not in STEPS]
+        if bad:
+            raise ValueError(f"FaceConfig.look: unknown steps {bad}; choose from {STEPS}")
         if not 0 <= self.yaw_max <= 90:
             raise ValueError(f"FaceConfig.yaw_max={self.yaw_max}: use 0..90 degrees")
         if not 0 < self.face_frac[0] <= self.face_frac[1] <= 0.8:
@@ -127,6 +135,7 @@ class Face:
     eye_open: tuple[float, float]  # openness of the image-left and image-right eye, 0 closed .. 1 open
     mouth_open: float  # 0..1
     px_per_mm: float  # image scale at the head's distance
+    depth: np.ndarray  # (70,) mm along the camera axis from the head's pivot, + away
 
 
 def truncated_normal(rng: np.random.Generator, sigma: float, limit: float) -> float:
@@ -342,4 +351,5 @@ def sample_face(rng: np.random.Generator, cfg: FaceConfig, size: int) -> Face:
         eye_open=eye_open,
         mouth_open=mouth_open,
         px_per_mm=f / dist,
+        depth=((shape - PIVOT) @ rot.T)[:, 2].astype(np.float32),
     )

@@ -18,6 +18,7 @@ depend on the sharding.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,9 +27,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landmix.generate import FaceConfig, make_sample
+from landmix.generate import FaceConfig, generator_version, make_sample
+from landmix.generate.face3d import LOOK
+from landmix.generate.look import STEPS
 
 MODES = ("procedural", "recompose")
+GENERATOR_MARKER = "generator.json"  # what drew the folder's faces (generator_info)
 SUFFIXES = ("_ldmks.txt", "_seg.png", "_ldmks_annotator.txt", ".png")  # in write order: the image last
 _PNG_END = b"IEND\xaeB`\x82"  # the last 8 bytes of every PNG file
 
@@ -141,6 +145,16 @@ def render_batch(batch: dict[str, np.ndarray], cfg: dict) -> dict[str, np.ndarra
     return {"id": batch["data"], "written": written}
 
 
+def generator_info(cfg: GenerateConfig) -> dict:
+    """What drew a folder's faces: the generator's version and look, the mode, size and seed (`generator.json`,
+    which `landmix prepare` copies into its summary and training logs as the run's generator)."""
+    if cfg.mode == "recompose":
+        return {"version": generator_version(()), "mode": cfg.mode, "source": str(cfg.source), "size": cfg.size,
+                "seed": cfg.seed}  # fmt: skip
+    return {"version": generator_version(cfg.face.look), "mode": cfg.mode, "look": list(cfg.face.look),
+            "size": cfg.size, "seed": cfg.seed}  # fmt: skip
+
+
 def generate(cfg: GenerateConfig) -> GenerateResult:
     """Run the job on the connected Ray cluster (`settings.init_ray`)."""
     import ray
@@ -153,6 +167,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
     if cfg.n == 0:
         return GenerateResult(out, 0, 0, 0.0)
     settings.require_ray("generate")
+    (out / GENERATOR_MARKER).write_text(json.dumps(generator_info(cfg), indent=1))
     params = {**asdict(cfg), "out": str(out), "source": str(cfg.source) if cfg.source else None}
     # One block of ids per task, built on the driver: a ray.data.range() read stage would take half of
     # a 2-CPU cluster's resource reservation and leave one map task running at a time.
@@ -175,6 +190,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default="procedural", help="procedural faces or recompose")
     parser.add_argument("--source", type=Path, help="FaceSynthetics folder to re-compose (--mode recompose)")
     parser.add_argument("--yaw-sigma", type=float, default=FaceConfig.yaw_sigma, help="yaw spread, degrees")
+    parser.add_argument("--look", nargs="*", choices=STEPS, default=list(LOOK),
+                        help="the renderer's photographic steps (default: all); --look with none = the flat drawing")
 
 
 def config_from_args(args: argparse.Namespace) -> GenerateConfig:
@@ -186,7 +203,7 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
         samples_per_task=args.samples_per_task,
         mode=args.mode,
         source=args.source,
-        face=FaceConfig(yaw_sigma=args.yaw_sigma),
+        face=FaceConfig(yaw_sigma=args.yaw_sigma, look=tuple(args.look)),
     )
 
 

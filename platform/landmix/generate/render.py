@@ -17,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from landmix.generate import look as looks
 from landmix.generate.face3d import Face
 
 SEG = {"bg": 0, "skin": 1, "nose": 2, "eye_r": 3, "eye_l": 4, "brow_r": 5, "brow_l": 6, "ear_r": 7,
@@ -180,12 +181,16 @@ def _occluder(rng, img, seg, face: Face, skin_rgb):
     seg[layer_seg == 255] = 255
 
 
-def render(face: Face, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw `face`: returns image (size, size, 3) uint8 RGB and seg (size, size) uint8 class ids."""
+def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Draw `face`: returns image (size, size, 3) uint8 RGB and seg (size, size) uint8 class ids. `look`: the
+    photographic steps to add (landmix.generate.look.STEPS); the flat drawing draws the same from rng either way."""
     n = face.size
     mm = face.px_per_mm
     pts = face.xray
+    lr = looks.step_rngs(rng) if look else {}
     img = background(rng, n)
+    if "background" in look:
+        img = looks.natural_background(lr["background"], n)
     seg = np.zeros((n, n), np.uint8)
     skin = _SKIN_TONES[rng.integers(len(_SKIN_TONES))] * rng.uniform(0.85, 1.12, 3) ** 0.5
     hair_rgb = _HAIR_TONES[rng.integers(len(_HAIR_TONES))] * rng.uniform(0.8, 1.2)
@@ -305,6 +310,9 @@ def render(face: Face, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     iris = _HAIR_TONES[rng.integers(4)] * 0.7 + rng.uniform(0, 80, 3)
     _eye(img, seg, pts[36:42], pts[68], SEG["eye_l"], iris, mm, rng)
     _eye(img, seg, pts[42:48], pts[69], SEG["eye_r"], iris, mm, rng)
+    if "eyes" in look:
+        for eye, pupil in ((pts[36:42], pts[68]), (pts[42:48], pts[69])):
+            looks.eye_detail(lr["eyes"], img, eye, pupil, max(0.55, 5.8 * mm), mm)
     lip_rgb = skin * np.array([0.95, 0.62, 0.62]) * rng.uniform(0.75, 1.05)
     _poly(img, seg, pts[60:68], (60.0, 25.0, 30.0), SEG["mouth"])
     if face.mouth_open > 0.3:
@@ -356,8 +364,23 @@ def render(face: Face, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     _poly(occl, None, np.vstack([pts[55:60], pts[[7, 9]] * 0.35 + pts[[57, 57]] * 0.65]), 0.7)
     occl = cv2.GaussianBlur(occl, (0, 0), max(0.6, 3.5 * mm)) * (face_mask.astype(np.float32) / 255)
     shade *= 1 - np.float32(rng.uniform(0.15, 0.4)) * occl
+    specular = 0.0
+    if "skin" in look:
+        skin_mask = np.isin(seg, [SEG["skin"], SEG["nose"], SEG["neck"], SEG["ear_l"], SEG["ear_r"]])
+        img = img * looks.skin_texture(lr["skin"], face, skin_mask)
+        above_eyes = np.arange(n)[:, None] < pts[36:48, 1].max()
+        lids = (occl > 0.5) & skin_mask & above_eyes  # the eye sockets' upper part, not under the nose
+        looks.makeup(lr["skin"], img, np.isin(seg, [SEG["lip_top"], SEG["lip_bottom"]]), lids)
+    if "hair" in look:
+        hair = np.isin(seg, [SEG["hair"], SEG["beard"], SEG["brow_l"], SEG["brow_r"]])
+        looks.hair_strands(lr["hair"], img, hair, face.down, mm)
+    if "shading" in look:
+        skin_like = np.isin(seg, [SEG["skin"], SEG["nose"], SEG["lip_top"], SEG["lip_bottom"]])
+        diffuse, spec = looks.shade(lr["shading"], looks.height_map(face, face_mask), skin_like)
+        shade = diffuse * (1 - np.float32(0.3) * occl)
+        specular = spec[..., None] * 255
     shade[seg == 0] = 1.0
-    img = img * shade[..., None] * light_rgb
+    img = (img * shade[..., None] + specular) * light_rgb
 
     if rng.random() < 0.2:  # glasses: rims around both eyes, a bridge, optional dark lenses
         gl = np.zeros_like(seg)
@@ -388,9 +411,14 @@ def render(face: Face, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
     # camera: blur, noise, exposure
     k = rng.uniform(0.2, 0.9) * n / 128
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), k)
+    img = img.astype(np.float32)
+    if "camera" not in look:
+        img = cv2.GaussianBlur(img, (0, 0), k)
     noise = np.empty(img.shape, np.float32)
     cv2.setRNGSeed(int(rng.integers(2**31)))  # cv2's own rng, reseeded per sample: deterministic and fast
     cv2.randn(noise, 0.0, float(rng.uniform(1, 7)))
-    img = cv2.addWeighted(img, float(rng.uniform(0.75, 1.2)), noise, 1.0, 0.0)
+    exposure = float(rng.uniform(0.75, 1.2))
+    if "camera" in look:  # the camera step's own lens blur, tone, noise and compression
+        return looks.camera(lr["camera"], img * np.float32(exposure), blur=k), seg
+    img = cv2.addWeighted(img, exposure, noise, 1.0, 0.0)
     return np.clip(img, 0, 255).astype(np.uint8), seg

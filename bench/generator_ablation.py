@@ -1,0 +1,125 @@
+"""The generator's photographic steps, one at a time: how far each look is from real photos, and what a
+synthetic-only model trained on it scores on real faces.
+
+    LANDMIX_DATA_ROOT=../shared/data .venv/bin/python bench/generator_ablation.py          # ~50 min on 2 cores
+    .venv/bin/python bench/generator_ablation.py --looks flat full --skip-train           # the gap only, minutes
+
+For each look (cumulative by default: flat, + background, + shading, + skin, + eyes, + hair, + camera):
+- the domain gap (`landmix gap`'s fixed classifier recipe): held-out accuracy of generated vs real crops,
+  n crops per class x repeats, 5-fold; and the FaceSynthetics renders' once, as the calibration;
+- a short fixed training budget: `--n` generated faces of that look (labels translated by the translator
+  fitted on the generator's paired conventions; the faces' geometry does not depend on the look, so neither
+  does the translator), a synthetic-only model (the detector recipe at `--image-size` px, `--epochs` x
+  `--samples-per-epoch`, no time budget), scored on the 241 held-out real test faces.
+Each look's row is kept in --out as soon as it is measured; a re-run skips what is there for the same generator
+version (resumable) and measures a look anew when the generator's code changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+
+from landmix import config, domain_gap, settings, train  # noqa: E402
+from landmix.generate import generator_version  # noqa: E402
+from landmix.generate.look import STEPS  # noqa: E402
+from landmix.inputs import build_inputs  # noqa: E402
+
+CUMULATIVE = {"flat": ()} | {"+" + s: STEPS[: i + 1] for i, s in enumerate(STEPS)}
+NAMED = {**CUMULATIVE, "full": STEPS} | {s: (s,) for s in STEPS}
+
+
+def synthetic_only_spec(real_shards: str, synthetic_shards: str, image_size: int, epochs: int, samples: int,
+                        seed: int, name: str, converge: bool = False) -> config.RunSpec:  # fmt: skip
+    """The detector recipe (real-baseline) trained on synthetic faces only: for a fixed number of epochs at
+    image_size, or (converge) exactly as the preset trains on real faces (160 px, its 18-minute budget)."""
+    base = config.real_baseline()
+    model = base.model if converge else replace(base.model, image_size=image_size)
+    train_cfg = base.train if converge else replace(base.train, epochs=epochs, time_budget_s=0)
+    return replace(
+        base,
+        model=model,
+        data=replace(base.data, real_shards=real_shards, synthetic_shards=synthetic_shards, strategy="synthetic_only",
+                     samples_per_epoch=base.data.samples_per_epoch if converge else samples),
+        train=replace(train_cfg, patience=0, seed=seed, name=name),
+        tracking=replace(base.tracking, experiment="landmix-generator-ablation"),
+    )  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--looks", nargs="+", default=list(CUMULATIVE), choices=sorted(NAMED))
+    p.add_argument("--n", type=int, default=2000, help="generated faces per look for the training")
+    p.add_argument("--gen-size", type=int, default=160)
+    p.add_argument("--image-size", type=int, default=96, help="model input, px")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--samples-per-epoch", type=int, default=1024)
+    p.add_argument("--gap-n", type=int, default=100)
+    p.add_argument("--gap-repeats", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-train", action="store_true", help="measure the gap only")
+    p.add_argument("--converge", action="store_true",
+                   help="train as the real-baseline preset does (160 px, 18 min) on --n faces (use 10000); kept "
+                        "under each look's 'converge' (the fixed short budget's under 'short')")
+    p.add_argument("--work", type=Path, default=settings.work_dir() / "generator_ablation")
+    p.add_argument("--out", type=Path, default=Path("out/bench/generator_ablation.json"))
+    args = p.parse_args()
+    rows = json.loads(args.out.read_text()) if args.out.exists() else {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save = lambda: args.out.write_text(json.dumps(rows, indent=1))  # noqa: E731
+    if "facesynthetics" not in rows:
+        g = domain_gap.measure(domain_gap.GapConfig(out=args.work / "gap-facesynthetics", sources=("facesynthetics",),
+                                                    n=args.gap_n, repeats=args.gap_repeats, seed=args.seed))
+        rows["facesynthetics"] = {"gap": {k: v for k, v in g["sources"]["facesynthetics"].items() if k != "runs"},
+                                  "stats": g["stats"]}  # fmt: skip
+        save()
+    if not args.skip_train:
+        settings.init_ray(num_cpus=4)
+    budget = "converge" if args.converge else "short"
+    for name in args.looks:
+        look = NAMED[name]
+        row = rows.get(name, {})
+        if row.get("generator_version") != generator_version(look):  # the generator changed: measure it anew
+            row = rows[name] = {"look": list(look), "generator_version": generator_version(look)}
+        if "gap" not in row:
+            g = domain_gap.measure(domain_gap.GapConfig(out=args.work / f"gap-{name}", sources=("generated",),
+                                                        look=look, n=args.gap_n, repeats=args.gap_repeats,
+                                                        gen_size=args.gen_size, seed=args.seed))  # fmt: skip
+            row["gap"] = {k: v for k, v in g["sources"]["generated"].items() if k != "runs"}
+            row["stats"] = g["stats"]["generated"]
+            save()
+        if args.skip_train or budget in row:
+            continue
+        t0 = time.perf_counter()
+        image_size = config.real_baseline().model.image_size if args.converge else args.image_size
+        size = config.shard_size(replace(config.real_baseline().model, image_size=image_size))
+        inputs = build_inputs(work=args.work, n_generated=args.n, gen_size=args.gen_size, crop_size=size,
+                              seed=args.seed, look=look)  # fmt: skip
+        spec = synthetic_only_spec(str(inputs.real_shards), str(inputs.synthetic_shards), args.image_size,
+                                   args.epochs, args.samples_per_epoch, args.seed,
+                                   f"ablation-{budget}-{name.strip('+')}-{row['generator_version']}-n{args.n}"
+                                   f"-s{args.seed}", args.converge)  # fmt: skip
+        result = train.fit(spec)
+        if result.error is not None:
+            raise SystemExit(f"{name}: training failed: {result.error}")
+        m = result.metrics
+        row[budget] = {"test_nme": m["test_nme"], "val_nme": m["val_nme"], "test_nme_helen": m.get("test_nme_helen"),
+                       "test_nme_afw": m.get("test_nme_afw"), "best_epoch": m["best_epoch"], "epochs": m["epoch"] + 1,
+                       "minutes": (time.perf_counter() - t0) / 60, "n": args.n, "gen_size": args.gen_size,
+                       "image_size": image_size, "samples_per_epoch": spec.data.samples_per_epoch,
+                       "max_epochs": spec.train.epochs, "time_budget_s": spec.train.time_budget_s}  # fmt: skip
+        save()
+        print(json.dumps({name: {budget: row[budget]}}), flush=True)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

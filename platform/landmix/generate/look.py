@@ -1,0 +1,257 @@
+"""The photographic look of a generated face: the steps the renderer adds on top of its flat drawing.
+
+Each step is one function the renderer calls at its place in the drawing; `FaceConfig.look` names the steps
+a sample gets, so the ablation (bench/generator_ablation.py) can switch them on one at a time. Each step draws
+from its own rng (`step_rngs`), spawned from the sample's without drawing from it: with no step on, a sample
+is the same bytes as before the steps existed, and switching one step on does not change what the others draw.
+
+- background: a natural-image spectrum (1/f^beta noise in muted colours) with soft out-of-focus shapes, in
+  place of saturated flat shapes and lines.
+- shading: a height map of the face from its landmarks (head dome, brow ridge, nose, cheekbones, lips, chin,
+  eye sockets), its normals lit by a key light drawn from above-front, a fill light and ambient, with
+  Blinn-Phong highlights on the skin.
+- skin: texture at several scales (pores, mottling), redness on cheeks and nose, freckles, blemishes,
+  make-up on some faces.
+- eyes: a radial iris texture with a dark limbal ring, the upper lid's shadow on the sclera, lashes.
+- hair: strands, as noise streaked along the hair's fall, on hair, beard and brows.
+- camera: white balance, vignetting, signal-dependent sensor noise, a lower sensor resolution, JPEG.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+STEPS = ("background", "shading", "skin", "eyes", "hair", "camera")  # the ablation's order
+
+
+def step_rngs(rng: np.random.Generator) -> dict[str, np.random.Generator]:
+    """One rng per step, spawned from the sample's seed sequence (the sample's own stream is not advanced)."""
+    return {s: np.random.default_rng(c) for s, c in zip(STEPS, rng.bit_generator.seed_seq.spawn(len(STEPS)))}
+
+
+def _splat(field: np.ndarray, pts: np.ndarray, amp) -> None:
+    """Add amp at sub-pixel points (bilinear), in place; points outside are dropped."""
+    h, w = field.shape
+    pts = np.asarray(pts, np.float64).reshape(-1, 2)
+    amp = np.broadcast_to(np.asarray(amp, np.float64), (len(pts),))
+    x0, y0 = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+    fx, fy = pts[:, 0] - x0, pts[:, 1] - y0
+    for dx, dy, wt in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (1, 0, fx * (1 - fy)),
+        (0, 1, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
+        x, y = x0 + dx, y0 + dy
+        ok = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        np.add.at(field, (y[ok], x[ok]), (amp * wt)[ok])
+
+
+def _blobs(n: int, groups: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
+    """Sum of Gaussian bumps: groups of (points (K, 2), sigma px, height px at the peak), each stamped into its
+    own +-3 sigma window (a blur of the whole image per group cost more than the rest of the step)."""
+    out = np.zeros((n, n), np.float32)
+    for pts, sigma, height in groups:
+        sigma = max(float(sigma), 0.3)
+        r = int(np.ceil(3 * sigma))
+        for x, y in np.asarray(pts, np.float64).reshape(-1, 2):
+            xi, yi = int(round(x)), int(round(y))
+            x0, x1, y0, y1 = max(xi - r, 0), min(xi + r + 1, n), max(yi - r, 0), min(yi + r + 1, n)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            gx = np.exp(-((np.arange(x0, x1) - x) ** 2) / (2 * sigma * sigma))
+            gy = np.exp(-((np.arange(y0, y1) - y) ** 2) / (2 * sigma * sigma))
+            out[y0:y1, x0:x1] += (height * np.outer(gy, gx)).astype(np.float32)
+    return out
+
+
+def natural_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) float32: 1/f^beta noise (beta 1.6-2.6; a pyramid of noise octaves, each octave's
+    amplitude scaled by (size / cells)^(beta / 2 - 1)) in a muted palette, and blurred shapes."""
+    beta = rng.uniform(1.6, 2.6)
+    lum, cells = np.zeros((1, 1), np.float32), 1
+    while cells < size:  # coarse to fine: upsample what is there, add this octave's noise
+        cells = min(2 * cells, size)
+        octave = rng.standard_normal((cells, cells), dtype=np.float32) * np.float32((size / cells) ** (beta / 2 - 1))
+        lum = cv2.resize(lum, (cells, cells), interpolation=cv2.INTER_CUBIC) + octave
+    lum = (lum - lum.mean()) / (lum.std() + 1e-6)
+    base = rng.uniform(40, 200)
+    tint = rng.normal(0, 0.12, 3).astype(np.float32)
+    img = base * (1 + tint) + lum[..., None] * (rng.uniform(15, 50) * (1 + rng.normal(0, 0.15, 3))).astype(
+        np.float32
+    )
+    for _ in range(int(rng.integers(0, 6))):  # out-of-focus objects: soft ellipses and bars in muted colours
+        layer = np.zeros((size, size), np.float32)
+        c, ax = rng.uniform(-0.1, 1.1, 2) * size, rng.uniform(0.05, 0.5, 2) * size
+        cv2.ellipse(
+            layer, (int(c[0]), int(c[1])), (int(ax[0]), int(ax[1])), rng.uniform(0, 180), 0, 360, 1.0, -1
+        )
+        layer = cv2.GaussianBlur(layer, (0, 0), rng.uniform(1, 6) * size / 128)[..., None]
+        col = base * (1 + rng.normal(0, 0.35, 3)) * rng.uniform(0.5, 1.5)
+        img = img * (1 - layer) + col.astype(np.float32) * layer
+    return np.clip(img, 0, 255).astype(np.float32)
+
+
+def height_map(face, face_mask: np.ndarray) -> np.ndarray:
+    """(n, n) float32 height towards the camera, in pixels: the 70 posed 3D points' heights interpolated over the
+    face (normalised convolution), falling off to the visible outline, plus the relief the 70 points are too sparse
+    to carry (nose ridge and wings, brow ridge, cheekbones, lips, chin up; eye sockets and under the nose down)."""
+    n, mm, p = face.size, face.px_per_mm, face.xray
+    width = max(np.ptp(face.outline[:, 0]), 2.0)
+    heights = (face.depth.max() + 20.0 - face.depth) * mm  # the farthest point 20 mm above the outline
+    sigma = max(1.0, 0.12 * width)
+    num, den = np.zeros((n, n), np.float32), np.zeros((n, n), np.float32)
+    _splat(num, p, heights)
+    _splat(den, p, 1.0)
+    base = cv2.GaussianBlur(num, (0, 0), sigma) / (cv2.GaussianBlur(den, (0, 0), sigma) + 1e-6)
+    inside = face_mask.astype(np.float32) / 255
+    falloff = cv2.GaussianBlur(inside, (0, 0), max(1.0, 0.08 * width))
+    nose_ridge = np.linspace(p[27], p[30], 6)
+    cheeks = np.stack(
+        [(p[1] + p[2] + p[31] * 2) / 4 - [0, 4 * mm], (p[15] + p[14] + p[35] * 2) / 4 - [0, 4 * mm]]
+    )
+    relief = _blobs(n, [
+        (nose_ridge, 2.5 * mm, 3.0 * mm), (p[[30]], 4.0 * mm, 3.0 * mm), (p[[31, 35]], 3.0 * mm, 2.0 * mm),
+        (p[17:27], 4.5 * mm, 2.5 * mm), (cheeks, 9.0 * mm, 5.0 * mm),
+        (p[[51, 57]], 4.0 * mm, 2.0 * mm), ((p[[8]] + p[[57]]) / 2, 6.0 * mm, 3.0 * mm),
+        (np.stack([p[36:42].mean(0), p[42:48].mean(0)]) - [0, 2 * mm], 6.0 * mm, -6.0 * mm),
+        (p[[33]] + [0, 2.5 * mm], 2.5 * mm, -2.5 * mm),
+    ])  # fmt: skip
+    return (base * falloff + relief * inside).astype(np.float32)
+
+
+def shade(rng: np.random.Generator, height: np.ndarray, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Diffuse (n, n) and specular (n, n) light of a height map: key light from above-front (its direction
+    drawn per sample), fill from the other side, ambient; Blinn-Phong highlights where skin (n, n) > 0."""
+    gy, gx = np.gradient(height)
+    norm = np.sqrt(gx * gx + gy * gy + 1)
+    nx, ny, nz = -gx / norm, -gy / norm, 1 / norm
+    az, el = rng.normal(0, 0.7), rng.uniform(-0.1, 0.9)  # radians: azimuth from the front, elevation
+    key = np.array([np.sin(az) * np.cos(el), -np.sin(el), np.cos(az) * np.cos(el)])
+    fill = np.array([-key[0], 0.2, 0.9])
+    fill /= np.linalg.norm(fill)
+    lam = lambda v: np.clip(nx * v[0] + ny * v[1] + nz * v[2], 0, 1)  # noqa: E731
+    ambient, k_key, k_fill = rng.uniform(0.25, 0.45), rng.uniform(0.6, 0.9), rng.uniform(0.0, 0.25)
+    diffuse = (ambient + k_key * lam(key) + k_fill * lam(fill)).astype(np.float32)
+    half = key + [0, 0, 1]
+    half /= np.linalg.norm(half)
+    spec = lam(half) ** rng.uniform(8, 40) * rng.uniform(0.05, 0.3) * (skin > 0)
+    return diffuse, spec.astype(np.float32)
+
+
+def skin_texture(rng: np.random.Generator, face, skin_mask: np.ndarray) -> np.ndarray:
+    """(n, n, 3) float32 multiplicative skin texture around 1: pores, mottling, redness, freckles, blemishes."""
+    n, mm, p = face.size, face.px_per_mm, face.xray
+    pores = cv2.GaussianBlur(rng.standard_normal((n, n), dtype=np.float32), (0, 0), max(0.4, 0.4 * mm))
+    cells = int(rng.integers(4, 12))
+    mottle = cv2.resize(
+        rng.normal(0, 1, (cells, cells)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC
+    )
+    tex = 1 + pores[..., None] * rng.uniform(0.02, 0.06) + mottle[..., None] * rng.uniform(0.01, 0.05)
+    red = _blobs(n, [(np.stack([(p[2] + p[31]) / 2, (p[14] + p[35]) / 2, p[30]]), 9 * mm, 1.0)])
+    tex = tex * (1 + red[..., None] * rng.uniform(0, 0.12) * np.array([0.3, -0.5, -0.4], np.float32))
+    spots = np.zeros((n, n), np.float32)
+    if rng.random() < 0.25:  # freckles over the nose and cheeks
+        k = int(rng.integers(20, 150))
+        centre = np.stack([(p[2] + p[31]) / 2, (p[14] + p[35]) / 2, p[29]])[rng.integers(3, size=k)]
+        _splat(spots, centre + rng.normal(0, 10 * mm, (k, 2)), rng.uniform(0.3, 1.0, k))
+    if rng.random() < 0.4:  # a few blemishes anywhere on the face
+        k = int(rng.integers(1, 6))
+        _splat(spots, p[rng.integers(68, size=k)] + rng.normal(0, 8 * mm, (k, 2)), rng.uniform(0.5, 1.2, k))
+    spots = cv2.GaussianBlur(spots, (0, 0), max(0.5, 0.6 * mm))[..., None]
+    tex = tex * (1 - spots * np.array([0.35, 0.5, 0.55], np.float32))
+    m = (skin_mask > 0)[..., None]
+    return np.where(m, tex, 1).astype(np.float32)
+
+
+def makeup(rng: np.random.Generator, img: np.ndarray, lips: np.ndarray, lids: np.ndarray) -> None:
+    """On about a third of faces: coloured lips and darkened upper lids (masks (n, n) bool), in place."""
+    if rng.random() < 0.3:
+        img[lips] = img[lips] * 0.55 + np.array([rng.uniform(120, 200), rng.uniform(20, 70), rng.uniform(40, 90)],
+                                                np.float32) * 0.45  # fmt: skip
+    if rng.random() < 0.3:
+        img[lids] *= np.float32(rng.uniform(0.6, 0.85)) * (1 + rng.normal(0, 0.08, 3)).astype(np.float32)
+
+
+def eye_detail(rng: np.random.Generator, img: np.ndarray, eye: np.ndarray, pupil: np.ndarray, iris_r: float,
+               mm: float) -> None:  # fmt: skip
+    """Iris streaks and a dark limbal ring, the upper lid's shadow, lashes; clipped to the eye, in place."""
+    x0, y0 = np.floor(eye.min(0) - 4 * mm - 2).astype(int)
+    x1, y1 = np.ceil(eye.max(0) + 3).astype(int)
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [np.round((eye - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    r = np.hypot(xx - pupil[0], yy - pupil[1])
+    ang = np.arctan2(yy - pupil[1], xx - pupil[0])
+    streak = 1 + 0.18 * np.sin(ang * rng.integers(9, 17) + rng.uniform(0, 6)) * (r < iris_r)
+    ring = 1 - 0.45 * np.exp(-(((r - iris_r) / max(0.35, 0.12 * iris_r)) ** 2))
+    top = eye[[1, 2]].mean(0)[1]
+    lid = 1 - 0.35 * np.clip(1 - (yy - top) / max(1.0, 0.5 * np.ptp(eye[:, 1]) + 1), 0, 1)
+    f = (streak * ring * lid)[..., None].astype(np.float32)
+    roi = img[y0:y1, x0:x1]
+    roi[:] = np.where(inside[..., None] > 0, roi * f, roi)
+    lash = (float(rng.uniform(10, 40)),) * 3
+    for a, b in zip(eye[[0, 1, 2]], eye[[1, 2, 3]]):
+        for t in np.linspace(0, 1, 4, endpoint=False):
+            q = a + (b - a) * t
+            tip = q + np.array([rng.normal(0, 0.6), -rng.uniform(1.2, 2.2)]) * mm
+            cv2.line(img, tuple(int(v) for v in np.round(q * 16)), tuple(int(v) for v in np.round(tip * 16)), lash, 1,
+                     cv2.LINE_AA, 4)  # fmt: skip
+
+
+def hair_strands(
+    rng: np.random.Generator, img: np.ndarray, mask: np.ndarray, down: np.ndarray, mm: float
+) -> None:
+    """Streaked noise along the hair's fall (the head's down axis, perturbed) on mask (n, n) bool, in place."""
+    if not mask.any():
+        return
+    n = mask.shape[0]
+    k = max(3, int(round(12 * mm)) | 1)
+    kernel = np.zeros((k, k), np.float32)
+    d = down + rng.normal(0, 0.3, 2)
+    d /= np.linalg.norm(d) + 1e-6
+    c = k // 2
+    cv2.line(kernel, (int(c - d[0] * c), int(c - d[1] * c)), (int(c + d[0] * c), int(c + d[1] * c)), 1.0, 1)
+    kernel /= kernel.sum()
+    streak = cv2.filter2D(rng.standard_normal((n, n), dtype=np.float32), -1, kernel)
+    streak /= streak.std() + 1e-6
+    amp = np.float32(rng.uniform(0.15, 0.35))
+    img[mask] *= np.clip(1 + amp * streak[mask], 0.3, 2.0)[:, None]
+
+
+def camera(rng: np.random.Generator, img: np.ndarray, blur: float) -> np.ndarray:
+    """The camera, on the scene (n, n, 3) float32: lens blur (up to `blur` px), white balance (warm on average,
+    as the real photos' crops are), vignetting, a lower sensor resolution on some faces, a tone curve, the
+    camera's sharpening, signal-dependent sensor noise and JPEG. Returns uint8 RGB."""
+    n = img.shape[0]
+    img = cv2.GaussianBlur(img, (0, 0), max(0.1, blur * rng.uniform(0.2, 0.8)))
+    img = img * (np.array([1.12, 1.0, 0.97]) * (1 + rng.normal(0, 0.05, 3))).astype(np.float32)
+    grey = img.mean(2, keepdims=True)
+    img = grey + (img - grey) * np.float32(rng.uniform(0.6, 1.0))  # the muted colour of most photos
+    t = np.linspace(-0.5, 0.5, n, dtype=np.float32) ** 2
+    img = (
+        img * (1 - np.float32(rng.uniform(0, 0.35) * 2) * (t[:, None] + t[None, :]))[..., None]
+    )  # vignetting
+    if rng.random() < 0.3:  # a sensor with fewer pixels than the image: down then up
+        small = max(16, int(n / rng.uniform(1.2, 2.0)))
+        img = cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (n, n))
+    lin = np.clip(img, 0, 255) / 255
+    mid = lin.mean()
+    lin = np.clip(mid + (lin - mid) * rng.uniform(1.0, 1.35), 0, 1)  # contrast of the tone curve
+    if rng.random() < 0.4:  # in-camera sharpening (unsharp mask)
+        lin = np.clip(lin + rng.uniform(0.2, 0.8) * (lin - cv2.GaussianBlur(lin, (0, 0), 1.0)), 0, 1)
+    sigma = np.sqrt(rng.uniform(1e-4, 1.2e-3) * lin + rng.uniform(1e-5, 1e-4))  # shot + read noise
+    noise = rng.standard_normal(img.shape, dtype=np.float32)
+    own = rng.uniform(0.2, 0.8)  # the part of the noise each channel draws on its own (chroma noise)
+    noise = noise * own + noise.mean(2, keepdims=True) * (1 - own) * np.sqrt(3)
+    img = np.clip((lin + sigma * noise) * 255, 0, 255).astype(np.uint8)
+    if rng.random() < 0.8:
+        q = int(rng.integers(40, 96))
+        ok, enc = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+        img = cv2.imdecode(enc, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(img)
