@@ -54,6 +54,28 @@ def synthetic_only_spec(real_shards: str, synthetic_shards: str, image_size: int
     )  # fmt: skip
 
 
+def table(rows: dict) -> str:
+    """The ablation as markdown: one row per look measured, in the order of `NAMED`."""
+    fs = rows.get("facesynthetics", {}).get("gap")
+    out = ["| look | generator | classifier accuracy [95 %] | on its crops | AUC | synthetic-only NME, short budget | at convergence |",
+           "|---|---|---|---|---|---|---|"]  # fmt: skip
+    pct = lambda g, k: f"{100 * g[k]:.1f} % [{100 * g[k + '_ci'][0]:.0f}, {100 * g[k + '_ci'][1]:.0f}]"  # noqa: E731
+    if fs:
+        out.append(f"| FaceSynthetics renders (calibration) | | {pct(fs, 'accuracy')} | {pct(fs, 'accuracy_synthetic')} "
+                   f"| {fs['auc']:.3f} | | |")  # fmt: skip
+    measured = [(n, rows[n]) for n in NAMED if "gap" in rows.get(n, {})]
+    for name, row in measured:
+        same = [r for n, r in measured if r["look"] == row["look"]]  # "full" is "+camera" under another name
+        if same[0] is not row:
+            continue
+        g = row["gap"]
+        short = next((f"{100 * r['short']['test_nme']:.2f} %" for r in same if "short" in r), "")
+        conv = next((f"{100 * r['converge']['test_nme']:.2f} %" for r in same if "converge" in r), "")
+        out.append(f"| {name} | {row['generator_version']} | {pct(g, 'accuracy')} | {pct(g, 'accuracy_synthetic')} | "
+                   f"{g['auc']:.3f} | {short} | {conv} |")  # fmt: skip
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--looks", nargs="+", default=list(CUMULATIVE), choices=sorted(NAMED))
@@ -71,8 +93,12 @@ def main() -> None:
                         "under each look's 'converge' (the fixed short budget's under 'short')")
     p.add_argument("--work", type=Path, default=settings.work_dir() / "generator_ablation")
     p.add_argument("--out", type=Path, default=Path("out/bench/generator_ablation.json"))
+    p.add_argument("--table", action="store_true", help="print the ablation table of --out as markdown and exit")
     args = p.parse_args()
     rows = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if args.table:
+        print(table(rows))
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save = lambda: args.out.write_text(json.dumps(rows, indent=1))  # noqa: E731
     if "facesynthetics" not in rows:

@@ -1,8 +1,8 @@
 """The visual domain gap, measured without training a landmark model: can a small classifier tell a
 source's face crops from real ones, and how do their image statistics differ?
 
-    landmix gap --out out/gap                                   # generated faces vs the shared real faces
-    landmix gap --sources generated facesynthetics --n 100 --repeats 3 --out out/gap
+    landmix gap --out out/gap                  # generated faces (every step) and the FaceSynthetics renders vs real
+    landmix gap --sources generated --look --n 100 --repeats 3 --out out/gap-flat  # the flat drawing, 3 repeats
 
 Every source is cut the same way (`face_crops`): a square around the INNER points (brows, eyes, nose,
 mouth; the same in the x-ray and annotator conventions, so the jaw convention cannot frame the crop
@@ -226,11 +226,9 @@ class GapConfig:
     out: Path  # folder for gap.json, gap.md, gap.png
     sources: tuple[str, ...] = SOURCES
     real: Path = Path()  # a 300-W folder; default: the shared faces ($LANDMIX_DATA_ROOT/300w)
-    facesynthetics: Path = (
-        Path()
-    )  # default: the shared FaceSynthetics release ($LANDMIX_DATA_ROOT/facesynthetics_100)
+    facesynthetics: Path = Path()  # default: the shared FaceSynthetics renders ($LANDMIX_DATA_ROOT/facesynthetics_100)
     n: int = 100  # crops per class in each repeat (the 100 shared FaceSynthetics renders set the default)
-    repeats: int = 3  # fresh real draws (and fresh generated faces) per repeat; the figures pool them
+    repeats: int = 2  # fresh real draws (and fresh generated faces) per repeat; the figures pool them
     size: int = 112  # crop side in pixels
     gen_size: int = 160  # the generator's image size (the jobs' default)
     look: tuple[str, ...] = LOOK  # the generator's photographic steps (landmix.generate.look.STEPS)
@@ -266,7 +264,7 @@ def measure(cfg: GapConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     result = {"generator_version": generator_version(cfg.look), "config": json.loads(json.dumps(asdict(cfg), default=str)),
               "sources": {}}  # fmt: skip
-    crops, stats = {}, {}
+    crops = {}
     for name in cfg.sources:
         runs = []
         for r in range(cfg.repeats):
