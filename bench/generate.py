@@ -33,8 +33,13 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 from landmix.generate import FaceConfig, make_sample  # noqa: E402
 from landmix.generate.face3d import LOOK  # noqa: E402
-from landmix.generate.job import GenerateConfig, encode_sample, generate, write_sample  # noqa: E402
-from landmix.generate.look import STEPS  # noqa: E402
+from landmix.generate.job import (  # noqa: E402
+    GenerateConfig,
+    add_look_argument,
+    encode_sample,
+    generate,
+    write_sample,
+)
 
 
 def _tree(root: int) -> set[int]:
@@ -205,8 +210,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--skip-big", action="store_true")
     p.add_argument("--sheet", type=Path, help="only draw the contact sheet to this PNG, then exit")
-    p.add_argument("--look", nargs="*", choices=STEPS, default=list(LOOK),
-                   help="the generator's photographic steps (default: all); --look with none = the flat drawing")
+    add_look_argument(p)
     p.add_argument(
         "--recompose-source", type=Path, help="add a row re-composed from this FaceSynthetics folder"
     )

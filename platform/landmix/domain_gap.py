@@ -28,8 +28,8 @@ import numpy as np
 
 from landmix import settings
 from landmix.crops import box_for, crop_image
+from landmix.generate import job
 from landmix.generate.face3d import LOOK
-from landmix.generate.look import STEPS
 
 SOURCES = ("generated", "facesynthetics")  # what `landmix gap` can compare with the real faces
 
@@ -318,13 +318,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=d.repeats)
     parser.add_argument("--size", type=int, default=d.size, help="crop side, px")
     parser.add_argument("--gen-size", type=int, default=d.gen_size, help="generated image side, px")
-    parser.add_argument(
-        "--look",
-        nargs="*",
-        choices=STEPS,
-        default=list(d.look),
-        help="the generator's photographic steps (default: all); --look with none = the flat drawing",
-    )
+    job.add_look_argument(parser)
     parser.add_argument("--seed", type=int, default=d.seed)
 
 

@@ -190,6 +190,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default="procedural", help="procedural faces or recompose")
     parser.add_argument("--source", type=Path, help="FaceSynthetics folder to re-compose (--mode recompose)")
     parser.add_argument("--yaw-sigma", type=float, default=FaceConfig.yaw_sigma, help="yaw spread, degrees")
+    add_look_argument(parser)
+
+
+def add_look_argument(parser: argparse.ArgumentParser) -> None:
+    """`--look STEP ...`: the generator's photographic steps (landmix.generate.look); the same flag wherever faces
+    are generated (`landmix generate`, `landmix gap`, bench/generate.py)."""
     parser.add_argument("--look", nargs="*", choices=STEPS, default=list(LOOK),
                         help="the renderer's photographic steps (default: all); --look with none = the flat drawing")
 
