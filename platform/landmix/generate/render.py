@@ -411,14 +411,14 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
 
     # camera: blur, noise, exposure
     k = rng.uniform(0.2, 0.9) * n / 128
-    img = img.astype(np.float32)
-    if "camera" not in look:
-        img = cv2.GaussianBlur(img, (0, 0), k)
-    noise = np.empty(img.shape, np.float32)
-    cv2.setRNGSeed(int(rng.integers(2**31)))  # cv2's own rng, reseeded per sample: deterministic and fast
-    cv2.randn(noise, 0.0, float(rng.uniform(1, 7)))
+    noise_seed, noise_sigma = int(rng.integers(2**31)), float(rng.uniform(1, 7))  # drawn with or without the step
     exposure = float(rng.uniform(0.75, 1.2))
+    img = img.astype(np.float32)
     if "camera" in look:  # the camera step's own lens blur, tone, noise and compression
         return looks.camera(lr["camera"], img * np.float32(exposure), blur=k), seg
+    img = cv2.GaussianBlur(img, (0, 0), k)
+    noise = np.empty(img.shape, np.float32)
+    cv2.setRNGSeed(noise_seed)  # cv2's own rng, reseeded per sample: deterministic and fast
+    cv2.randn(noise, 0.0, noise_sigma)
     img = cv2.addWeighted(img, exposure, noise, 1.0, 0.0)
     return np.clip(img, 0, 255).astype(np.uint8), seg
