@@ -205,3 +205,28 @@ def test_shading_relief_follows_the_nose_and_the_light():
     assert h[s.seg == SEG["bg"]].max() < 0.5 * h.max()  # relief is the face's, not the background's
     diffuse, spec = look.shade(np.random.default_rng(0), h, face_mask > 0)
     assert diffuse.shape == h.shape and diffuse.min() >= 0 and spec[face_mask == 0].max() == 0
+
+
+def test_fast_paths_draw_and_paint_as_the_plain_ones():
+    from landmix.generate import look
+    from landmix.generate.render import background
+
+    # the look's own background replaces the flat one: its draws are made, nothing is painted
+    painted, skipped = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(20):  # every kind of flat background
+        assert background(painted, 96).shape == (96, 96, 3)
+        assert background(skipped, 96, paint=False) is None
+        assert painted.random() == skipped.random()  # the rest of the sample draws the same
+    # Gaussian bumps stamped in windows equal the plain sum, at the borders too
+    pts = np.array([[0.4, 50.2], [63.6, 1.0], [30.3, 31.7], [-3.0, 20.0], [90.0, 90.0]])
+    yy, xx = np.mgrid[:64, :64]
+    for sigma, height in ((1.5, 2.0), (4.0, -1.0)):
+        plain = sum(height * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2)) for x, y in pts)
+        stamped = look._blobs(64, [(pts, sigma, height)])
+        assert np.abs(stamped - plain).max() < 0.015 * abs(height)  # the windows cut each bump at 3 sigma
+    # the camera's noise reaches every channel (OpenCV's randn on 3 channels with one sigma fills only the first)
+    flat = np.full((64, 64, 3), 120, np.float32)
+    shot = np.stack([look.camera(np.random.default_rng(i), flat.copy(), 0.1) for i in range(8)]).astype(float)
+    residual = shot - cv2.blur(shot.reshape(-1, 64, 3), (5, 5)).reshape(shot.shape)
+    spread = residual[:, 8:-8, 8:-8].std((0, 1, 2))
+    assert spread.min() > 0.5 * spread.max() > 0

@@ -103,8 +103,8 @@ def _points_text(pts: np.ndarray) -> bytes:
 def encode_sample(image: np.ndarray, seg: np.ndarray, xray: np.ndarray, annotator: np.ndarray | None) -> dict:
     """The files' bytes keyed by suffix, image last. image (S, S, 3) uint8 RGB; seg (S, S) uint8; no annotator
     file when annotator is None."""
-    ok_i, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    ok_s, seg_png = cv2.imencode(".png", seg, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok_i, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok_s, seg_png = cv2.imencode(".png", seg, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not (ok_i and ok_s):
         raise RuntimeError("OpenCV could not encode a PNG; check the opencv-python-headless install")
     files = {"_ldmks.txt": _points_text(xray), "_seg.png": seg_png.tobytes()}

@@ -40,52 +40,55 @@ def _poly(img, seg, pts, color, cls=None):
         cv2.fillPoly(seg, [_fx(pts)], int(cls), cv2.LINE_8, _SHIFT)
 
 
+def _of_class(seg: np.ndarray, *names: str) -> np.ndarray:
+    """(n, n) bool: where seg holds one of the SEG classes `names` (a lookup table: np.isin sorts per call)."""
+    table = np.zeros(256, bool)
+    table[[SEG[k] for k in names]] = True
+    return table[seg]
+
+
 def _col(rgb) -> tuple:
     return tuple(float(v) for v in np.clip(rgb, 0, 255))
 
 
-def background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """(size, size, 3) float32: a gradient, a smooth texture or clutter, or a mix."""
+def background(rng: np.random.Generator, size: int, paint: bool = True) -> np.ndarray | None:
+    """(size, size, 3) float32: a gradient, a smooth texture or clutter, or a mix. paint=False makes the same
+    draws from rng and paints nothing (returns None): the look's own background replaces it, and the rest of
+    the sample must draw what it draws in the flat drawing."""
     kind = rng.integers(4)
     c0, c1 = rng.uniform(0, 255, 3).astype(np.float32), rng.uniform(0, 255, 3).astype(np.float32)
-    t = np.linspace(0, 1, size, dtype=np.float32)
     a = rng.uniform(0, 2 * np.pi)
-    ramp = (np.float32(np.cos(a)) * t[None, :] + np.float32(np.sin(a)) * t[:, None] + 1.5) / 3
-    img = c0 + (c1 - c0) * ramp[..., None]
+    img = None
+    if paint:
+        t = np.linspace(0, 1, size, dtype=np.float32)
+        ramp = (np.float32(np.cos(a)) * t[None, :] + np.float32(np.sin(a)) * t[:, None] + 1.5) / 3
+        img = c0 + (c1 - c0) * ramp[..., None]
     if kind >= 1:  # smooth random texture at a random scale
         cells = int(rng.integers(3, 24))
         noise = rng.uniform(-1, 1, (cells, cells, 3)).astype(np.float32)
-        img += cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC) * rng.uniform(10, 70)
+        amp = rng.uniform(10, 70)
+        if paint:
+            img += cv2.resize(noise, (size, size), interpolation=cv2.INTER_CUBIC) * amp
     if kind >= 2:  # clutter: rectangles, circles and lines in random colours
         for _ in range(int(rng.integers(3, 14))):
             col, p = _col(rng.uniform(0, 255, 3)), rng.uniform(-0.2, 1.2, 4) * size
             shape = rng.integers(3)
             if shape == 0:
-                cv2.rectangle(img, _fx(p[:2])[0, 0], _fx(p[2:])[0, 0], col, -1, cv2.LINE_AA, _SHIFT)
+                if paint:
+                    cv2.rectangle(img, _fx(p[:2])[0, 0], _fx(p[2:])[0, 0], col, -1, cv2.LINE_AA, _SHIFT)
             elif shape == 1:
-                cv2.circle(
-                    img,
-                    _fx(p[:2])[0, 0],
-                    int(rng.uniform(0.03, 0.3) * size * 16),
-                    col,
-                    -1,
-                    cv2.LINE_AA,
-                    _SHIFT,
-                )
+                radius = int(rng.uniform(0.03, 0.3) * size * 16)
+                if paint:
+                    cv2.circle(img, _fx(p[:2])[0, 0], radius, col, -1, cv2.LINE_AA, _SHIFT)
             else:
-                cv2.line(
-                    img,
-                    _fx(p[:2])[0, 0],
-                    _fx(p[2:])[0, 0],
-                    col,
-                    max(1, int(rng.uniform(0.005, 0.04) * size)),
-                    cv2.LINE_AA,
-                    _SHIFT,
-                )
+                thick = max(1, int(rng.uniform(0.005, 0.04) * size))
+                if paint:
+                    cv2.line(img, _fx(p[:2])[0, 0], _fx(p[2:])[0, 0], col, thick, cv2.LINE_AA, _SHIFT)
         if kind == 3:
             k = int(rng.integers(1, 4)) * 2 + 1
-            img = cv2.GaussianBlur(img, (k, k), 0)
-    return np.clip(img, 0, 255).astype(np.float32)
+            if paint:
+                img = cv2.GaussianBlur(img, (k, k), 0)
+    return np.clip(img, 0, 255).astype(np.float32) if paint else None
 
 
 def _ellipse_pts(centre, axes, angle_deg, n=24) -> np.ndarray:
@@ -188,7 +191,7 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     mm = face.px_per_mm
     pts = face.xray
     lr = looks.step_rngs(rng) if look else {}
-    img = background(rng, n)
+    img = background(rng, n, paint="background" not in look)
     if "background" in look:
         img = looks.natural_background(lr["background"], n)
     seg = np.zeros((n, n), np.uint8)
@@ -338,16 +341,13 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     visible = face_mask.copy()
     cv2.fillPoly(visible, [_fx(nose), _fx(pts[48:60])], 255, cv2.LINE_8, _SHIFT)
     hidden = visible == 0
-    img[hidden], seg[hidden] = before_img[hidden], before_seg[hidden]
+    np.copyto(img, before_img, where=hidden[..., None])
+    np.copyto(seg, before_seg, where=hidden)
 
-    # light: a smooth dome normal from the blurred face mask, Lambert with a coloured light
-    sig = max(1.0, 0.12 * np.ptp(outline[:, 0]))
-    dome = cv2.GaussianBlur(face_mask.astype(np.float32) / 255, (0, 0), sig)
-    gx = cv2.Sobel(dome, cv2.CV_32F, 1, 0, ksize=3) * sig * 1.5
-    gy = cv2.Sobel(dome, cv2.CV_32F, 0, 1, ksize=3) * sig * 1.5
-    lam = np.clip((-gx * light[0] - gy * light[1] + light[2]) / np.sqrt(gx * gx + gy * gy + 1), 0, 1)
+    # light: a smooth dome normal from the blurred face mask, Lambert with a coloured light (the shading step
+    # replaces it; its draws are made either way)
     light_rgb = (rng.uniform(0.85, 1.15) * (1 + rng.normal(0, 0.05, 3))).astype(np.float32)
-    shade = np.float32(rng.uniform(0.35, 0.6)) + np.float32(rng.uniform(0.5, 0.8)) * lam
+    lo, hi = np.float32(rng.uniform(0.35, 0.6)), np.float32(rng.uniform(0.5, 0.8))
     # ambient occlusion: eye sockets, under the nose and the lower lip, soft-edged
     occl = np.zeros((n, n), np.float32)
     for eye, brow in ((pts[36:42], pts[17:22]), (pts[42:48], pts[22:27])):
@@ -363,24 +363,38 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     _poly(occl, None, np.vstack([pts[31:36], pts[[54, 48]] * 0.3 + pts[[35, 31]] * 0.7]), 0.8)
     _poly(occl, None, np.vstack([pts[55:60], pts[[7, 9]] * 0.35 + pts[[57, 57]] * 0.65]), 0.7)
     occl = cv2.GaussianBlur(occl, (0, 0), max(0.6, 3.5 * mm)) * (face_mask.astype(np.float32) / 255)
-    shade *= 1 - np.float32(rng.uniform(0.15, 0.4)) * occl
-    specular = 0.0
+    occl_k = np.float32(rng.uniform(0.15, 0.4))
+    if "shading" not in look:
+        sig = max(1.0, 0.12 * np.ptp(outline[:, 0]))
+        dome = cv2.GaussianBlur(face_mask.astype(np.float32) / 255, (0, 0), sig)
+        gx = cv2.Sobel(dome, cv2.CV_32F, 1, 0, ksize=3) * sig * 1.5
+        gy = cv2.Sobel(dome, cv2.CV_32F, 0, 1, ksize=3) * sig * 1.5
+        lam = np.clip((-gx * light[0] - gy * light[1] + light[2]) / np.sqrt(gx * gx + gy * gy + 1), 0, 1)
+        shade = lo + hi * lam
+        shade *= 1 - occl_k * occl
+    specular = None
     if "skin" in look:
-        skin_mask = np.isin(seg, [SEG["skin"], SEG["nose"], SEG["neck"], SEG["ear_l"], SEG["ear_r"]])
+        skin_mask = _of_class(seg, "skin", "nose", "neck", "ear_l", "ear_r")
         img = img * looks.skin_texture(lr["skin"], face, skin_mask)
         above_eyes = np.arange(n)[:, None] < pts[36:48, 1].max()
         lids = (occl > 0.5) & skin_mask & above_eyes  # the eye sockets' upper part, not under the nose
-        looks.makeup(lr["skin"], img, np.isin(seg, [SEG["lip_top"], SEG["lip_bottom"]]), lids)
+        looks.makeup(lr["skin"], img, _of_class(seg, "lip_top", "lip_bottom"), lids)
     if "hair" in look:
-        hair = np.isin(seg, [SEG["hair"], SEG["beard"], SEG["brow_l"], SEG["brow_r"]])
+        hair = _of_class(seg, "hair", "beard", "brow_l", "brow_r")
         looks.hair_strands(lr["hair"], img, hair, face.down, mm)
     if "shading" in look:
-        skin_like = np.isin(seg, [SEG["skin"], SEG["nose"], SEG["lip_top"], SEG["lip_bottom"]])
+        skin_like = _of_class(seg, "skin", "nose", "lip_top", "lip_bottom")
         diffuse, spec = looks.shade(lr["shading"], looks.height_map(face, face_mask), skin_like)
         shade = diffuse * (1 - np.float32(0.3) * occl)
-        specular = spec[..., None] * 255
+        specular = spec * 255
     shade[seg == 0] = 1.0
-    img = (img * shade[..., None] + specular) * light_rgb
+    if look:  # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
+        img = looks.times(img, shade.astype(np.float32))
+        if specular is not None:
+            img += cv2.merge([specular, specular, specular])
+        img = cv2.transform(img, np.diag(light_rgb).astype(np.float32))
+    else:
+        img = img * shade[..., None] * light_rgb
 
     if rng.random() < 0.2:  # glasses: rims around both eyes, a bridge, optional dark lenses
         gl = np.zeros_like(seg)
