@@ -58,8 +58,9 @@ def test_pupils_sit_on_the_drawn_eyes_and_nose_tip_on_the_nose():
         x, y = np.round(s.xray).astype(int).T
         if abs(f.yaw) < 40 and min(f.eye_open) > 0.6:
             for p, cls in ((68, SEG["eye_l"]), (69, SEG["eye_r"])):
-                eyes += 1
-                eyes_ok += s.seg[y[p], x[p]] in (cls, SEG["glasses"], SEG["ignore"])
+                eyes += 1  # within a pixel: the prior's narrower eyes are 2-3 px tall at 128 px
+                near = s.seg[y[p] - 1 : y[p] + 2, x[p] - 1 : x[p] + 2]
+                eyes_ok += bool(np.isin(near, (cls, SEG["glasses"], SEG["ignore"])).any())
         if abs(f.yaw) < 20 and abs(f.pitch) < 15:
             noses += 1
             noses_ok += s.seg[y[30], x[30]] in (SEG["nose"], SEG["glasses"], SEG["ignore"])
@@ -230,3 +231,35 @@ def test_fast_paths_draw_and_paint_as_the_plain_ones():
     residual = shot - cv2.blur(shot.reshape(-1, 64, 3), (5, 5)).reshape(shot.shape)
     spread = residual[:, 8:-8, 8:-8].std((0, 1, 2))
     assert spread.min() > 0.5 * spread.max() > 0
+
+
+def test_shape_prior_is_the_fit_of_the_real_training_faces(shared_data, tmp_path):
+    from landmix.generate import shape_prior
+
+    out = tmp_path / "face_shape.json"
+    assert shape_prior.main(["--data", str(shared_data / "300w"), "--out", str(out)]) == 0
+    refit, shipped = json.loads(out.read_text()), json.loads(shape_prior.FILE.read_text())
+    assert refit["faces"] == shipped["faces"] and refit["frontal_faces"] == shipped["frontal_faces"]
+    assert np.allclose(refit["mean"], shipped["mean"], atol=1e-4) and np.allclose(refit["sd"], shipped["sd"], atol=1e-5)
+    prior = shape_prior.load()
+    assert np.allclose(shape_prior.mirror(prior["mean"][None])[0], prior["mean"], atol=1e-4)  # symmetric
+    assert np.all(np.diff(prior["sd"]) <= 0) and prior["residual_sd"] < prior["sd"][-1]
+    with pytest.raises(ValueError, match="too few"):
+        shape_prior.fit(np.stack([prior["mean"]] * 10))
+
+
+def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
+    from landmix.generate import shape_prior
+
+    cfg = FaceConfig(yaw_max=3, pitch_max=3, roll_max=3, look=())
+    faces = [sample_face(sample_rng(4, i), cfg, 256) for i in range(400)]
+    aligned = shape_prior.align(np.stack([f.annotator for f in faces]))
+    mean = shape_prior.load()["mean"]
+    # the jaw, 80 mm behind the eyes, lands where the photos put it (un-projected at the typical distance)
+    assert np.linalg.norm(aligned.mean(0) - mean, axis=1).max() < 0.05
+    jaw_width = lambda s: s[..., 16, 0] - s[..., 0, 0]  # noqa: E731
+    assert abs(jaw_width(aligned).mean() / jaw_width(mean) - 1) < 0.03
+    gap = aligned[:, [65, 66, 67], 1].mean(1) - aligned[:, [61, 62, 63], 1].mean(1)
+    # inner lips never cross (beyond what a few degrees of pose and perspective make of closed lips); many closed
+    assert gap.min() > -0.01 and (np.abs(gap) < 0.005).mean() > 0.1  # real: 42 %, generated: 18 %
+    assert np.mean([f.mouth_open > 0.3 for f in faces]) > 0.05  # and some open enough to show teeth

@@ -17,14 +17,14 @@ __all__ = ["SEG", "Face", "FaceConfig", "Sample", "generator_version", "make_sam
 
 
 def generator_version(look: tuple[str, ...] | None = None) -> str:
-    """A short hash of the generator package's source and the look (default: FaceConfig's): what a sample looks
+    """A short hash of the generator package's source, its fitted data (face_shape.json) and the look (default: FaceConfig's): what a sample looks
     like follows from them, so cached generated faces are keyed by it (`landmix.inputs`) and a changed generator
     never mixes with old faces."""
     import hashlib
     from pathlib import Path
 
     digest = hashlib.sha1(",".join(FaceConfig().look if look is None else look).encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted([*Path(__file__).parent.glob("*.py"), *Path(__file__).parent.glob("*.json")]):
         digest.update(path.name.encode() + path.read_bytes())
     return "g" + digest.hexdigest()[:10]
 

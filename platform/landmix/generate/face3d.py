@@ -23,28 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from landmix.generate import shape_prior
 from landmix.generate.look import STEPS
-from landmix.schemes import IBUG68, SYNTH70
 
 LOOK = STEPS  # the default look: every step
 
-# Mean 2D iBUG 68 shape of a frontal face (OpenFace's alignment template, unit = face width ~ 0.9).
-_TEMPLATE = np.array([
-    (0.0792, 0.3392), (0.0829, 0.4570), (0.0968, 0.5756), (0.1221, 0.6919), (0.1687, 0.8003),
-    (0.2398, 0.8957), (0.3257, 0.9771), (0.4223, 1.0433), (0.5318, 1.0608), (0.6413, 1.0398),
-    (0.7381, 0.9723), (0.8244, 0.8896), (0.8948, 0.7925), (0.9394, 0.6815), (0.9611, 0.5622),
-    (0.9706, 0.4418), (0.9712, 0.3221), (0.1638, 0.2492), (0.2178, 0.2043), (0.2913, 0.1924),
-    (0.3675, 0.2036), (0.4393, 0.2331), (0.5864, 0.2281), (0.6602, 0.1959), (0.7375, 0.1824),
-    (0.8132, 0.1928), (0.8708, 0.2353), (0.5153, 0.3186), (0.5162, 0.3962), (0.5171, 0.4738),
-    (0.5182, 0.5532), (0.4337, 0.6041), (0.4755, 0.6208), (0.5207, 0.6343), (0.5659, 0.6188),
-    (0.6071, 0.6016), (0.2524, 0.3311), (0.2987, 0.3026), (0.3557, 0.3030), (0.4037, 0.3387),
-    (0.3525, 0.3500), (0.2968, 0.3505), (0.6313, 0.3341), (0.6791, 0.2965), (0.7360, 0.2947),
-    (0.7829, 0.3213), (0.7403, 0.3418), (0.6850, 0.3437), (0.3532, 0.7462), (0.4146, 0.7191),
-    (0.4777, 0.7068), (0.5227, 0.7171), (0.5698, 0.7054), (0.6352, 0.7157), (0.6995, 0.7394),
-    (0.6394, 0.8052), (0.5764, 0.8354), (0.5254, 0.8417), (0.4764, 0.8375), (0.4138, 0.8100),
-    (0.3801, 0.7500), (0.4780, 0.7451), (0.5234, 0.7489), (0.5711, 0.7433), (0.6724, 0.7442),
-    (0.5725, 0.7766), (0.5240, 0.7834), (0.4776, 0.7815),
-])  # fmt: skip
 # Depth (mm, + away from the camera) of each iBUG point relative to the inner eye corners.
 _DEPTH = np.array([
     80, 73, 63, 50, 35, 20, 8, -2, -5, -2, 8, 20, 35, 50, 63, 73, 80,     # jaw
@@ -54,20 +37,25 @@ _DEPTH = np.array([
     5, -6, -11, -12, -11, -6, 5, -6, -9, -10, -9, -6,                     # outer lips
     2, -7, -8, -7, 2, -6, -7, -6,                                         # inner lips
 ], dtype=np.float64)  # fmt: skip
-_MM_PER_UNIT = 160.0
+EYE_CORNERS_MM = 85.0  # the mean face's outer eye corner span: the scale of the shape prior's unit
 PIVOT = np.array([0.0, 30.0, 90.0])  # head rotation centre (mm): between the ears, above the neck
 
 
 def _mean_shape() -> np.ndarray:
-    """(70, 3) float64 mm: the symmetric mean face, eye line at y=0, midline at x=0."""
-    t = (_TEMPLATE + (_TEMPLATE[list(IBUG68.flip_perm)] * [-1, 1] + [1.0, 0])) / 2  # symmetrise
-    xy = (t - [0.5, t[36:48, 1].mean()]) * _MM_PER_UNIT
+    """(70, 3) float64 mm: the shape prior's mean face (fitted on real near-frontal faces, symmetric), eye line
+    at y=0, midline at x=0, with the hand-set depth of each point; pupils at the eyes' centres."""
+    mean = shape_prior.load()["mean"]
+    xy = (mean - [0.0, mean[36:48, 1].mean()]) * EYE_CORNERS_MM
+    # the prior's points are as photographed, i.e. after perspective: un-project them at the camera's typical
+    # distance, so that a face posed there projects onto the prior's mean (else the jaw, 80 mm behind the eyes,
+    # came out 9 % narrower than in the photos)
+    typical = float(np.exp(np.log(FaceConfig.distance_mm).mean())) - PIVOT[2]  # to the eyes' depth
+    xy = PIVOT[:2] + (xy - PIVOT[:2]) * ((typical + _DEPTH) / typical)[:, None]
     pts = np.concatenate([xy, _DEPTH[:, None]], axis=1)
     pupils = np.stack([pts[36:42].mean(0), pts[42:48].mean(0)]) + [0, 0, -2.0]
     return np.concatenate([pts, pupils])
 
 
-MEAN_SHAPE = _mean_shape()
 JAW = np.arange(17)
 _THETAS = np.radians(np.linspace(-80, 90, 30))  # position along each contour curve: back (-) to front (+)
 _CRANIUM_ANGLES = np.radians(np.linspace(-5, -175, 19))
@@ -108,6 +96,9 @@ class FaceConfig:
             raise ValueError(f"FaceConfig.yaw_max={self.yaw_max}: use 0..90 degrees")
         if not 0 < self.face_frac[0] <= self.face_frac[1] <= 0.8:
             raise ValueError(f"FaceConfig.face_frac={self.face_frac}: use 0 < lo <= hi <= 0.8 of the image")
+
+
+MEAN_SHAPE = _mean_shape()  # after FaceConfig: it un-projects at FaceConfig's typical distance
 
 
 @dataclass(frozen=True)
@@ -174,51 +165,34 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 
 def _identity(rng: np.random.Generator, scale: float) -> np.ndarray:
-    """(70, 3) an individual neutral face: global proportions, feature sizes, symmetric noise."""
+    """(70, 3) an individual face with its expression at rest: the shape prior's modes in x and y (fitted on
+    real near-frontal faces, so identity and everyday expression together) and the spread they leave; the
+    depth's proportions and the nose's length by hand."""
+    prior = shape_prior.load()
     s = MEAN_SHAPE.copy()
-    g = lambda sd: 1 + scale * rng.normal(0, sd)  # noqa: E731
-    s[:, 0] *= g(0.05)
-    s[:, 1] *= g(0.05)
-    s[:, 2] *= g(0.08)
-    eyes = np.r_[36:48, 68, 69]
-    s[eyes, 0] *= g(0.04)  # eye spacing
-    for idx, c in ((np.r_[36:42, 68], s[36:42].mean(0)), (np.r_[42:48, 69], s[42:48].mean(0))):
-        s[idx] = c + (s[idx] - c) * [g(0.08), g(0.12), 1]  # eye size
-    nose = np.r_[27:36]
-    s[nose, 0] *= g(0.1)
-    s[nose, 1] = s[27, 1] + (s[nose, 1] - s[27, 1]) * g(0.07)
+    b = rng.normal(0, 1, len(prior["sd"])) * prior["sd"] * scale
+    s[:68, :2] += np.tensordot(b, prior["modes"], 1) * EYE_CORNERS_MM
+    s[:68, :2] += rng.normal(0, prior["residual_sd"] * EYE_CORNERS_MM * scale, (68, 2))
+    s[:, 2] *= 1 + scale * rng.normal(0, 0.08)
     s[30, 2] -= scale * rng.normal(0, 4)  # nose length (depth)
-    mouth = np.r_[48:68]
-    mc = s[mouth].mean(0)
-    s[mouth] = mc + (s[mouth] - mc) * [g(0.08), g(0.15), 1]
-    s[mouth, 1] += scale * rng.normal(0, 3)
-    jaw = np.r_[3:14]
-    s[jaw, 0] *= g(0.06)
-    s[5:12, 1] += scale * rng.normal(0, 4) * np.array([0.3, 0.6, 0.9, 1, 0.9, 0.6, 0.3])  # chin length
-    s[17:27, 1] += scale * rng.normal(0, 3)
-    noise = rng.normal(0, 1.2 * scale, (70, 3))
-    noise = (noise + noise[list(SYNTH70.flip_perm)] * [-1, 1, 1]) / 2  # symmetric, like the mean
-    return s + noise
+    for upper, lower in ((61, 67), (62, 66), (63, 65), (37, 41), (38, 40), (43, 47), (44, 46)):
+        if s[lower, 1] < s[upper, 1]:  # a draw whose lids or inner lips cross: closed instead, as annotated
+            s[[upper, lower], 1] = s[[upper, lower], 1].mean()
+    return s
 
 
 def _expression(rng: np.random.Generator, s: np.ndarray, prob: float) -> tuple[np.ndarray, tuple, float]:
-    """Apply mouth opening, smile, brow raise, eye closing and gaze; returns (shape, eye_open, mouth_open)."""
+    """Open the mouth wide (beyond what the prior's faces show), close or wink the eyes, set the gaze; returns
+    (shape, eye_open, mouth_open), mouth_open 0..1 from the inner lips' gap (1 = 20 mm)."""
     s = s.copy()
     active = rng.random() < prob
-    mouth = rng.uniform(0, 1) ** 1.5 if active and rng.random() < 0.5 else 0.0
-    smile = rng.uniform(0, 1) if active and rng.random() < 0.5 else 0.0
-    brow = rng.uniform(-0.3, 1) if active and rng.random() < 0.4 else 0.0
-    closed = rng.uniform(0, 1) if active and rng.random() < 0.3 else 0.0
+    mouth = rng.uniform(0, 1) ** 1.5 if active and rng.random() < 0.25 else 0.0
+    closed = rng.uniform(0, 1) if active and rng.random() < 0.15 else 0.0
     wink = rng.uniform(0, 1) if active and rng.random() < 0.1 else 0.0
     drop = 22.0 * mouth  # jaw drop, mm
     s[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop
     s[[48, 54, 60, 64], 1] += drop * 0.45
     s[JAW, 1] += drop * np.array([0, 0, 0, 0.1, 0.25, 0.45, 0.7, 0.9, 1, 0.9, 0.7, 0.45, 0.25, 0.1, 0, 0, 0])
-    for idx, side in (([48, 60], -1), ([54, 64], 1)):
-        s[idx, 0] += side * 7 * smile
-        s[idx, 1] -= 6 * smile
-    s[[49, 53, 59, 55], 1] -= 2.5 * smile
-    s[17:27, 1] -= 8 * brow
     openness = (max(0.0, 1 - closed - wink), max(0.0, 1 - closed))
     for (u1, u2, l1, l2), op in zip(((37, 38, 41, 40), (43, 44, 47, 46)), openness):
         for u, lo in ((u1, l1), (u2, l2)):
@@ -228,7 +202,8 @@ def _expression(rng: np.random.Generator, s: np.ndarray, prob: float) -> tuple[n
         w = eye[3, 0] - eye[0, 0]
         h = eye[[1, 2], 1].mean() - eye[[4, 5], 1].mean()
         s[p, :2] = eye[[0, 3]].mean(0)[:2] + gaze * [w, abs(h) * 0.5]
-    return s, openness, mouth
+    gap = s[[65, 66, 67], 1].mean() - s[[61, 62, 63], 1].mean()
+    return s, openness, float(np.clip(gap / 20.0, 0.0, 1.0))
 
 
 def _contour_curves(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
