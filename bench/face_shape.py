@@ -34,6 +34,8 @@ PROPORTIONS = {
     "jaw width (0-16)": lambda s: s[:, 16, 0] - s[:, 0, 0],
 }
 
+CLOSED = 0.005  # an inner lips' gap below this (outer-eye units) counts as closed lips
+
 
 def reconstruction_error(train: np.ndarray, test: np.ndarray, k: int) -> float:
     flat = train.reshape(len(train), -1)
@@ -71,6 +73,9 @@ def main() -> None:
         result["proportions"][name] = q
         print(f"| {name} | {q['real'][0]:.3f} [{q['real'][1]:.3f}, {q['real'][2]:.3f}] | "
               f"{q['generated'][0]:.3f} [{q['generated'][1]:.3f}, {q['generated'][2]:.3f}] |")  # fmt: skip
+    closed = {k: float((np.abs(PROPORTIONS["inner lips' gap"](v)) < CLOSED).mean()) for k, v in near.items()}
+    result["closed_lips"] = closed
+    print(f"| closed lips (share of faces, gap under {CLOSED}) | {closed['real']:.0%} | {closed['generated']:.0%} |")
     print("\n| modes | real test shapes rebuilt by the real train modes | by the generated faces' modes |\n|---|---|---|")
     for k in (10, 20):
         r = {side: reconstruction_error(shapes, test, k) for side, shapes in near.items()}

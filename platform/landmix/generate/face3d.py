@@ -175,10 +175,25 @@ def _identity(rng: np.random.Generator, scale: float) -> np.ndarray:
     s[:68, :2] += rng.normal(0, prior["residual_sd"] * EYE_CORNERS_MM * scale, (68, 2))
     s[:, 2] *= 1 + scale * rng.normal(0, 0.08)
     s[30, 2] -= scale * rng.normal(0, 4)  # nose length (depth)
+    # the inner lips' gap from its own fitted distribution (closed on 4 real faces in 10): the modes and the
+    # per-point spread, Gaussian, open as many mouths as they close; the lower lip and the jaw follow the change
+    if prior["gap_quantiles"] is None:
+        raise RuntimeError(f"{shape_prior.FILE} has no inner_lips_gap_quantiles: refit it with "
+                           "`python -m landmix.generate.shape_prior --data <300-W folder>`")  # fmt: skip
+    target = np.interp(rng.uniform(), np.linspace(0, 1, len(prior["gap_quantiles"])), prior["gap_quantiles"])
+    _drop_jaw(s, target * EYE_CORNERS_MM - (s[[65, 66, 67], 1].mean() - s[[61, 62, 63], 1].mean()))
     for upper, lower in ((61, 67), (62, 66), (63, 65), (37, 41), (38, 40), (43, 47), (44, 46)):
-        if s[lower, 1] < s[upper, 1]:  # a draw whose lids or inner lips cross: closed instead, as annotated
-            s[[upper, lower], 1] = s[[upper, lower], 1].mean()
+        if s[lower, 1] < s[upper, 1] or (upper > 60 and target < 0.005):  # lids or lips crossing, or closed
+            s[[upper, lower], 1] = s[[upper, lower], 1].mean()  # closed, as annotated
     return s
+
+
+def _drop_jaw(s: np.ndarray, drop: float) -> None:
+    """Open (drop > 0, mm) or close the mouth in place: the lower lip moves by `drop`, the mouth's corners by
+    under half of it, the jaw by a profile that is largest at the chin."""
+    s[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop
+    s[[48, 54, 60, 64], 1] += drop * 0.45
+    s[JAW, 1] += drop * np.array([0, 0, 0, 0.1, 0.25, 0.45, 0.7, 0.9, 1, 0.9, 0.7, 0.45, 0.25, 0.1, 0, 0, 0])
 
 
 def _expression(rng: np.random.Generator, s: np.ndarray, prob: float) -> tuple[np.ndarray, tuple, float]:
@@ -186,13 +201,10 @@ def _expression(rng: np.random.Generator, s: np.ndarray, prob: float) -> tuple[n
     (shape, eye_open, mouth_open), mouth_open 0..1 from the inner lips' gap (1 = 20 mm)."""
     s = s.copy()
     active = rng.random() < prob
-    mouth = rng.uniform(0, 1) ** 1.5 if active and rng.random() < 0.25 else 0.0
+    mouth = rng.uniform(0, 1) ** 1.5 if active and rng.random() < 0.15 else 0.0
     closed = rng.uniform(0, 1) if active and rng.random() < 0.15 else 0.0
     wink = rng.uniform(0, 1) if active and rng.random() < 0.1 else 0.0
-    drop = 22.0 * mouth  # jaw drop, mm
-    s[[55, 56, 57, 58, 59, 65, 66, 67], 1] += drop
-    s[[48, 54, 60, 64], 1] += drop * 0.45
-    s[JAW, 1] += drop * np.array([0, 0, 0, 0.1, 0.25, 0.45, 0.7, 0.9, 1, 0.9, 0.7, 0.45, 0.25, 0.1, 0, 0, 0])
+    _drop_jaw(s, 22.0 * mouth)  # mm
     openness = (max(0.0, 1 - closed - wink), max(0.0, 1 - closed))
     for (u1, u2, l1, l2), op in zip(((37, 38, 41, 40), (43, 44, 47, 46)), openness):
         for u, lo in ((u1, l1), (u2, l2)):

@@ -15,6 +15,10 @@ is the same bytes as before the steps existed, and switching one step on does no
 - eyes: a radial iris texture with a dark limbal ring, the upper lid's shadow on the sclera, lashes.
 - hair: strands, as noise streaked along the hair's fall, on hair, beard and brows.
 - camera: white balance, vignetting, signal-dependent sensor noise, a lower sensor resolution, JPEG.
+- features: what photos show of the features and the flat drawing lacks: the dark line where closed lips meet
+  and the mouth's corners, lips nearer the skin's colour, the nose wings' creases, the upper lid's crease and
+  the lower lid, faint nasolabial folds (soft lines darkening the skin), lit sclera (the eyeball catches light
+  the socket around it does not), and the chin's soft shadow on the neck.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-STEPS = ("background", "shading", "skin", "eyes", "hair", "camera")  # the ablation's order
+STEPS = ("background", "shading", "skin", "eyes", "hair", "camera", "features")  # the ablation's order
 
 
 def step_rngs(rng: np.random.Generator) -> dict[str, np.random.Generator]:
-    """One rng per step, spawned from the sample's seed sequence (the sample's own stream is not advanced)."""
+    """One rng per step, spawned from the sample's seed sequence (the sample's own stream is not advanced); a step
+    added at the end of STEPS gets a new child and leaves the others' as they were."""
     return {s: np.random.default_rng(c) for s, c in zip(STEPS, rng.bit_generator.seed_seq.spawn(len(STEPS)))}
 
 
@@ -116,12 +121,12 @@ def height_map(face, face_mask: np.ndarray) -> np.ndarray:
     base = cv2.GaussianBlur(num, (0, 0), sigma) / (cv2.GaussianBlur(den, (0, 0), sigma) + 1e-6)
     inside = face_mask.astype(np.float32) / 255
     falloff = cv2.GaussianBlur(inside, (0, 0), max(1.0, 0.08 * width))
-    nose_ridge = np.linspace(p[27], p[30], 6)
+    nose_ridge = np.linspace(p[27], p[30], 12)  # close enough for a smooth ridge (6 bumps drew a dotted one)
     cheeks = np.stack(
         [(p[1] + p[2] + p[31] * 2) / 4 - [0, 4 * mm], (p[15] + p[14] + p[35] * 2) / 4 - [0, 4 * mm]]
     )
     relief = _blobs(n, [
-        (nose_ridge, 2.5 * mm, 3.0 * mm), (p[[30]], 4.0 * mm, 3.0 * mm), (p[[31, 35]], 3.0 * mm, 2.0 * mm),
+        (nose_ridge, 3.0 * mm, 1.2 * mm), (p[[30]], 4.0 * mm, 3.0 * mm), (p[[31, 35]], 3.0 * mm, 2.0 * mm),
         (p[17:27], 4.5 * mm, 2.5 * mm), (cheeks, 9.0 * mm, 5.0 * mm),
         (p[[51, 57]], 4.0 * mm, 2.0 * mm), ((p[[8]] + p[[57]]) / 2, 6.0 * mm, 3.0 * mm),
         (np.stack([p[36:42].mean(0), p[42:48].mean(0)]) - [0, 2 * mm], 6.0 * mm, -6.0 * mm),
@@ -157,7 +162,7 @@ def skin_texture(rng: np.random.Generator, face, skin_mask: np.ndarray) -> np.nd
     mottle = cv2.resize(
         rng.normal(0, 1, (cells, cells)).astype(np.float32), (n, n), interpolation=cv2.INTER_CUBIC
     )
-    grain = 1 + pores * np.float32(rng.uniform(0.02, 0.06)) + mottle * np.float32(rng.uniform(0.01, 0.05))
+    grain = 1 + pores * np.float32(rng.uniform(0.008, 0.03)) + mottle * np.float32(rng.uniform(0.01, 0.05))
     red = _blobs(n, [(np.stack([(p[2] + p[31]) / 2, (p[14] + p[35]) / 2, p[30]]), 9 * mm, 1.0)])
     redness = red * np.float32(rng.uniform(0, 0.12))
     spots = np.zeros((n, n), np.float32)
@@ -276,3 +281,83 @@ def camera(rng: np.random.Generator, img: np.ndarray, blur: float) -> np.ndarray
         ok, enc = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
         img = cv2.imdecode(enc, cv2.IMREAD_COLOR)[:, :, ::-1]
     return np.ascontiguousarray(img)
+
+
+def feature_lines(rng: np.random.Generator, face, lips_closed: bool) -> np.ndarray:
+    """(n, n) float32 in [0, 1): how much each pixel darkens (img * (1 - lines)): soft lines where photos show
+    the features' folds and the flat drawing draws none: where closed lips meet and the mouth's corners, the nose
+    wings' creases, the upper lid's crease and the lower lid, faint nasolabial folds. Drawn from face.xray."""
+    n, mm, p = face.size, face.px_per_mm, face.xray
+    up = -np.asarray(face.down, np.float64)
+    field = np.zeros((n, n), np.float32)
+
+    def line(pts, strength, width_mm=1.0):
+        pts = np.asarray(pts, np.float64)
+        cv2.polylines(field, [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)], False, float(strength),
+                      max(1, int(round(width_mm * mm))), cv2.LINE_AA, 4)  # fmt: skip
+
+    if lips_closed:  # the lips' meeting line: half-way between the inner contours
+        line((p[[60, 61, 62, 63, 64]] + p[[60, 67, 66, 65, 64]]) / 2, rng.uniform(0.45, 0.75))
+    for corner, inner in ((48, 60), (54, 64)):  # the mouth's corners, a short dark notch
+        line([p[corner] + (p[corner] - p[inner]) * 0.3, p[inner]], rng.uniform(0.3, 0.6))
+    wing = rng.uniform(0.25, 0.5)
+    for base in (31, 35):  # the nose wing's crease: round the wing from its base up towards the bridge
+        out = p[base] - p[33]
+        line([p[base] + out * 0.05 + up * 0.5 * mm, p[base] + out * 0.45 + up * 2.5 * mm,
+              p[base] + out * 0.35 + up * 5.5 * mm, p[base] + out * 0.05 + up * 7.5 * mm], wing)  # fmt: skip
+    fold = rng.uniform(0.0, 0.3)
+    for base, corner in ((31, 48), (35, 54)):  # nasolabial folds, faint on most faces
+        out = p[base] - p[33]
+        line([p[base] + out * 0.7 + up * 3 * mm, p[corner] + (p[corner] - p[[51, 57]].mean(0)) * 0.35], fold, 1.5)
+    crease = rng.uniform(0.15, 0.4)
+    for eye in (p[36:42], p[42:48]):  # the upper lid's crease above the lid, the lower lid's edge
+        rise = up * (np.ptp(eye[:, 1]) * 0.6 + rng.uniform(1.5, 3.5) * mm)
+        line(np.vstack([eye[0], eye[[1, 2]] + rise, eye[3]]), crease)
+        line(eye[[3, 4, 5, 0]], crease * 0.6)
+    return np.clip(cv2.GaussianBlur(field, (0, 0), max(0.4, 0.5 * mm)), 0, 0.9)
+
+
+def teeth(rng: np.random.Generator, img: np.ndarray, p: np.ndarray, down: np.ndarray, mm: float) -> None:
+    """The teeth inside the open mouth (the inner lips' polygon, points 60-67), in place: the upper teeth's row
+    hangs from the upper inner lip (7-10 mm), the lower row stands on the lower lip on some faces, both darken
+    towards the mouth's corners where they recede; the dark mouth shows between the rows and at the corners."""
+    mouth = p[60:68]
+    x0, y0 = np.floor(mouth.min(0) - 1).astype(int)
+    x1, y1 = np.ceil(mouth.max(0) + 2).astype(int)
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    off = np.array([x0, y0], np.float64)
+    inside = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cv2.fillPoly(inside, [np.round((mouth - off) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
+    down = np.asarray(down, np.float64)
+    rows = np.zeros_like(inside)
+    upper = p[[60, 61, 62, 63, 64]] - off
+    reach = rng.uniform(7, 10) * mm * np.array([0.3, 0.8, 1.0, 0.8, 0.3])  # shorter towards the corners
+    cv2.fillPoly(rows, [np.round(np.vstack([upper, (upper + reach[:, None] * down)[::-1]]) * 16).astype(np.int32)],
+                 1.0, cv2.LINE_AA, 4)  # fmt: skip
+    if rng.random() < 0.5:  # the lower row
+        lower = p[[64, 65, 66, 67, 60]] - off
+        reach = rng.uniform(2, 6) * mm * np.array([0.2, 0.8, 1.0, 0.8, 0.2])
+        cv2.fillPoly(rows, [np.round(np.vstack([lower, (lower - reach[:, None] * down)[::-1]]) * 16)
+                            .astype(np.int32)], 1.0, cv2.LINE_AA, 4)  # fmt: skip
+    xx = np.arange(x0, x1, dtype=np.float32)[None, :]
+    centre, half = (p[60, 0] + p[64, 0]) / 2, max(abs(p[64, 0] - p[60, 0]) / 2, 1.0)
+    recede = np.clip(1 - 0.6 * np.abs(xx - centre) / half, 0.3, 1)  # darker towards the corners
+    colour = np.array([230, 222, 200], np.float32) * np.float32(rng.uniform(0.75, 1.0))
+    alpha = (inside * rows)[..., None]
+    roi = img[y0:y1, x0:x1]
+    roi[:] = roi * (1 - alpha) + (colour * recede[..., None]) * alpha
+
+
+def neck_shadow(rng: np.random.Generator, face_mask: np.ndarray, neck: np.ndarray, mm: float) -> np.ndarray:
+    """(n, n) float32 light factor: the chin's soft shadow on the neck (neck (n, n) bool), darkest under the jaw
+    and fading with the distance from the face; 1 elsewhere."""
+    out = np.ones(neck.shape, np.float32)
+    if not neck.any():
+        return out
+    dist = cv2.distanceTransform((face_mask < 128).astype(np.uint8), cv2.DIST_L2, 3)
+    depth, reach = rng.uniform(0.25, 0.6), rng.uniform(6, 16) * mm
+    out[neck] = 1 - depth * np.exp(-dist[neck] / max(reach, 1.0))
+    return out

@@ -317,8 +317,14 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         for eye, pupil in ((pts[36:42], pts[68]), (pts[42:48], pts[69])):
             looks.eye_detail(lr["eyes"], img, eye, pupil, max(0.55, 5.8 * mm), mm)
     lip_rgb = skin * np.array([0.95, 0.62, 0.62]) * rng.uniform(0.75, 1.05)
+    if "features" in look:  # photographed lips are nearer the skin's colour than the flat drawing's
+        lip_rgb = skin * np.array([0.97, 0.74, 0.76]) * (0.85 + 0.3 * (lip_rgb[0] / skin[0] - 0.7))
     _poly(img, seg, pts[60:68], (60.0, 25.0, 30.0), SEG["mouth"])
-    if face.mouth_open > 0.3:
+    lips_closed = np.linalg.norm(pts[[61, 62, 63]] - pts[[67, 66, 65]], axis=1).mean() < max(1.0, 2 * mm)
+    if "features" in look:  # teeth in every open mouth, as smiles show them
+        if not lips_closed:
+            looks.teeth(lr["features"], img, pts, face.down, mm)
+    elif face.mouth_open > 0.3:
         teeth = np.vstack([pts[60:65], (pts[60:65] + [0, 3 * mm])[::-1]])
         _poly(img, seg, teeth, (225.0, 220.0, 205.0))
     _poly(img, seg, np.vstack([pts[48:55], pts[[64, 63, 62, 61, 60]]]), _col(lip_rgb), SEG["lip_top"])
@@ -329,6 +335,8 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         _col(lip_rgb * 1.08),
         SEG["lip_bottom"],
     )
+    if "features" in look:  # the folds where the features meet: lips, mouth corners, nose wings, lids
+        img = looks.times(img, 1 - looks.feature_lines(lr["features"], face, lips_closed))
     if rng.random() < 0.15:  # beard
         jaw = face.annotator[3:14]
         mouth_top = pts[48:55] + [0, -4 * mm]
@@ -387,6 +395,12 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         diffuse, spec = looks.shade(lr["shading"], looks.height_map(face, face_mask), skin_like)
         shade = diffuse * (1 - np.float32(0.3) * occl)
         specular = spec * 255
+    if "features" in look:
+        eyes = _of_class(seg, "eye_l", "eye_r")
+        lit = _of_class(seg, "skin", "nose")
+        if eyes.any() and lit.any():  # the eyeball is lit as the brighter skin is, not as the socket round it
+            shade[eyes] = np.maximum(shade[eyes], 0.95 * np.percentile(shade[lit], 75))
+        shade = shade * looks.neck_shadow(lr["features"], face_mask, seg == SEG["neck"], mm)
     shade[seg == 0] = 1.0
     if look:  # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
         img = looks.times(img, shade.astype(np.float32))
@@ -433,6 +447,6 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     img = cv2.GaussianBlur(img, (0, 0), k)
     noise = np.empty(img.shape, np.float32)
     cv2.setRNGSeed(noise_seed)  # cv2's own rng, reseeded per sample: deterministic and fast
-    cv2.randn(noise, 0.0, noise_sigma)
+    cv2.randn(noise.reshape(n, -1), 0.0, noise_sigma)  # one channel's view: a scalar sigma on 3 fills only red
     img = cv2.addWeighted(img, exposure, noise, 1.0, 0.0)
     return np.clip(img, 0, 255).astype(np.uint8), seg
