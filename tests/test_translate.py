@@ -102,11 +102,13 @@ def test_learned_translator_closes_most_of_the_generators_label_gap():
         faces = [sample_face(sample_rng(seed, i), FaceConfig(), 128) for i in range(n)]
         return np.array([f.xray for f in faces]), np.array([f.annotator for f in faces])
 
-    (x, y), (xt, yt) = pairs(0, 120), pairs(1, 60)
+    (x, y), (xt, yt) = pairs(0, 300), pairs(1, 200)
     tr = translate.fit(x, y)
     before = np.linalg.norm(translate.fixed()(xt) - yt, axis=-1)[:, :17].mean()
     after = np.linalg.norm(tr(xt) - yt, axis=-1)
-    assert after[:, :17].mean() < 0.5 * before  # the jaw: x-ray -> visible outline
+    # the jaw, x-ray -> visible outline: about half of the gap closed or more (0.38-0.48 of it left over seeds
+    # 0-6 with the fitted shapes and real-like mouths, whose jaws move with the lips)
+    assert after[:, :17].mean() < 0.55 * before
     assert after[:, 17:].max() < 0.05  # the inner points agree in both conventions and stay put
 
 
