@@ -7,6 +7,9 @@ Real: the shared 300-W faces (train split: the shape prior's own data; test spli
 Generated: `--n` faces of the current generator (annotator convention). Near frontal as the prior defines it
 (`landmix.generate.shape_prior.frontal`). Also: how well each side's principal modes reconstruct the real test
 shapes (mean point error, outer-eye units) -- a shape space that misses real shapes cannot be learned from.
+Last, the head pose of every face (not only the frontal ones), estimated from the labels the same way on both
+sides (`landmix.generate.pose_prior.estimate`): real, generated (the default, wide pose), and generated with the
+pose spread fitted on the real faces (`FaceConfig(pose="real")`, `landmix generate --pose real`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from landmix import evaluate, settings
 from landmix.generate import FaceConfig, generator_version, sample_rng
 from landmix.generate.face3d import sample_face
+from landmix.generate.pose_prior import estimate
 from landmix.generate.shape_prior import align, frontal
 
 REGIONS = {"jaw": range(17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
@@ -52,8 +56,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("out/bench/face_shape.json"))
     args = p.parse_args()
     faces = evaluate.list_faces(str(settings.data_root() / "300w"), "300w")
-    real = {s: align(np.stack([pts for _, pts in evaluate.split_faces(faces, s)])) for s in ("train", "test")}
-    generated = align(np.stack([sample_face(sample_rng(7, i), FaceConfig(), 128).annotator for i in range(args.n)]))
+    raw = {s: np.stack([pts for _, pts in evaluate.split_faces(faces, s)]) for s in ("train", "test")}
+    raw["generated"] = np.stack([sample_face(sample_rng(7, i), FaceConfig(), 128).annotator for i in range(args.n)])
+    raw["generated, --pose real"] = np.stack([sample_face(sample_rng(7, i), FaceConfig(pose="real"), 128).annotator
+                                              for i in range(args.n)])  # fmt: skip
+    real = {s: align(raw[s]) for s in ("train", "test")}
+    generated = align(raw["generated"])
     near = {"real": real["train"][frontal(real["train"])], "generated": generated[frontal(generated)]}
     test = real["test"][frontal(real["test"])]
     version = generator_version()
@@ -81,6 +89,15 @@ def main() -> None:
         r = {side: reconstruction_error(shapes, test, k) for side, shapes in near.items()}
         result["reconstruction"][k] = r
         print(f"| {k} | {r['real']:.4f} | {r['generated']:.4f} |")
+    print("\n| head pose, estimated from the labels (pose_prior.estimate), degrees | yaw sd | pitch sd | roll sd | "
+          "faces with |yaw| > 25 |\n|---|---|---|---|---|")  # fmt: skip
+    result["head_pose"] = {}
+    for name, shapes in raw.items():
+        est = estimate(shapes)
+        row = {"sd": est.std(0).round(2).tolist(), "yaw_beyond_25": float((np.abs(est[:, 0]) > 25).mean())}
+        result["head_pose"][name] = row
+        label = f"real ({name})" if name in ("train", "test") else name
+        print(f"| {label} | {row['sd'][0]:.1f} | {row['sd'][1]:.1f} | {row['sd'][2]:.1f} | {row['yaw_beyond_25']:.0%} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
 

@@ -15,8 +15,10 @@ For each look (cumulative by default: flat, + background, + shading, + skin, + e
 (a hard-linked copy of the generated folder whose `_ldmks.txt` holds them, read with the fixed table): what the
 label translation costs, the bound a better translator could reach (kept as "short_exact_labels" /
 "converge_exact_labels" beside the translated rows).
+`--pose real` draws the faces with the head-pose spread fitted on the real faces (`FaceConfig(pose="real")`)
+instead of the default wide one; its generated folders and runs are named apart.
 Each look's row is kept in --out as soon as it is measured; a re-run skips what is there for the same generator
-version (resumable) and measures a look anew when the generator's code changed.
+version and pose (resumable) and measures a look anew when the generator's code changed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 from landmix import config, domain_gap, settings, train  # noqa: E402
 from landmix.generate import generator_version  # noqa: E402
+from landmix.generate.face3d import POSES  # noqa: E402
 from landmix.generate.look import STEPS  # noqa: E402
 from landmix.inputs import build_inputs  # noqa: E402
 
@@ -111,6 +114,7 @@ def main() -> None:
     p.add_argument("--gap-n", type=int, default=100)
     p.add_argument("--gap-repeats", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pose", choices=POSES, default="wide", help="the generator's head-pose spread (FaceConfig.pose)")
     p.add_argument("--skip-train", action="store_true", help="measure the gap only")
     p.add_argument("--converge", action="store_true",
                    help="train as the real-baseline preset does (160 px, 18 min) on --n faces (use 10000); kept "
@@ -140,11 +144,12 @@ def main() -> None:
     for name in args.looks:
         look = NAMED[name]
         row = rows.get(name, {})
-        if row.get("generator_version") != generator_version(look):  # the generator changed: measure it anew
-            row = rows[name] = {"look": list(look), "generator_version": generator_version(look)}
+        if row.get("generator_version") != generator_version(look) or row.get("pose", "wide") != args.pose:
+            row = rows[name] = {"look": list(look), "generator_version": generator_version(look), "pose": args.pose}
         if "gap" not in row:
             g = domain_gap.measure(domain_gap.GapConfig(out=args.work / f"gap-{name}", sources=("generated",),
-                                                        look=look, n=args.gap_n, repeats=args.gap_repeats,
+                                                        look=look, pose=args.pose, n=args.gap_n,
+                                                        repeats=args.gap_repeats,
                                                         gen_size=args.gen_size, seed=args.seed))  # fmt: skip
             row["gap"] = {k: v for k, v in g["sources"]["generated"].items() if k != "runs"}
             row["stats"] = g["stats"]["generated"]
@@ -155,7 +160,7 @@ def main() -> None:
         image_size = config.real_baseline().model.image_size if args.converge else args.image_size
         size = config.shard_size(replace(config.real_baseline().model, image_size=image_size))
         inputs = build_inputs(work=args.work, n_generated=args.n, gen_size=args.gen_size, crop_size=size,
-                              seed=args.seed, look=look)  # fmt: skip
+                              seed=args.seed, look=look, pose=args.pose)  # fmt: skip
         if args.labels == "exact":  # the same faces, their annotator labels through the fixed table
             generated = args.work / "generated" / f"n{args.n}-px{args.gen_size}-s{args.seed}-{inputs.generator_version}"
             inputs = build_inputs(work=args.work, synthetic_roots=[exact_label_folder(generated)], n_generated=0,
@@ -163,7 +168,8 @@ def main() -> None:
         spec = synthetic_only_spec(str(inputs.real_shards), str(inputs.synthetic_shards), args.image_size,
                                    args.epochs, args.samples_per_epoch, args.seed,
                                    f"ablation-{budget.replace('_', '-')}-{name.strip('+')}-{row['generator_version']}-n{args.n}"
-                                   f"-s{args.seed}", args.converge)  # fmt: skip
+                                   f"-s{args.seed}" + ("" if args.pose == "wide" else f"-pose-{args.pose}"),
+                                   args.converge)  # fmt: skip
         result = train.fit(spec)
         if result.error is not None:
             raise SystemExit(f"{name}: training failed: {result.error}")

@@ -8,7 +8,9 @@ of the fixed real split; residuals (prediction - truth) in each face's own frame
 axis, 1 apart); per region the mean point error on the test faces, and the same after subtracting the mean
 residual of each point measured on the train faces (the bias a per-point translation of the outputs could
 remove); per face, the spread of the test faces' NME (median, 90th percentile, the share above 10 %): whether a
-model misses everywhere or fails on some faces. Prints markdown; seconds per checkpoint.
+model misses everywhere or fails on some faces; per region, the mean offset along the face's down axis on the
+train faces (where a drawing convention differs from the annotators', e.g. brows drawn round their labels where
+the annotators put them on the brow's upper edge). Prints markdown; seconds per checkpoint.
 
     ... bench/region_errors.py CHECKPOINT --sheet worst.png      # and the worst test faces, drawn
 
@@ -73,7 +75,7 @@ def main() -> None:
     p.add_argument("--sheet", default="", help="a PNG of the first checkpoint's worst test faces")
     p.add_argument("--worst", type=int, default=18)
     args = p.parse_args()
-    regions, spread = [], []
+    regions, spread, offsets = [], [], []
     for n, ckpt in enumerate(args.checkpoints):
         bias = residuals(*predictions(ckpt, "train")).mean(0)
         images, gt = predictions(ckpt, "test")
@@ -81,6 +83,7 @@ def main() -> None:
         raw, unbiased = np.linalg.norm(test, axis=2), np.linalg.norm(test - bias, axis=2)
         cells = [f"{100 * raw[:, list(r)].mean():.2f} ({100 * unbiased[:, list(r)].mean():.2f})" for r in REGIONS.values()]
         regions.append(f"| {ckpt} | " + " | ".join(cells) + f" | {100 * raw.mean():.2f} ({100 * unbiased.mean():.2f}) |")
+        offsets.append(f"| {ckpt} | " + " | ".join(f"{100 * bias[list(r), 1].mean():+.1f}" for r in REGIONS.values()) + " |")
         face = 100 * np.array([r["nme"] for r in images])
         spread.append(f"| {ckpt} | {face.mean():.2f} | {np.median(face):.2f} | {np.percentile(face, 90):.2f} | "
                       f"{(face > 10).mean():.1%} |")  # fmt: skip
@@ -91,7 +94,11 @@ def main() -> None:
     print("\nNME % on the 241 held-out real faces; in brackets after removing each point's mean train residual.\n")
     print("| checkpoint | mean | median | 90th percentile | faces above 10 % |\n|---|---|---|---|---|")
     print("\n".join(spread))
-    print("\nPer-face NME % on the same faces.")
+    print("\nPer-face NME % on the same faces.\n")
+    print("| checkpoint | " + " | ".join(REGIONS) + " |\n|---|" + "---|" * len(REGIONS))
+    print("\n".join(offsets))
+    print("\nEach region's mean offset along the face's down axis on the train faces, % of the outer-eye distance "
+          "(+: the model puts the points lower than the annotators do).")
 
 
 if __name__ == "__main__":

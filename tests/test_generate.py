@@ -79,12 +79,15 @@ def test_pupils_sit_on_the_drawn_eyes_and_nose_tip_on_the_nose():
 
 
 def test_annotator_jaw_on_the_drawn_outline_and_gap_grows_with_yaw():
+    from landmix.generate.look import rounded
+
     gaps = []
     for i in range(300):
         f = sample_face(sample_rng(3, i), FaceConfig(), 256)
-        outline = f.outline.reshape(-1, 1, 2)
-        for p in f.annotator[:17]:
-            assert abs(cv2.pointPolygonTest(outline, (float(p[0]), float(p[1])), True)) < 0.5
+        # the polygon the flat drawing fills, and the round curve through the same points the features step fills
+        for outline in (f.outline.reshape(-1, 1, 2), rounded(f.outline).reshape(-1, 1, 2)):
+            for p in f.annotator[:17]:
+                assert abs(cv2.pointPolygonTest(outline, (float(p[0]), float(p[1])), True)) < 0.5
         assert np.array_equal(f.annotator[17:], f.xray[17:68])
         gap = np.linalg.norm(f.annotator[:17] - f.xray[:17], axis=1).mean() / np.linalg.norm(
             f.xray[36] - f.xray[45]
@@ -179,8 +182,13 @@ def test_look_steps_change_pixels_only_and_are_chosen_by_name():
     versions = {generator_version(())}
     for step in STEPS:
         s = make_sample(2, 9, 128, FaceConfig(look=(step,)))
-        # a photographic step redraws pixels; the face, its labels and its seg classes stay exactly the same
-        assert np.array_equal(s.seg, flat.seg) and np.array_equal(s.xray, flat.xray), step
+        # a photographic step redraws pixels; the face, its labels and its seg classes stay exactly the same, but
+        # for the features step's round outline (through the same points: the classes change along it only)
+        same = np.ones(flat.seg.shape, bool)
+        if step == "features":
+            outline = np.round(flat.face.outline).astype(np.int32)
+            same = cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), [outline], True, 1), np.ones((5, 5))) == 0
+        assert np.array_equal(s.seg[same], flat.seg[same]) and np.array_equal(s.xray, flat.xray), step
         assert np.array_equal(s.annotator, flat.annotator), step
         changed = np.abs(s.image.astype(int) - flat.image).max(2) > 2
         assert changed.mean() > 0.002, step  # the eyes' step redraws the fewest pixels
@@ -249,6 +257,46 @@ def test_shape_prior_is_the_fit_of_the_real_training_faces(shared_data, tmp_path
         shape_prior.fit(np.stack([prior["mean"]] * 10))
 
 
+def test_pose_estimate_recovers_the_generated_faces_poses():
+    from landmix.generate import pose_prior
+
+    cfg = FaceConfig(yaw_sigma=25.0, pitch_sigma=10.0, roll_sigma=10.0, yaw_max=45, look=())
+    faces = [sample_face(sample_rng(5, i), cfg, 256) for i in range(300)]
+    est = pose_prior.estimate(np.stack([f.annotator for f in faces]))
+    truth = np.array([[f.yaw, f.pitch, f.roll] for f in faces])
+    error = est - truth
+    assert np.corrcoef(est[:, 0], truth[:, 0])[0, 1] > 0.95 and np.abs(error.mean(0)).max() < 2
+    assert error[:, 0].std() < 9 and error[:, 2].std() < 7  # yaw, roll: pitch is where face shapes leak in
+
+
+def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, monkeypatch):
+    from landmix import evaluate
+    from landmix.generate import pose_prior, shape_prior
+
+    faces = evaluate.split_faces(evaluate.list_faces(str(shared_data / "300w"), "300w"), "train")
+    refit = pose_prior.fit(np.stack([pts for _, pts in faces]))
+    shipped = json.loads(shape_prior.FILE.read_text())["head_pose"]
+    assert refit["sd_deg"] == shipped["sd_deg"] and refit["faces"] == shipped["faces"] == len(faces)
+    assert FaceConfig(pose="real").yaw_sigma == shipped["sd_deg"]["yaw"] and FaceConfig(yaw_sigma=3.0).yaw_sigma == 3.0
+    assert FaceConfig().yaw_sigma == 30.0  # the default stays wide: the fitted spread did not help at convergence
+    # the real faces turn less than the hand-set spread drew (yaw 30 degrees), and the estimate's noise is removed
+    assert refit["sd_deg"]["yaw"] < 22 and refit["sd_deg"]["yaw"] < refit["real_estimate_sd_deg"]["yaw"]
+    # the generated faces, estimated the same way, spread as the real ones do: yaw and roll within 10 %, pitch at
+    # most 20 % more (the floor: the estimator's own error is nearly all of the real faces' pitch spread)
+    drawn = np.stack([sample_face(sample_rng(6, i), FaceConfig(pose="real"), 256).annotator for i in range(800)])
+    ratio = pose_prior.estimate(drawn).std(0) / [refit["real_estimate_sd_deg"][a] for a in pose_prior.ANGLES]
+    assert abs(ratio[0] - 1) < 0.1 and abs(ratio[2] - 1) < 0.1 and ratio[1] < 1.2, ratio
+    with pytest.raises(ValueError, match="too few"):
+        pose_prior.fit(np.stack([pts for _, pts in faces[:10]]))
+    prior = shape_prior.load()
+    monkeypatch.setattr(shape_prior, "load", lambda: {**prior, "pose_sd": None})  # a file from before the fit
+    with pytest.raises(RuntimeError, match="landmix.generate.pose_prior"):
+        FaceConfig(pose="real")
+    FaceConfig()  # the wide default needs no fit
+    with pytest.raises(ValueError, match="choose from"):
+        FaceConfig(pose="frontal")
+
+
 def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
     from landmix.generate import shape_prior
 
@@ -277,23 +325,50 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
         if np.linalg.norm(p[[61, 62, 63]] - p[[67, 66, 65]], axis=1).mean() >= max(1.0, 2 * mm):
             continue  # closed lips only (as the renderer tells them): where they meet is a line
         feat = make_sample(6, i, 256, FaceConfig(yaw_max=3, pitch_max=3, roll_max=3, look=("features",)))
-        assert np.array_equal(feat.seg, flat.seg) and np.array_equal(feat.annotator, flat.annotator)
+        assert np.array_equal(feat.annotator, flat.annotator)
+        # the face is filled round (through the outline's points): the classes change only along the outline
+        band = cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), [np.round(face.outline).astype(np.int32)], True, 1),
+                          np.ones((5, 5), np.uint8))  # fmt: skip
+        assert np.array_equal(feat.seg[band == 0], flat.seg[band == 0]) and (feat.seg != flat.seg).any()
         at = lambda a, xy: a[int(round(xy[1])), int(round(xy[0]))]  # noqa: E731
         lines = look.feature_lines(look.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True)  # as drawn
         mid = (p[62] + p[66]) / 2
-        assert at(lines, mid) > 0.2 > at(lines, (mid + p[51]) / 2)  # the lips meet on a line, not on the lips
+        near = lambda a, xy: a[int(round(xy[1])) - 1 : int(round(xy[1])) + 2, int(round(xy[0])) - 1 : int(round(xy[0])) + 2]  # noqa: E731
+        assert near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)  # the lips meet on a line, not on the lips
         assert at(lines, (p[19] + p[24]) / 2 - face.down * 15 * mm) < 0.05  # nothing on the forehead
         skin = np.isin(flat.seg, [SEG["skin"], SEG["nose"]])  # the lips' colour changes too; the skin's does not
         lit = (flat.image.max(2) < 240) & (lines > 0.1) & skin  # unclipped
         ratio = feat.image[lit].astype(float).mean() / flat.image[lit].astype(float).mean()
         ratios.append(ratio)
-        below_chin = p[8] + face.down * 3 * mm
-        if at(flat.seg, below_chin) == SEG["neck"]:
-            assert at(feat.image, below_chin).mean() < 0.95 * at(flat.image, below_chin).mean()  # chin's shadow
         eyes = np.isin(feat.seg, [SEG["eye_l"], SEG["eye_r"]])
         if eyes.any():  # not closed nor behind dark glasses
-            assert feat.image[eyes].mean() >= flat.image[eyes].mean() - 1  # the sclera is lit, never darker
+            # the sclera is lit, never darker (but for the dome's light over the rounder face: a few %)
+            assert feat.image[eyes].mean() >= 0.95 * flat.image[eyes].mean() - 1
         checked += 1
     assert checked >= 3
     # the drawn faces darken along the folds (the lens blur spreads the thin lines, more on some faces)
     assert max(ratios) < 1 and np.mean(ratios) < 0.92
+
+
+def test_features_step_lights_the_neck_as_photos_show_it():
+    from landmix.generate import look
+
+    def under_chin(s):  # the light just under the chin over the cheeks' (photos: 0.78, median of 400 300-W faces)
+        p, img = s.annotator, s.image.astype(np.float32)
+        iod, down = np.linalg.norm(p[45] - p[36]), s.face.down
+
+        def at(q):
+            x, y, k = int(round(q[0])), int(round(q[1])), max(1, int(0.04 * iod))
+            return img[max(y - k, 0) : y + k + 1, max(x - k, 0) : x + k + 1].mean()
+
+        return at(p[8] + down * 0.12 * iod) / np.mean([at((p[30] + p[j]) / 2) for j in (4, 12)])
+
+    without = FaceConfig(look=tuple(s for s in look.STEPS if s != "features"))
+    ratios = np.array([[under_chin(make_sample(8, i, 256, cfg)) for cfg in (without, FaceConfig())] for i in range(40)])
+    # the face's relief falls off past the jaw and shaded the neck dark (0.4 of the cheeks); lit as the face now
+    assert np.median(ratios[:, 0]) < 0.5 < 0.6 < np.median(ratios[:, 1]) < 0.9, np.median(ratios, 0)
+    # the chin's shadow on the neck: darkest at the face's edge, gone a few cm below
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:32] = 255
+    factor = look.neck_shadow(np.random.default_rng(0), mask, np.arange(64)[:, None].repeat(64, 1) >= 32, 0.5)
+    assert factor[:32].min() == 1 and factor[32].max() < 0.97 and factor[32, 0] < factor[40, 0] < factor[63, 0]

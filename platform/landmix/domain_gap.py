@@ -29,7 +29,7 @@ import numpy as np
 from landmix import settings
 from landmix.crops import box_for, crop_image
 from landmix.generate import job
-from landmix.generate.face3d import LOOK
+from landmix.generate.face3d import LOOK, POSES
 
 SOURCES = ("generated", "facesynthetics")  # what `landmix gap` can compare with the real faces
 
@@ -199,12 +199,12 @@ def facesynthetics_crops(root: Path, n: int, size: int, seed: int) -> np.ndarray
 
 
 def generated_crops(n: int, size: int, seed: int, gen_size: int = 160, first: int = 0,
-                    look: tuple[str, ...] = LOOK) -> np.ndarray:  # fmt: skip
+                    look: tuple[str, ...] = LOOK, pose: str = "wide") -> np.ndarray:  # fmt: skip
     """n faces of the embedded generator (ids first .. first + n - 1 of `seed`, drawn at gen_size px with the
-    given look, as `landmix generate` and the jobs draw them) as crops."""
+    given look and pose spread, as `landmix generate` and the jobs draw them) as crops."""
     from landmix.generate import FaceConfig, make_sample
 
-    face = FaceConfig(look=look)
+    face = FaceConfig(look=look, pose=pose)
     samples = [make_sample(seed, first + i, gen_size, face) for i in range(n)]
     return face_crops([s.image for s in samples], [s.annotator for s in samples], size, seed)
 
@@ -212,7 +212,8 @@ def generated_crops(n: int, size: int, seed: int, gen_size: int = 160, first: in
 def source_crops(name: str, n: int, size: int, seed: int, repeat: int, cfg: GapConfig) -> np.ndarray:
     """Repeat `repeat` of a source: fresh generated faces and a fresh real draw each repeat."""
     if name == "generated":
-        return generated_crops(n, size, cfg.generator_seed, cfg.gen_size, first=repeat * n, look=cfg.look)
+        return generated_crops(n, size, cfg.generator_seed, cfg.gen_size, first=repeat * n, look=cfg.look,
+                               pose=cfg.pose)  # fmt: skip
     if name == "facesynthetics":
         return facesynthetics_crops(cfg.facesynthetics, n, size, seed + repeat)
     raise ValueError(f"unknown source {name!r}; choose from {SOURCES}")
@@ -232,6 +233,7 @@ class GapConfig:
     size: int = 112  # crop side in pixels
     gen_size: int = 160  # the generator's image size (the jobs' default)
     look: tuple[str, ...] = LOOK  # the generator's photographic steps (landmix.generate.look.STEPS)
+    pose: str = "wide"  # the generator's head-pose spread (FaceConfig.pose)
     generator_seed: int = 0
     seed: int = 0
     recipe: ClassifierRecipe = ClassifierRecipe()
@@ -319,6 +321,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=d.size, help="crop side, px")
     parser.add_argument("--gen-size", type=int, default=d.gen_size, help="generated image side, px")
     job.add_look_argument(parser)
+    parser.add_argument("--pose", choices=POSES, default=d.pose, help="the generator's head-pose spread")
     parser.add_argument("--seed", type=int, default=d.seed)
 
 
@@ -333,6 +336,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         gen_size=args.gen_size,
         look=tuple(args.look),
+        pose=args.pose,
         seed=args.seed,
     )
     result = measure(cfg)

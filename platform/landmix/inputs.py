@@ -92,10 +92,10 @@ def _prepare(manifests: list[Path], out: Path, crop_size: int, crop_stats: str =
     return shards / "shards"
 
 
-def _generate(out: Path, n: int, size: int, seed: int, look: tuple[str, ...] = LOOK) -> Path:
+def _generate(out: Path, n: int, size: int, seed: int, look: tuple[str, ...] = LOOK, pose: str = "wide") -> Path:
     from landmix.generate import FaceConfig, job
 
-    job.generate(job.GenerateConfig(n=n, out=out, size=size, seed=seed, face=FaceConfig(look=look)))
+    job.generate(job.GenerateConfig(n=n, out=out, size=size, seed=seed, face=FaceConfig(look=look, pose=pose)))
     return out
 
 
@@ -116,18 +116,19 @@ def write_300w_standin(generated: Path, out: Path) -> Path:
 
 def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: list[Path] | None = None,
                  n_generated: int = 4000, gen_size: int = 160, crop_size: int = 112, seed: int = 0,
-                 translator: str = "", look: tuple[str, ...] = LOOK) -> Inputs:  # fmt: skip
+                 translator: str = "", look: tuple[str, ...] = LOOK, pose: str = "wide") -> Inputs:  # fmt: skip
     """Generate, ingest and prepare everything a sweep reads; cached under `work`. `look`: the generator's
-    photographic steps (landmix.generate.look; the generated folder and its shards are keyed by them)."""
+    photographic steps (landmix.generate.look; the generated folder and its shards are keyed by them); `pose`: its
+    head-pose spread (FaceConfig.pose; keyed too, when not the default)."""
     settings.require_ray("build_inputs")
     work = Path(work).resolve()
     real_shards, real_manifest, standin = build_real(work, real_root, crop_size, gen_size, seed,
                                                      n_standin=max(400, n_generated // 4))  # fmt: skip
     synth_manifests = []
-    version = generator_version(look) if n_generated else ""
+    version = generator_version(look) + ("" if pose == "wide" else f"-pose-{pose}") if n_generated else ""
     if n_generated:  # keyed by the generator's version: a changed generator writes a new folder
         gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}-{version}",
-                        n_generated, gen_size, seed, look)  # fmt: skip
+                        n_generated, gen_size, seed, look, pose)  # fmt: skip
         synth_manifests.append(_ingest("facesynthetics", gen, work / "manifests" / gen.name))
     for root in synthetic_roots or []:
         name = "fs-" + _key(root=str(Path(root).resolve()))

@@ -70,15 +70,22 @@ _SPHERE = np.stack(
 )  # unit sphere
 
 
+POSES = ("wide", "real")  # FaceConfig.pose
+WIDE_POSE = {"yaw": 30.0, "pitch": 12.0, "roll": 10.0}  # degrees: profiles and strong nods stay in the set
+
+
 @dataclass(frozen=True)
 class FaceConfig:
     """How faces are sampled. Angles in degrees; pose angles are truncated normals N(0, sigma) on [-max, max]."""
 
-    yaw_sigma: float = 30.0  # spread of yaw; most mass near frontal
+    # the pose's spreads (None: those of `pose`); pose "wide" (the default) turns faces twice as far as the 300-W
+    # faces do, "real" draws the spread fitted on them (face_shape.json "head_pose": landmix.generate.pose_prior)
+    pose: str = "wide"
+    yaw_sigma: float | None = None
     yaw_max: float = 90.0  # |yaw| limit (profile)
-    pitch_sigma: float = 12.0
+    pitch_sigma: float | None = None
     pitch_max: float = 30.0
-    roll_sigma: float = 10.0
+    roll_sigma: float | None = None
     roll_max: float = 30.0
     distance_mm: tuple[float, float] = (350.0, 1500.0)  # camera-to-head distance, log-uniform
     face_frac: tuple[float, float] = (0.40, 0.60)  # longer side of the 68-point box / image side
@@ -89,6 +96,15 @@ class FaceConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "look", tuple(self.look))  # a list after asdict() and a Ray hop
+        if self.pose not in POSES:
+            raise ValueError(f"FaceConfig.pose={self.pose!r}: choose from {POSES}")
+        for angle in ("yaw", "pitch", "roll"):
+            if getattr(self, f"{angle}_sigma") is None:
+                spread = WIDE_POSE if self.pose == "wide" else shape_prior.load()["pose_sd"]
+                if spread is None:
+                    raise RuntimeError(f"{shape_prior.FILE} has no head_pose: refit it with "
+                                       "`python -m landmix.generate.pose_prior --data <300-W folder>`")  # fmt: skip
+                object.__setattr__(self, f"{angle}_sigma", float(spread[angle]))
         bad = [s for s in self.look if s not in STEPS]
         if bad:
             raise ValueError(f"FaceConfig.look: unknown steps {bad}; choose from {STEPS}")

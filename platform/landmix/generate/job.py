@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from landmix.generate import FaceConfig, generator_version, make_sample
-from landmix.generate.face3d import LOOK
+from landmix.generate.face3d import LOOK, POSES
 from landmix.generate.look import STEPS
 
 MODES = ("procedural", "recompose")
@@ -189,7 +189,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples-per-task", type=int, default=64, help="samples per Ray Data batch")
     parser.add_argument("--mode", choices=MODES, default="procedural", help="procedural faces or recompose")
     parser.add_argument("--source", type=Path, help="FaceSynthetics folder to re-compose (--mode recompose)")
-    parser.add_argument("--yaw-sigma", type=float, default=FaceConfig.yaw_sigma, help="yaw spread, degrees")
+    parser.add_argument("--pose", choices=POSES, default="wide",
+                        help="head-pose spread: wide (default: yaw 30, pitch 12, roll 10 degrees) or real (fitted "
+                             "on the 300-W training faces, face_shape.json: about half as wide)")  # fmt: skip
+    parser.add_argument("--yaw-sigma", type=float, default=None, help="yaw spread, degrees (overrides --pose)")
     add_look_argument(parser)
 
 
@@ -209,7 +212,7 @@ def config_from_args(args: argparse.Namespace) -> GenerateConfig:
         samples_per_task=args.samples_per_task,
         mode=args.mode,
         source=args.source,
-        face=FaceConfig(yaw_sigma=args.yaw_sigma, look=tuple(args.look)),
+        face=FaceConfig(pose=args.pose, yaw_sigma=args.yaw_sigma, look=tuple(args.look)),
     )
 
 

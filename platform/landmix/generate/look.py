@@ -35,6 +35,15 @@ def step_rngs(rng: np.random.Generator) -> dict[str, np.random.Generator]:
     return {s: np.random.default_rng(c) for s, c in zip(STEPS, rng.bit_generator.seed_seq.spawn(len(STEPS)))}
 
 
+def box(pts: np.ndarray, shape: tuple, before: float, after: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the whole-pixel box round `pts` (N, 2), `before` px above and left of them and `after` px
+    below and right, clipped to an image of `shape`; empty when x1 <= x0 or y1 <= y0."""
+    x0, y0 = np.floor(pts.min(0) - before).astype(int)
+    x1, y1 = np.ceil(pts.max(0) + after).astype(int)
+    h, w = shape[:2]
+    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+
+
 def _splat(field: np.ndarray, pts: np.ndarray, amp) -> None:
     """Add amp at sub-pixel points (bilinear), in place; points outside are dropped."""
     h, w = field.shape
@@ -195,10 +204,7 @@ def makeup(rng: np.random.Generator, img: np.ndarray, lips: np.ndarray, lids: np
 def eye_detail(rng: np.random.Generator, img: np.ndarray, eye: np.ndarray, pupil: np.ndarray, iris_r: float,
                mm: float) -> None:  # fmt: skip
     """Iris streaks and a dark limbal ring, the upper lid's shadow, lashes; clipped to the eye, in place."""
-    x0, y0 = np.floor(eye.min(0) - 4 * mm - 2).astype(int)
-    x1, y1 = np.ceil(eye.max(0) + 3).astype(int)
-    h, w = img.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0, y0, x1, y1 = box(eye, img.shape, 4 * mm + 2, 3)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
@@ -322,10 +328,7 @@ def teeth(rng: np.random.Generator, img: np.ndarray, p: np.ndarray, down: np.nda
     hangs from the upper inner lip (7-10 mm), the lower row stands on the lower lip on some faces, both darken
     towards the mouth's corners where they recede; the dark mouth shows between the rows and at the corners."""
     mouth = p[60:68]
-    x0, y0 = np.floor(mouth.min(0) - 1).astype(int)
-    x1, y1 = np.ceil(mouth.max(0) + 2).astype(int)
-    h, w = img.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0, y0, x1, y1 = box(mouth, img.shape, 1, 2)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     off = np.array([x0, y0], np.float64)
@@ -351,6 +354,27 @@ def teeth(rng: np.random.Generator, img: np.ndarray, p: np.ndarray, down: np.nda
     roi[:] = roi * (1 - alpha) + (colour * recede[..., None]) * alpha
 
 
+def rounded(outline: np.ndarray, per_edge: int = 4) -> np.ndarray:
+    """(M * per_edge, 2): the closed outline (M, 2) as a centripetal Catmull-Rom curve through its points (each
+    point kept, `per_edge` - 1 points between two), so that the jaw is drawn round where photos show it round
+    and the labels on the outline's points still sit on the drawn edge."""
+    p = np.asarray(outline, np.float64)
+    p0, p1, p2, p3 = np.roll(p, 1, 0), p, np.roll(p, -1, 0), np.roll(p, -2, 0)
+    knot = lambda a, b: np.maximum(np.linalg.norm(b - a, axis=1), 1e-6) ** 0.5  # noqa: E731 (centripetal)
+    t1 = knot(p0, p1)
+    t2 = t1 + knot(p1, p2)
+    t3 = t2 + knot(p2, p3)
+    t = t1[:, None] + (t2 - t1)[:, None] * (np.arange(per_edge) / per_edge)[None]  # (M, per_edge), from p1 to p2
+    t1, t2, t3 = t1[:, None, None], t2[:, None, None], t3[:, None, None]
+    t, (p0, p1, p2, p3) = t[..., None], (q[:, None] for q in (p0, p1, p2, p3))
+    a1 = (t1 - t) / t1 * p0 + t / t1 * p1
+    a2 = (t2 - t) / (t2 - t1) * p1 + (t - t1) / (t2 - t1) * p2
+    a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
+    b1 = (t2 - t) / t2 * a1 + t / t2 * a2
+    b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
+    return ((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2).reshape(-1, 2).astype(np.float32)
+
+
 def neck_shadow(rng: np.random.Generator, face_mask: np.ndarray, neck: np.ndarray, mm: float) -> np.ndarray:
     """(n, n) float32 light factor: the chin's soft shadow on the neck (neck (n, n) bool), darkest under the jaw
     and fading with the distance from the face; 1 elsewhere."""
@@ -358,6 +382,6 @@ def neck_shadow(rng: np.random.Generator, face_mask: np.ndarray, neck: np.ndarra
     if not neck.any():
         return out
     dist = cv2.distanceTransform((face_mask < 128).astype(np.uint8), cv2.DIST_L2, 3)
-    depth, reach = rng.uniform(0.25, 0.6), rng.uniform(6, 16) * mm
+    depth, reach = rng.uniform(0.05, 0.35), rng.uniform(6, 16) * mm
     out[neck] = 1 - depth * np.exp(-dist[neck] / max(reach, 1.0))
     return out

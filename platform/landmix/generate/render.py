@@ -100,10 +100,7 @@ def _ellipse_pts(centre, axes, angle_deg, n=24) -> np.ndarray:
 
 def _eye(img, seg, eye, pupil, cls, iris_rgb, px_mm, rng):
     """Sclera, iris and pupil clipped to the eyelid polygon; dark upper lid line."""
-    x0, y0 = np.floor(eye.min(0) - 2).astype(int)
-    x1, y1 = np.ceil(eye.max(0) + 3).astype(int)
-    h, w = img.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0, y0, x1, y1 = looks.box(eye, img.shape, 2, 3)
     if x1 - x0 < 1 or y1 - y0 < 1:
         return
     off = np.array([x0, y0])
@@ -220,7 +217,8 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         )
         back = centre + (back - centre) * 1.12
         _poly(img, seg, cv2.convexHull(back.astype(np.float32))[:, 0], _col(hair_rgb * 0.8), SEG["hair"])
-    _poly(img, seg, cv2.convexHull(face.neck.astype(np.float32))[:, 0], _col(skin * 0.8), SEG["neck"])
+    neck_rgb = skin if "features" in look else skin * 0.8  # the features step lights the neck as the face (below)
+    _poly(img, seg, cv2.convexHull(face.neck.astype(np.float32))[:, 0], _col(neck_rgb), SEG["neck"])
     skull = cv2.convexHull(face.skull.astype(np.float32))[:, 0]
     if style > 0:  # hair volume
         sc = skull.mean(0)
@@ -240,9 +238,10 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
             _poly(img, seg, _ellipse_pts(c, ax, ang), _col(skin * 0.85), cls)
 
     # skin: outline polygon, shaded from a random light
+    drawn = looks.rounded(outline) if "features" in look else outline  # through the same points: labels on it
     face_mask = np.zeros((n, n), np.uint8)
-    cv2.fillPoly(face_mask, [_fx(outline)], 255, cv2.LINE_AA, _SHIFT)
-    _poly(img, seg, outline, _col(skin), SEG["skin"])
+    cv2.fillPoly(face_mask, [_fx(drawn)], 255, cv2.LINE_AA, _SHIFT)
+    _poly(img, seg, drawn, _col(skin), SEG["skin"])
     # hair on top: between the hairline and the enlarged cranium outline, never outside the skull
     if style > 0:
         line = face.hairline + face.down * rng.uniform(-4, 6) * mm
@@ -268,7 +267,7 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     th = rng.uniform(2.5, 5.5) * mm
     for idx, cls in ((slice(17, 22), SEG["brow_l"]), (slice(22, 27), SEG["brow_r"])):
         b = pts[idx]
-        poly = np.vstack([b + [0, -th * 0.4], (b + [0, th * 0.9])[::-1]])
+        poly = np.vstack([b + [0, -th * 0.1], (b + [0, th * 1.2])[::-1]])  # the labels on the brow's upper edge
         poly[[0, -1]] = b[0]
         _poly(img, seg, poly, _col(brow_rgb), cls)
     nose = np.vstack(
@@ -288,10 +287,10 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     side = 1 if light[0] < 0 else -1  # the nose side away from the light
     shadow = np.vstack([pts[27] + [side * 2 * mm, 0], pts[30], pts[31 if side < 0 else 35], pts[33]])
     cv2.fillPoly(img, [_fx(shadow)], _col(skin * 0.9), cv2.LINE_AA, _SHIFT)
-    for p in (pts[32], pts[34]):
+    for p in (pts[32], pts[34]):  # the nostrils above the nose's lower edge, where the labels are
         cv2.ellipse(
             img,
-            _fx(p + [0, -0.8 * mm])[0, 0],
+            _fx(p + [0, -2.0 * mm])[0, 0],
             (max(8, int(3 * mm * 16)), max(6, int(1.8 * mm * 16))),
             0,
             0,
@@ -400,7 +399,11 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         lit = _of_class(seg, "skin", "nose")
         if eyes.any() and lit.any():  # the eyeball is lit as the brighter skin is, not as the socket round it
             shade[eyes] = np.maximum(shade[eyes], 0.95 * np.percentile(shade[lit], 75))
-        shade = shade * looks.neck_shadow(lr["features"], face_mask, seg == SEG["neck"], mm)
+        neck = seg == SEG["neck"]
+        if neck.any() and lit.any():  # the neck lit as the face is, a little less (it turns down, away from the
+            # light), where the face's relief, falling off past the outline, shaded it darker than photos show
+            shade[neck] = np.median(shade[lit]) * np.float32(lr["features"].uniform(0.75, 1.0))
+        shade = shade * looks.neck_shadow(lr["features"], face_mask, neck, mm)
     shade[seg == 0] = 1.0
     if look:  # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
         img = looks.times(img, shade.astype(np.float32))

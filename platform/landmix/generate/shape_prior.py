@@ -10,8 +10,9 @@ test: every accuracy figure is measured on test), each similarity-aligned (centr
 and 45 on the x axis, 1 apart), kept when near frontal (the nose tip between the outer eye corners at 0.44-0.56
 of their distance), each with its mirror image, so that the prior is left-right symmetric; then the mean and the
 top `MODES` principal modes with their standard deviations, and the spread the modes leave. Pose is the
-generator's own (face3d.sample_pose): only the frontal faces' shapes are taken from the data. The file holds
-shape statistics, no image and no face.
+fitted after the shapes, from all the train faces (landmix.generate.pose_prior; the refit runs it and it writes
+"head_pose" into the same file): only the frontal faces' shapes are taken from the data. The file holds shape and
+pose statistics, no image and no face.
 """
 
 from __future__ import annotations
@@ -99,7 +100,14 @@ def load() -> dict:
         # fail, or the refit, inside this package, could not run)
         "gap_quantiles": np.array(raw["inner_lips_gap_quantiles"], np.float64) if "inner_lips_gap_quantiles" in raw
         else None,
+        # the head pose's sigmas in degrees (landmix.generate.pose_prior), None before they were fitted
+        "pose_sd": dict(raw["head_pose"]["sd_deg"]) if "head_pose" in raw else None,
     }
+
+
+def write(prior: dict, path) -> None:
+    """face_shape.json's layout: one key per line."""
+    Path(path).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in prior.items()) + "\n}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,9 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     faces = evaluate.split_faces(evaluate.list_faces(args.data, "300w"), "train")
     prior = {"source": f"{Path(args.data).name} (train split of landmix.mixing.real_split)",
              **fit(np.stack([pts for _, pts in faces]), args.modes)}  # fmt: skip
-    Path(args.out).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in prior.items()) + "\n}\n")
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    if "head_pose" in old:  # kept until the pose is refitted on the new shapes (below, or by hand)
+        prior["head_pose"] = old["head_pose"]
+    write(prior, args.out)
     print(f"{prior['frontal_faces']} near-frontal faces of {prior['faces']} (x2 mirrored), {args.modes} modes "
           f"(sd {prior['sd'][0]:.3f} .. {prior['sd'][-1]:.3f}, residual {prior['residual_sd']:.4f}) -> {args.out}")
+    if Path(args.out).resolve() == FILE.resolve():
+        from landmix.generate import pose_prior
+
+        pose_prior.refit_after_shapes(args.data)  # the pose's estimate uses the new mean face
+    else:
+        print(f"the head pose was not refitted ({args.out} is not the shipped {FILE.name}): "
+              f"`python -m landmix.generate.pose_prior --data {args.data}` fits it on the shipped prior")
     return 0
 
 
