@@ -135,7 +135,8 @@ def test_facesynthetics_reader_ingests_the_output(ray_cluster, tmp_path):
 
     drawn = json.loads((tmp_path / "gen" / "generator.json").read_text())
     assert drawn == {"version": generator_version(), "mode": "procedural", "look": list(FaceConfig().look),
-                     "size": 96, "seed": 1}  # fmt: skip
+                     "pose": "wide", "pose_sd_deg": {"yaw": 30.0, "pitch": 12.0, "roll": 10.0}, "size": 96,
+                     "seed": 1}  # fmt: skip
     assert prepare.generators([table]) == {str((tmp_path / "gen").resolve()): drawn}
 
 
@@ -293,6 +294,12 @@ def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, mon
     with pytest.raises(RuntimeError, match="landmix.generate.pose_prior"):
         FaceConfig(pose="real")
     FaceConfig()  # the wide default needs no fit
+    monkeypatch.undo()
+    # generator.json says which spread drew a folder's faces (the version alone does not: it is the code's)
+    from landmix.generate.job import GenerateConfig, generator_info
+
+    info = generator_info(GenerateConfig(n=1, out=".", face=FaceConfig(pose="real")))
+    assert info["pose"] == "real" and info["pose_sd_deg"] == shipped["sd_deg"]
     with pytest.raises(ValueError, match="choose from"):
         FaceConfig(pose="frontal")
 

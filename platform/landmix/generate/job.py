@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from landmix.generate import FaceConfig, generator_version, make_sample
-from landmix.generate.face3d import LOOK, POSES
+from landmix.generate.face3d import LOOK, POSES, WIDE_POSE
 from landmix.generate.look import STEPS
 
 MODES = ("procedural", "recompose")
@@ -146,12 +146,14 @@ def render_batch(batch: dict[str, np.ndarray], cfg: dict) -> dict[str, np.ndarra
 
 
 def generator_info(cfg: GenerateConfig) -> dict:
-    """What drew a folder's faces: the generator's version and look, the mode, size and seed (`generator.json`,
+    """What drew a folder's faces: the generator's version, look and pose spread, the mode, size and seed (`generator.json`,
     which `landmix prepare` copies into its summary and training logs as the run's generator)."""
     if cfg.mode == "recompose":
         return {"version": generator_version(()), "mode": cfg.mode, "source": str(cfg.source), "size": cfg.size,
                 "seed": cfg.seed}  # fmt: skip
-    return {"version": generator_version(cfg.face.look), "mode": cfg.mode, "look": list(cfg.face.look),
+    face = cfg.face
+    return {"version": generator_version(face.look), "mode": cfg.mode, "look": list(face.look), "pose": face.pose,
+            "pose_sd_deg": {"yaw": face.yaw_sigma, "pitch": face.pitch_sigma, "roll": face.roll_sigma},
             "size": cfg.size, "seed": cfg.seed}  # fmt: skip
 
 
@@ -189,9 +191,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples-per-task", type=int, default=64, help="samples per Ray Data batch")
     parser.add_argument("--mode", choices=MODES, default="procedural", help="procedural faces or recompose")
     parser.add_argument("--source", type=Path, help="FaceSynthetics folder to re-compose (--mode recompose)")
+    wide = ", ".join(f"{k} {v:g}" for k, v in WIDE_POSE.items())
     parser.add_argument("--pose", choices=POSES, default="wide",
-                        help="head-pose spread: wide (default: yaw 30, pitch 12, roll 10 degrees) or real (fitted "
-                             "on the 300-W training faces, face_shape.json: about half as wide)")  # fmt: skip
+                        help=f"head-pose spread: wide (default: {wide} degrees) or real (fitted on the 300-W "
+                             "training faces, face_shape.json: about half as wide)")  # fmt: skip
     parser.add_argument("--yaw-sigma", type=float, default=None, help="yaw spread, degrees (overrides --pose)")
     add_look_argument(parser)
 

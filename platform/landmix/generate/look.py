@@ -18,7 +18,8 @@ is the same bytes as before the steps existed, and switching one step on does no
 - features: what photos show of the features and the flat drawing lacks: the dark line where closed lips meet
   and the mouth's corners, lips nearer the skin's colour, the nose wings' creases, the upper lid's crease and
   the lower lid, faint nasolabial folds (soft lines darkening the skin), lit sclera (the eyeball catches light
-  the socket around it does not), and the chin's soft shadow on the neck.
+  the socket around it does not), teeth in every open mouth, the neck in the face's skin and lit as the face is
+  with the chin's soft shadow on it, and the face filled round through its outline's points (`rounded`).
 """
 
 from __future__ import annotations

@@ -12,12 +12,12 @@ convergence (docs/results/generate.md), so the default keeps the profiles; the f
 Each face's pose is estimated from its labels alone: yaw and pitch by `cv2.solvePnP` of its inner points
 (17-67) on the generator's mean 3D face (`face3d.MEAN_SHAPE`) with a camera at the generator's typical distance,
 roll from the line through the outer eye corners. The estimate is noisy: faces are not the mean face, so shape
-leaks into pose (on generated faces of known pose its error spreads about 6 degrees on yaw, 11 on pitch, 3 on
-roll). So the fit matches the estimates, not the truth: it draws generated faces, estimates their pose the same
+leaks into pose (on generated faces of known pose its error spreads about 6 degrees on yaw, 11 on pitch, 2 on
+roll at the fitted spread). So the fit matches the estimates, not the truth: it draws generated faces, estimates their pose the same
 way, and scales each sigma by (real faces' estimated spread / generated faces' estimated spread). It does this
 `ITERATIONS` times from the real estimated spread, then rounds to whole degrees, with a floor of `FLOOR_DEG`.
 
-On the 300-W faces' pitch, the estimator's error (about 10 degrees) is nearly all of the real spread (11). The
+On the 300-W faces' pitch, the estimator's error (about 11 degrees) is nearly all of the real spread (11). The
 shape prior's modes already carry the real faces' nods, because they were fitted on their 2D shapes, so the fit
 leaves little pitch to the 3D pose. The floor keeps some 3D nodding for the shading and the nose's overlap.
 The fit uses the same train part of the fixed real split as the shape prior; val and test are never used.
@@ -80,7 +80,7 @@ def fit(shapes: np.ndarray, faces: int = FACES) -> dict:
     real = estimate(shapes).std(0)
     sd = real.copy()
     for _ in range(ITERATIONS):  # the estimate's spread grows about in proportion to the drawn one's
-        drawn, error = generated_spread(sd, faces)
+        drawn, _ = generated_spread(sd, faces)
         sd = np.maximum(sd * real / drawn, FLOOR_DEG)
     fitted = np.maximum(np.round(sd), FLOOR_DEG)
     drawn, error = generated_spread(fitted, faces)
