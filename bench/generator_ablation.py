@@ -17,6 +17,9 @@ label translation costs, the bound a better translator could reach (kept as "sho
 "converge_exact_labels" beside the translated rows).
 `--pose real` draws the faces with the head-pose spread fitted on the real faces (`FaceConfig(pose="real")`)
 instead of the default wide one; its generated folders and runs are named apart.
+`--gen-size` renders the faces at another size (default 160 px; their crops are then scaled to the model's input
+as the real ones are) and `--augment-strength` trains with another augmentation strength than the preset's 0.5:
+their runs and shards are named apart (use a separate --out for another --gen-size: a row is keyed by its look).
 Each look's row is kept in --out as soon as it is measured; a re-run skips what is there for the same generator
 version and pose (resumable) and measures a look anew when the generator's code changed.
 """
@@ -124,6 +127,9 @@ def main() -> None:
     p.add_argument("--labels", choices=("translated", "exact"), default="translated",
                    help="train on x-ray labels translated by the translator fitted on the generator's pairs "
                         "(the platform's route), or on the generator's exact annotator-convention labels")
+    p.add_argument("--augment-strength", type=float, default=None,
+                   help="the training's augmentation strength (landmix.augment) on the synthetic faces; default: "
+                        "the preset's; its runs are named apart")
     p.add_argument("--table", action="store_true", help="print the ablation table of --out as markdown and exit")
     args = p.parse_args()
     rows = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -140,7 +146,8 @@ def main() -> None:
         save()
     if not args.skip_train:
         settings.init_ray(num_cpus=4)
-    budget = ("converge" if args.converge else "short") + ("_exact_labels" if args.labels == "exact" else "")
+    budget = ("converge" if args.converge else "short") + ("_exact_labels" if args.labels == "exact" else "") + (
+        "" if args.augment_strength is None else f"_augment{args.augment_strength:g}")  # fmt: skip
     for name in args.looks:
         look = NAMED[name]
         row = rows.get(name, {})
@@ -168,8 +175,12 @@ def main() -> None:
         spec = synthetic_only_spec(str(inputs.real_shards), str(inputs.synthetic_shards), args.image_size,
                                    args.epochs, args.samples_per_epoch, args.seed,
                                    f"ablation-{budget.replace('_', '-')}-{name.strip('+')}-{row['generator_version']}-n{args.n}"
-                                   f"-s{args.seed}" + ("" if args.pose == "wide" else f"-pose-{args.pose}"),
+                                   f"-s{args.seed}" + ("" if args.pose == "wide" else f"-pose-{args.pose}")
+                                   + ("" if args.gen_size == 160 else f"-px{args.gen_size}")
+                                   + ("" if args.augment_strength is None else f"-aug{args.augment_strength:g}"),
                                    args.converge)  # fmt: skip
+        if args.augment_strength is not None:
+            spec = replace(spec, data=replace(spec.data, augment_strength=args.augment_strength))
         result = train.fit(spec)
         if result.error is not None:
             raise SystemExit(f"{name}: training failed: {result.error}")

@@ -78,6 +78,20 @@ def test_pupils_sit_on_the_drawn_eyes_and_nose_tip_on_the_nose():
     assert eyes_ok / eyes > 0.97 and noses_ok / noses > 0.97, (eyes_ok, eyes, noses_ok, noses)
 
 
+def test_round_paths_pass_through_their_points_and_keep_the_corners():
+    from landmix.generate.look import rounded_between_corners, rounded_path
+
+    eye = np.array([[0, 0], [3, -2], [7, -2], [10, 0], [7, 1.5], [3, 1.5]], np.float32)  # corners 0 and 3
+    path = rounded_path(eye[:4], per_edge=4)
+    assert len(path) == 13 and np.allclose(path[::4], eye[:4], atol=1e-5)  # every point kept, ends included
+    assert path[1:4, 1].max() < 0 and np.all(np.diff(path[:, 0]) > 0)  # a lid: above the corners' line, no loop
+    closed = rounded_between_corners(eye, (0, 3), per_edge=4)
+    assert len(closed) == 24 and np.allclose(closed[::4], eye, atol=1e-5)
+    # sharp at the corners: the outline turns there as the polygon does, round between (no corner at points 1, 2)
+    turn = lambda a, b, c: np.degrees(np.arccos(np.dot(b - a, c - b) / np.linalg.norm(b - a) / np.linalg.norm(c - b)))  # noqa: E731
+    assert turn(closed[-1], closed[0], closed[1]) > 90 and turn(closed[3], closed[4], closed[5]) < 0.5 * turn(*eye[:3])
+
+
 def test_annotator_jaw_on_the_drawn_outline_and_gap_grows_with_yaw():
     from landmix.generate.look import rounded
 
@@ -135,7 +149,8 @@ def test_facesynthetics_reader_ingests_the_output(ray_cluster, tmp_path):
 
     drawn = json.loads((tmp_path / "gen" / "generator.json").read_text())
     assert drawn == {"version": generator_version(), "mode": "procedural", "look": list(FaceConfig().look),
-                     "pose": "wide", "pose_sd_deg": {"yaw": 30.0, "pitch": 12.0, "roll": 10.0}, "size": 96,
+                     "pose": "wide", "pose_sd_deg": {"yaw": 30.0, "pitch": 12.0, "roll": 10.0},
+                     "light_softness": FaceConfig().light_softness, "size": 96,
                      "seed": 1}  # fmt: skip
     assert prepare.generators([table]) == {str((tmp_path / "gen").resolve()): drawn}
 
@@ -175,6 +190,17 @@ def test_generated_faces_are_cached_by_the_generators_version():
     assert v.startswith("g") and len(v) == 11 and v == generator_version()
 
 
+def round_edges(flat) -> np.ndarray:
+    """Bool (S, S): a few pixels either side of the outlines the features step draws round through the labels of
+    a flat sample (the face's outline, lids, lips and brows), where its seg classes may differ from the flat one's."""
+    p = flat.annotator
+    lines = lambda edges: cv2.polylines(np.zeros_like(flat.seg), [np.round(e).astype(np.int32) for e in edges], True, 1)  # noqa: E731
+    band = cv2.dilate(lines([flat.face.outline, p[36:42], p[42:48], p[48:60], p[60:68]]), np.ones((7, 7), np.uint8))
+    reach = int(np.ceil(1.3 * 5.5 * flat.face.px_per_mm))  # a brow is drawn down to 1.2 of its thickness (<= 5.5 mm)
+    brows = cv2.dilate(lines([p[17:22], p[22:27]]), np.ones((2 * reach + 1, 7), np.uint8))
+    return (band > 0) | (brows > 0)
+
+
 def test_look_steps_change_pixels_only_and_are_chosen_by_name():
     from landmix.generate.look import STEPS
 
@@ -184,11 +210,11 @@ def test_look_steps_change_pixels_only_and_are_chosen_by_name():
     for step in STEPS:
         s = make_sample(2, 9, 128, FaceConfig(look=(step,)))
         # a photographic step redraws pixels; the face, its labels and its seg classes stay exactly the same, but
-        # for the features step's round outline (through the same points: the classes change along it only)
+        # for the features step's round outline, lids, lips and brows (through the same points: the classes
+        # change along them only)
         same = np.ones(flat.seg.shape, bool)
         if step == "features":
-            outline = np.round(flat.face.outline).astype(np.int32)
-            same = cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), [outline], True, 1), np.ones((5, 5))) == 0
+            same = ~round_edges(flat)
         assert np.array_equal(s.seg[same], flat.seg[same]) and np.array_equal(s.xray, flat.xray), step
         assert np.array_equal(s.annotator, flat.annotator), step
         changed = np.abs(s.image.astype(int) - flat.image).max(2) > 2
@@ -304,6 +330,39 @@ def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, mon
         FaceConfig(pose="frontal")
 
 
+def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
+    from landmix.generate import light_prior, shape_prior
+
+    s = make_sample(0, 1, 160, FaceConfig(yaw_max=0, pitch_max=0, roll_max=0))  # frontal
+    even = np.full_like(s.image, 120)
+    half = even.copy()
+    half[:, int(s.annotator[30, 0]) :] = 60  # the image-right cheek at half the light
+    assert light_prior.measure(even, s.annotator) == pytest.approx([0, 0, 1], abs=1e-9)
+    assert light_prior.measure(half, s.annotator)[0] == pytest.approx(np.log(121 / 61), abs=1e-6)
+    real = light_prior.real_statistics(str(shared_data / "300w"))
+    shipped = json.loads(shape_prior.FILE.read_text())["light"]
+    assert len(real) == shipped["faces"] and light_prior.quartiles(real) == shipped["real"]
+    assert FaceConfig().light_softness == shipped["softness"] > 0.5
+    # on a smaller draw the fitted softness still beats the hard key light the look was first drawn with, whose
+    # faces are lit more unevenly than the photos on every statistic
+    small = light_prior.fit(real, grid=(0.0, shipped["softness"]), faces=40)
+    assert small["softness"] == shipped["softness"]
+    real_q, hard, soft = small["real"], small["hard_light"], small["generated"]
+    assert hard["cheek asymmetry"][1] > 2 * real_q["cheek asymmetry"][1] and hard["face contrast"][1] > real_q[
+        "face contrast"][1] and hard["shadow depth"][1] < real_q["shadow depth"][1]  # fmt: skip
+    for name in light_prior.STATISTICS:
+        assert abs(soft[name][1] - real_q[name][1]) < abs(hard[name][1] - real_q[name][1]), name
+    with pytest.raises(ValueError, match="too few"):
+        light_prior.fit(real[:10])
+    with pytest.raises(ValueError, match="light_softness"):
+        FaceConfig(light_softness=1.5)
+    prior = shape_prior.load()
+    monkeypatch.setattr(shape_prior, "load", lambda: {**prior, "light_softness": None})  # a file from before the fit
+    with pytest.raises(RuntimeError, match="landmix.generate.light_prior"):
+        FaceConfig()
+    assert FaceConfig(light_softness=0.0).light_softness == 0.0  # a given softness needs no fit
+
+
 def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
     from landmix.generate import shape_prior
 
@@ -333,18 +392,20 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
             continue  # closed lips only (as the renderer tells them): where they meet is a line
         feat = make_sample(6, i, 256, FaceConfig(yaw_max=3, pitch_max=3, roll_max=3, look=("features",)))
         assert np.array_equal(feat.annotator, flat.annotator)
-        # the face is filled round (through the outline's points): the classes change only along the outline
-        band = cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), [np.round(face.outline).astype(np.int32)], True, 1),
-                          np.ones((5, 5), np.uint8))  # fmt: skip
-        assert np.array_equal(feat.seg[band == 0], flat.seg[band == 0]) and (feat.seg != flat.seg).any()
+        # the face, lids, lips and brows are drawn round through their points: the classes change only along them
+        same = ~round_edges(flat)
+        assert np.array_equal(feat.seg[same], flat.seg[same]) and (feat.seg != flat.seg).any()
         at = lambda a, xy: a[int(round(xy[1])), int(round(xy[0]))]  # noqa: E731
         lines = look.feature_lines(look.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True)  # as drawn
         mid = (p[62] + p[66]) / 2
         near = lambda a, xy: a[int(round(xy[1])) - 1 : int(round(xy[1])) + 2, int(round(xy[0])) - 1 : int(round(xy[0])) + 2]  # noqa: E731
         assert near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)  # the lips meet on a line, not on the lips
         assert at(lines, (p[19] + p[24]) / 2 - face.down * 15 * mm) < 0.05  # nothing on the forehead
-        skin = np.isin(flat.seg, [SEG["skin"], SEG["nose"]])  # the lips' colour changes too; the skin's does not
-        lit = (flat.image.max(2) < 240) & (lines > 0.1) & skin  # unclipped
+        # the lips' colour changes too; the skin's does not (skin in both: the lips and lids are drawn round)
+        skin = np.isin(flat.seg, [SEG["skin"], SEG["nose"]]) & np.isin(feat.seg, [SEG["skin"], SEG["nose"]])
+        lids = [np.round(flat.annotator[k : k + 4]).astype(np.int32) for k in (36, 42)]  # the dark line, drawn round
+        off_lids = cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), lids, False, 1), np.ones((5, 5), np.uint8)) == 0
+        lit = (flat.image.max(2) < 240) & (lines > 0.1) & skin & off_lids  # unclipped
         ratio = feat.image[lit].astype(float).mean() / flat.image[lit].astype(float).mean()
         ratios.append(ratio)
         eyes = np.isin(feat.seg, [SEG["eye_l"], SEG["eye_r"]])
@@ -370,10 +431,14 @@ def test_features_step_lights_the_neck_as_photos_show_it():
 
         return at(p[8] + down * 0.12 * iod) / np.mean([at((p[30] + p[j]) / 2) for j in (4, 12)])
 
-    without = FaceConfig(look=tuple(s for s in look.STEPS if s != "features"))
-    ratios = np.array([[under_chin(make_sample(8, i, 256, cfg)) for cfg in (without, FaceConfig())] for i in range(40)])
-    # the face's relief falls off past the jaw and shaded the neck dark (0.4 of the cheeks); lit as the face now
-    assert np.median(ratios[:, 0]) < 0.5 < 0.6 < np.median(ratios[:, 1]) < 0.9, np.median(ratios, 0)
+    hard = dict(light_softness=0.0)  # the light the step was measured under: the relief's falloff shades most
+    without = FaceConfig(look=tuple(s for s in look.STEPS if s != "features"), **hard)
+    configs = (without, FaceConfig(**hard), FaceConfig())
+    ratios = np.array([[under_chin(make_sample(8, i, 256, cfg)) for cfg in configs] for i in range(40)])
+    # the face's relief falls off past the jaw and shaded the neck dark (0.4 of the cheeks); lit as the face now,
+    # under the hard key light and under the softer light fitted on photos
+    medians = np.median(ratios, 0)
+    assert medians[0] < 0.5 < 0.6 < medians[1] < 0.9 and 0.6 < medians[2] < 0.9, medians
     # the chin's shadow on the neck: darkest at the face's edge, gone a few cm below
     mask = np.zeros((64, 64), np.uint8)
     mask[:32] = 255

@@ -140,7 +140,10 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
     # One folder per translator: shards labelled by a real-fitted chain sit beside the generator-fitted ones.
     label = translate.load_or_fixed(translator).version if translator else "fixed"
-    folder = f"synthetic-{crop_size}-{label}" + (f"-{version}" if version else "")  # one per generator version
+    # One per generator version, and per render size where it is not the default (the translator's fit alone
+    # need not tell 160-px faces from larger ones)
+    folder = f"synthetic-{crop_size}-{label}" + (f"-{version}" if version else "") + (
+        f"-px{gen_size}" if n_generated and gen_size != 160 else "")  # fmt: skip
     synth_shards = _prepare(synth_manifests, work / "prepared" / folder, crop_size, crop_stats=str(crop_stats),
                             translator=translator)  # fmt: skip
     return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,

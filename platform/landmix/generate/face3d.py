@@ -93,6 +93,9 @@ class FaceConfig:
     identity_scale: float = 1.0  # 0 = the mean face; 1 = the default spread of face shapes
     expression_prob: float = 0.6  # chance of a non-neutral expression
     look: tuple[str, ...] = LOOK  # the renderer's photographic steps (landmix.generate.look.STEPS); () = flat
+    # The shading step's ambient against key light, 0 (hard key light) .. 1 (mostly ambient; look.light_ranges);
+    # None: the softness fitted on real photos (face_shape.json "light": landmix.generate.light_prior)
+    light_softness: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "look", tuple(self.look))  # a list after asdict() and a Ray hop
@@ -105,6 +108,15 @@ class FaceConfig:
                     raise RuntimeError(f"{shape_prior.FILE} has no head_pose: refit it with "
                                        "`python -m landmix.generate.pose_prior --data <300-W folder>`")  # fmt: skip
                 object.__setattr__(self, f"{angle}_sigma", float(spread[angle]))
+        if self.light_softness is None:
+            softness = shape_prior.load()["light_softness"]
+            if softness is None:
+                raise RuntimeError(f"{shape_prior.FILE} has no light: refit it with "
+                                   "`python -m landmix.generate.light_prior --data <300-W folder>`")  # fmt: skip
+            object.__setattr__(self, "light_softness", softness)
+        if not 0.0 <= self.light_softness <= 1.0:
+            raise ValueError(f"FaceConfig.light_softness={self.light_softness}: use 0 (hard key light) .. 1 "
+                             "(mostly ambient)")  # fmt: skip
         bad = [s for s in self.look if s not in STEPS]
         if bad:
             raise ValueError(f"FaceConfig.look: unknown steps {bad}; choose from {STEPS}")

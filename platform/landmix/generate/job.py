@@ -146,7 +146,7 @@ def render_batch(batch: dict[str, np.ndarray], cfg: dict) -> dict[str, np.ndarra
 
 
 def generator_info(cfg: GenerateConfig) -> dict:
-    """What drew a folder's faces: the generator's version, look and pose spread, the mode, size and seed (`generator.json`,
+    """What drew a folder's faces: the generator's version, look, pose spread and light, the mode, size and seed (`generator.json`,
     which `landmix prepare` copies into its summary and training logs as the run's generator)."""
     if cfg.mode == "recompose":
         return {"version": generator_version(()), "mode": cfg.mode, "source": str(cfg.source), "size": cfg.size,
@@ -154,7 +154,7 @@ def generator_info(cfg: GenerateConfig) -> dict:
     face = cfg.face
     return {"version": generator_version(face.look), "mode": cfg.mode, "look": list(face.look), "pose": face.pose,
             "pose_sd_deg": {"yaw": face.yaw_sigma, "pitch": face.pitch_sigma, "roll": face.roll_sigma},
-            "size": cfg.size, "seed": cfg.seed}  # fmt: skip
+            "light_softness": face.light_softness, "size": cfg.size, "seed": cfg.seed}  # fmt: skip
 
 
 def generate(cfg: GenerateConfig) -> GenerateResult:

@@ -9,7 +9,8 @@ is the same bytes as before the steps existed, and switching one step on does no
   place of saturated flat shapes and lines.
 - shading: a height map of the face from its landmarks (head dome, brow ridge, nose, cheekbones, lips, chin,
   eye sockets), its normals lit by a key light drawn from above-front, a fill light and ambient, with
-  Blinn-Phong highlights on the skin.
+  Blinn-Phong highlights on the skin. How soft the light is (ambient against key, `light_ranges`) is fitted on
+  real photos (landmix.generate.light_prior): hard key light drew faces far more contrasted than the photos.
 - skin: texture at several scales (pores, mottling), redness on cheeks and nose, freckles, blemishes,
   make-up on some faces.
 - eyes: a radial iris texture with a dark limbal ring, the upper lid's shadow on the sclera, lashes.
@@ -145,9 +146,23 @@ def height_map(face, face_mask: np.ndarray) -> np.ndarray:
     return (base * falloff + relief * inside).astype(np.float32)
 
 
-def shade(rng: np.random.Generator, height: np.ndarray, skin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def light_ranges(softness: float) -> dict[str, tuple[float, float]]:
+    """The uniform ranges the shading draws its ambient, key and fill strengths from, at `softness` in [0, 1]:
+    0 = the hard key light the look was first drawn with (ambient 0.25-0.45, key 0.6-0.9, fill 0-0.25), 1 = mostly
+    ambient (0.65-0.85, key 0.15-0.4, fill 0.1-0.3). The generator draws at the softness fitted on real photos
+    (FaceConfig.light_softness, landmix.generate.light_prior)."""
+    s = float(softness)
+    if not 0.0 <= s <= 1.0:
+        raise ValueError(f"light softness={softness}: use 0 (hard key light) .. 1 (mostly ambient)")
+    return {"ambient": (0.25 + 0.4 * s, 0.45 + 0.4 * s), "key": (0.6 - 0.45 * s, 0.9 - 0.5 * s),
+            "fill": (0.1 * s, 0.25 + 0.05 * s)}  # fmt: skip
+
+
+def shade(rng: np.random.Generator, height: np.ndarray, skin: np.ndarray,
+          softness: float = 0.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Diffuse (n, n) and specular (n, n) light of a height map: key light from above-front (its direction
-    drawn per sample), fill from the other side, ambient; Blinn-Phong highlights where skin (n, n) > 0."""
+    drawn per sample), fill from the other side, ambient, their strengths drawn from `light_ranges(softness)`;
+    Blinn-Phong highlights where skin (n, n) > 0."""
     gy, gx = np.gradient(height)
     norm = np.sqrt(gx * gx + gy * gy + 1)
     nx, ny, nz = -gx / norm, -gy / norm, 1 / norm
@@ -156,7 +171,8 @@ def shade(rng: np.random.Generator, height: np.ndarray, skin: np.ndarray) -> tup
     fill = np.array([-key[0], 0.2, 0.9])
     fill /= np.linalg.norm(fill)
     lam = lambda v: np.clip(nx * v[0] + ny * v[1] + nz * v[2], 0, 1)  # noqa: E731
-    ambient, k_key, k_fill = rng.uniform(0.25, 0.45), rng.uniform(0.6, 0.9), rng.uniform(0.0, 0.25)
+    ranges = light_ranges(softness)
+    ambient, k_key, k_fill = (rng.uniform(*ranges[k]) for k in ("ambient", "key", "fill"))
     diffuse = (ambient + k_key * lam(key) + k_fill * lam(fill)).astype(np.float32)
     half = key + [0, 0, 1]
     half /= np.linalg.norm(half)
@@ -355,12 +371,8 @@ def teeth(rng: np.random.Generator, img: np.ndarray, p: np.ndarray, down: np.nda
     roi[:] = roi * (1 - alpha) + (colour * recede[..., None]) * alpha
 
 
-def rounded(outline: np.ndarray, per_edge: int = 4) -> np.ndarray:
-    """(M * per_edge, 2): the closed outline (M, 2) as a centripetal Catmull-Rom curve through its points (each
-    point kept, `per_edge` - 1 points between two), so that the jaw is drawn round where photos show it round
-    and the labels on the outline's points still sit on the drawn edge."""
-    p = np.asarray(outline, np.float64)
-    p0, p1, p2, p3 = np.roll(p, 1, 0), p, np.roll(p, -1, 0), np.roll(p, -2, 0)
+def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, per_edge: int) -> np.ndarray:
+    """(M, per_edge, 2): the centripetal Catmull-Rom segments from p1 to p2 (each (M, 2)), p1 kept, p2 not."""
     knot = lambda a, b: np.maximum(np.linalg.norm(b - a, axis=1), 1e-6) ** 0.5  # noqa: E731 (centripetal)
     t1 = knot(p0, p1)
     t2 = t1 + knot(p1, p2)
@@ -373,7 +385,36 @@ def rounded(outline: np.ndarray, per_edge: int = 4) -> np.ndarray:
     a3 = (t3 - t) / (t3 - t2) * p2 + (t - t2) / (t3 - t2) * p3
     b1 = (t2 - t) / t2 * a1 + t / t2 * a2
     b2 = (t3 - t) / (t3 - t1) * a2 + (t - t1) / (t3 - t1) * a3
-    return ((t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2).reshape(-1, 2).astype(np.float32)
+    return (t2 - t) / (t2 - t1) * b1 + (t - t1) / (t2 - t1) * b2
+
+
+def rounded(outline: np.ndarray, per_edge: int = 4) -> np.ndarray:
+    """(M * per_edge, 2): the closed outline (M, 2) as a centripetal Catmull-Rom curve through its points (each
+    point kept, `per_edge` - 1 points between two), so that the jaw is drawn round where photos show it round
+    and the labels on the outline's points still sit on the drawn edge."""
+    p = np.asarray(outline, np.float64)
+    segments = _catmull_rom(np.roll(p, 1, 0), p, np.roll(p, -1, 0), np.roll(p, -2, 0), per_edge)
+    return segments.reshape(-1, 2).astype(np.float32)
+
+
+def rounded_path(points: np.ndarray, per_edge: int = 4) -> np.ndarray:
+    """((N - 1) * per_edge + 1, 2): the open path (N, 2) as a centripetal Catmull-Rom curve through its points,
+    both ends kept (the curve leaves each end towards its neighbour). A lid between the eye's corners, a lip
+    between the mouth's: the labels stay on the drawn edge, with no corner drawn at the points between."""
+    p = np.asarray(points, np.float64)
+    padded = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
+    segments = _catmull_rom(padded[:-3], padded[1:-2], padded[2:-1], padded[3:], per_edge)
+    return np.vstack([segments.reshape(-1, 2), p[-1:]]).astype(np.float32)
+
+
+def rounded_between_corners(points: np.ndarray, corners: tuple[int, ...], per_edge: int = 4) -> np.ndarray:
+    """The closed outline (N, 2) drawn round between its `corners` (indices, in order) and sharp at them: each
+    run from one corner to the next as a `rounded_path` (an eye: corners 0 and 3; a mouth: its two corners)."""
+    n = len(points)
+    runs = []
+    for a, b in zip(corners, (*corners[1:], corners[0] + n)):
+        runs.append(rounded_path(np.asarray(points)[np.arange(a, b + 1) % n], per_edge)[:-1])
+    return np.vstack(runs)
 
 
 def neck_shadow(rng: np.random.Generator, face_mask: np.ndarray, neck: np.ndarray, mm: float) -> np.ndarray:

@@ -107,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def refit_after_shapes(data: str) -> None:
-    """Refit the pose in a fresh interpreter: the estimate uses the mean face that face3d read at its import."""
-    subprocess.run([sys.executable, "-m", "landmix.generate.pose_prior", "--data", data], check=True)
+    """Refit the pose, then the light, each in a fresh interpreter: the estimate uses the mean face that face3d
+    read at its import, and the light is fitted on faces drawn with the new shapes and pose."""
+    for module in ("landmix.generate.pose_prior", "landmix.generate.light_prior"):
+        subprocess.run([sys.executable, "-m", module, "--data", data], check=True)
 
 
 if __name__ == "__main__":

@@ -98,8 +98,9 @@ def _ellipse_pts(centre, axes, angle_deg, n=24) -> np.ndarray:
     return np.stack([centre[0] + x * np.cos(a) - y * np.sin(a), centre[1] + x * np.sin(a) + y * np.cos(a)], 1)
 
 
-def _eye(img, seg, eye, pupil, cls, iris_rgb, px_mm, rng):
-    """Sclera, iris and pupil clipped to the eyelid polygon; dark upper lid line."""
+def _eye(img, seg, eye, pupil, cls, iris_rgb, px_mm, rng, upper=None):
+    """Sclera, iris and pupil clipped to the eyelid polygon `eye` (its six points, or an outline drawn through
+    them); dark upper lid line along `upper` (None: the polygon's first four points, corner to corner)."""
     x0, y0, x1, y1 = looks.box(eye, img.shape, 2, 3)
     if x1 - x0 < 1 or y1 - y0 < 1:
         return
@@ -125,7 +126,7 @@ def _eye(img, seg, eye, pupil, cls, iris_rgb, px_mm, rng):
     alpha = mask.astype(np.float32)[..., None] / 255
     roi = img[y0:y1, x0:x1]
     roi[:] = roi * (1 - alpha) + layer * alpha
-    upper = eye[[0, 1, 2, 3]]
+    upper = eye[[0, 1, 2, 3]] if upper is None else upper
     cv2.polylines(
         img, [_fx(upper)], False, (30.0, 20.0, 20.0), max(1, int(round(1.6 * px_mm))), cv2.LINE_AA, _SHIFT
     )
@@ -181,9 +182,11 @@ def _occluder(rng, img, seg, face: Face, skin_rgb):
     seg[layer_seg == 255] = 255
 
 
-def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = (),
+           light_softness: float = 0.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Draw `face`: returns image (size, size, 3) uint8 RGB and seg (size, size) uint8 class ids. `look`: the
-    photographic steps to add (landmix.generate.look.STEPS); the flat drawing draws the same from rng either way."""
+    photographic steps to add (landmix.generate.look.STEPS); the flat drawing draws the same from rng either way.
+    `light_softness`: the shading step's ambient against key light (landmix.generate.look.light_ranges)."""
     n = face.size
     mm = face.px_per_mm
     pts = face.xray
@@ -269,6 +272,9 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         b = pts[idx]
         poly = np.vstack([b + [0, -th * 0.1], (b + [0, th * 1.2])[::-1]])  # the labels on the brow's upper edge
         poly[[0, -1]] = b[0]
+        if "features" in look:  # a round brow through its points (a polygon draws a corner at every label)
+            poly = np.vstack([looks.rounded_path(b + [0, -th * 0.1]), looks.rounded_path((b + [0, th * 1.2])[::-1])])
+            poly[[0, -1]] = b[0]
         _poly(img, seg, poly, _col(brow_rgb), cls)
     nose = np.vstack(
         [
@@ -310,15 +316,28 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         _SHIFT,
     )
     iris = _HAIR_TONES[rng.integers(4)] * 0.7 + rng.uniform(0, 80, 3)
-    _eye(img, seg, pts[36:42], pts[68], SEG["eye_l"], iris, mm, rng)
-    _eye(img, seg, pts[42:48], pts[69], SEG["eye_r"], iris, mm, rng)
+    for eye, pupil, cls in ((pts[36:42], pts[68], SEG["eye_l"]), (pts[42:48], pts[69], SEG["eye_r"])):
+        if "features" in look:  # the lids drawn round between the eye's corners, through the labels
+            lid = looks.rounded_path(eye[[0, 1, 2, 3]])
+            _eye(img, seg, looks.rounded_between_corners(eye, (0, 3)), pupil, cls, iris, mm, rng, upper=lid)
+        else:
+            _eye(img, seg, eye, pupil, cls, iris, mm, rng)
     if "eyes" in look:
         for eye, pupil in ((pts[36:42], pts[68]), (pts[42:48], pts[69])):
             looks.eye_detail(lr["eyes"], img, eye, pupil, max(0.55, 5.8 * mm), mm)
     lip_rgb = skin * np.array([0.95, 0.62, 0.62]) * rng.uniform(0.75, 1.05)
     if "features" in look:  # photographed lips are nearer the skin's colour than the flat drawing's
         lip_rgb = skin * np.array([0.97, 0.74, 0.76]) * (0.85 + 0.3 * (lip_rgb[0] / skin[0] - 0.7))
-    _poly(img, seg, pts[60:68], (60.0, 25.0, 30.0), SEG["mouth"])
+    if "features" in look:  # the lips drawn round between the mouth's corners, through the labels
+        mouth = looks.rounded_between_corners(pts[60:68], (0, 4))
+        upper_lip = np.vstack([looks.rounded_path(pts[48:55]), looks.rounded_path(pts[[64, 63, 62, 61, 60]])])
+        lower_lip = np.vstack([looks.rounded_path(pts[[54, 55, 56, 57, 58, 59, 48]]),
+                               looks.rounded_path(pts[[60, 67, 66, 65, 64]])])  # fmt: skip
+    else:
+        mouth = pts[60:68]
+        upper_lip = np.vstack([pts[48:55], pts[[64, 63, 62, 61, 60]]])
+        lower_lip = np.vstack([pts[[54, 55, 56, 57, 58, 59, 48]], pts[[60, 67, 66, 65, 64]]])
+    _poly(img, seg, mouth, (60.0, 25.0, 30.0), SEG["mouth"])
     lips_closed = np.linalg.norm(pts[[61, 62, 63]] - pts[[67, 66, 65]], axis=1).mean() < max(1.0, 2 * mm)
     if "features" in look:  # teeth in every open mouth, as smiles show them
         if not lips_closed:
@@ -326,14 +345,8 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
     elif face.mouth_open > 0.3:
         teeth = np.vstack([pts[60:65], (pts[60:65] + [0, 3 * mm])[::-1]])
         _poly(img, seg, teeth, (225.0, 220.0, 205.0))
-    _poly(img, seg, np.vstack([pts[48:55], pts[[64, 63, 62, 61, 60]]]), _col(lip_rgb), SEG["lip_top"])
-    _poly(
-        img,
-        seg,
-        np.vstack([pts[[54, 55, 56, 57, 58, 59, 48]], pts[[60, 67, 66, 65, 64]]]),
-        _col(lip_rgb * 1.08),
-        SEG["lip_bottom"],
-    )
+    _poly(img, seg, upper_lip, _col(lip_rgb), SEG["lip_top"])
+    _poly(img, seg, lower_lip, _col(lip_rgb * 1.08), SEG["lip_bottom"])
     if "features" in look:  # the folds where the features meet: lips, mouth corners, nose wings, lids
         img = looks.times(img, 1 - looks.feature_lines(lr["features"], face, lips_closed))
     if rng.random() < 0.15:  # beard
@@ -391,7 +404,7 @@ def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = ()) -> 
         looks.hair_strands(lr["hair"], img, hair, face.down, mm)
     if "shading" in look:
         skin_like = _of_class(seg, "skin", "nose", "lip_top", "lip_bottom")
-        diffuse, spec = looks.shade(lr["shading"], looks.height_map(face, face_mask), skin_like)
+        diffuse, spec = looks.shade(lr["shading"], looks.height_map(face, face_mask), skin_like, light_softness)
         shade = diffuse * (1 - np.float32(0.3) * occl)
         specular = spec * 255
     if "features" in look:

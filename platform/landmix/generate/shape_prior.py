@@ -28,6 +28,9 @@ from landmix.schemes import IBUG68
 
 FILE = Path(__file__).with_name("face_shape.json")
 MODES = 16
+# What is fitted after the shapes, from faces drawn with them, into the same file: the head pose
+# (landmix.generate.pose_prior), then the light (landmix.generate.light_prior)
+LATER_FITS = ("head_pose", "light")
 GAP_QUANTILES = 41  # the inner lips' gap's distribution: its quantiles at 0, 2.5, .. 100 %
 FRONTAL = (0.44, 0.56)  # nose tip's place between the outer eye corners that counts as near frontal
 
@@ -102,6 +105,8 @@ def load() -> dict:
         else None,
         # the head pose's sigmas in degrees (landmix.generate.pose_prior), None before they were fitted
         "pose_sd": dict(raw["head_pose"]["sd_deg"]) if "head_pose" in raw else None,
+        # how soft the shading's light is (landmix.generate.light_prior), None before it was fitted
+        "light_softness": float(raw["light"]["softness"]) if "light" in raw else None,
     }
 
 
@@ -122,18 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     prior = {"source": f"{Path(args.data).name} (train split of landmix.mixing.real_split)",
              **fit(np.stack([pts for _, pts in faces]), args.modes)}  # fmt: skip
     old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
-    if "head_pose" in old:  # kept until the pose is refitted on the new shapes (below, or by hand)
-        prior["head_pose"] = old["head_pose"]
+    for later in LATER_FITS:  # kept until they are refitted on the new shapes (below, or by hand)
+        if later in old:
+            prior[later] = old[later]
     write(prior, args.out)
     print(f"{prior['frontal_faces']} near-frontal faces of {prior['faces']} (x2 mirrored), {args.modes} modes "
           f"(sd {prior['sd'][0]:.3f} .. {prior['sd'][-1]:.3f}, residual {prior['residual_sd']:.4f}) -> {args.out}")
     if Path(args.out).resolve() == FILE.resolve():
         from landmix.generate import pose_prior
 
-        pose_prior.refit_after_shapes(args.data)  # the pose's estimate uses the new mean face
+        pose_prior.refit_after_shapes(args.data)  # the pose's estimate uses the new mean face; then the light
     else:
-        print(f"the head pose was not refitted ({args.out} is not the shipped {FILE.name}): "
-              f"`python -m landmix.generate.pose_prior --data {args.data}` fits it on the shipped prior")
+        print(f"the head pose and the light were not refitted ({args.out} is not the shipped {FILE.name}): "
+              f"`python -m landmix.generate.pose_prior --data {args.data}` and then "
+              f"`python -m landmix.generate.light_prior --data {args.data}` fit them on the shipped prior")
     return 0
 
 
