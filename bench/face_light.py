@@ -5,9 +5,11 @@ line, each against the cheeks (pixels only, no training).
 
 Per face, from its labels: the mean luminance in small squares (0.08 of the outer-eye distance across) just
 under the chin (0.12 outer-eye units below point 8), on the neck (0.3 below), and either side of the jaw line
-(points 3, 5, 11 and 13, 12 % of the way to the nose tip and as far outside). Each is divided by the cheeks' (half
-way from the nose tip to points 4 and 12). Reported: quartiles of under-chin / cheek, neck / cheek and
-|inside - outside| / cheek across the jaw line. Real: `--n` faces of the 300-W train split. Generated: `--n` faces of
+(points 3, 5, 11 and 13, 12 % of the way to the nose tip and as far outside), and either side of the chin (points
+7, 8 and 9, 0.08 outer-eye units inside and outside along the direction from the nose's centre). Each is divided by
+the cheeks' (half way from the nose tip to points 4 and 12). Reported: quartiles of under-chin / cheek, neck /
+cheek, |inside - outside| / cheek across the jaw line and (inside - outside) / cheek across the chin (the chin's
+edge: positive where the chin is lighter than the neck below it). Real: `--n` faces of the 300-W train split. Generated: `--n` faces of
 the current generator, and of the same generator without its features step (which lights the neck).
 """
 
@@ -24,7 +26,7 @@ from landmix import evaluate, settings
 from landmix.generate import FaceConfig, generator_version, make_sample
 from landmix.generate.look import STEPS
 
-MEASURES = ("under the chin / cheeks", "neck / cheeks", "|across the jaw line| / cheeks")
+MEASURES = ("under the chin / cheeks", "neck / cheeks", "|across the jaw line| / cheeks", "across the chin / cheeks")
 
 
 def probe(img: np.ndarray, p: np.ndarray) -> list[float] | None:
@@ -43,10 +45,15 @@ def probe(img: np.ndarray, p: np.ndarray) -> list[float] | None:
     under, neck = at(p[8] + down * 0.12 * iod), at(p[8] + down * 0.3 * iod)
     inside = [at(p[j] + (p[30] - p[j]) * 0.12) for j in (3, 5, 11, 13)]
     outside = [at(p[j] - (p[30] - p[j]) * 0.12) for j in (3, 5, 11, 13)]
-    if any(v is None for v in [*cheek, under, neck, *inside, *outside]) or min(cheek) <= 0:
+    nose = p[27:36].mean(0)  # the chin's normal: away from the nose, through points 7, 8 and 9
+    normal = [(p[j] - nose) / np.linalg.norm(p[j] - nose) * 0.08 * iod for j in (7, 8, 9)]
+    chin_in = [at(p[j] - d) for j, d in zip((7, 8, 9), normal)]
+    chin_out = [at(p[j] + d) for j, d in zip((7, 8, 9), normal)]
+    if any(v is None for v in [*cheek, under, neck, *inside, *outside, *chin_in, *chin_out]) or min(cheek) <= 0:
         return None
     c = float(np.mean(cheek))
-    return [under / c, neck / c, float(np.mean(np.abs(np.subtract(inside, outside)))) / c]
+    return [under / c, neck / c, float(np.mean(np.abs(np.subtract(inside, outside)))) / c,
+            float(np.mean(np.subtract(chin_in, chin_out))) / c]  # fmt: skip
 
 
 def main() -> None:
@@ -62,7 +69,7 @@ def main() -> None:
         samples = (make_sample(11, i, 256, cfg) for i in range(args.n))
         rows[name] = [probe(s.image.astype(np.float32), s.annotator) for s in samples]
     result = {}
-    print("| faces | " + " | ".join(f"{m}: quartiles" for m in MEASURES) + " |\n|---|---|---|---|")
+    print("| faces | " + " | ".join(f"{m}: quartiles" for m in MEASURES) + " |\n|---|" + "---|" * len(MEASURES))
     for name, values in rows.items():
         kept = np.array([v for v in values if v is not None])
         q = np.percentile(kept, [25, 50, 75], axis=0).T.round(2)
