@@ -43,7 +43,7 @@ from landmix import config, domain_gap, settings, train  # noqa: E402
 from landmix.generate import generator_version  # noqa: E402
 from landmix.generate.face3d import POSES  # noqa: E402
 from landmix.generate.look import STEPS  # noqa: E402
-from landmix.inputs import build_inputs  # noqa: E402
+from landmix.inputs import GEN_SIZE, build_inputs  # noqa: E402
 
 CUMULATIVE = {"flat": ()} | {"+" + s: STEPS[: i + 1] for i, s in enumerate(STEPS)}
 NAMED = {**CUMULATIVE, "full": STEPS} | {s: (s,) for s in STEPS}
@@ -110,7 +110,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--looks", nargs="+", default=list(CUMULATIVE), choices=sorted(NAMED))
     p.add_argument("--n", type=int, default=2000, help="generated faces per look for the training")
-    p.add_argument("--gen-size", type=int, default=160)
+    p.add_argument("--gen-size", type=int, default=GEN_SIZE)
     p.add_argument("--image-size", type=int, default=96, help="model input, px")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--samples-per-epoch", type=int, default=1024)
@@ -176,7 +176,7 @@ def main() -> None:
                                    args.epochs, args.samples_per_epoch, args.seed,
                                    f"ablation-{budget.replace('_', '-')}-{name.strip('+')}-{row['generator_version']}-n{args.n}"
                                    f"-s{args.seed}" + ("" if args.pose == "wide" else f"-pose-{args.pose}")
-                                   + ("" if args.gen_size == 160 else f"-px{args.gen_size}")
+                                   + ("" if args.gen_size == GEN_SIZE else f"-px{args.gen_size}")
                                    + ("" if args.augment_strength is None else f"-aug{args.augment_strength:g}"),
                                    args.converge)  # fmt: skip
         if args.augment_strength is not None:

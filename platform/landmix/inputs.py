@@ -33,6 +33,7 @@ from landmix.generate import generator_version
 from landmix.generate.face3d import LOOK
 from landmix.schemes import IBUG68, SYNTH70
 
+GEN_SIZE = 160  # px of the generated faces unless a caller asks for another size (shards are keyed by it then)
 STANDIN_WARNING = (
     "WARNING: no real 300-W faces found at {root}; using a generated stand-in with annotator-convention labels. "
     "Set LANDMIX_DATA_ROOT (or --real) to a 300-W folder for results on real faces."
@@ -115,7 +116,7 @@ def write_300w_standin(generated: Path, out: Path) -> Path:
 
 
 def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: list[Path] | None = None,
-                 n_generated: int = 4000, gen_size: int = 160, crop_size: int = 112, seed: int = 0,
+                 n_generated: int = 4000, gen_size: int = GEN_SIZE, crop_size: int = 112, seed: int = 0,
                  translator: str = "", look: tuple[str, ...] = LOOK, pose: str = "wide") -> Inputs:  # fmt: skip
     """Generate, ingest and prepare everything a sweep reads; cached under `work`. `look`: the generator's
     photographic steps (landmix.generate.look; the generated folder and its shards are keyed by them); `pose`: its
@@ -141,16 +142,16 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     # One folder per translator: shards labelled by a real-fitted chain sit beside the generator-fitted ones.
     label = translate.load_or_fixed(translator).version if translator else "fixed"
     # One per generator version, and per render size where it is not the default (the translator's fit alone
-    # need not tell 160-px faces from larger ones)
+    # need not tell GEN_SIZE-px faces from larger ones)
     folder = f"synthetic-{crop_size}-{label}" + (f"-{version}" if version else "") + (
-        f"-px{gen_size}" if n_generated and gen_size != 160 else "")  # fmt: skip
+        f"-px{gen_size}" if n_generated and gen_size != GEN_SIZE else "")  # fmt: skip
     synth_shards = _prepare(synth_manifests, work / "prepared" / folder, crop_size, crop_stats=str(crop_stats),
                             translator=translator)  # fmt: skip
     return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
                   Path(translator) if translator else None, version)
 
 
-def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, gen_size: int = 160, seed: int = 0,
+def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, gen_size: int = GEN_SIZE, seed: int = 0,
                n_standin: int = 1000) -> tuple[Path, Path, bool]:  # fmt: skip
     """Ingest and prepare the real faces alone (a real-only run needs nothing else), cached under `work`:
     (shards folder, manifest, whether a generated stand-in replaced missing real faces). Also writes the
