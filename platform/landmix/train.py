@@ -216,7 +216,10 @@ def train_loop_per_worker(config: dict) -> None:
     if plan.stop_reason:
         # Restarted after its last epoch's checkpoint (killed between that report and the end): nothing is
         # left to train; report the final metrics and checkpoint again, so that Tune gets its metric and the
-        # run's Result (the metrics of its latest checkpoint) says it resumed.
+        # run's Result (the metrics of its latest checkpoint) says it resumed. Its MLflow run ends before that
+        # report, as at the last epoch.
+        if tracker:
+            tracker.finish()
         _report(last_metrics | resumed, rank, restored)
     epoch = start_epoch
     while not plan.stop_reason:
@@ -271,10 +274,10 @@ def train_loop_per_worker(config: dict) -> None:
                              mlflow_run_id=tracker and tracker.run_id)  # fmt: skip
                 if tracker:
                     _track(tracker, report, epoch, folder if plan.stop_reason else None, test, test_result, m.image_size)
+                    if plan.stop_reason:  # ended before the last report: a Tune scheduler (ASHA) may stop the trial
+                        tracker.finish()  # on that report, and then no line after it runs
             _report(report, rank, folder)
         epoch += 1
-    if tracker:
-        tracker.finish()
 
 
 def _report(metrics_: dict, rank: int, folder) -> None:
