@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -363,6 +364,16 @@ def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
     assert FaceConfig(light_softness=0.0).light_softness == 0.0  # a given softness needs no fit
 
 
+def test_the_light_fit_says_which_photo_it_cannot_read(shared_data, tmp_path):
+    from landmix.generate import light_prior
+
+    for pts in sorted((shared_data / "300w" / "afw").glob("*.pts"))[:30]:  # the labels kept, the photos broken
+        shutil.copy(pts, tmp_path / pts.name)
+        (tmp_path / pts.with_suffix(".jpg").name).write_bytes(b"not a jpeg")
+    with pytest.raises(ValueError, match="OpenCV cannot decode .*landmix ingest"):
+        light_prior.real_statistics(str(tmp_path))
+
+
 def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
     from landmix.generate import shape_prior
 
@@ -444,3 +455,22 @@ def test_features_step_lights_the_neck_as_photos_show_it():
     mask[:32] = 255
     factor = look.neck_shadow(np.random.default_rng(0), mask, np.arange(64)[:, None].repeat(64, 1) >= 32, 0.5)
     assert factor[:32].min() == 1 and factor[32].max() < 0.97 and factor[32, 0] < factor[40, 0] < factor[63, 0]
+
+
+def test_hair_strands_and_occluders_are_marked_in_the_facesynthetics_classes():
+    """The hair step's strands land on the mask's hair, beard and brows (never on skin or background, which the mask
+    would then mislabel); hands and objects over the face are 255, FaceSynthetics' "ignore"; every id is one of its
+    classes (the shared renders' README: 13 hair, 14 beard, 16 glasses, 255 ignore)."""
+    assert (SEG["hair"], SEG["beard"], SEG["glasses"], SEG["ignore"]) == (13, 14, 16, 255)
+    strands = (SEG["hair"], SEG["beard"], SEG["brow_l"], SEG["brow_r"])
+    seen, with_strands = set(), 0
+    for i in range(24):
+        flat, hair = make_sample(3, i, 128, FaceConfig(look=())), make_sample(3, i, 128, FaceConfig(look=("hair",)))
+        assert (flat.seg == hair.seg).all()  # the step draws, the mask stays
+        seen |= set(np.unique(hair.seg).tolist())
+        drawn = np.abs(flat.image.astype(int) - hair.image.astype(int)).max(2) > 8
+        under = cv2.dilate(np.isin(hair.seg, strands).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # lens blur
+        assert not (drawn & ~under).any(), i
+        with_strands += drawn.any()
+    assert with_strands >= 18  # most faces: bald heads with faint brows show none
+    assert seen <= set(SEG.values()) and {SEG["hair"], SEG["beard"], SEG["ignore"]} <= seen

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from landmix.generate import shape_prior
-from landmix.generate.look import STEPS
+from landmix.generate.look import STEPS, light_ranges
 
 LOOK = STEPS  # the default look: every step
 
@@ -114,9 +114,7 @@ class FaceConfig:
                 raise RuntimeError(f"{shape_prior.FILE} has no light: refit it with "
                                    "`python -m landmix.generate.light_prior --data <300-W folder>`")  # fmt: skip
             object.__setattr__(self, "light_softness", softness)
-        if not 0.0 <= self.light_softness <= 1.0:
-            raise ValueError(f"FaceConfig.light_softness={self.light_softness}: use 0 (hard key light) .. 1 "
-                             "(mostly ambient)")  # fmt: skip
+        light_ranges(self.light_softness)  # raises outside [0, 1], saying so
         bad = [s for s in self.look if s not in STEPS]
         if bad:
             raise ValueError(f"FaceConfig.look: unknown steps {bad}; choose from {STEPS}")

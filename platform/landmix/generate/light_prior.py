@@ -39,14 +39,14 @@ def measure(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     p = np.asarray(pts, np.float64)
     radius = max(2, int(0.12 * np.linalg.norm(p[45] - p[36])))
 
-    def mean_in(mask_of):
+    def pixels_in(mask_of):
         mask = np.zeros(grey.shape, np.uint8)
         mask_of(mask)
         return grey[mask > 0]
 
-    left = mean_in(lambda m: cv2.circle(m, tuple(int(v) for v in (p[3] + p[31]) / 2), radius, 1, -1))
-    right = mean_in(lambda m: cv2.circle(m, tuple(int(v) for v in (p[13] + p[35]) / 2), radius, 1, -1))
-    face = mean_in(lambda m: cv2.fillConvexPoly(m, cv2.convexHull(p[HULL].astype(np.int32)), 1))
+    left = pixels_in(lambda m: cv2.circle(m, tuple(int(v) for v in (p[3] + p[31]) / 2), radius, 1, -1))
+    right = pixels_in(lambda m: cv2.circle(m, tuple(int(v) for v in (p[13] + p[35]) / 2), radius, 1, -1))
+    face = pixels_in(lambda m: cv2.fillConvexPoly(m, cv2.convexHull(p[HULL].astype(np.int32)), 1))
     if not (len(left) and len(right) and len(face)):  # a disc or the face outside the image
         return np.full(3, np.nan)
     lo, hi = np.percentile(face, [10, 90])
@@ -93,8 +93,14 @@ def real_statistics(data: str) -> np.ndarray:
 
     from landmix import evaluate
 
-    faces = evaluate.split_faces(evaluate.list_faces(data, "300w"), "train")
-    return np.stack([measure(cv2.imread(str(Path(data, f)), cv2.IMREAD_COLOR)[:, :, ::-1], pts) for f, pts in faces])
+    stats = []
+    for f, pts in evaluate.split_faces(evaluate.list_faces(data, "300w"), "train"):
+        image = cv2.imread(str(Path(data, f)), cv2.IMREAD_COLOR)  # (H, W, 3) BGR; greyscale is expanded
+        if image is None:
+            raise ValueError(f"OpenCV cannot decode {Path(data, f)}; `landmix ingest --source 300w {data}` "
+                             "lists the faces it refuses")  # fmt: skip
+        stats.append(measure(image[:, :, ::-1], pts))
+    return np.stack(stats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,9 @@ is the same bytes as before the steps existed, and switching one step on does no
   and the mouth's corners, lips nearer the skin's colour, the nose wings' creases, the upper lid's crease and
   the lower lid, faint nasolabial folds (soft lines darkening the skin), lit sclera (the eyeball catches light
   the socket around it does not), teeth in every open mouth, the neck in the face's skin and lit as the face is
-  with the chin's soft shadow on it, and the face filled round through its outline's points (`rounded`).
+  with the chin's soft shadow on it, the face filled round through its outline's points (`rounded`), and the
+  lids, lips and brows drawn round through their labels, sharp only at the eyes' and the mouth's corners
+  (`rounded_path`, `rounded_between_corners`).
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def light_ranges(softness: float) -> dict[str, tuple[float, float]]:
     (FaceConfig.light_softness, landmix.generate.light_prior)."""
     s = float(softness)
     if not 0.0 <= s <= 1.0:
-        raise ValueError(f"light softness={softness}: use 0 (hard key light) .. 1 (mostly ambient)")
+        raise ValueError(f"light_softness={softness}: use 0 (hard key light) .. 1 (mostly ambient)")
     return {"ambient": (0.25 + 0.4 * s, 0.45 + 0.4 * s), "key": (0.6 - 0.45 * s, 0.9 - 0.5 * s),
             "fill": (0.1 * s, 0.25 + 0.05 * s)}  # fmt: skip
 

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -104,13 +102,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{pose['real_estimate_sd_deg']}, the generated faces' {pose['generated_estimate_sd_deg']}) -> "
           f"{shape_prior.FILE}")  # fmt: skip
     return 0
-
-
-def refit_after_shapes(data: str) -> None:
-    """Refit the pose, then the light, each in a fresh interpreter: the estimate uses the mean face that face3d
-    read at its import, and the light is fitted on faces drawn with the new shapes and pose."""
-    for module in ("landmix.generate.pose_prior", "landmix.generate.light_prior"):
-        subprocess.run([sys.executable, "-m", module, "--data", data], check=True)
 
 
 if __name__ == "__main__":

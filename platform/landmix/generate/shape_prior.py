@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,9 @@ FILE = Path(__file__).with_name("face_shape.json")
 MODES = 16
 # What is fitted after the shapes, from faces drawn with them, into the same file: the head pose
 # (landmix.generate.pose_prior), then the light (landmix.generate.light_prior)
-LATER_FITS = ("head_pose", "light")
+# The fits made on faces drawn from this prior, in order, each by its module's main: the head pose's estimate
+# uses the mean face, and the light is fitted on faces drawn with the new shapes and pose.
+LATER_FITS = {"head_pose": "landmix.generate.pose_prior", "light": "landmix.generate.light_prior"}
 GAP_QUANTILES = 41  # the inner lips' gap's distribution: its quantiles at 0, 2.5, .. 100 %
 FRONTAL = (0.44, 0.56)  # nose tip's place between the outer eye corners that counts as near frontal
 
@@ -134,9 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{prior['frontal_faces']} near-frontal faces of {prior['faces']} (x2 mirrored), {args.modes} modes "
           f"(sd {prior['sd'][0]:.3f} .. {prior['sd'][-1]:.3f}, residual {prior['residual_sd']:.4f}) -> {args.out}")
     if Path(args.out).resolve() == FILE.resolve():
-        from landmix.generate import pose_prior
-
-        pose_prior.refit_after_shapes(args.data)  # the pose's estimate uses the new mean face; then the light
+        for module in LATER_FITS.values():  # each in a fresh interpreter: face3d read the old prior at its import
+            subprocess.run([sys.executable, "-m", module, "--data", args.data], check=True)
     else:
         print(f"the head pose and the light were not refitted ({args.out} is not the shipped {FILE.name}): "
               f"`python -m landmix.generate.pose_prior --data {args.data}` and then "
