@@ -22,6 +22,8 @@ instead of the default wide one; its generated folders and runs are named apart.
 `--gen-size` renders the faces at another size (default 160 px; their crops are then scaled to the model's input
 as the real ones are) and `--augment-strength` trains with another augmentation strength than the preset's 0.5:
 their runs and shards are named apart (use a separate --out for another --gen-size: a row is keyed by its look).
+`--translator` labels the faces with that translator (a chain: `landmix fit-translator` writes one, the generator's
+stage then a real-fitted one) instead of the one fitted on the generator's pairs; its runs are named apart too.
 Each look's row is kept in --out as soon as it is measured; a re-run skips what is there for the same generator
 version and pose (resumable) and measures a look anew when the generator's code changed.
 """
@@ -42,7 +44,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 import label_adaptation  # noqa: E402  (bench/, beside this script)
-from landmix import config, domain_gap, settings, train  # noqa: E402
+from landmix import config, domain_gap, settings, train, translate  # noqa: E402
 from landmix.generate import generator_version  # noqa: E402
 from landmix.generate.face3d import POSES  # noqa: E402
 from landmix.generate.look import STEPS  # noqa: E402
@@ -133,6 +135,9 @@ def main() -> None:
     p.add_argument("--augment-strength", type=float, default=None,
                    help="the training's augmentation strength (landmix.augment) on the synthetic faces; default: "
                         "the preset's; its runs are named apart")
+    p.add_argument("--translator", default="",
+                   help="a translator .npz (chain) for the generated faces' labels instead of the one fitted on the "
+                        "generator's pairs; its runs and rows are named by its version")
     p.add_argument("--table", action="store_true", help="print the ablation table of --out as markdown and exit")
     args = p.parse_args()
     rows = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -149,8 +154,10 @@ def main() -> None:
         save()
     if not args.skip_train:
         settings.init_ray(num_cpus=4)
+    translator = translate.load(args.translator).version if args.translator else ""
     budget = ("converge" if args.converge else "short") + ("_exact_labels" if args.labels == "exact" else "") + (
-        "" if args.augment_strength is None else f"_augment{args.augment_strength:g}")  # fmt: skip
+        "" if args.augment_strength is None else f"_augment{args.augment_strength:g}") + (
+        f"_{translator}" if translator else "")  # fmt: skip
     for name in args.looks:
         look = NAMED[name]
         row = rows.get(name, {})
@@ -170,7 +177,7 @@ def main() -> None:
         image_size = config.real_baseline().model.image_size if args.converge else args.image_size
         size = config.shard_size(replace(config.real_baseline().model, image_size=image_size))
         inputs = build_inputs(work=args.work, n_generated=args.n, gen_size=args.gen_size, crop_size=size,
-                              seed=args.seed, look=look, pose=args.pose)  # fmt: skip
+                              seed=args.seed, look=look, pose=args.pose, translator=args.translator)  # fmt: skip
         if args.labels == "exact":  # the same faces, their annotator labels through the fixed table
             generated = args.work / "generated" / f"n{args.n}-px{args.gen_size}-s{args.seed}-{inputs.generator_version}"
             inputs = build_inputs(work=args.work, synthetic_roots=[exact_label_folder(generated)], n_generated=0,
@@ -180,7 +187,8 @@ def main() -> None:
                                    f"ablation-{budget.replace('_', '-')}-{name.strip('+')}-{row['generator_version']}-n{args.n}"
                                    f"-s{args.seed}" + ("" if args.pose == "wide" else f"-pose-{args.pose}")
                                    + ("" if args.gen_size == GEN_SIZE else f"-px{args.gen_size}")
-                                   + ("" if args.augment_strength is None else f"-aug{args.augment_strength:g}"),
+                                   + ("" if args.augment_strength is None else f"-aug{args.augment_strength:g}")
+                                   + (f"-{translator}" if translator else ""),
                                    args.converge)  # fmt: skip
         if args.augment_strength is not None:
             spec = replace(spec, data=replace(spec.data, augment_strength=args.augment_strength))

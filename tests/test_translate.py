@@ -148,3 +148,20 @@ def test_a_damaged_chain_is_refused(shared_data, tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="damaged"):
         translate.load(path)
+
+
+def test_a_map_of_a_few_principal_modes_recovers_a_pose_dependent_displacement(shared_data):
+    """modes=k: the map reads the source shapes' first k principal components only (here the jaw's shift depends
+    on the head's yaw, one of them), stays flip-equivariant and is stored as an ordinary ridge artifact."""
+    x, y = _pairs(shared_data, 300, seed=0)
+    y = y + np.random.default_rng(4).normal(0, 2.0, y.shape)  # noisy labels, as human ones are
+    xt, yt = _pairs(shared_data, 100, seed=1)
+    few = translate.fit(x, y, modes=6)
+    before = np.linalg.norm(translate.fixed()(xt) - yt, axis=-1).mean()
+    after = np.linalg.norm(few(xt) - yt, axis=-1).mean()
+    assert after < 0.25 * before, (before, after)
+    np.testing.assert_allclose(few(flip_points(xt, 512, SYNTH70)), flip_points(few(xt), 512, IBUG68), atol=1e-2)
+    assert few.kind == "ridge" and few.weight.shape == (140, 136)
+    assert np.linalg.matrix_rank(few.weight, tol=1e-9) <= 6  # it reads six numbers of each source shape
+    with pytest.raises(ValueError, match="modes=140"):
+        translate.fit(x, y, modes=140)

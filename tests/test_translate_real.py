@@ -110,6 +110,16 @@ def test_fit_translator_command_chains_after_the_translator_that_labelled_the_mo
     assert cli.main(["fit-translator", "--checkpoint", str(tmp_path), "--real-shards", str(real),
                      "--out", str(out)]) == 2  # not a checkpoint folder: says so  # fmt: skip
 
+    # --modes: the offset plus a map of the predicted shape's first principal components, chained the same way
+    assert cli.main(["fit-translator", "--checkpoint", str(ckpt), "--real-shards", str(real), "--faces", "40",
+                     "--modes", "3", "--out", str(out)]) == 0  # fmt: skip
+    tr = translate.load(out)
+    assert len(tr.stages) == 2 and tr.stages[0].version == generated.version
+    assert np.linalg.matrix_rank(tr.stages[1].weight, tol=1e-9) <= 3
+    assert json.loads(out.with_suffix(".json").read_text())["modes"] == 3
+    assert cli.main(["fit-translator", "--checkpoint", str(ckpt), "--real-shards", str(real), "--modes", "3",
+                     "--for-predictions", "--out", str(out)]) == 2  # fmt: skip
+
 
 def test_a_prediction_translator_is_applied_by_eval_and_refused_for_labels(real, shared_data, tmp_path):
     ckpt = _checkpoint(tmp_path / "ckpt", real)

@@ -143,7 +143,7 @@ def trained_with(meta: dict) -> list[str]:
 
 
 def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, split_seed: int = 0,
-                   offset_only: bool = True) -> tuple[translate.Translator, dict]:  # fmt: skip
+                   offset_only: bool = True, modes: int = 0) -> tuple[translate.Translator, dict]:  # fmt: skip
     """Fit IBUG68 (as a synthetic-trained model places the points) -> IBUG68 (as the 300-W annotators did).
 
     The model predicts the 68 points on the real TRAINING pool of the fixed split (`mixing.real_split`;
@@ -160,6 +160,8 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
     shrinkage towards the mean shape: it undoes it by expanding shape variation, which is right for
     predictions and wrong for labels (on the study's model it moves human labels by 2.5 x the inter-ocular
     distance, and synthetic labels re-labelled with it are scattered; docs/results/prepare.md).
+    modes > 0 (between the two, for re-labelling): the offset plus a linear map of the predicted shape's first
+    `modes` principal components (head pose, mouth opening, ..; `translate.fit`), penalty by cross-validation.
     """
     from landmix import mixing, pool
 
@@ -170,10 +172,10 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
     fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
     if len(fit_pool) < 5:
         raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
-    alphas = translate.OFFSET_ONLY if offset_only else translate.RIDGE_ALPHAS
+    alphas = translate.OFFSET_ONLY if offset_only and not modes else translate.RIDGE_ALPHAS
     fit_images, fit_pts = fit_pool.model_inputs(size)
     val_images, val_pts = val_pool.model_inputs(size)
-    tr = translate.fit(predict(model, fit_images), fit_pts, IBUG68, IBUG68, alphas=alphas)
+    tr = translate.fit(predict(model, fit_images), fit_pts, IBUG68, IBUG68, alphas=alphas, modes=modes)
     pred = predict(model, val_images)
 
     def scores(p):
@@ -182,7 +184,8 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
 
     report = {"checkpoint": str(checkpoint), "real_shards": str(real_shards), "fit_faces": len(fit_pool),
               "held_out_faces": len(val_pool), "alpha": tr.alpha, "version": tr.version,
-              "offset_only": offset_only, "held_out_nme_before": scores(pred), "held_out_nme_after": scores(tr(pred)),
+              "offset_only": offset_only and not modes, "modes": modes, "held_out_nme_before": scores(pred),
+              "held_out_nme_after": scores(tr(pred)),
               "human_labels_moved": scores(tr(val_pts))}  # fmt: skip
     return tr, report
 
@@ -235,14 +238,19 @@ def add_arguments(parser) -> None:
                         help="fit the full ridge map and save it alone (IBUG68 -> IBUG68) for translating a model's "
                              "predictions (landmix eval --translator), instead of the per-point offset chained "
                              "after --base for re-labelling synthetic faces (landmix prepare --translator)")
+    parser.add_argument("--modes", type=int, default=0,
+                        help="for re-labelling: the per-point offset plus a linear map of the predicted shape's "
+                             "first MODES principal components (head pose, mouth opening, ..), not the offset alone")
     parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
 
 
 def run(args) -> int:
     """`landmix fit-translator`: fit, chain after the translator that labelled the model, save with a report."""
     meta = read_meta(args.checkpoint)  # the config, not the weights: a clear error where it is no checkpoint
+    if args.modes and args.for_predictions:
+        raise ValueError("--modes is a map for re-labelling synthetic faces; --for-predictions fits the full map")
     real_stage, report = fit_translator(args.checkpoint, args.real_shards, args.faces,
-                                        offset_only=not args.for_predictions)  # fmt: skip
+                                        offset_only=not args.for_predictions, modes=args.modes)  # fmt: skip
     if args.for_predictions:
         tr = real_stage
     else:

@@ -207,10 +207,14 @@ def fit(
     alphas: tuple[float, ...] = RIDGE_ALPHAS,
     folds: int = 5,
     seed: int = 0,
+    modes: int = 0,
 ) -> Translator:
     """Fit the ridge translator on paired faces x_src (N, K_src, 2) -> y_dst (N, K_dst, 2), pixels.
 
     The penalty is chosen by `folds`-fold cross-validation over `alphas` (error in reference units).
+    modes > 0: the map reads only the source shapes' first `modes` principal components (of the pose-normalised
+    shapes and their mirror images: head pose, mouth opening, ..), not every coordinate: the residual is the
+    per-point offset plus a linear function of those few numbers. Stored as the same full map.
     """
     x, y = np.asarray(x_src, np.float64), np.asarray(y_dst, np.float64)
     src.validate(x)
@@ -228,6 +232,13 @@ def fit(
     yn = np.concatenate([yn, _mirror(yn, dst)])
     feats = xn.reshape(len(xn), -1)
     resid = (yn - np.einsum("ij,njk->nik", base, xn)).reshape(len(yn), -1)
+    project = np.eye(feats.shape[1])  # (D, D'): the inputs the ridge reads, feats @ project
+    if modes:
+        if not 0 < modes < feats.shape[1]:
+            raise ValueError(f"modes={modes}: use 1 .. {feats.shape[1] - 1} principal components of the source shapes")
+        mean = feats.mean(0)
+        project = np.linalg.svd(feats - mean, full_matrices=False)[2][:modes].T
+        feats = (feats - mean) @ project
 
     n = len(x)
     fold = np.random.default_rng(seed).permutation(n) % folds
@@ -238,6 +249,9 @@ def fit(
             errors[j] += ((feats[fold == k] @ w + b - resid[fold == k]) ** 2).sum()
     alpha = float(alphas[int(np.argmin(errors))])
     ((w, b),) = _ridge_path(feats, resid, [alpha])
+    if modes:  # back to a map of the coordinates: (x - mean) @ project @ w + b
+        w = project @ w
+        b = b - mean @ w
     return Translator(src, dst, base, ref=ref, weight=w, bias=b, alpha=alpha)
 
 
