@@ -9,6 +9,7 @@ import json
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -213,6 +214,10 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     assert len(markers) == 1
     stamp = markers[0].stat().st_mtime_ns
     assert sweep.fit_real_translator(sw, 20) == path and markers[0].stat().st_mtime_ns == stamp  # cached
+    modes = sweep.fit_real_translator(sw, 20, modes=3)  # the same pretraining, another map: a file of its own
+    assert modes != path and markers[0].stat().st_mtime_ns == stamp and "-modes3-" in modes.name
+    assert np.linalg.matrix_rank(translate.load(modes).stages[1].weight, tol=1e-9) <= 3
+    assert json.loads(modes.with_suffix(".json").read_text())["modes"] == 3
 
     manifest = write_manifest(synthetic_rows(shared_data, 3), tmp_path / "syn.parquet")
     out = tmp_path / "relabelled"
@@ -393,3 +398,14 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
     assert again[(0, "hybrid")] == picks["methods"]["hybrid"]
     split = mixing.real_split(decoded.ids)
     assert set(again[(0, "hybrid")]) <= set(split.train)
+
+
+def test_the_job_refuses_a_translator_shape_without_its_real_faces():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    job = Path(__file__).parents[1] / "jobs" / "tune_mix.py"
+    proc = subprocess.run([sys.executable, str(job), "--translator-modes", "6"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "give N too" in proc.stderr, proc.stderr[-2000:]

@@ -96,14 +96,16 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str,
     return out
 
 
-def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True) -> Path:
+def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True,
+                        modes: int = 0) -> Path:  # fmt: skip
     """The label translator's second stage, fitted on real faces, chained after the current one.
 
     Pretrains a synthetic-only model on the sweep's synthetic shards (the sweep's pretraining config, first
     seed, not tracked in MLflow; its marker makes a re-run reuse it), fits IBUG68 as that model
     places the points -> IBUG68 as the 300-W annotators did on the first `n_faces` real training faces in the
     n_real order (cfg.ALL_REAL = all; the held-out faces are never used; a per-point offset unless
-    offset_only=False: see `checkpoint.fit_translator`), and saves translator-then-real-fit as one
+    offset_only=False; the offset plus a map of the predicted shape's first `modes` principal components with
+    modes > 0: see `checkpoint.fit_translator`), and saves translator-then-real-fit as one
     chain under the sweep's folder, with a JSON report beside it (held-out NME before/after). Cached by the
     checkpoint and n_faces. Re-prepare the synthetic shards with the returned .npz (`inputs.build_inputs`).
     """
@@ -113,14 +115,14 @@ def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "n
 
     info = pretrain(sweep, sweep.seeds[0], tracking_uri, "")
     base = sweep.translator or ""
-    key = hashlib.sha1(json.dumps([info["checkpoint"], n_faces, base, offset_only]).encode()).hexdigest()[:10]
-    kind = "offset" if offset_only else "ridge"
+    key = hashlib.sha1(json.dumps([info["checkpoint"], n_faces, base, offset_only, modes]).encode()).hexdigest()[:10]
+    kind = f"modes{modes}" if modes else "offset" if offset_only else "ridge"
     out = sweep.root / "translators" / f"real{'all' if n_faces == cfg.ALL_REAL else n_faces}-{kind}-{key}.npz"
     if out.exists():
         return out
     with ray.train.Checkpoint(info["checkpoint"]).as_directory() as folder:  # a folder, or s3://... on a cluster
         real_stage, report = checkpoint.fit_translator(folder, sweep.base.data.real_shards, n_faces,
-                                                       sweep.base.data.split_seed, offset_only)  # fmt: skip
+                                                       sweep.base.data.split_seed, offset_only, modes)  # fmt: skip
     tr = translate.chain(translate.load_or_fixed(base), real_stage)
     tr.save(out)
     b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]
