@@ -232,8 +232,7 @@ def fit(
     yn = np.concatenate([yn, _mirror(yn, dst)])
     feats = xn.reshape(len(xn), -1)
     resid = (yn - np.einsum("ij,njk->nik", base, xn)).reshape(len(yn), -1)
-    project = np.eye(feats.shape[1])  # (D, D'): the inputs the ridge reads, feats @ project
-    if modes:
+    if modes:  # the ridge reads (feats - mean) @ project: the first `modes` principal components, (D, modes)
         if not 0 < modes < feats.shape[1]:
             raise ValueError(f"modes={modes}: use 1 .. {feats.shape[1] - 1} principal components of the source shapes")
         mean = feats.mean(0)
