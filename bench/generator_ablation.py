@@ -24,6 +24,10 @@ as the real ones are) and `--augment-strength` trains with another augmentation 
 their runs and shards are named apart (use a separate --out for another --gen-size: a row is keyed by its look).
 `--translator` labels the faces with that translator (a chain: `landmix fit-translator` writes one, the generator's
 stage then a real-fitted one) instead of the one fitted on the generator's pairs; its runs are named apart too.
+`--relabel-rounds R` then re-labels the faces R times, each round from the last round's model: the map of
+`landmix fit-translator --modes K` (`--relabel-modes`, default the full linear map) fitted on that model's
+predictions on all real training faces, chained after its translator; a model trained anew on the re-labelled
+faces, kept under the chain's version like a `--translator` run (the chain: `--work`/translators/relabel-RUN-*.npz).
 Each look's row is kept in --out as soon as it is measured; a re-run skips what is there for the same generator
 version and pose (resumable) and measures a look anew when the generator's code changed.
 """
@@ -44,7 +48,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 import label_adaptation  # noqa: E402  (bench/, beside this script)
-from landmix import config, domain_gap, settings, train, translate  # noqa: E402
+from landmix import checkpoint, config, domain_gap, settings, train, translate  # noqa: E402
 from landmix.generate import generator_version  # noqa: E402
 from landmix.generate.face3d import POSES  # noqa: E402
 from landmix.generate.look import STEPS  # noqa: E402
@@ -111,6 +115,64 @@ def table(rows: dict) -> str:
     return "\n".join(out)
 
 
+def budget_and_run(args, name: str, row: dict, translator: str) -> tuple[str, str]:
+    """The row's key for a training budget and the Ray Train run's name: apart per budget, labels, augmentation
+    strength, translator (by its version), seed, pose and render size."""
+    version = translate.load(translator).version if translator else ""
+    budget = ("converge" if args.converge else "short") + ("_exact_labels" if args.labels == "exact" else "") + (
+        "" if args.augment_strength is None else f"_augment{args.augment_strength:g}") + (
+        f"_{version}" if version else "")  # fmt: skip
+    run = (f"ablation-{budget.replace('_', '-')}-{name.strip('+')}-{row['generator_version']}-n{args.n}-s{args.seed}"
+           + ("" if args.pose == "wide" else f"-pose-{args.pose}")
+           + ("" if args.gen_size == GEN_SIZE else f"-px{args.gen_size}")
+           + ("" if args.augment_strength is None else f"-aug{args.augment_strength:g}")
+           + (f"-{version}" if version else ""))  # fmt: skip
+    return budget, run
+
+
+def train_look(args, name: str, look: tuple[str, ...], row: dict, translator: str) -> tuple[str, str]:
+    """Train a synthetic-only model on the look's generated faces labelled by `translator` (default: the one
+    fitted on the generator's pairs) and keep its figures in row[budget]; skipped where they are there.
+    Returns (budget, run name)."""
+    budget, run = budget_and_run(args, name, row, translator)
+    if budget in row:
+        return budget, run
+    t0 = time.perf_counter()
+    image_size = config.real_baseline().model.image_size if args.converge else args.image_size
+    size = config.shard_size(replace(config.real_baseline().model, image_size=image_size))
+    inputs = build_inputs(work=args.work, n_generated=args.n, gen_size=args.gen_size, crop_size=size,
+                          seed=args.seed, look=look, pose=args.pose, translator=translator)  # fmt: skip
+    if args.labels == "exact":  # the same faces, their annotator labels through the fixed table
+        generated = args.work / "generated" / f"n{args.n}-px{args.gen_size}-s{args.seed}-{inputs.generator_version}"
+        inputs = build_inputs(work=args.work, synthetic_roots=[exact_label_folder(generated)], n_generated=0,
+                              gen_size=args.gen_size, crop_size=size, seed=args.seed)  # fmt: skip
+    spec = synthetic_only_spec(str(inputs.real_shards), str(inputs.synthetic_shards), args.image_size, args.epochs,
+                               args.samples_per_epoch, args.seed, run, args.converge)  # fmt: skip
+    if args.augment_strength is not None:
+        spec = replace(spec, data=replace(spec.data, augment_strength=args.augment_strength))
+    result = train.fit(spec)
+    if result.error is not None:
+        raise SystemExit(f"{name}: training failed: {result.error}")
+    m = result.metrics
+    with result.checkpoint.as_directory() as folder:  # the seed study's reading: the outputs label-adapted
+        adapted = label_adaptation.scores(folder)["adapted"]
+    row[budget] = {"test_nme": m["test_nme"], "val_nme": m["val_nme"], "test_nme_helen": m.get("test_nme_helen"),
+                   "test_nme_afw": m.get("test_nme_afw"), "best_epoch": m["best_epoch"], "epochs": m["epoch"] + 1,
+                   "minutes": (time.perf_counter() - t0) / 60, "n": args.n, "gen_size": args.gen_size,
+                   "image_size": image_size, "samples_per_epoch": spec.data.samples_per_epoch,
+                   "max_epochs": spec.train.epochs, "time_budget_s": spec.train.time_budget_s,
+                   "label_adapted": adapted, "translator": translator,
+                   "checkpoint": result.checkpoint.path}  # fmt: skip
+    print(json.dumps({name: {budget: row[budget]}}), flush=True)
+    return budget, run
+
+
+def run_checkpoint(figures: dict, run: str) -> str:
+    """A trained row's checkpoint: as recorded, else (rows from before it was) the run's final one."""
+    return figures.get("checkpoint") or str(
+        label_adaptation.checkpoint_folder(Path(config.real_baseline().train.storage_path, run)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--looks", nargs="+", default=list(CUMULATIVE), choices=sorted(NAMED))
@@ -138,6 +200,14 @@ def main() -> None:
     p.add_argument("--translator", default="",
                    help="a translator .npz (chain) for the generated faces' labels instead of the one fitted on the "
                         "generator's pairs; its runs and rows are named by its version")
+    p.add_argument("--relabel-rounds", type=int, default=0,
+                   help="then re-label the generated faces this many times: each round fits `landmix fit-translator "
+                        "--modes K`'s map on the last model's predictions on all real training faces, chains it "
+                        "after that model's translator and trains anew on the faces labelled by the chain; each "
+                        "round's figures are kept under its chain's version")
+    p.add_argument("--relabel-modes", type=int, default=135,
+                   help="K for --relabel-rounds: the principal components of the predicted shape the map reads "
+                        "(135, every one but the last of the 68 points' 136 coordinates: the full linear map)")
     p.add_argument("--table", action="store_true", help="print the ablation table of --out as markdown and exit")
     args = p.parse_args()
     rows = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -154,10 +224,6 @@ def main() -> None:
         save()
     if not args.skip_train:
         settings.init_ray(num_cpus=4)
-    translator = translate.load(args.translator).version if args.translator else ""
-    budget = ("converge" if args.converge else "short") + ("_exact_labels" if args.labels == "exact" else "") + (
-        "" if args.augment_strength is None else f"_augment{args.augment_strength:g}") + (
-        f"_{translator}" if translator else "")  # fmt: skip
     for name in args.looks:
         look = NAMED[name]
         row = rows.get(name, {})
@@ -171,41 +237,24 @@ def main() -> None:
             row["gap"] = {k: v for k, v in g["sources"]["generated"].items() if k != "runs"}
             row["stats"] = g["stats"]["generated"]
             save()
-        if args.skip_train or budget in row:
+        if args.skip_train:
             continue
-        t0 = time.perf_counter()
-        image_size = config.real_baseline().model.image_size if args.converge else args.image_size
-        size = config.shard_size(replace(config.real_baseline().model, image_size=image_size))
-        inputs = build_inputs(work=args.work, n_generated=args.n, gen_size=args.gen_size, crop_size=size,
-                              seed=args.seed, look=look, pose=args.pose, translator=args.translator)  # fmt: skip
-        if args.labels == "exact":  # the same faces, their annotator labels through the fixed table
-            generated = args.work / "generated" / f"n{args.n}-px{args.gen_size}-s{args.seed}-{inputs.generator_version}"
-            inputs = build_inputs(work=args.work, synthetic_roots=[exact_label_folder(generated)], n_generated=0,
-                                  gen_size=args.gen_size, crop_size=size, seed=args.seed)  # fmt: skip
-        spec = synthetic_only_spec(str(inputs.real_shards), str(inputs.synthetic_shards), args.image_size,
-                                   args.epochs, args.samples_per_epoch, args.seed,
-                                   f"ablation-{budget.replace('_', '-')}-{name.strip('+')}-{row['generator_version']}-n{args.n}"
-                                   f"-s{args.seed}" + ("" if args.pose == "wide" else f"-pose-{args.pose}")
-                                   + ("" if args.gen_size == GEN_SIZE else f"-px{args.gen_size}")
-                                   + ("" if args.augment_strength is None else f"-aug{args.augment_strength:g}")
-                                   + (f"-{translator}" if translator else ""),
-                                   args.converge)  # fmt: skip
-        if args.augment_strength is not None:
-            spec = replace(spec, data=replace(spec.data, augment_strength=args.augment_strength))
-        result = train.fit(spec)
-        if result.error is not None:
-            raise SystemExit(f"{name}: training failed: {result.error}")
-        m = result.metrics
-        with result.checkpoint.as_directory() as folder:  # the seed study's reading: the outputs label-adapted
-            adapted = label_adaptation.scores(folder)["adapted"]
-        row[budget] = {"test_nme": m["test_nme"], "val_nme": m["val_nme"], "test_nme_helen": m.get("test_nme_helen"),
-                       "test_nme_afw": m.get("test_nme_afw"), "best_epoch": m["best_epoch"], "epochs": m["epoch"] + 1,
-                       "minutes": (time.perf_counter() - t0) / 60, "n": args.n, "gen_size": args.gen_size,
-                       "image_size": image_size, "samples_per_epoch": spec.data.samples_per_epoch,
-                       "max_epochs": spec.train.epochs, "time_budget_s": spec.train.time_budget_s,
-                       "label_adapted": adapted}  # fmt: skip
-        save()
-        print(json.dumps({name: {budget: row[budget]}}), flush=True)
+        translator = args.translator
+        for round_ in range(args.relabel_rounds + 1):
+            budget, run = train_look(args, name, look, row, translator)
+            save()
+            if round_ == args.relabel_rounds:
+                break
+            translator = str(args.work / "translators" / f"relabel-{run}-modes{args.relabel_modes}.npz")
+            if not Path(translator).exists():
+                folder = run_checkpoint(row[budget], run)
+                real_shards = checkpoint.read_meta(folder)["config"]["data"]["real_shards"]
+                tr, report = checkpoint.relabel_chain(folder, real_shards, modes=args.relabel_modes)
+                tr.save(translator)
+                Path(translator).with_suffix(".json").write_text(json.dumps(report | {"saved_version": tr.version},
+                                                                            indent=1))  # fmt: skip
+            row[budget]["relabelled_with"] = translator
+            save()
     print(f"wrote {args.out}")
 
 

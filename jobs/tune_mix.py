@@ -17,7 +17,8 @@ Steps: (1) build the inputs once (generate the embedded synthetic faces, ingest 
 300-W faces into manifests, prepare training-ready shards; cached under --work; with
 --translator-real-faces N, also pretrain a synthetic model, fit the label translator's real-face stage
 on its predictions for N real training faces (the per-point offset; with --translator-modes K also a map of the
-predicted shape's first K principal components) and re-prepare the synthetic labels with it), (2) pretrain on
+predicted shape's first K principal components) and re-prepare the synthetic labels with it; --translator-rounds
+R repeats that from a model trained on the re-labelled faces), (2) pretrain on
 synthetic faces once per seed, (3) run the Tune sweep (each trial runs its own TorchTrainer),
 (4) attach the comparison (NME vs n_real per strategy, tables, real-image equivalence) to the
 sweep's MLflow parent run. Prints where everything went.
@@ -72,6 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "shape's first K principal components (head pose, mouth opening, ..), not the offset "
                         "alone; 135 = the full map. At convergence on 869 faces, 6 moved the synthetic-only "
                         "error from 5.89 to 5.38 %, 135 to 4.97 % (docs/results/generate.md)")
+    p.add_argument("--translator-rounds", type=int, default=1, metavar="R",
+                   help="with --translator-real-faces: fit and re-label R times, each round on a synthetic model "
+                        "trained on the last round's labels, its map chained after theirs (R extra pretrainings)")
     p.add_argument("--work", type=Path, default=settings.work_dir(),
                    help="cache of generated faces, manifests and prepared shards, on a folder every node sees "
                         "(default $LANDMIX_WORK, else out/)")
@@ -87,6 +91,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.translator_modes and args.translator_real_faces is None:
         p.error("--translator-modes shapes the map --translator-real-faces N fits: give N too")
+    if args.translator_rounds != 1 and args.translator_real_faces is None:
+        p.error("--translator-rounds repeats the fit --translator-real-faces N makes: give N too")
+    if args.translator_rounds < 1:
+        p.error(f"--translator-rounds {args.translator_rounds}: give 1 or more")
     return args
 
 
@@ -158,7 +166,8 @@ def main(argv=None) -> int:
                        **overrides, **extra)  # fmt: skip
 
     sw = make_sweep(inputs)
-    if args.translator_real_faces is not None:  # round 1: a synthetic model; fit on real faces; re-label
+    # Each round: a synthetic model on the current labels; its map to the human labels of real faces; re-label.
+    for _ in range(args.translator_rounds if args.translator_real_faces is not None else 0):
         path = sweep.fit_real_translator(sw, args.translator_real_faces, modes=args.translator_modes)
         inputs = build_inputs(**build, translator=str(path))
         sw = make_sweep(inputs, translator_real_faces=args.translator_real_faces)

@@ -219,11 +219,18 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     assert np.linalg.matrix_rank(translate.load(modes).stages[1].weight, tol=1e-9) <= 3
     assert json.loads(modes.with_suffix(".json").read_text())["modes"] == 3
 
-    manifest = write_manifest(synthetic_rows(shared_data, 3), tmp_path / "syn.parquet")
+    manifest = write_manifest(synthetic_rows(shared_data, 8), tmp_path / "syn.parquet")
     out = tmp_path / "relabelled"
     summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
     assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
     assert checkpoint.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
+
+    # A second round (jobs/tune_mix.py --translator-rounds 2): a model pretrained anew on the re-labelled shards,
+    # its map chained after the first round's chain
+    again = replace(sw, translator=str(path), base=replace(sw.base, data=replace(sw.base.data, synthetic_shards=str(out))))
+    second = translate.load(sweep.fit_real_translator(again, 20))
+    assert [s.version for s in second.stages[:2]] == [s.version for s in chain.stages] and len(second.stages) == 3
+    assert len(list((sw.root / "pretrain").glob("*/pretrain.json"))) == 2  # not the first round's model
 
 
 def test_a_cells_end_says_whether_it_converged():
@@ -400,12 +407,14 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
     assert set(again[(0, "hybrid")]) <= set(split.train)
 
 
-def test_the_job_refuses_a_translator_shape_without_its_real_faces():
+@pytest.mark.parametrize("argv, says", [(["--translator-modes", "6"], "give N too"),
+                                        (["--translator-rounds", "2"], "give N too"),
+                                        (["--translator-real-faces", "50", "--translator-rounds", "0"], "1 or more")])
+def test_the_job_refuses_a_translator_shape_without_its_real_faces(argv, says):
     import subprocess
     import sys
     from pathlib import Path
 
     job = Path(__file__).parents[1] / "jobs" / "tune_mix.py"
-    proc = subprocess.run([sys.executable, str(job), "--translator-modes", "6"], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
-    assert proc.returncode == 2 and "give N too" in proc.stderr, proc.stderr[-2000:]
+    proc = subprocess.run([sys.executable, str(job), *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]

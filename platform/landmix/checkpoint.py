@@ -244,19 +244,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
 
 
+def relabel_chain(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, modes: int = 0,
+                  base: list[str] | None = None) -> tuple[translate.Translator | translate.Chain, dict]:  # fmt: skip
+    """The translator for re-labelling the synthetic faces a model trained on: the real-face stage
+    (`fit_translator`, the offset alone or with `modes` principal components) chained after `base`, the
+    translator(s) that labelled those faces (default: read from the model's synthetic shards, `trained_with`).
+    Returns the chain and `fit_translator`'s report with "base" added."""
+    base = base if base is not None else trained_with(read_meta(checkpoint))
+    real_stage, report = fit_translator(checkpoint, real_shards, n_faces, offset_only=True, modes=modes)
+    return translate.chain(translate.load_or_fixed(base), real_stage), report | {"base": base}
+
+
 def run(args) -> int:
     """`landmix fit-translator`: fit, chain after the translator that labelled the model, save with a report."""
-    meta = read_meta(args.checkpoint)  # the config, not the weights: a clear error where it is no checkpoint
+    read_meta(args.checkpoint)  # the config, not the weights: a clear error where it is no checkpoint
     if args.modes and args.for_predictions:
         raise ValueError("--modes is a map for re-labelling synthetic faces; --for-predictions fits the full map")
-    real_stage, report = fit_translator(args.checkpoint, args.real_shards, args.faces,
-                                        offset_only=not args.for_predictions, modes=args.modes)  # fmt: skip
     if args.for_predictions:
-        tr = real_stage
+        tr, report = fit_translator(args.checkpoint, args.real_shards, args.faces, offset_only=False)
     else:
-        base = args.base if args.base is not None else trained_with(meta)
-        tr = translate.chain(translate.load_or_fixed(base), real_stage)
-        report["base"] = base
+        tr, report = relabel_chain(args.checkpoint, args.real_shards, args.faces, args.modes, args.base)
     out = tr.save(args.out)
     report["saved_version"] = tr.version
     Path(out).with_suffix(".json").write_text(json.dumps(report, indent=1))
