@@ -167,3 +167,20 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("landmix eval: ") and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_command_prints_its_help(capsys, command):
+    with pytest.raises(SystemExit) as stop:  # argparse expands "%" in help texts only when it prints them
+        cli.main([command, "--help"])
+    assert stop.value.code == 0 and f"usage: landmix {command}" in capsys.readouterr().out
+
+
+def test_every_job_script_prints_its_help():
+    from pathlib import Path
+
+    jobs = sorted((Path(__file__).parents[1] / "jobs").glob("*.py"))
+    assert jobs
+    for job in jobs:
+        proc = subprocess.run([sys.executable, str(job), "--help"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "usage:" in proc.stdout, (job.name, proc.stderr[-2000:])
