@@ -249,10 +249,8 @@ def main() -> None:
             if not Path(translator).exists():
                 folder = run_checkpoint(row[budget], run)
                 real_shards = checkpoint.read_meta(folder)["config"]["data"]["real_shards"]
-                tr, report = checkpoint.relabel_chain(folder, real_shards, modes=args.relabel_modes)
-                tr.save(translator)
-                Path(translator).with_suffix(".json").write_text(json.dumps(report | {"saved_version": tr.version},
-                                                                            indent=1))  # fmt: skip
+                checkpoint.save_translator(*checkpoint.relabel_chain(folder, real_shards, modes=args.relabel_modes),
+                                           translator)  # fmt: skip
             row[budget]["relabelled_with"] = translator
             save()
     print(f"wrote {args.out}")

@@ -72,8 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="with --translator-real-faces: fit the per-point offset plus a linear map of the predicted "
                         "shape's first K principal components (head pose, mouth opening, ..), not the offset "
                         "alone; 135 = the full map. At convergence on 869 faces, 6 moved the synthetic-only "
-                        "error from 5.89 to 5.38 %%, 135 to 4.97 %%, and a second round (--translator-rounds 2) to 4.90 %% over three seeds "
-                        "(docs/results/generate.md)")
+                        "error from 5.89 to 5.38 %%, 135 to 4.97 %%, and a second round (--translator-rounds 2) "
+                        "to 4.90 %% over three seeds (docs/results/generate.md)")
     p.add_argument("--translator-rounds", type=int, default=1, metavar="R",
                    help="with --translator-real-faces: fit and re-label R times, each round on a synthetic model "
                         "trained on the last round's labels, its map chained after theirs (R extra pretrainings)")

@@ -244,15 +244,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
 
 
-def relabel_chain(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, modes: int = 0,
+def relabel_chain(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, split_seed: int = 0,
+                  offset_only: bool = True, modes: int = 0,
                   base: list[str] | None = None) -> tuple[translate.Translator | translate.Chain, dict]:  # fmt: skip
     """The translator for re-labelling the synthetic faces a model trained on: the real-face stage
-    (`fit_translator`, the offset alone or with `modes` principal components) chained after `base`, the
+    (`fit_translator`: the offset, with `modes` principal components, or the full map) chained after `base`, the
     translator(s) that labelled those faces (default: read from the model's synthetic shards, `trained_with`).
     Returns the chain and `fit_translator`'s report with "base" added."""
     base = base if base is not None else trained_with(read_meta(checkpoint))
-    real_stage, report = fit_translator(checkpoint, real_shards, n_faces, offset_only=True, modes=modes)
+    real_stage, report = fit_translator(checkpoint, real_shards, n_faces, split_seed, offset_only, modes)
     return translate.chain(translate.load_or_fixed(base), real_stage), report | {"base": base}
+
+
+def save_translator(tr: translate.Translator | translate.Chain, report: dict, out) -> Path:
+    """The translator at `out` (.npz) and its fit report beside it (.json, with the saved version)."""
+    out = tr.save(out)
+    out.with_suffix(".json").write_text(json.dumps(report | {"saved_version": tr.version}, indent=1))
+    return out
 
 
 def run(args) -> int:
@@ -263,10 +271,8 @@ def run(args) -> int:
     if args.for_predictions:
         tr, report = fit_translator(args.checkpoint, args.real_shards, args.faces, offset_only=False)
     else:
-        tr, report = relabel_chain(args.checkpoint, args.real_shards, args.faces, args.modes, args.base)
-    out = tr.save(args.out)
-    report["saved_version"] = tr.version
-    Path(out).with_suffix(".json").write_text(json.dumps(report, indent=1))
+        tr, report = relabel_chain(args.checkpoint, args.real_shards, args.faces, modes=args.modes, base=args.base)
+    out = save_translator(tr, report, args.out)
     b, a = report["held_out_nme_before"], report["held_out_nme_after"]
     print(f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "
           f"(jaw {b['jaw']} -> {a['jaw']}); it moves human labels by {report['human_labels_moved']['all']} %; "

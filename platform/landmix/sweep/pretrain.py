@@ -111,7 +111,7 @@ def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "n
     """
     import ray.train
 
-    from landmix import checkpoint, translate
+    from landmix import checkpoint
 
     info = pretrain(sweep, sweep.seeds[0], tracking_uri, "")
     base = sweep.translator or ""
@@ -121,12 +121,11 @@ def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "n
     if out.exists():
         return out
     with ray.train.Checkpoint(info["checkpoint"]).as_directory() as folder:  # a folder, or s3://... on a cluster
-        real_stage, report = checkpoint.fit_translator(folder, sweep.base.data.real_shards, n_faces,
-                                                       sweep.base.data.split_seed, offset_only, modes)  # fmt: skip
-    tr = translate.chain(translate.load_or_fixed(base), real_stage)
-    tr.save(out)
+        tr, report = checkpoint.relabel_chain(folder, sweep.base.data.real_shards, n_faces,
+                                              sweep.base.data.split_seed, offset_only, modes,
+                                              base=[base] if base else [])  # fmt: skip
+    checkpoint.save_translator(tr, report | {"base": base}, out)
     b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]
-    out.with_suffix(".json").write_text(json.dumps(report | {"base": base, "saved_version": tr.version}, indent=1))
     print(f"label translator fitted on {report['fit_faces']} real training faces: the synthetic-trained model's "
           f"held-out NME {b} -> {a} %; {tr.version} -> {out}", flush=True)
     return out
