@@ -112,7 +112,30 @@ def table(rows: dict) -> str:
         conv = next((f"{100 * r['converge']['test_nme']:.2f} %" for r in same if "converge" in r), "")
         out.append(f"| {name} | {row['generator_version']} | {pct(g, 'accuracy')} | {pct(g, 'accuracy_synthetic')} | "
                    f"{g['auc']:.3f} | {short} | {conv} |")  # fmt: skip
+    rounds = [(name, relabel_rounds(row)) for name, row in measured]
+    if any(len(r) > 1 for _, r in rounds):
+        out += ["", "| look | round | labels translated by | test NME (HELEN, AFW) | val NME | best epoch of "
+                "| label-adapted on all real training faces |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, chain in rounds:
+            for i, (budget, r) in enumerate(chain):
+                adapted = r.get("label_adapted", {}).get(str(config.ALL_REAL), {}).get("test_nme")
+                out.append(f"| {name} | {i} | {budget.removeprefix('converge').lstrip('_') or 'the generator-fitted stage'} "
+                           f"| {100 * r['test_nme']:.2f} % ({100 * r['test_nme_helen']:.2f}, {100 * r['test_nme_afw']:.2f}) "
+                           f"| {100 * r['val_nme']:.2f} % | {r['best_epoch']} of {r['epochs']} "
+                           f"| {'' if adapted is None else f'{100 * adapted:.2f} %'} |")  # fmt: skip
     return "\n".join(out)
+
+
+def relabel_rounds(row: dict) -> list[tuple[str, dict]]:
+    """A look's converged runs in `--relabel-rounds` order: the generator-fitted labels' run, then each run trained
+    on the faces re-labelled by the one before (followed through "relabelled_with"); [] where none converged."""
+    chain, budget = [], "converge"
+    while budget in row:
+        chain.append((budget, row[budget]))
+        nxt = row[budget].get("relabelled_with")
+        budget = next((k for k, r in row.items() if k.startswith("converge_") and isinstance(r, dict)
+                       and nxt and r.get("translator") == nxt), None)  # fmt: skip
+    return chain
 
 
 def budget_and_run(args, name: str, row: dict, translator: str) -> tuple[str, str]:

@@ -37,7 +37,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every trial garble the job log
 
 from landmix import config as cfg  # noqa: E402
-from landmix import results_page, settings, sweep  # noqa: E402
+from landmix import results_page, settings, sweep, translate  # noqa: E402
 from landmix.inputs import Inputs, build_inputs  # noqa: E402
 from landmix.sweep.spec import SELECTION_ARMS  # noqa: E402
 
@@ -118,7 +118,7 @@ def describe(sw: sweep.SweepConfig, inputs: Inputs, n_generated: int, synthetic:
         f"n_real in {{{n_real}}} are nested prefixes of one seeded order",
         f"synthetic faces: {n_generated} generated (generator {inputs.generator_version or '-'})"
         + "".join(f" + the FaceSynthetics renders of {p}" for p in synthetic or [])
-        + f", labels translated by {Path(sw.translator).name if sw.translator else 'the fixed table'}",
+        + f", labels translated by {translator_words(sw)}",
         f"arms: {', '.join(sw.strategies)}; seeds {', '.join(map(str, sw.seeds))}"
         + (f"; mixing ratios {', '.join(f'{a:g}' for a in sw.alphas)} per n_real and seed, the losers stopped by "
            f"ASHA after {sw.grace_period} epochs, the best kept by validation NME" if "mixed" in sw.strategies else ""),
@@ -130,6 +130,19 @@ def describe(sw: sweep.SweepConfig, inputs: Inputs, n_generated: int, synthetic:
     ] + ([f"selection: real faces picked by {', '.join(m_ for m_ in sw.selections if m_ != 'random')} (`landmix "
           f"select`'s methods, ranked by each seed's synthetic-only model from detector boxes) against random picks, "
           f"for {' and '.join(SELECTION_ARMS)} at every n_real but all"] if len(sw.selections) > 1 else [])
+
+
+def translator_words(sw: sweep.SweepConfig) -> str:
+    """The synthetic labels' translator for the results page: its file, version and stages (one real-fitted map
+    per --translator-rounds round)."""
+    if not sw.translator:
+        return "the fixed table"
+    tr = translate.load(sw.translator)
+    words = f"{Path(sw.translator).name} ({tr.version}: {translate.in_words(tr)}"
+    if not sw.translator_real_faces:
+        return words + ")"
+    faces = "all" if sw.translator_real_faces == cfg.ALL_REAL else sw.translator_real_faces
+    return words + f", each map fitted on a synthetic-only model's predictions for {faces} real training faces)"
 
 
 def budget(seconds: float, epochs: int) -> str:

@@ -418,3 +418,22 @@ def test_the_job_refuses_a_translator_shape_without_its_real_faces(argv, says):
     job = Path(__file__).parents[1] / "jobs" / "tune_mix.py"
     proc = subprocess.run([sys.executable, str(job), *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and says in proc.stderr, proc.stderr[-2000:]
+
+
+def test_the_results_page_names_the_translators_rounds(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from landmix import translate
+    from landmix.schemes import IBUG68, SYNTH70
+
+    spec = importlib.util.spec_from_file_location("tune_mix", Path(__file__).parents[1] / "jobs" / "tune_mix.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    assert job.translator_words(_sweep(tmp_path)) == "the fixed table"
+    stages = [translate.fixed(SYNTH70, IBUG68), translate.fixed(IBUG68, IBUG68), translate.fixed(IBUG68, IBUG68)]
+    path = translate.chain(*stages).save(tmp_path / "two-rounds.npz")
+    words = job.translator_words(_sweep(tmp_path, translator=str(path), translator_real_faces=ALL_REAL))
+    assert words.startswith("two-rounds.npz (chain-") and "then 2 ibug68 -> ibug68 maps" in words
+    assert words.endswith("predictions for all real training faces)")
+    assert "maps" not in job.translator_words(_sweep(tmp_path, translator=str(stages[0].save(tmp_path / "g.npz"))))

@@ -124,6 +124,10 @@ def test_chains_apply_in_order_save_as_one_artifact_and_flatten(shared_data, tmp
     assert translate.chain(translate.chain(first), second).version == both.version  # nested chains flatten
     assert translate.chain(second, second).version != translate.chain(second).version
 
+    assert translate.in_words(first) == "ridge synth70 -> ibug68"
+    assert translate.in_words(both) == "ridge synth70 -> ibug68, then 1 ibug68 -> ibug68 map (ridge)"
+    twice = translate.chain(both, translate.fixed(IBUG68, IBUG68))
+    assert translate.in_words(twice) == "ridge synth70 -> ibug68, then 2 ibug68 -> ibug68 maps (fixed/ridge)"
     back = translate.load(both.save(tmp_path / "chain.npz"))
     assert back.version == both.version and len(back.stages) == 2
     np.testing.assert_array_equal(back(x), both(x))

@@ -302,6 +302,19 @@ def chain(*translators: Translator | Chain) -> Translator | Chain:
     return stages[0] if len(stages) == 1 else Chain(stages)
 
 
+def in_words(tr: Translator | Chain) -> str:
+    """A translator's stages for a report: "ridge synth70 -> ibug68, then 2 ibug68 -> ibug68 maps (ridge)". The
+    stages that keep the scheme are the ones fitted on real faces, one per re-labelling round."""
+    stages = tr.stages if isinstance(tr, Chain) else (tr,)
+    first = [s for s in stages if s.src != s.dst]
+    same = [s for s in stages if s.src == s.dst]
+    words = [f"{s.kind} {s.src.name} -> {s.dst.name}" for s in first]
+    if same:
+        n, kinds = len(same), "/".join(sorted({s.kind for s in same}))
+        words.append(f"{n} {same[0].src.name} -> {same[0].dst.name} map{'s' if n > 1 else ''} ({kinds})")
+    return ", then ".join(words)
+
+
 def load(path) -> Translator | Chain:
     """Read a translator or a chain written by `save`; refuses damaged files and unknown formats."""
     with np.load(path, allow_pickle=False) as z:

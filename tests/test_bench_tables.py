@@ -1,0 +1,48 @@
+"""The benches' tables read their own JSON: the generator ablation's re-labelling rounds, in chain order."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def ablation():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("generator_ablation")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def run(test_nme: float, translator: str = "", relabelled_with: str = "") -> dict:
+    r = {"test_nme": test_nme, "val_nme": test_nme - 0.001, "test_nme_helen": test_nme - 0.002,
+         "test_nme_afw": test_nme + 0.005, "best_epoch": 50, "epochs": 100, "translator": translator,
+         "label_adapted": {"-1": {"test_nme": 0.046}}}  # fmt: skip
+    return r | ({"relabelled_with": relabelled_with} if relabelled_with else {})
+
+
+def test_relabel_rounds_follow_the_chain_not_the_key_order(ablation):
+    gap = {"accuracy": 0.77, "accuracy_ci": [0.73, 0.81], "accuracy_synthetic": 0.75,
+           "accuracy_synthetic_ci": [0.7, 0.8], "auc": 0.85}  # fmt: skip
+    row = {"look": ["a"], "generator_version": "gx", "gap": gap,
+           "converge_chain-bbb": run(0.0488, translator="t/1.npz"),  # round 2, stored first
+           "converge": run(0.0601, relabelled_with="t/0.npz"),
+           "converge_chain-aaa": run(0.0492, translator="t/0.npz", relabelled_with="t/1.npz"),
+           "converge_chain-zzz": run(0.0700, translator="t/other.npz")}  # another --translator run: not a round  # fmt: skip
+    assert [b for b, _ in ablation.relabel_rounds(row)] == ["converge", "converge_chain-aaa", "converge_chain-bbb"]
+    lines = ablation.table({"full": row}).splitlines()
+    rounds = [line for line in lines if line.startswith("| full | ") and line.split("|")[2].strip().isdigit()]
+    assert [line.split("|")[3].strip() for line in rounds] == ["the generator-fitted stage", "chain-aaa", "chain-bbb"]
+    assert "4.88 % (4.68, 5.38)" in rounds[2] and "4.60 %" in rounds[2]
+
+
+def test_no_rounds_table_without_rounds(ablation):
+    row = {"look": ["a"], "generator_version": "gx", "converge": run(0.06)}
+    assert ablation.relabel_rounds(row) == [("converge", row["converge"])]
+    assert ablation.relabel_rounds({"look": ["a"]}) == []
