@@ -103,13 +103,13 @@ def describe(sw: sweep.SweepConfig, inputs: Inputs, n_generated: int, synthetic:
     """What the sweep ran, in words, for its results page."""
     import pyarrow.parquet as pq
 
-    from landmix import mixing
     from landmix.pool import shard_folder
+    from landmix.sources.split import real_split
 
     d, m, t = sw.base.data, sw.base.model, sw.base.train
     table = pq.read_table(shard_folder(str(inputs.real_shards)), columns=["id", "is_synthetic"]).to_pydict()
     ids = [i for i, syn in zip(table["id"], table["is_synthetic"]) if not syn]
-    split = mixing.real_split(ids, d.split_seed, d.test_fraction, d.val_fraction)
+    split = real_split(ids, d)
     n_real = ", ".join("all" if n == cfg.ALL_REAL else str(n) for n in sw.n_real)
     return [
         f"real faces: {len(ids)}{' (a GENERATED STAND-IN: no real faces found)' if inputs.real_is_standin else ''}: "

@@ -8,9 +8,10 @@ import torch
 
 from landmix import checkpoint as ckpt_io
 from landmix import cli, config
-from landmix.evaluate import crop_face, evaluate, list_faces
+from landmix.evaluate import crop_face, evaluate
 from landmix.models import create_model
 from landmix.predict import uncrop
+from landmix.sources.faces import list_faces
 
 
 def test_uncrop_inverts_the_training_crop():
@@ -71,13 +72,14 @@ def test_eval_reads_facesynthetics_and_says_what_it_wants(shared_data, checkpoin
 
 
 def test_split_test_keeps_the_held_out_faces_training_never_sees(shared_data):
-    from landmix import mixing
-    from landmix.evaluate import split_faces
+    from landmix.config import DataConfig
+    from landmix.sources.faces import split_faces
+    from landmix.sources.split import real_split
 
     faces = list_faces(str(shared_data / "300w"), "300w")
-    test = split_faces(faces, "test")
+    test = split_faces(faces, "test", DataConfig())
     ids = [rel.rsplit(".", 1)[0] for rel, _ in faces]
     assert len(faces) == 1207 and len(test) == 241
-    assert {rel.rsplit(".", 1)[0] for rel, _ in test} == set(mixing.real_split(ids).test)
+    assert {rel.rsplit(".", 1)[0] for rel, _ in test} == set(real_split(ids, DataConfig()).test)
     with pytest.raises(ValueError, match="split"):
-        split_faces(faces, "holdout")
+        split_faces(faces, "holdout", DataConfig())

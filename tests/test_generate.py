@@ -298,10 +298,11 @@ def test_pose_estimate_recovers_the_generated_faces_poses():
 
 
 def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, monkeypatch):
-    from landmix import evaluate
+    from landmix.config import DataConfig
     from landmix.generate import pose_prior, shape_prior
+    from landmix.sources.faces import list_faces, split_faces
 
-    faces = evaluate.split_faces(evaluate.list_faces(str(shared_data / "300w"), "300w"), "train")
+    faces = split_faces(list_faces(str(shared_data / "300w"), "300w"), "train", DataConfig())
     refit = pose_prior.fit(np.stack([pts for _, pts in faces]))
     shipped = json.loads(shape_prior.FILE.read_text())["head_pose"]
     assert refit["sd_deg"] == shipped["sd_deg"] and refit["faces"] == shipped["faces"] == len(faces)

@@ -1,48 +1,27 @@
-"""Mixing: a fixed real split, nested n_real prefixes, exact alpha per batch, equal steps on every rank."""
+"""Mixing: nested n_real prefixes, exact alpha per batch, equal steps on every rank."""
 
 import numpy as np
 import pytest
 
 from landmix import mixing
 from landmix.config import ALL_REAL, DataConfig
+from landmix.sources.split import real_order, real_split
 
 # Several faces per photo, as in 300-W ("<photo>_<n>").
 IDS = [f"afw/{i // 2:04d}_{i % 2 + 1}" for i in range(600)] + [f"helen/trainset/{i:04d}_1" for i in range(607)]
 
 
-def test_real_split_is_fixed_disjoint_and_order_free():
-    split = mixing.real_split(IDS, seed=0)
-    train, val, test = split
-    assert len(test) == round(0.2 * len(IDS)) == 241 and len(train) + len(val) + len(test) == len(IDS)
-    assert len(val) >= round(0.1 * (len(IDS) - 241)) and len(val) <= round(0.1 * (len(IDS) - 241)) + 1
-    assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)
-    assert mixing.real_split(list(reversed(IDS)), seed=0) == split
-    assert mixing.real_split(IDS, seed=1).val != val
-    with pytest.raises(ValueError, match="unique"):
-        mixing.real_split(IDS + IDS[:1])
-
-
-def test_validation_takes_whole_photos_and_the_test_faces_stay_the_old_ones():
-    train, val, test = mixing.real_split(IDS, seed=0)
-    assert mixing.photo_of("afw/0007_2") == "afw/0007" and mixing.photo_of("takeo") == "takeo"
-    val_photos = {mixing.photo_of(i) for i in val}
-    assert not val_photos & {mixing.photo_of(i) for i in train}  # no photo in both validation and training
-    # The 241 test faces are the faces the study always held out (drawn face by face, the same hash).
-    old = sorted(sorted(IDS, key=lambda i: mixing._rank_key(0, "split", i))[:241])
-    assert test == old
-
-
 def test_n_real_subsets_are_nested_prefixes():
-    train = mixing.real_split(IDS, seed=0).train
+    train = real_split(IDS, DataConfig()).train
     s10, s50, s250 = (set(mixing.real_subset(train, n, seed=0)) for n in (10, 50, 250))
     assert len(s10) == 10 and len(s50) == 50 and len(s250) == 250
     assert s10 < s50 < s250
     # One meaning of "all" (config.ALL_REAL) in the data config, the sweep and the translator's fit; 0 is none.
-    assert mixing.real_subset(train, ALL_REAL) == mixing.real_order(train) and mixing.real_subset(train, 0) == []
+    assert mixing.real_subset(train, ALL_REAL, 0) == real_order(train, 0) and mixing.real_subset(train, 0, 0) == []
     with pytest.raises(ValueError, match="n_real=0"):
         DataConfig(real_shards="x", strategy="real_only", n_real=0)
     with pytest.raises(ValueError, match="n_real.*pool"):
-        mixing.real_subset(train, 5000)
+        mixing.real_subset(train, 5000, 0)
 
 
 def test_alpha_is_the_synthetic_share_of_every_batch():
@@ -88,7 +67,7 @@ def test_a_selection_trains_on_its_picks_and_never_on_held_out_faces():
     from landmix.config import DataConfig
 
     ids = [f"helen/trainset/{i}_1" for i in range(100)]
-    split = mixing.real_split(ids)
+    split = real_split(ids, DataConfig())
     picks = tuple(split.train[-5:])
     data = DataConfig(real_shards="/r", n_real=5, selection="coverage", real_faces=picks)
     assert mixing.picked(split, data) == list(picks)

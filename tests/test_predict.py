@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from landmix import checkpoint as ckpt_io
-from landmix import cli, crops, detect, mixing, predict
-from landmix.evaluate import evaluate, list_faces
+from landmix import cli, crops, detect, predict
+from landmix.config import DataConfig
+from landmix.evaluate import evaluate
+from landmix.sources.faces import list_faces
+from landmix.sources.split import real_split
 from landmix.sources.w300 import read_pts
 
 
@@ -47,7 +50,7 @@ def test_calibration_fit_recovers_medians_and_counts_misses():
 def test_shipped_calibration_was_fitted_on_the_training_faces_only(shared_data):
     cal = detect.BoxCalibration.load()
     faces = list_faces(str(shared_data / "300w"), "300w")
-    split = mixing.real_split([rel.rsplit(".", 1)[0] for rel, _ in faces], seed=0)
+    split = real_split([rel.rsplit(".", 1)[0] for rel, _ in faces], DataConfig())
     assert cal.n + cal.missed == len(split.train) + len(split.val)  # the 241 test faces are not among them
     assert 0.8 < cal.scale < 1.3 and abs(cal.dx) < 0.1 and abs(cal.dy) < 0.2 and cal.missed < 0.1 * cal.n
 

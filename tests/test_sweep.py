@@ -205,9 +205,9 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     report = json.loads(path.with_suffix(".json").read_text())
     import pyarrow.parquet as pq
 
-    from landmix import mixing
+    from landmix.sources.split import real_split
 
-    held_out = mixing.real_split(pq.read_table(real)["id"].to_pylist()).val  # validation faces: never fitted on
+    held_out = real_split(pq.read_table(real)["id"].to_pylist(), sw.base.data).val  # validation faces: never fitted on
     assert report["fit_faces"] == 20 and report["held_out_faces"] == len(held_out) > 0
     assert report["saved_version"] == chain.version
     markers = list((sw.root / "pretrain").glob("*/pretrain.json"))
@@ -375,7 +375,8 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
 
     sys.path.insert(0, str(Path(__file__).parent))
     import _shards
-    from landmix import mixing, pool, tracking
+    from landmix import pool, tracking
+    from landmix.sources.split import real_split
     from landmix.sweep import selection
 
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
@@ -403,7 +404,7 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
     pretrained = {0: json.loads(next((sw.root / "pretrain").glob("*/pretrain.json")).read_text())}
     again = selection.run_selection(replace(sw, name="selection-again"), pretrained, scrambled)
     assert again[(0, "hybrid")] == picks["methods"]["hybrid"]
-    split = mixing.real_split(decoded.ids)
+    split = real_split(decoded.ids, sw.base.data)
     assert set(again[(0, "hybrid")]) <= set(split.train)
 
 

@@ -24,6 +24,7 @@ from landmix import checkpoint, cli, config, metrics, mixing, translate  # noqa:
 from landmix.models import create_model  # noqa: E402
 from landmix.pool import read_pool  # noqa: E402
 from landmix.schemes import IBUG68, SYNTH70  # noqa: E402
+from landmix.sources.split import real_split  # noqa: E402
 
 SIZE = 64
 
@@ -56,16 +57,17 @@ def _checkpoint(folder: Path, real_folder: Path, synthetic_shards: str = "") -> 
 
 def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_path):
     ckpt = _checkpoint(tmp_path / "ckpt", real)
-    tr, report = checkpoint.fit_translator(str(ckpt), str(real), n_faces=30)
+    data = checkpoint.data_config(checkpoint.read_meta(ckpt))
+    tr, report = checkpoint.fit_translator(str(ckpt), str(real), data, n_faces=30)
     assert (tr.src, tr.dst, tr.kind) == (IBUG68, IBUG68, "ridge")
-    split = mixing.real_split(pq.read_table(real)["id"].to_pylist())
+    split = real_split(pq.read_table(real)["id"].to_pylist(), data)
     assert report["fit_faces"] == 30 and report["held_out_faces"] == len(split.val) >= 4  # whole photos
     before, after = report["held_out_nme_before"], report["held_out_nme_after"]
     assert after["jaw"] < 0.8 * before["jaw"], report
     assert after["all"] < before["all"], report
     # The full ridge map fits the outputs better but, undoing the model's shrinkage, moves labels that are
     # already human far more than the offset does: it is for predictions, not for re-labelling.
-    ridge, ridge_report = checkpoint.fit_translator(str(ckpt), str(real), n_faces=30, offset_only=False)
+    ridge, ridge_report = checkpoint.fit_translator(str(ckpt), str(real), data, n_faces=30, offset_only=False)
     assert ridge.alpha < float("inf") and report["offset_only"] and not ridge_report["offset_only"]
     # (Not strictly more: this model's answer hardly depends on the image, so on few held-out faces the two can
     # tie, and a tie differs in the last printed digit between machines: 6.916 against 6.917 failed CI once.)
@@ -81,8 +83,8 @@ def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_
             r["landmarks"] = [v + 5.0 for v in r["landmarks"]]
     (tmp_path / "moved").mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp_path / "moved" / "part-0.parquet")
-    fit_all = checkpoint.fit_translator(str(ckpt), str(real))[0]
-    assert checkpoint.fit_translator(str(ckpt), str(tmp_path / "moved"))[0].version == fit_all.version
+    fit_all = checkpoint.fit_translator(str(ckpt), str(real), data)[0]
+    assert checkpoint.fit_translator(str(ckpt), str(tmp_path / "moved"), data)[0].version == fit_all.version
 
 
 def test_fit_translator_command_chains_after_the_translator_that_labelled_the_model(real, shared_data, tmp_path):
@@ -154,7 +156,7 @@ def _adapt_faces(n: int = 120, seed: int = 0):
 def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the_test_adapt_faces():
     ids, gt, pred = _adapt_faces()
     data = config.DataConfig(real_shards="/r")
-    split = mixing.real_split(ids, data.split_seed, data.test_fraction, data.val_fraction)
+    split = real_split(ids, data)
     fit = checkpoint.adapt_outputs(pred, gt, ids, 20, data)
     assert fit["faces"]["train"] == mixing.real_subset(split.train, 20, data.split_seed)  # an n_real = 20 run's faces
     assert fit["faces"]["val"] == split.val and fit["faces"]["test"] == split.test

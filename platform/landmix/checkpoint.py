@@ -33,6 +33,7 @@ import torch
 from landmix import config as C
 from landmix import translate
 from landmix.schemes import IBUG68, Scheme
+from landmix.sources.split import real_split
 
 MODEL_FILE = "model.pt"
 RESUME_FILE = "resume.pt"
@@ -53,6 +54,11 @@ def read_meta(folder) -> dict:
         raise FileNotFoundError(f"{folder} is not a landmix checkpoint folder (no {META_FILE}); "
                                 f"`landmix train --out DIR` writes one to DIR/checkpoint")  # fmt: skip
     return json.loads(path.read_text())
+
+
+def data_config(meta: dict) -> C.DataConfig:
+    """The data config the checkpoint's run trained with: its real faces' split fractions and seed."""
+    return C.from_dict(meta["config"]).data
 
 
 def model_config(meta: dict) -> C.ModelConfig:
@@ -142,11 +148,12 @@ def trained_with(meta: dict) -> list[str]:
     return [paths] if isinstance(paths, str) else list(paths)
 
 
-def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, split_seed: int = 0,
+def fit_translator(checkpoint: str, real_shards: str, data: C.DataConfig, n_faces: int = C.ALL_REAL,
                    offset_only: bool = True, modes: int = 0) -> tuple[translate.Translator, dict]:  # fmt: skip
     """Fit IBUG68 (as a synthetic-trained model places the points) -> IBUG68 (as the 300-W annotators did).
 
-    The model predicts the 68 points on the real TRAINING pool of the fixed split (`mixing.real_split`;
+    The model predicts the 68 points on the real TRAINING pool of the fixed split under `data`
+    (`sources.split.real_split` with data's fractions and seed;
     the validation and test faces are never used for the fit); the first `n_faces` of them in the n_real
     order (C.ALL_REAL = all), the same faces an n_real = n_faces run fine-tunes on, pair the predictions with
     the human labels. Returns the translator and a report: NME in % of the inter-ocular distance on the
@@ -168,8 +175,8 @@ def fit_translator(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL,
     model, _ = load(checkpoint)
     size = model.cfg.image_size
     real = pool.read_shards(real_shards, model.cfg)
-    split = mixing.real_split(real.ids, split_seed)
-    fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, split_seed)), real.take(split.val)
+    split = real_split(real.ids, data)
+    fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, data.split_seed)), real.take(split.val)
     if len(fit_pool) < 5:
         raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
     alphas = translate.OFFSET_ONLY if offset_only and not modes else translate.RIDGE_ALPHAS
@@ -196,14 +203,14 @@ def adapt_outputs(pred: np.ndarray, gt: np.ndarray, ids: list[str], n_faces: int
     trains on), as the seed study's label-adaptation arm does.
 
     pred, gt: the model's predictions and the human labels (N, 68, 2) for the real faces `ids` (all of the
-    shards: the split is made here, `mixing.real_split` with data's fractions and seed). Two maps are fitted, the
+    shards: the split is made here, `sources.split.real_split` with data's fractions and seed). Two maps are fitted, the
     per-point offset and the ridge map (penalty by cross-validation); the one with the lower NME on the
     validation faces is kept. The test faces are only scored. Returns {"translator", "kind", "val_errors",
     "test_errors", "faces": {"train", "val", "test"}}.
     """
     from landmix import metrics, mixing
 
-    split = mixing.real_split(ids, data.split_seed, data.test_fraction, data.val_fraction)
+    split = real_split(ids, data)
     fit_ids = mixing.real_subset(split.train, n_faces, data.split_seed)
     if len(fit_ids) < 5:
         raise ValueError(f"label adaptation needs at least 5 real training faces to fit on; n_real={n_faces} "
@@ -244,7 +251,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
 
 
-def relabel_chain(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, split_seed: int = 0,
+def relabel_chain(checkpoint: str, real_shards: str, data: C.DataConfig, n_faces: int = C.ALL_REAL,
                   offset_only: bool = True, modes: int = 0,
                   base: list[str] | None = None) -> tuple[translate.Translator | translate.Chain, dict]:  # fmt: skip
     """The translator for re-labelling the synthetic faces a model trained on: the real-face stage
@@ -252,7 +259,7 @@ def relabel_chain(checkpoint: str, real_shards: str, n_faces: int = C.ALL_REAL, 
     translator(s) that labelled those faces (default: read from the model's synthetic shards, `trained_with`).
     Returns the chain and `fit_translator`'s report with "base" added."""
     base = base if base is not None else trained_with(read_meta(checkpoint))
-    real_stage, report = fit_translator(checkpoint, real_shards, n_faces, split_seed, offset_only, modes)
+    real_stage, report = fit_translator(checkpoint, real_shards, data, n_faces, offset_only, modes)
     return translate.chain(translate.load_or_fixed(base), real_stage), report | {"base": base}
 
 
@@ -265,13 +272,14 @@ def save_translator(tr: translate.Translator | translate.Chain, report: dict, ou
 
 def run(args) -> int:
     """`landmix fit-translator`: fit, chain after the translator that labelled the model, save with a report."""
-    read_meta(args.checkpoint)  # the config, not the weights: a clear error where it is no checkpoint
+    data = data_config(read_meta(args.checkpoint))  # the run's split; a clear error where it is no checkpoint
     if args.modes and args.for_predictions:
         raise ValueError("--modes is a map for re-labelling synthetic faces; --for-predictions fits the full map")
     if args.for_predictions:
-        tr, report = fit_translator(args.checkpoint, args.real_shards, args.faces, offset_only=False)
+        tr, report = fit_translator(args.checkpoint, args.real_shards, data, args.faces, offset_only=False)
     else:
-        tr, report = relabel_chain(args.checkpoint, args.real_shards, args.faces, modes=args.modes, base=args.base)
+        tr, report = relabel_chain(args.checkpoint, args.real_shards, data, args.faces, modes=args.modes,
+                                   base=args.base)
     out = save_translator(tr, report, args.out)
     b, a = report["held_out_nme_before"], report["held_out_nme_after"]
     print(f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "

@@ -65,7 +65,7 @@ class DataConfig:
     n_real: int = ALL_REAL
     alpha: float = 0.0  # fraction of synthetic samples in each batch (strategy "mixed")
     samples_per_epoch: int = 1024  # fixed per epoch (all ranks together) so trials are comparable
-    # The real faces' fixed splits (landmix.mixing.real_split): test_fraction of all faces are held out for
+    # The real faces' fixed splits (landmix.sources.split.real_split): test_fraction of all faces are held out for
     # reporting only; val_fraction of the rest (whole source photos) are the validation faces (early stopping,
     # model selection); the remaining pool is where the n_real faces come from.
     test_fraction: float = 0.2

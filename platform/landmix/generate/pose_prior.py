@@ -89,12 +89,13 @@ def fit(shapes: np.ndarray, faces: int = FACES) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from landmix import evaluate
+    from landmix.config import DataConfig
+    from landmix.sources.faces import list_faces, split_faces
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="a 300-W folder (.pts beside images); its train split is used")
     args = p.parse_args(argv)
-    faces = evaluate.split_faces(evaluate.list_faces(args.data, "300w"), "train")
+    faces = split_faces(list_faces(args.data, "300w"), "train", DataConfig())
     pose = fit(np.stack([pts for _, pts in faces]))
     prior = json.loads(shape_prior.FILE.read_text())
     shape_prior.write({**prior, "head_pose": pose}, shape_prior.FILE)

@@ -120,15 +120,16 @@ def write(prior: dict, path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from landmix import evaluate
+    from landmix.config import DataConfig
+    from landmix.sources.faces import list_faces, split_faces
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="a 300-W folder (.pts beside images); its train split is used")
     p.add_argument("--modes", type=int, default=MODES)
     p.add_argument("--out", default=str(FILE))
     args = p.parse_args(argv)
-    faces = evaluate.split_faces(evaluate.list_faces(args.data, "300w"), "train")
-    prior = {"source": f"{Path(args.data).name} (train split of landmix.mixing.real_split)",
+    faces = split_faces(list_faces(args.data, "300w"), "train", DataConfig())
+    prior = {"source": f"{Path(args.data).name} (train split of landmix.sources.split.real_split)",
              **fit(np.stack([pts for _, pts in faces]), args.modes)}  # fmt: skip
     old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     for later in LATER_FITS:  # kept until they are refitted on the new shapes (below, or by hand)

@@ -121,8 +121,8 @@ def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "n
     if out.exists():
         return out
     with ray.train.Checkpoint(info["checkpoint"]).as_directory() as folder:  # a folder, or s3://... on a cluster
-        tr, report = checkpoint.relabel_chain(folder, sweep.base.data.real_shards, n_faces,
-                                              sweep.base.data.split_seed, offset_only, modes,
+        tr, report = checkpoint.relabel_chain(folder, sweep.base.data.real_shards, sweep.base.data, n_faces,
+                                              offset_only, modes,
                                               base=[base] if base else [])  # fmt: skip
     checkpoint.save_translator(tr, report | {"base": base}, out)
     b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]

@@ -42,13 +42,14 @@ def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, trackin
     real: the sweep's decoded real Pool (its ids and photo paths are read, not its labels)."""
     import ray.train
 
-    from landmix import checkpoint, mixing, select, tracking
+    from landmix import checkpoint, select, tracking
+    from landmix.sources.split import real_split
 
     methods = [m for m in sweep.selections if m != "random"]
     if not methods:
         return {}
     d = sweep.base.data
-    split = mixing.real_split(real.ids, d.split_seed, d.test_fraction, d.val_fraction)
+    split = real_split(real.ids, d)
     ids = sorted(split.train)
     where = dict(zip(real.ids, real.paths))
     photos = [Path(where[i]) for i in ids]
