@@ -62,14 +62,18 @@ def test_table_rows_sorted_missing_fields_empty_and_a_mean_row():
     assert table[0] == "| model | seed | test NME | interval |"
     assert table[2] == "| a | 1 | 6.01 % |  |"  # no interval recorded: an empty cell, not "None"
     assert table[3] == "| b | 2 | 5.00 % | [40, 60] |"
-    assert table[4] == "| two seeds | 1.5 | 5.50 % |  |"
+    assert table[4] == "| two seeds |  | 5.50 % |  |"  # seeds are counts: not averaged
     assert len(table) == 5
 
 
-def test_where_accepts_a_list_and_cells_escape_pipes():
-    rows = [{"experiment": "x", "label": "a|b", "config": {"k": 1}}, {"experiment": "x", "label": "c", "config": {"k": 3}}]
-    spec = {"where": {"config.k": [1, 2]}, "columns": [["name", "{label}"]]}
-    assert records.render_table(rows, spec).splitlines()[2:] == ["| a\\|b |"]
+def test_where_accepts_lists_and_cells_escape_pipes_and_say_yes_or_no():
+    rows = [{"experiment": "x", "label": "a|b", "config": {"k": 1, "kept": True}},
+            {"experiment": "x", "label": "c", "config": {"k": 3, "kept": False}},
+            {"experiment": "y", "label": "d", "config": {"k": 4, "kept": False}}]  # fmt: skip
+    spec = {"where": {"config.k": [1, 2]}, "columns": [["name", "{label}"], ["kept", "{config.kept}"]]}
+    assert records.render_table(rows, spec).splitlines()[2:] == ["| a\\|b | yes |"]
+    spec["where"] = [{"config.k": 1}, {"experiment": "y"}]  # either selection
+    assert records.render_table(rows, spec).splitlines()[2:] == ["| a\\|b | yes |", "| d | no |"]
 
 
 def test_render_page_changes_the_table_and_nothing_else(tmp_path):

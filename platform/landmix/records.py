@@ -22,10 +22,11 @@ A page's table sits between markers whose opening comment holds its spec as JSON
     ...rendered rows...
     <!-- /table:steps -->
 
-A column is a header and a template; `{field.path:spec}` takes a dotted path into the record (a list index is
-a number) and a format spec, where a spec ending in `%` prints the value x100 followed by " %" and one ending in
-`p` prints it x100 alone. A cell whose template names a field the record lacks is left empty. `"mean": "LABEL"`
-adds a row of the means of the numeric fields every selected record has. Only what lies between the markers is
+`where` maps dotted paths to a value or a list of allowed values (a list of such maps: any of them). A column
+is a header and a template; `{field.path:spec}` takes a dotted path into the record (a list index is a number)
+and a format spec, where a spec ending in `%` prints the value x100 followed by " %" and one ending in `p` prints
+it x100 alone; true and false print as yes and no. A cell whose template names a field the record lacks is left
+empty. `"mean": "LABEL"` adds a row of the means of the fractional fields every selected record has. Only what lies between the markers is
 rewritten; the rest of the page is the author's.
 """
 
@@ -48,7 +49,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 RECORDS_FILE = "records.jsonl"
 FIELDS = ("page", "experiment", "label", "command", "commit", "host", "cpus", "load", "config", "metrics",
           "started", "ended", "imported_from", "note")  # fmt: skip
-_OPEN = re.compile(r"<!-- table:(?P<name>[\w.-]+)(?P<spec>.*?)-->\n", re.S)
+_OPEN = re.compile(r"<!-- table:(?P<name>[\w-]+)(?P<spec>.*?)-->\n", re.S)
 _FIELD = re.compile(r"\{(?P<path>[\w.]+)(?::(?P<spec>[^}]*))?\}")
 
 
@@ -138,6 +139,8 @@ def field(record: dict, path: str):
 
 
 def _format(value, spec: str) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if spec.endswith(("%", "p")) and isinstance(value, (int, float)):
         return format(value * 100, spec[:-1] + "f" if spec[:-1] else "g") + (" %" if spec.endswith("%") else "")
     return format(value, spec) if spec else str(value)
@@ -151,7 +154,9 @@ def cell(record: dict, template: str) -> str:
     return _FIELD.sub(lambda m: _format(values[m.group(0)], m.group("spec") or ""), template).replace("|", "\\|")
 
 
-def _matches(record: dict, where: dict) -> bool:
+def _matches(record: dict, where: dict | list[dict]) -> bool:
+    if isinstance(where, list):  # any of several selections
+        return any(_matches(record, w) for w in where)
     for path, want in where.items():
         got = field(record, path)
         if isinstance(want, list) and got not in want or not isinstance(want, list) and got != want:
@@ -160,13 +165,14 @@ def _matches(record: dict, where: dict) -> bool:
 
 
 def _mean_record(rows: list[dict]) -> dict:
-    """The means of the numeric leaves every row has (as a record with the same paths)."""
+    """The means of the fractional leaves every row has (as a record with the same paths; counts such as
+    seeds and epochs are integers and are not averaged)."""
     def leaves(d: dict, prefix: str = "") -> dict:
         out = {}
         for k, v in d.items():
             if isinstance(v, dict):
                 out |= leaves(v, f"{prefix}{k}.")
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            elif isinstance(v, float):
                 out[prefix + k] = v
         return out
 
@@ -240,12 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     stale = []
     for page in args.pages:
-        if args.check:
-            text = page.read_text()
-            if render_text(text, read_records(page.stem, page.parent)) != text:
-                stale.append(page)
-        elif render_page(page):
-            print(f"{page}: tables re-rendered")
+        try:
+            if args.check:
+                text = page.read_text()
+                if render_text(text, read_records(page.stem, page.parent)) != text:
+                    stale.append(page)
+            elif render_page(page):
+                print(f"{page}: tables re-rendered")
+        except (OSError, ValueError) as e:
+            print(f"{page}: {e}", file=sys.stderr)
+            return 2
     for page in stale:
         print(f"{page}: tables differ from the records; run python -m landmix.records render {page}")
     return 1 if stale else 0
