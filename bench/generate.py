@@ -224,9 +224,10 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True)
     look = tuple(args.look)
     version = generator_version(look)
+    look_name = "flat" if not look else "every step" if look == tuple(LOOK) else " + ".join(look)
     write = (lambda rec: None) if args.no_record else records.write_record  # noqa: E731
     if not args.skip_rate:
-        rec = records.new_record("generate", "rate", {"generator": version, "look": list(look) or "flat",
+        rec = records.new_record("generate", "rate", {"generator": version, "look": look_name,
                                                       "n": args.rate_n, "repeats": args.repeats, "processes": 1})  # fmt: skip
         for r in [per_core_rate(s, args.rate_n, args.repeats, args.out, look) for s in (128, 256)]:
             print(f"rate {r['size']} px: {r['wall_img_s']:.0f} img/s wall, {r['cpu_img_s']:.0f} img/CPU-s", flush=True)
@@ -237,7 +238,8 @@ def main(argv=None) -> int:
     runs += [] if args.skip_big else [("big", 2, args.big_n, True)]
     for experiment, cpus, n, memory in runs:
         rec = records.new_record("generate", experiment, {"num_cpus": cpus, "n": n, "size": 128, "generator": version,
-                                                          "look": list(look) or "flat"}, label=f"{cpus} CPU, {n} faces")  # fmt: skip
+                                                          "look": look_name},
+                                 label="the Ray Data job" if experiment == "big" else f"{cpus} CPU")  # fmt: skip
         r = ray_run(cpus, n, 128, args.out / f"{experiment}{cpus}", track_memory=memory)
         rec["metrics"] = {"wall_s": round(r["wall_s"], 1), "img_per_s": round(r["img_s"], 1), "cpu_s": round(r["tree_cpu_s"], 1),
                           "img_per_cpu_s": round(r["img_per_cpu_s"], 1), "written": r["written"]}  # fmt: skip

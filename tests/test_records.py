@@ -111,3 +111,11 @@ def test_records_sits_in_the_bottom_layer():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not imported & {"landmix", "torch", "ray", "mlflow", "numpy"}
+
+
+def test_the_command_line_says_what_is_wrong_and_exits_2(tmp_path, capsys):
+    page = tmp_path / "gen.md"
+    page.write_text("<!-- table:nme {not json} -->\n<!-- /table:nme -->\n")
+    assert records.main(["render", str(page)]) == 2
+    assert "its spec is not JSON" in capsys.readouterr().err
+    assert records.main(["render", str(tmp_path / "absent.md")]) == 2
