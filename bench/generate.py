@@ -5,7 +5,8 @@
     .venv/bin/python bench/generate.py --sheet docs/generator_contact_sheet.png \
         --recompose-source ../shared/data/facesynthetics_100  # the contact sheet
 
-Parts (results printed as markdown and written to out/bench_generate.json):
+Parts (each appended as a record to docs/results/generate/records.jsonl, whose tables `python -m landmix.records
+render docs/results/generate.md` regenerates; `--no-record`: printed only):
 1. per-core rate: render + encode + write N samples in one process at 128 and 256 px; wall rate and the rate per
    CPU-second of this process (the latter is what one core does when other jobs share the machine).
 2. scaling: `generate()` on a fresh local Ray with num_cpus=1, then num_cpus=2 (Ray start-up not timed).
@@ -17,7 +18,6 @@ Parts (results printed as markdown and written to out/bench_generate.json):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,7 +31,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-from landmix.generate import FaceConfig, make_sample  # noqa: E402
+from landmix import records  # noqa: E402
+from landmix.generate import FaceConfig, generator_version, make_sample  # noqa: E402
 from landmix.generate.face3d import LOOK  # noqa: E402
 from landmix.generate.job import (  # noqa: E402
     GenerateConfig,
@@ -210,6 +211,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--skip-big", action="store_true")
     p.add_argument("--sheet", type=Path, help="only draw the contact sheet to this PNG, then exit")
+    p.add_argument("--no-record", action="store_true", help="print the figures only; write no record")
     add_look_argument(p)
     p.add_argument(
         "--recompose-source", type=Path, help="add a row re-composed from this FaceSynthetics folder"
@@ -220,24 +222,31 @@ def main(argv=None) -> int:
         return 0
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
-    results = {"cpu_count": os.cpu_count(), "load_avg_1m_start": os.getloadavg()[0]}
+    look = tuple(args.look)
+    version = generator_version(look)
+    look_name = "flat" if not look else "every step" if look == tuple(LOOK) else " + ".join(look)
+    write = (lambda rec: None) if args.no_record else records.write_record  # noqa: E731
     if not args.skip_rate:
-        results["rate"] = [per_core_rate(s, args.rate_n, args.repeats, args.out, tuple(args.look)) for s in (128, 256)]
-        for r in results["rate"]:
-            print(
-                f"rate {r['size']} px: {r['wall_img_s']:.0f} img/s wall, {r['cpu_img_s']:.0f} img/CPU-s",
-                flush=True,
-            )
-    if not args.skip_scaling:
-        results["scaling"] = [ray_run(c, args.scaling_n, 128, args.out / f"scale{c}") for c in (1, 2)]
-        for r in results["scaling"]:
-            print(f"ray num_cpus={r['num_cpus']}: {r['img_s']:.0f} img/s ({r['wall_s']:.1f} s)", flush=True)
-    if not args.skip_big:
-        results["big"] = ray_run(2, args.big_n, 128, args.out / "big", track_memory=True)
-        print(f"big: {results['big']}", flush=True)
-    Path("out").mkdir(exist_ok=True)
-    Path("out/bench_generate.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+        rec = records.new_record("generate", "rate", {"generator": version, "look": look_name,
+                                                      "n": args.rate_n, "repeats": args.repeats, "processes": 1})  # fmt: skip
+        for r in [per_core_rate(s, args.rate_n, args.repeats, args.out, look) for s in (128, 256)]:
+            print(f"rate {r['size']} px: {r['wall_img_s']:.0f} img/s wall, {r['cpu_img_s']:.0f} img/CPU-s", flush=True)
+            rec["metrics"] |= {f"img_per_s_{r['size']}": round(r["wall_img_s"], 1),
+                               f"img_per_cpu_s_{r['size']}": round(r["cpu_img_s"], 1)}  # fmt: skip
+        write(rec)
+    runs = [] if args.skip_scaling else [("scaling", c, args.scaling_n, False) for c in (1, 2)]
+    runs += [] if args.skip_big else [("big", 2, args.big_n, True)]
+    for experiment, cpus, n, memory in runs:
+        rec = records.new_record("generate", experiment, {"num_cpus": cpus, "n": n, "size": 128, "generator": version,
+                                                          "look": look_name},
+                                 label="the Ray Data job" if experiment == "big" else f"{cpus} CPU")  # fmt: skip
+        r = ray_run(cpus, n, 128, args.out / f"{experiment}{cpus}", track_memory=memory)
+        rec["metrics"] = {"wall_s": round(r["wall_s"], 1), "img_per_s": round(r["img_s"], 1), "cpu_s": round(r["tree_cpu_s"], 1),
+                          "img_per_cpu_s": round(r["img_per_cpu_s"], 1), "written": r["written"]}  # fmt: skip
+        if memory:
+            rec["metrics"] |= {"peak_pss_gib": r["peak_pss_gib"], "peak_rss_sum_gib": r["peak_rss_gib"]}
+        print(f"{experiment}: num_cpus={cpus} {r['img_s']:.0f} img/s ({r['wall_s']:.1f} s)", flush=True)
+        write(rec)
     shutil.rmtree(args.out, ignore_errors=True)
     return 0
 

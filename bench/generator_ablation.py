@@ -11,7 +11,7 @@ For each look (cumulative by default: flat, + background, + shading, + skin, + e
   fitted on the generator's paired conventions; the faces' geometry does not depend on the look, so neither
   does the translator), a synthetic-only model (the detector recipe at `--image-size` px, `--epochs` x
   `--samples-per-epoch`, no time budget), scored on the 241 held-out real test faces: as trained, and with its
-  outputs label-adapted by a map fitted on 50, 250 and all real training faces (`bench/label_adaptation.py`, the
+  outputs label-adapted by a map fitted on 50, 250 and all real training faces (`checkpoint.adapt_outputs`, the
   seed study's reading; kept under the budget's "label_adapted").
 `--labels exact` trains on the generator's exact annotator-convention labels instead of the translated x-ray ones
 (a hard-linked copy of the generated folder whose `_ldmks.txt` holds them, read with the fixed table): what the
@@ -30,6 +30,13 @@ predictions on all real training faces, chained after its translator; a model tr
 faces, kept under the chain's version like a `--translator` run (the chain: `--work`/translators/relabel-RUN-*.npz).
 Each look's row is kept in --out as soon as it is measured; a re-run skips what is there for the same generator
 version and pose (resumable) and measures a look anew when the generator's code changed.
+
+Every measurement (a classifier figure, a trained model) also appends a record to the generator's results page,
+docs/results/generate/records.jsonl (`--no-record`: none), whose tables `python -m landmix.records render
+docs/results/generate.md` regenerates: `gap` (config: source, generator, look, pose, seed, render size; metrics:
+the classifier's accuracy, interval, AUC, image statistics), `short` / `converge` (config: the faces, the
+budget, the labels' route, translator, re-labelling round; metrics: test and validation NME, HELEN / AFW, best
+epoch, label-adapted NME, the same faces' classifier figure).
 """
 
 from __future__ import annotations
@@ -47,8 +54,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-import label_adaptation  # noqa: E402  (bench/, beside this script)
-from landmix import checkpoint, config, domain_gap, settings, train, translate  # noqa: E402
+from landmix import checkpoint, config, domain_gap, pool, records, settings, train, translate  # noqa: E402
 from landmix.generate import generator_version  # noqa: E402
 from landmix.generate.face3d import POSES  # noqa: E402
 from landmix.generate.look import STEPS  # noqa: E402
@@ -178,7 +184,7 @@ def train_look(args, name: str, look: tuple[str, ...], row: dict, translator: st
         raise SystemExit(f"{name}: training failed: {result.error}")
     m = result.metrics
     with result.checkpoint.as_directory() as folder:  # the seed study's reading: the outputs label-adapted
-        adapted = label_adaptation.scores(folder)["adapted"]
+        adapted = label_adapted(folder)
     row[budget] = {"test_nme": m["test_nme"], "val_nme": m["val_nme"], "test_nme_helen": m.get("test_nme_helen"),
                    "test_nme_afw": m.get("test_nme_afw"), "best_epoch": m["best_epoch"], "epochs": m["epoch"] + 1,
                    "minutes": (time.perf_counter() - t0) / 60, "n": args.n, "gen_size": args.gen_size,
@@ -190,10 +196,69 @@ def train_look(args, name: str, look: tuple[str, ...], row: dict, translator: st
     return budget, run
 
 
+def label_adapted(folder, faces=(50, 250, config.ALL_REAL)) -> dict:
+    """The checkpoint's test NME with its outputs label-adapted (`checkpoint.adapt_outputs`: the per-point offset or
+    the ridge map, whichever scores lower on the validation faces) by a map fitted on each number of real training
+    faces of the real shards it trained on: {str(n): {"kind", "fit_faces", "val_nme", "test_nme"}}."""
+    model, meta = checkpoint.load(folder)
+    data = config.from_dict(meta["config"]).data
+    real = pool.read_shards(data.real_shards, model.cfg)
+    images, gt = real.model_inputs(model.cfg.image_size)
+    pred = checkpoint.predict(model, images)
+    out = {}
+    for n in faces:
+        fit = checkpoint.adapt_outputs(pred, gt, real.ids, n, data)
+        out[str(n)] = {"kind": fit["kind"], "fit_faces": len(fit["faces"]["train"]),
+                       "val_nme": float(fit["val_errors"].mean()), "test_nme": float(fit["test_errors"].mean())}  # fmt: skip
+    return out
+
+
+def final_checkpoint(run_folder: Path) -> Path:
+    """A run folder's final checkpoint: the last `checkpoint_*` holding the training's faces file."""
+    finals = sorted(Path(run_folder).glob(f"checkpoint_*/{train.FACES_FILE}"))
+    if not finals:
+        raise SystemExit(f"{run_folder}: no final checkpoint_*/{train.FACES_FILE}; train the look again")
+    return finals[-1].parent
+
+
 def run_checkpoint(figures: dict, run: str) -> str:
     """A trained row's checkpoint: as recorded, else (rows from before it was) the run's final one."""
-    return figures.get("checkpoint") or str(
-        label_adaptation.checkpoint_folder(Path(config.real_baseline().train.storage_path, run)))
+    return figures.get("checkpoint") or str(final_checkpoint(Path(config.real_baseline().train.storage_path, run)))
+
+
+def gap_record(name: str, row: dict, args, source: str = "generated") -> dict:
+    """A classifier measurement as a record of the generator's page."""
+    g = row["gap"]
+    stats = row.get("stats") or {}
+    cfg = {"source": source, "generator": row.get("generator_version"), "look": row.get("look"),
+           "pose": row.get("pose") if source == "generated" else None, "seed": args.seed,
+           "gen_size": args.gen_size if source == "generated" else None, "n": g.get("n"), "repeats": g.get("repeats")}  # fmt: skip
+    metrics = {k: g[k] for k in ("accuracy", "accuracy_ci", "accuracy_synthetic", "accuracy_synthetic_ci", "auc") if k in g}
+    if source == "facesynthetics":
+        metrics |= {"stats": stats.get("facesynthetics"), "stats_real": stats.get("real")}
+    else:
+        metrics["stats"] = stats
+    return records.new_record("generate", "gap", cfg, metrics, label=name if source == "generated" else
+                              "FaceSynthetics renders")  # fmt: skip
+
+
+def train_record(name: str, row: dict, budget: str, args, round_: int | None = None) -> dict:
+    """A trained model's figures (row[budget]) as a record of the generator's page."""
+    r = row[budget]
+    adapted = {("all" if k == str(config.ALL_REAL) else k): v for k, v in (r.get("label_adapted") or {}).items()}
+    version = budget.split("_chain-", 1)[1] if "_chain-" in budget else None
+    cfg = {"generator": row.get("generator_version"), "look": row.get("look"), "pose": row.get("pose"),
+           "seed": args.seed, "n": r.get("n"), "gen_size": r.get("gen_size"), "image_size": r.get("image_size"),
+           "samples_per_epoch": r.get("samples_per_epoch"), "max_epochs": r.get("max_epochs"),
+           "time_budget_s": r.get("time_budget_s"), "labels": args.labels, "augment_strength": args.augment_strength,
+           "translator": f"chain-{version}" if version else None,
+           "relabel_rounds": args.relabel_rounds or None, "round": round_}  # fmt: skip
+    metrics = {k: r.get(k) for k in ("test_nme", "val_nme", "test_nme_helen", "test_nme_afw", "best_epoch", "epochs",
+                                     "minutes")} | {"label_adapted": adapted or None, "checkpoint": r.get("checkpoint")}  # fmt: skip
+    if "gap" in row:
+        metrics["classifier"] = row["gap"]["accuracy"]
+    return records.new_record("generate", "converge" if budget.startswith("converge") else "short", cfg, metrics,
+                              label=name if round_ is None else f"{name}, re-labelling round {round_}")  # fmt: skip
 
 
 def main() -> None:
@@ -232,7 +297,10 @@ def main() -> None:
                    help="K for --relabel-rounds: the principal components of the predicted shape the map reads "
                         "(135, every one but the last of the 68 points' 136 coordinates: the full linear map)")
     p.add_argument("--table", action="store_true", help="print the ablation table of --out as markdown and exit")
+    p.add_argument("--no-record", action="store_true",
+                   help="write no record to docs/results/generate/records.jsonl (a trial run)")
     args = p.parse_args()
+    record = (lambda rec: None) if args.no_record else records.write_record  # noqa: E731
     rows = json.loads(args.out.read_text()) if args.out.exists() else {}
     if args.table:
         print(table(rows))
@@ -245,6 +313,7 @@ def main() -> None:
         rows["facesynthetics"] = {"gap": {k: v for k, v in g["sources"]["facesynthetics"].items() if k != "runs"},
                                   "stats": g["stats"]}  # fmt: skip
         save()
+        record(gap_record("facesynthetics", rows["facesynthetics"], args, source="facesynthetics"))
     if not args.skip_train:
         settings.init_ray(num_cpus=4)
     for name in args.looks:
@@ -260,12 +329,16 @@ def main() -> None:
             row["gap"] = {k: v for k, v in g["sources"]["generated"].items() if k != "runs"}
             row["stats"] = g["stats"]["generated"]
             save()
+            record(gap_record(name, row, args))
         if args.skip_train:
             continue
         translator = args.translator
         for round_ in range(args.relabel_rounds + 1):
+            measured = set(row)
             budget, run = train_look(args, name, look, row, translator)
             save()
+            if budget not in measured:
+                record(train_record(name, row, budget, args, round_ if args.relabel_rounds else None))
             if round_ == args.relabel_rounds:
                 break
             translator = str(args.work / "translators" / f"relabel-{run}-modes{args.relabel_modes}.npz")

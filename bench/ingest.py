@@ -3,8 +3,8 @@
 The folder is made in /tmp by hard-linking the 100 shared renders (png, ldmks, seg) under new ids
 (000000..N-1, sample i links render i % 100), so it costs no disk space. Each run is the console
 script as a user types it, starting its own local Ray; while it runs, the memory of its whole
-process tree (driver, GCS, raylet, Ray workers) is sampled every 0.5 s with psutil. Figures are
-written as JSON lines to --results and summarised (medians) on stdout.
+process tree (driver, GCS, raylet, Ray workers) is sampled every 0.5 s with psutil. Each run appends a
+record to docs/results/ingest/records.jsonl (`--no-record`: none); the medians are printed.
 
     .venv/bin/python bench/ingest.py --sizes 10000 --repeats 3
     .venv/bin/python bench/ingest.py --sizes 100000 --repeats 1
@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from landmix import settings
+from landmix import records, settings
 
 try:
     import psutil
@@ -118,28 +118,23 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--decode", action="store_true", help="pass --decode to the ingest")
     parser.add_argument("--work", type=Path, default=Path("/tmp/landmix_bench_ingest"))
-    parser.add_argument("--results", type=Path, default=Path("/tmp/landmix_bench_ingest/results.jsonl"))
+    parser.add_argument("--no-record", action="store_true", help="print the figures only; write no record")
     args = parser.parse_args()
     renders = settings.data_root() / "facesynthetics_100"
     if not renders.is_dir():
         raise SystemExit(f"no renders at {renders}; set LANDMIX_DATA_ROOT to the shared data folder")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
         folder = build_folder(args.work, n, renders)
         runs = []
         for r in range(args.repeats):
+            rec = records.new_record("ingest", "ingest", {"n": n, "decode": args.decode, "repeat": r,
+                                                          "source": "facesynthetics (hard links of the 100 renders)"})  # fmt: skip
             res = run_once(folder, args.work / f"fs_{n}.parquet", args.decode)
-            res |= {
-                "n": n,
-                "decode": args.decode,
-                "repeat": r,
-                "cpus": os.cpu_count(),
-                "load1": os.getloadavg()[0],
-            }
+            rec["metrics"] = res
             runs.append(res)
             print(json.dumps(res), flush=True)
-            with args.results.open("a") as f:
-                f.write(json.dumps(res) + "\n")
+            if not args.no_record:
+                records.write_record(rec)
         med = {
             k: statistics.median(x[k] for x in runs)
             for k in ("wall_s", "ingest_s", "peak_rss_gb", "peak_pss_gb")

@@ -1,4 +1,6 @@
-"""Benchmarks of the prepare job (landmix.prepare); figures go to docs/results/prepare.md.
+"""Benchmarks of the prepare job (landmix.prepare); each measurement is printed and appended as a record to
+docs/results/prepare/records.jsonl (`--no-record` before the subcommand: printed only), the page of
+docs/results/prepare.md.
 
     python bench/prepare.py throughput --n 1000 --repeats 3   # plain loop (1 proc) vs the job on 1 and 2 CPUs
     python bench/prepare.py memory --n 10000 30000            # peak memory of the whole process tree
@@ -33,7 +35,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from landmix import crops, prepare, settings  # noqa: E402
+from landmix import crops, prepare, records, settings  # noqa: E402
 from landmix.manifest import SCHEMA, landmarks_array, read_manifest  # noqa: E402
 from landmix.sources import w300  # noqa: E402
 
@@ -260,6 +262,14 @@ def _child(argv):
     print(json.dumps(res))
 
 
+def emit(args, experiment: str, config: dict, figures: dict) -> None:
+    """Print a measurement and append it as a record of the prepare page (unless --no-record)."""
+    print(json.dumps(figures, indent=1), flush=True)
+    if not args.no_record:
+        rec = records.new_record("prepare", experiment, config, figures)
+        print(f"-> {records.write_record(rec)}", flush=True)
+
+
 def throughput(args):
     synthetic_manifest(args.n)
     results = {"plain_1proc": [], "job_1cpu": [], "job_2cpu": []}
@@ -271,19 +281,10 @@ def throughput(args):
     cpu_ms = {
         k: float(np.median([1000 * r["cpu_seconds"] / r["rows"] for r in v])) for k, v in results.items()
     }
-    print(
-        json.dumps(
-            {
-                "n": args.n,
-                "crop_size": args.crop_size,
-                "images_per_s_median": rate,
-                "cpu_ms_per_image_median": cpu_ms,
-                "job_2cpu_over_plain": rate["job_2cpu"] / rate["plain_1proc"],
-                "runs": results,
-            },
-            indent=1,
-        )
-    )
+    emit(args, "throughput", {"n": args.n, "crop_size": args.crop_size, "repeats": args.repeats,
+                              "rows_per_block": args.rows_per_block},
+         {"images_per_s_median": rate, "cpu_ms_per_image_median": cpu_ms,
+          "job_2cpu_over_plain": rate["job_2cpu"] / rate["plain_1proc"], "runs": results})  # fmt: skip
 
 
 def processes(args):
@@ -291,16 +292,18 @@ def processes(args):
     synthetic_manifest(args.n)
     res = child("job", args.n, args.crop_size, args.cpus, args.rows_per_block)
     busy = res["cpu_seconds"] / res["seconds"]
-    print(json.dumps({"n": args.n, "cpus": args.cpus, "images_per_s": res["rows"] / res["seconds"],
-                      "cores_busy": busy, "cpu_ms_per_image": 1000 * res["cpu_seconds"] / res["rows"],
-                      "cpu_seconds_by_process": res["cpu_seconds_by_process"]}, indent=1))  # fmt: skip
+    emit(args, "processes", {"n": args.n, "cpus": args.cpus, "crop_size": args.crop_size,
+                             "rows_per_block": args.rows_per_block},
+         {"images_per_s": res["rows"] / res["seconds"], "cores_busy": busy,
+          "cpu_ms_per_image": 1000 * res["cpu_seconds"] / res["rows"],
+          "cpu_seconds_by_process": res["cpu_seconds_by_process"]})  # fmt: skip
 
 
 def memory(args):
     for n in args.n:
         synthetic_manifest(n)
         res = child("memory", n, args.crop_size, 2, args.rows_per_block)
-        print(json.dumps({"n": n, **res}), flush=True)
+        emit(args, "memory", {"n": n, "cpus": 2, "crop_size": args.crop_size, "rows_per_block": args.rows_per_block}, res)
 
 
 def coverage(args):
@@ -336,7 +339,7 @@ def coverage(args):
         k: {"median": np.median(v, 0).round(3).tolist(), "std": v.std(0).round(3).tolist()}
         for k, v in panels.items()
     }
-    print(json.dumps(summary, indent=1))
+    emit(args, "coverage", {"real": str(real), "synthetic_faces": 100, "crop_size": 256}, summary)
     # A look at the prepared crops with their points (8 real, 8 synthetic).
     picks = np.concatenate([np.flatnonzero(~synthetic)[:8], np.flatnonzero(synthetic)[:8]])
     tiles = []
@@ -395,17 +398,15 @@ def translator(args):
         k: {"all": nme(p, yt), "jaw 0-16": nme(p, yt, slice(0, 17)), "inner 17-67": nme(p, yt, slice(17, 68))}
         for k, p in rows.items()
     }
-    print(
-        json.dumps(
-            {"train": args.train, "test": args.test, "version": tr.version, "nme_percent": table}, indent=1
-        )
-    )
+    emit(args, "translator", {"train": args.train, "test": args.test, "mlp": args.mlp},
+         {"version": tr.version, "nme_percent": table})
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
         return _child(sys.argv[2:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--no-record", action="store_true", help="print the figures only; write no record")
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--n", type=int, default=1000)

@@ -12,13 +12,13 @@
 `recipes` runs the real-baseline preset through `landmix.train.fit` (Ray Train, the same loop a user runs)
 once per variant, each with the same `train.time_budget_s`, and records validation NME (97 faces, the one
 selection signal), test NME on the 241 held-out faces (all, HELEN, AFW), epochs, minutes and samples/s of the
-whole loop against the model step alone. One JSON line per run is appended to out/bench/recipes.jsonl; the
-table in docs/results/train.md is read from it. `pipeline` times, in one process with --threads torch threads,
+whole loop against the model step alone. Each run appends a record to docs/results/train/records.jsonl
+(`--no-record`: none); `table` prints the recipes table of docs/results/train.md from those records. `pipeline` times, in one process with --threads torch threads,
 (a) the input pipeline alone: sampling + augmentation + batching from decoded shards, (b) the model step
 alone on ready tensors, (c) both together as train.py runs them. `decode` scores checkpoints of the
 heatmap_offset head on the validation and test faces of their own shards with each decoding window (radius 0:
-the best cell + its offset, PIPNet's; 1: the score-weighted votes of the 3 x 3 cells around it); one JSON line
-per checkpoint and radius in out/bench/decode.jsonl.
+the best cell + its offset, PIPNet's; 1: the score-weighted votes of the 3 x 3 cells around it); a record per
+checkpoint and radius.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-OUT = Path("out/bench")
+from landmix import records  # noqa: E402
 
 # name -> section overrides of the real-baseline preset. The groups before "precision" were measured when the
 # preset ran at 96 px in fp32; they pin that, so that their commands still reproduce their rows.
@@ -75,7 +75,6 @@ def recipes(args) -> None:
     from landmix.models import DECODE_RADIUS
 
     ray.init(num_cpus=4, logging_level="WARNING")
-    OUT.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     for group in args.variants.split(","):
         for name, over in VARIANTS[group].items():
@@ -89,6 +88,8 @@ def recipes(args) -> None:
                 spec = C.preset("real-baseline", **sections)
                 shards, _, _ = build_real(settings.PROJECT_ROOT / "out", crop_size=C.shard_size(spec.model))
                 spec = C.preset("real-baseline", data={"real_shards": str(shards)}, **sections)
+                rec = records.new_record("train", "recipe", {"group": group, "variant": name, "seed": seed,
+                                                             "budget_s": args.budget, "overrides": sections})  # fmt: skip
                 t0 = time.perf_counter()
                 m = train.fit(spec).metrics
                 row = {"group": group, "variant": name, "seed": seed, "budget_s": args.budget,
@@ -104,17 +105,24 @@ def recipes(args) -> None:
                        "mean_samples_per_s": (m["epoch"] + 1) * spec.data.samples_per_epoch / m["train_s"],
                        "load_before": load, "load_after": os.getloadavg()}  # fmt: skip
                 print(json.dumps(row), flush=True)
-                with open(OUT / "recipes.jsonl", "a") as f:
-                    f.write(json.dumps(row) + "\n")
+                keep(args, rec | {"metrics": row})
                 load = os.getloadavg()
 
 
+def keep(args, rec: dict) -> None:
+    """Append a run's record to the training page's records, unless --no-record."""
+    if not args.no_record:
+        print(f"-> {records.write_record(rec)}", flush=True)
+
+
 def table(args) -> None:
-    """The recipes table of docs/results/train.md from out/bench/recipes.jsonl (the latest run of each
+    """The recipes table of docs/results/train.md from the page's `recipe` records (the latest run of each
     variant and seed; runs of several seeds shown as their median)."""
     rows = {}
-    for line in (OUT / "recipes.jsonl").read_text().splitlines():
-        r = json.loads(line)
+    for rec in records.read_records("train"):
+        if rec["experiment"] != "recipe" or rec.get("imported_from"):
+            continue
+        r = rec["metrics"]
         rows[(r["group"], r["variant"], r["budget_s"], r["seed"])] = r
     runs: dict[tuple, list[dict]] = {}
     for (group, variant, budget, _), r in rows.items():
@@ -195,6 +203,8 @@ def pipeline(args) -> None:
     step(x, y)
     model_only = [rate(lambda: [step(x, y) for _ in range(steps)], steps) for _ in range(3)]
     both = [rate(lambda: [step(a, b) for a, b in batches((pool, empty), plan, augment)], steps) for _ in range(3)]
+    rec = records.new_record("train", "pipeline", {"threads": args.threads, "channels_last": args.channels_last,
+                                                   "precision": args.precision, "steps": args.steps})  # fmt: skip
     res = {
         "threads": args.threads, "channels_last": args.channels_last, "precision": args.precision,
         "head": m.head, "backbone": m.backbone,
@@ -205,9 +215,7 @@ def pipeline(args) -> None:
     }
     res["ready_over_steps"] = res["batches_ready_per_s"] / res["model_steps_per_s"]
     print(json.dumps(res), flush=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    with open(OUT / "pipeline.jsonl", "a") as f:
-        f.write(json.dumps(res) + "\n")
+    keep(args, rec | {"metrics": res})
 
 
 def decode(args) -> None:
@@ -216,7 +224,6 @@ def decode(args) -> None:
     from landmix.pool import read_shards
     from landmix.train import score
 
-    OUT.mkdir(parents=True, exist_ok=True)
     print("| checkpoint | px | radius | val NME | test NME | HELEN | AFW |\n|---|---|---|---|---|---|---|")
     for folder in args.checkpoints:
         model, meta = ckpt_io.load(folder)
@@ -228,18 +235,19 @@ def decode(args) -> None:
         val, test = pool.take(split.val), pool.take(split.test)
         for radius in (int(r) for r in args.radius.split(",")):
             model.decode_radius = radius
+            rec = records.new_record("train", "decode", {"checkpoint": str(Path(folder).resolve()), "radius": radius})
             v, t = score(model, val, m.image_size), score(model, test, m.image_size)
             res = {"checkpoint": str(Path(folder).resolve()), "image_size": m.image_size, "radius": radius,
                    "val_nme": 100 * v["nme"], "test_nme": 100 * t["nme"],
                    **{f"test_{s}_nme": 100 * t["per_subset"][s]["nme"] for s in ("helen", "afw")}}
-            with open(OUT / "decode.jsonl", "a") as f:
-                f.write(json.dumps(res) + "\n")
+            keep(args, rec | {"metrics": res})
             print(f"| {folder} | {m.image_size} | {radius} | {res['val_nme']:.2f} % | {res['test_nme']:.2f} % "
                   f"| {res['test_helen_nme']:.2f} % | {res['test_afw_nme']:.2f} % |", flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--no-record", action="store_true", help="print the figures only; write no record")
     sub = p.add_subparsers(dest="cmd", required=True)
     h = sub.add_parser("recipes")
     h.add_argument("--variants", default="heads", help=f"comma-separated groups of {sorted(VARIANTS)}")

@@ -1,14 +1,20 @@
-"""The benches' tables read their own JSON: the generator ablation's re-labelling rounds, in chain order."""
+"""The benches' tables read their own JSON (the generator ablation's re-labelling rounds, in chain order), and
+their records are what the results pages' tables render."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
+from landmix import records
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
+GENERATE_PAGE = BENCH.parent / "docs" / "results" / "generate.md"
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +52,31 @@ def test_no_rounds_table_without_rounds(ablation):
     row = {"look": ["a"], "generator_version": "gx", "converge": run(0.06)}
     assert ablation.relabel_rounds(row) == [("converge", row["converge"])]
     assert ablation.relabel_rounds({"look": ["a"]}) == []
+
+
+def page_table(name: str, page: Path = GENERATE_PAGE) -> str:
+    """A page's marked table `name`, emptied: its opening marker (with the spec) and its closing one."""
+    m = re.search(rf"<!-- table:{name} .*?-->\n", page.read_text(), re.S)
+    assert m, f"{page} has no table {name!r}"
+    return m.group(0) + f"<!-- /table:{name} -->\n"
+
+
+def test_a_relabelling_round_is_a_record_the_generate_page_renders(ablation, tmp_path):
+    args = argparse.Namespace(seed=3, gen_size=160, labels="translated", augment_strength=None, relabel_rounds=2)
+    row = {"look": ["a"], "generator_version": "gx", "pose": "wide", "gap": {"accuracy": 0.8},
+           "converge_chain-aaa": run(0.0492, translator="t/0.npz") | {"n": 10000}}  # fmt: skip
+    rec = ablation.train_record("full", row, "converge_chain-aaa", args, round_=1)
+    assert rec["config"]["translator"] == "chain-aaa" and rec["metrics"]["label_adapted"] == {"all": {"test_nme": 0.046}}
+    assert rec["metrics"]["classifier"] == 0.8 and rec["experiment"] == "converge"
+    records.write_record(rec, root=tmp_path)
+    table = records.render_text(page_table("rounds"), records.read_records("generate", tmp_path))
+    assert "| 3 | 1 | 4.92 % | 4.72 / 5.42 | 4.82 % | 50 of 100 |" in table
+
+
+def test_a_classifier_figure_is_a_record_the_generate_page_renders(ablation, tmp_path):
+    args = argparse.Namespace(seed=2, gen_size=160)
+    gap = {"accuracy": 0.758, "accuracy_ci": [0.713, 0.797], "auc": 0.824, "n": 100, "repeats": 2}
+    row = {"look": ["a"], "generator_version": "g592ac7c8fe", "pose": "wide", "gap": gap, "stats": {"noise": 1.9}}
+    records.write_record(ablation.gap_record("full", row, args), root=tmp_path)
+    table = records.render_text(page_table("classifier"), records.read_records("generate", tmp_path))
+    assert "| 2 | 75.8 % | [71, 80] | 0.824 |" in table

@@ -5,7 +5,7 @@
     cal = BoxCalibration.load()                         # the numbers in detector_calibration.json
     x0, y0, side = cal.model_box(boxes[0], model.cfg.crop_scale)   # the square crops.box_for gives a face
 
-    .venv/bin/python bench/detector.py calibrate        # refits detector_calibration.json (300-W training faces)
+    .venv/bin/python -m landmix.detect calibrate        # refits detector_calibration.json (300-W training faces)
 
 Boxes are in the convention of `crops.landmark_box`: (x0, y0) and (x1, y1) are the pixel centres of the first
 and last pixel (0-based), so a box's centre is ((x0 + x1) / 2, (y0 + y1) / 2). A detector box is not the
@@ -16,7 +16,10 @@ faces where both are known. The detector is deterministic: the same image gives 
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landmix import crops
+from landmix import crops, mixing, settings
+from landmix.sources import IMAGE_SUFFIXES, w300
 
 CALIBRATION_FILE = Path(__file__).with_name("detector_calibration.json")
 # px: larger photos are downscaled to this long side before detecting (the time grows with the area)
@@ -148,8 +152,81 @@ class BoxCalibration:
     def load(cls, path=CALIBRATION_FILE) -> BoxCalibration:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no detector calibration; write it with "
-                                    f"`.venv/bin/python bench/detector.py calibrate`")  # fmt: skip
+            raise FileNotFoundError(f"{path}: no detector calibration; write it with `.venv/bin/python -m "
+                                    f"landmix.detect calibrate` (the command that replaced `bench/detector.py "
+                                    f"calibrate`)")  # fmt: skip
         d = json.loads(path.read_text())
         return cls(float(d["scale"]), float(d["dx"]), float(d["dy"]), tuple(float(v) for v in d["spread"]),
                    int(d["n"]), int(d["missed"]), str(d.get("fitted_on", "")))  # fmt: skip
+
+
+def fitting_faces(root: Path) -> list[tuple[Path, np.ndarray]]:
+    """[(image path, labelled points (68, 2) 0-based)] of a 300-W folder's faces the calibration may be fitted on:
+    the training pool and validation faces of the fixed split (`mixing.real_split`, seed 0); never the test faces."""
+    faces = []
+    for pts_file in sorted(Path(root).rglob("*.pts")):
+        image = next((pts_file.with_suffix(s) for s in IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()), None)
+        if image is None:
+            raise FileNotFoundError(f"{pts_file}: no image beside it (tried {IMAGE_SUFFIXES})")
+        faces.append((image, w300.read_pts(pts_file)))
+    if not faces:
+        raise FileNotFoundError(f"no 300-W faces (.pts beside images) under {root}; give --data the 300w folder")
+    ids = [p.relative_to(root).with_suffix("").as_posix() for p, _ in faces]
+    split = mixing.real_split(ids, seed=0)
+    keep = set(split.train) | set(split.val)
+    return [f for f, i in zip(faces, ids) if i in keep]
+
+
+def fit_calibration(faces: list[tuple[Path, np.ndarray]], fitted_on: str = "") -> tuple[BoxCalibration, dict]:
+    """Run the detector on each face's image, match each face to the detection that best overlaps its landmark
+    box (IoU >= MIN_IOU, else a miss) and fit `BoxCalibration` on the matched pairs. Returns the calibration and
+    its details: faces, misses, detection time per image, IoU of the matches."""
+    boxes, overlaps, missed, seconds = [], [], [], []
+    for path, pts in faces:
+        data = np.fromfile(str(path), np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if image is None:
+            raise ValueError(f"{path}: not an image OpenCV can decode; remove it or replace it")
+        t0 = time.perf_counter()
+        found = detect_faces(np.ascontiguousarray(image[:, :, ::-1]))
+        seconds.append(time.perf_counter() - t0)
+        k, overlap = match(found, pts)
+        boxes.append(found[k] if k >= 0 else np.full(4, np.nan))
+        overlaps.append(overlap)
+        if k < 0:
+            missed.append(str(path))
+    cal = BoxCalibration.fit(np.stack(boxes), np.stack([p for _, p in faces]), fitted_on=fitted_on)
+    matched = np.asarray(overlaps)[~np.isnan(np.stack(boxes)[:, 0])]
+    details = {"calibration": asdict(cal), "faces": len(faces), "missed": missed,
+               "seconds_per_image": {"median": float(np.median(seconds)), "mean": float(np.mean(seconds)),
+                                     "max": float(np.max(seconds))},
+               "iou_of_matches": {"median": float(np.median(matched)), "min": float(matched.min())}}  # fmt: skip
+    return cal, details
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m landmix.detect", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("calibrate", help="fit the detector-box calibration on the 300-W training and validation faces")
+    c.add_argument("--data", type=Path, default=None, help="the 300-W folder (default: $LANDMIX_DATA_ROOT/300w)")
+    c.add_argument("--out", type=Path, default=CALIBRATION_FILE, help="where the calibration goes (default: the "
+                   "package's detector_calibration.json, which `landmix predict` and `eval --boxes detector` read)")
+    c.add_argument("--details", type=Path, default=None, help="also write the details (misses, seconds per image) here")
+    args = p.parse_args(argv)
+    root = args.data or settings.data_root() / "300w"
+    faces = fitting_faces(root)
+    cal, details = fit_calibration(faces, fitted_on=(
+        f"shared 300-W training faces (afw, helen/trainset): mixing.real_split(seed=0) train + val, {len(faces)} "
+        "faces, test faces unused; `.venv/bin/python -m landmix.detect calibrate`"))  # fmt: skip
+    cal.save(args.out)
+    if args.details:
+        args.details.parent.mkdir(parents=True, exist_ok=True)
+        args.details.write_text(json.dumps(details, indent=1))
+    print(f"{len(faces)} faces: {cal.n} detected, {cal.missed} missed ({cal.missed / len(faces):.1%}); scale "
+          f"{cal.scale:.4f} dx {cal.dx:+.4f} dy {cal.dy:+.4f}; detection {details['seconds_per_image']['median'] * 1000:.1f} "
+          f"ms/image median -> {args.out}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
