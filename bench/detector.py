@@ -21,17 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from landmix import crops, detect, metrics, mixing, predict, records, settings
-from landmix.evaluate import list_faces
+from landmix import crops, detect, metrics, predict, records, settings
+from landmix.config import DataConfig
+from landmix.sources.faces import list_faces, split_faces
 
 
 def validation_faces() -> list[tuple[str, np.ndarray]]:
     """[(image path under 300w/, gt pts (68, 2) 0-based)] of the shared 300-W faces in the validation part of
     the fixed split."""
-    faces = list_faces(str(settings.data_root() / "300w"), "300w")
-    split = mixing.real_split([rel.rsplit(".", 1)[0] for rel, _ in faces], seed=0)
-    keep = set(split.val)
-    return [(rel, pts) for rel, pts in faces if rel.rsplit(".", 1)[0] in keep]
+    return split_faces(list_faces(settings.data_root() / "300w", "300w"), "val", DataConfig())
 
 
 def passes(checkpoint_folder: str, max_passes: int = 3, record: bool = True) -> int:

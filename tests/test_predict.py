@@ -24,7 +24,7 @@ def test_calibration_maps_a_box_as_by_hand_and_round_trips(tmp_path):
     assert cal.model_box(box, 1.25) == (88.0, 170.0, 150.0)
     cal.save(tmp_path / "cal.json")
     assert detect.BoxCalibration.load(tmp_path / "cal.json") == cal
-    with pytest.raises(FileNotFoundError, match="bench/detector.py calibrate"):
+    with pytest.raises(FileNotFoundError, match="landmix.detect calibrate"):
         detect.BoxCalibration.load(tmp_path / "absent.json")
 
 

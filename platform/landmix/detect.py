@@ -27,8 +27,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landmix import crops, mixing, settings
-from landmix.sources import IMAGE_SUFFIXES, w300
+from landmix import crops, settings
+from landmix.config import DataConfig
+from landmix.sources.faces import face_id, list_faces
+from landmix.sources.split import real_split
 
 CALIBRATION_FILE = Path(__file__).with_name("detector_calibration.json")
 # px: larger photos are downscaled to this long side before detecting (the time grows with the area)
@@ -152,29 +154,20 @@ class BoxCalibration:
     def load(cls, path=CALIBRATION_FILE) -> BoxCalibration:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no detector calibration; write it with `.venv/bin/python -m "
-                                    f"landmix.detect calibrate` (the command that replaced `bench/detector.py "
-                                    f"calibrate`)")  # fmt: skip
+            raise FileNotFoundError(f"{path}: no detector calibration; write it with "
+                                    "`python -m landmix.detect calibrate`")
         d = json.loads(path.read_text())
         return cls(float(d["scale"]), float(d["dx"]), float(d["dy"]), tuple(float(v) for v in d["spread"]),
                    int(d["n"]), int(d["missed"]), str(d.get("fitted_on", "")))  # fmt: skip
 
 
-def fitting_faces(root: Path) -> list[tuple[Path, np.ndarray]]:
+def fitting_faces(root: Path, data: DataConfig) -> list[tuple[Path, np.ndarray]]:
     """[(image path, labelled points (68, 2) 0-based)] of a 300-W folder's faces the calibration may be fitted on:
-    the training pool and validation faces of the fixed split (`mixing.real_split`, seed 0); never the test faces."""
-    faces = []
-    for pts_file in sorted(Path(root).rglob("*.pts")):
-        image = next((pts_file.with_suffix(s) for s in IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()), None)
-        if image is None:
-            raise FileNotFoundError(f"{pts_file}: no image beside it (tried {IMAGE_SUFFIXES})")
-        faces.append((image, w300.read_pts(pts_file)))
-    if not faces:
-        raise FileNotFoundError(f"no 300-W faces (.pts beside images) under {root}; give --data the 300w folder")
-    ids = [p.relative_to(root).with_suffix("").as_posix() for p, _ in faces]
-    split = mixing.real_split(ids, seed=0)
+    the training pool and validation faces of the fixed split under `data`; never the test faces."""
+    faces = list_faces(root, "300w")
+    split = real_split([face_id(rel) for rel, _ in faces], data)
     keep = set(split.train) | set(split.val)
-    return [f for f, i in zip(faces, ids) if i in keep]
+    return [(Path(root, rel), pts) for rel, pts in faces if face_id(rel) in keep]
 
 
 def fit_calibration(faces: list[tuple[Path, np.ndarray]], fitted_on: str = "") -> tuple[BoxCalibration, dict]:
@@ -214,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--details", type=Path, default=None, help="also write the details (misses, seconds per image) here")
     args = p.parse_args(argv)
     root = args.data or settings.data_root() / "300w"
-    faces = fitting_faces(root)
+    faces = fitting_faces(root, DataConfig())  # the split every preset trains with
     cal, details = fit_calibration(faces, fitted_on=(
-        f"shared 300-W training faces (afw, helen/trainset): mixing.real_split(seed=0) train + val, {len(faces)} "
+        f"shared 300-W training faces (afw, helen/trainset): the fixed split's train + val, {len(faces)} "
         "faces, test faces unused; `.venv/bin/python -m landmix.detect calibrate`"))  # fmt: skip
     cal.save(args.out)
     if args.details:
