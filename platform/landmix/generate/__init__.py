@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from landmix.generate.canvas import SEG
 from landmix.generate.face3d import Face, FaceConfig, sample_face
-from landmix.generate.render import SEG, render
+from landmix.generate.render import render
 
 __all__ = ["SEG", "Face", "FaceConfig", "Sample", "generator_version", "make_sample", "sample_rng"]
 
