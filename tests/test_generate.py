@@ -191,6 +191,36 @@ def test_generated_faces_are_cached_by_the_generators_version():
     assert v.startswith("g") and len(v) == 11 and v == generator_version()
 
 
+def test_generate_layers_import_downwards_and_read_no_file_at_import():
+    """The geometry imports nothing of the drawing, the drawing nothing of the samples built on it; importing the
+    package reads no data file (face_shape.json is read on first use)."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import landmix.generate
+
+    layers = [("look", "shape_prior"), ("face3d",), ("draw",), ("backgrounds", "light", "texture", "features",
+              "camera"), ("steps",), ("render",), ("sample",), ("version",)]  # fmt: skip
+    folder = Path(landmix.generate.__file__).parent
+    below: set[str] = set()
+    for layer in layers:
+        for name in layer:
+            tree = ast.parse((folder / f"{name}.py").read_text())
+            imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                        and node.module == "landmix.generate" for a in node.names}  # fmt: skip
+            imported |= {node.module.rsplit(".", 1)[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                         and (node.module or "").startswith("landmix.generate.")}  # fmt: skip
+            assert imported <= below, (name, imported - below)
+        below |= set(layer)
+    code = ("import sys; seen = []; sys.addaudithook(lambda e, a: seen.append(str(a[0])) if e == 'open' and "
+            "str(a[0]).endswith(('.json', '.npz', '.txt')) else None); import landmix.generate, "
+            "landmix.generate.job, landmix.generate.recompose; print(seen)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def round_edges(flat) -> np.ndarray:
     """Bool (S, S): a few pixels either side of the outlines the features step draws round through the labels of
     a flat sample (the face's outline, lids, lips and brows), where its seg classes may differ from the flat one's."""
@@ -249,7 +279,7 @@ def test_shading_relief_follows_the_nose_and_the_light():
 def test_fast_paths_draw_and_paint_as_the_plain_ones():
     from landmix.generate.backgrounds import background
     from landmix.generate.camera import camera
-    from landmix.generate.canvas import blobs
+    from landmix.generate.draw import blobs
 
     # the look's own background replaces the flat one: its draws are made, nothing is painted
     painted, skipped = np.random.default_rng(5), np.random.default_rng(5)
@@ -325,7 +355,7 @@ def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, mon
         FaceConfig(pose="real")
     FaceConfig()  # the wide default needs no fit
     monkeypatch.undo()
-    # generator.json says which spread drew a folder's faces (the version alone does not: it is the code's)
+    # generator.json says which spread drew a folder's faces (the version alone does not: it keys the look)
     from landmix.generate.job import GenerateConfig, generator_info
 
     info = generator_info(GenerateConfig(n=1, out=".", face=FaceConfig(pose="real")))

@@ -1,10 +1,10 @@
 """The backgrounds behind a generated face: the flat drawing's and the background step's.
 
 `background` is the flat drawing's (and the re-composed renders', landmix.generate.recompose): a gradient, a
-smooth random texture or clutter (rectangles, circles and lines in saturated colours), or a mix. The background
-step (landmix.generate.look) paints `natural_background` instead: a natural-image spectrum (1/f^beta noise in
-muted colours) with soft out-of-focus shapes; the flat background's draws are made either way (`paint=False`),
-so that the rest of the sample draws what it draws in the flat drawing.
+smooth random texture or clutter (rectangles, circles and lines in saturated colours), or a mix. The
+background step (landmix.generate.look) paints `natural_background` instead: a natural-image spectrum
+(1/f^beta noise in muted colours) with soft out-of-focus shapes; the flat background's draws are made either
+way (`paint=False`), so that the rest of the sample draws what it draws in the flat drawing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landmix.generate.canvas import SHIFT, colour, fixed
+from landmix.generate.draw import SHIFT, colour, fixed
 
 
 def background(rng: np.random.Generator, size: int, paint: bool = True) -> np.ndarray | None:

@@ -1,9 +1,10 @@
 """The camera that takes a generated face: the flat drawing's and the camera step's.
 
-`flat_camera` is the flat drawing's: a Gaussian lens blur, Gaussian noise from OpenCV's rng (reseeded per sample)
-and an exposure factor. The camera step (landmix.generate.look) takes the picture with `camera` instead: lens blur,
-white balance, vignetting, a lower sensor resolution on some faces, a tone curve, sharpening, signal-dependent
-sensor noise and JPEG. The flat camera's draws are made either way (landmix.generate.render).
+`flat_camera` is the flat drawing's: a Gaussian lens blur, Gaussian noise from OpenCV's rng (reseeded per
+sample) and an exposure factor. The camera step (landmix.generate.look) takes the picture with `camera`
+instead: lens blur, white balance, vignetting, a lower sensor resolution on some faces, a tone curve,
+sharpening, signal-dependent sensor noise and JPEG. The flat camera's draws are made either way
+(landmix.generate.render).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landmix.generate.canvas import times
+from landmix.generate.draw import times
 
 
 def flat_camera(img: np.ndarray, blur: float, noise_seed: int, noise_sigma: float, exposure: float) -> np.ndarray:

@@ -1,11 +1,12 @@
-"""How the face's parts are drawn through their labels: flat polygons, or round as the features step draws them.
+"""How the face's parts are drawn through their labels: flat polygons, or round (the features step).
 
-`FaceStyle` is the flat drawing's: the skin outline, brows, eyes and lips as polygons through their points, the
-neck a shade darker than the skin, a block of teeth in wide-open mouths. The features step (landmix.generate.look)
-draws with `RoundStyle` instead: the outline, lids, lips and brows as centripetal Catmull-Rom curves through the
-same points (`rounded`, `rounded_path`, `rounded_between_corners`: the labels stay on the drawn edges, sharp only
-at the eyes' and the mouth's corners), lips nearer the skin's colour, the neck in the face's skin, teeth in every
-open mouth (`teeth`); and it darkens the folds the flat drawing lacks (`feature_lines`).
+`FaceStyle` is the flat drawing's: the skin outline, brows, eyes and lips as polygons through their points,
+the neck a shade darker than the skin, a block of teeth in wide-open mouths. The features step
+(landmix.generate.look) draws with `RoundStyle` instead: the outline, lids, lips and brows as centripetal
+Catmull-Rom curves through the same points (`rounded`, `rounded_path`, `rounded_between_corners`: the labels
+stay on the drawn edges, sharp only at the eyes' and the mouth's corners), lips nearer the skin's colour, the
+neck in the face's skin, teeth in every open mouth (`teeth`); and it darkens the folds the flat drawing lacks
+(`feature_lines`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landmix.generate.canvas import Canvas, box, fill
+from landmix.generate.draw import box, fill
 
 
 class FaceStyle:
@@ -47,11 +48,12 @@ class FaceStyle:
         lower_lip = np.vstack([pts[[54, 55, 56, 57, 58, 59, 48]], pts[[60, 67, 66, 65, 64]]])
         return mouth, upper_lip, lower_lip
 
-    def teeth(self, c: Canvas) -> None:
-        """A light block under the upper inner lip of a wide-open mouth (image only)."""
-        if c.face.mouth_open > 0.3:
-            p = c.pts
-            fill(c.img, c.seg, np.vstack([p[60:65], (p[60:65] + [0, 3 * c.mm])[::-1]]), (225.0, 220.0, 205.0))
+    def teeth(self, img: np.ndarray, face, lips_closed: bool) -> None:
+        """Teeth in the mouth of `face` (a face3d.Face), in the image img (n, n, 3) only: a light block under the
+        upper inner lip of a wide-open mouth."""
+        if face.mouth_open > 0.3:
+            p = face.xray
+            fill(img, None, np.vstack([p[60:65], (p[60:65] + [0, 3 * face.px_per_mm])[::-1]]), (225.0, 220.0, 205.0))
 
 
 class RoundStyle(FaceStyle):
@@ -86,9 +88,9 @@ class RoundStyle(FaceStyle):
                                rounded_path(pts[[60, 67, 66, 65, 64]])])  # fmt: skip
         return mouth, upper_lip, lower_lip
 
-    def teeth(self, c):  # as smiles show them
-        if not c.lips_closed:
-            teeth(self.rng, c.img, c.pts, c.face.down, c.mm)
+    def teeth(self, img, face, lips_closed):  # as smiles show them
+        if not lips_closed:
+            teeth(self.rng, img, face.xray, face.down, face.px_per_mm)
 
 
 def feature_lines(rng: np.random.Generator, face, lips_closed: bool) -> np.ndarray:

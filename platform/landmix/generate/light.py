@@ -1,11 +1,11 @@
-"""The light on a generated face: the flat drawing's dome and ambient occlusion, and the shading step's relief.
+"""The light on a generated face: the flat drawing's dome and occlusion, and the shading step's relief.
 
-The flat drawing lights the face as a dome (`dome`: normals from the blurred face mask, Lambert with one light)
-darkened in the eye sockets, under the nose and under the lower lip (`occlusion`). The shading step
-(landmix.generate.look) replaces the dome with the relief of a height map from the landmarks (`height_map`) lit by
-a key light, a fill light and ambient with highlights on the skin (`shade`), its softness fitted on real photos
-(`look.light_ranges`). The features step lights the eyeballs and the neck as the face is lit, with the chin's
-shadow on the neck (`as_the_face`, `neck_shadow`).
+The flat drawing lights the face as a dome (`dome`: normals from the blurred face mask, Lambert with one
+light) darkened in the eye sockets, under the nose and under the lower lip (`occlusion`). The shading step
+(landmix.generate.look) replaces the dome with the relief of a height map from the landmarks (`height_map`)
+lit by a key light, a fill light and ambient with highlights on the skin (`shade`), its softness fitted on
+real photos (`look.light_ranges`). The features step lights the eyeballs and the neck as the face is lit, with
+the chin's shadow on the neck (`as_the_face`, `neck_shadow`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landmix.generate.canvas import SEG, blobs, ellipse, fill, of_class, splat
+from landmix.generate.draw import SEG, blobs, ellipse, fill, of_class, splat
 from landmix.generate.look import light_ranges
 
 

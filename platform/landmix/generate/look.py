@@ -1,26 +1,28 @@
 """The photographic look of a generated face: the names of the steps the renderer adds on top of its flat
 drawing, and the range of the shading step's light.
 
-Nothing of the drawing lives here: the face's geometry (face3d: `FaceConfig.look`, `FaceConfig.light_softness`)
-checks a look against this module without importing the renderer. Each step is a typed step
-(landmix.generate.steps) that the renderer (landmix.generate.render) applies at its places in the drawing, in
-`STEPS` order; `FaceConfig.look` names the steps a sample gets, so the ablation (bench/generator_ablation.py) can
-switch them on one at a time. Each step draws from its own rng (`steps.step_rngs`), spawned from the sample's
-without drawing from it: with no step on, a sample is the same bytes as before the steps existed, and switching
-one step on does not change what the others draw.
+Nothing of the drawing lives here: the face's geometry (face3d: `FaceConfig.look`,
+`FaceConfig.light_softness`) checks a look against this module without importing the renderer. Each step is a
+typed step (landmix.generate.steps) that the renderer (landmix.generate.render) applies at its places in the
+drawing, in `STEPS` order; `FaceConfig.look` names the steps a sample gets, so the ablation
+(bench/generator_ablation.py) can switch them on one at a time. Each step draws from its own rng
+(`steps.step_rngs`), spawned from the sample's without drawing from it: with no step on, a sample is the same
+bytes as before the steps existed, and switching one step on does not change what the others draw.
 
 - background (backgrounds.py): a natural-image spectrum (1/f^beta noise in muted colours) with soft
   out-of-focus shapes, in place of saturated flat shapes and lines.
 - shading (light.py): a height map of the face from its landmarks (head dome, brow ridge, nose, cheekbones,
   lips, chin, eye sockets), its normals lit by a key light drawn from above-front, a fill light and ambient,
   with Blinn-Phong highlights on the skin. How soft the light is (ambient against key, `light_ranges`) is
-  fitted on real photos (landmix.generate.light_prior): hard key light drew faces far more contrasted than
-  the photos.
+  fitted on real photos (landmix.generate.light_prior): hard key light drew faces far more contrasted than the
+  photos.
 - skin (texture.py): texture at several scales (pores, mottling), redness on cheeks and nose, freckles,
   blemishes, make-up on some faces.
-- eyes (texture.py): a radial iris texture with a dark limbal ring, the upper lid's shadow on the sclera, lashes.
+- eyes (texture.py): a radial iris texture with a dark limbal ring, the upper lid's shadow on the sclera,
+  lashes.
 - hair (texture.py): strands, as noise streaked along the hair's fall, on hair, beard and brows.
-- camera (camera.py): white balance, vignetting, signal-dependent sensor noise, a lower sensor resolution, JPEG.
+- camera (camera.py): white balance, vignetting, signal-dependent sensor noise, a lower sensor resolution,
+  JPEG.
 - features (features.py, and the neck's light in light.py): what photos show of the features and the flat
   drawing lacks: the dark line where closed lips meet and the mouth's corners, lips nearer the skin's colour,
   the nose wings' creases, the upper lid's crease and the lower lid, faint nasolabial folds (soft lines

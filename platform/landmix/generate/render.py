@@ -7,11 +7,11 @@ is the polygon of its six points with the iris centred on the pupil point, the l
 Appearance (skin tone, light direction and colour, hair, background, glasses, occluders, blur and noise)
 is drawn from the same per-sample rng.
 
-`render` draws the flat face in stages on one `Canvas` (landmix.generate.canvas): the background, the head
+`render` draws the flat face in stages on one `Canvas` (landmix.generate.steps): the background, the head
 (clothes, hair, neck, ears, skin), the features (brows, nose, eyes, mouth, beard; clipped to what the head
 hides), the light, glasses and occluders, the camera. The look's photographic steps (landmix.generate.look)
 are typed steps (landmix.generate.steps) whose hooks the stages call in turn; the flat drawing makes the same
-draws from the sample's rng whichever steps are on. Seg ids: `SEG` (canvas.py).
+draws from the sample's rng whichever steps are on. Seg ids: `SEG` (draw.py).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import numpy as np
 
 from landmix.generate.backgrounds import background
 from landmix.generate.camera import flat_camera
-from landmix.generate.canvas import SEG, SHIFT, Canvas, box, colour, ellipse, fill, fixed, times
+from landmix.generate.draw import SEG, SHIFT, box, colour, ellipse, fill, fixed, times
 from landmix.generate.face3d import Face
 from landmix.generate.features import FaceStyle
 from landmix.generate.light import dome, occlusion
-from landmix.generate.steps import Step, steps_of
+from landmix.generate.steps import Canvas, Step, steps_of
 
 __all__ = ["SEG", "background", "render"]
 
@@ -118,7 +118,6 @@ def _occluder(rng, img, seg, face: Face, skin_rgb):
         poly = poly + rng.normal(0, 4 * mm, poly.shape)
         fill(img, layer_seg, poly, col, 255)
     seg[layer_seg == 255] = 255
-
 
 
 def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = (),
@@ -224,7 +223,7 @@ def _features(c: Canvas, rng: np.random.Generator, steps: list[Step]) -> None:
     mouth, upper_lip, lower_lip = c.style.lips(pts)
     fill(c.img, seg, mouth, (60.0, 25.0, 30.0), SEG["mouth"])
     c.lips_closed = np.linalg.norm(pts[[61, 62, 63]] - pts[[67, 66, 65]], axis=1).mean() < max(1.0, 2 * mm)
-    c.style.teeth(c)
+    c.style.teeth(c.img, c.face, c.lips_closed)
     fill(c.img, seg, upper_lip, colour(lip_rgb), SEG["lip_top"])
     fill(c.img, seg, lower_lip, colour(lip_rgb * 1.08), SEG["lip_bottom"])
     for s in steps:

@@ -1,7 +1,8 @@
-"""The look's photographic steps as typed steps: one class per name of `look.STEPS`, applied in turn to a `Canvas`.
+"""The look's photographic steps as typed steps, one class per name of `look.STEPS`, applied to a `Canvas`.
 
-The renderer (landmix.generate.render) draws the flat face in stages and, at each stage, calls that stage's hook
-of every step of the look, in `STEPS` order:
+`Canvas` is the state the renderer's flat drawing and the steps share while one face is drawn: the image, its
+seg mask, the colours, the face mask, the light. The renderer (landmix.generate.render) draws the flat face in
+stages and, at each stage, calls that stage's hook of every step of the look, in `STEPS` order:
 
     begin       before anything is drawn: how the face's parts will be drawn (features: `RoundStyle`)
     background  after the flat background's draws: background paints its own
@@ -11,10 +12,10 @@ of every step of the look, in `STEPS` order:
                 dome's light, skin and hair texture the image, features lights the eyes and the neck
     camera      after every draw of the flat camera: camera takes the picture itself
 
-A hook does nothing unless its step overrides it. A step that paints a part instead of the flat drawing says so
-in `replaces` ("background", "light", "camera"): the flat drawing then makes that part's draws from the sample's
-rng and paints nothing, so the rest of the sample draws what it draws without the step. Each step draws from its
-own rng (`step_rngs`), so switching one on does not change what the others draw.
+A hook does nothing unless its step overrides it. A step that paints a part instead of the flat drawing says
+so in `replaces` ("background", "light", "camera"): the flat drawing then makes that part's draws from the
+sample's rng and paints nothing, so the rest of the sample draws what it draws without the step. Each step
+draws from its own rng (`step_rngs`), so switching one on does not change what the others draw.
 """
 
 from __future__ import annotations
@@ -25,8 +26,43 @@ from typing import ClassVar
 import numpy as np
 
 from landmix.generate import backgrounds, camera, features, light, texture
-from landmix.generate.canvas import Canvas, of_class, times
+from landmix.generate.draw import of_class, times
+from landmix.generate.face3d import Face
+from landmix.generate.features import FaceStyle
 from landmix.generate.look import STEPS
+
+
+@dataclass
+class Canvas:
+    """One face being drawn. The drawing fills the fields in its order (colours and the mask first, the light
+    after the features, the camera last); a step reads what is there at its place and may replace it."""
+
+    face: Face
+    img: np.ndarray  # (n, n, 3) float32 RGB 0..255; (n, n, 3) uint8 once the camera has taken it
+    seg: np.ndarray  # (n, n) uint8 SEG class ids
+    style: FaceStyle  # how the face's parts are drawn (features.FaceStyle; the features step draws them round)
+    skin: np.ndarray  # (3,) float RGB of the face's skin
+    hair: np.ndarray  # (3,) float RGB of the hair
+    face_mask: np.ndarray | None = None  # (n, n) uint8, 255 inside the drawn skin outline
+    lips_closed: bool = False  # the inner lips nearer than 2 mm (or a pixel): where they meet is a line
+    light: np.ndarray | None = None  # (3,) unit light direction of the flat drawing (x right, y down, z out)
+    occlusion: np.ndarray | None = None  # (n, n) float32 0..1 ambient occlusion: eye sockets, under nose and lip
+    shade: np.ndarray | None = None  # (n, n) float32 light factor the image is multiplied by
+    specular: np.ndarray | None = None  # (n, n) float32 0..255 highlights added after the shade, or None
+    blur: float = 0.0  # px, the lens blur the camera draws
+    exposure: float = 1.0  # the camera's exposure factor
+
+    @property
+    def n(self) -> int:
+        return self.face.size
+
+    @property
+    def mm(self) -> float:
+        return self.face.px_per_mm
+
+    @property
+    def pts(self) -> np.ndarray:
+        return self.face.xray
 
 
 def step_rngs(rng: np.random.Generator) -> dict[str, np.random.Generator]:

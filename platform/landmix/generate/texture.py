@@ -1,7 +1,7 @@
 """The textures the look's steps lay on the drawn surfaces: skin, eyes and hair (landmix.generate.look).
 
-- skin step: `skin_texture` (pores, mottling, redness on the cheeks and nose, freckles, blemishes) and `makeup`
-  (coloured lips, darkened upper lids) on some faces.
+- skin step: `skin_texture` (pores, mottling, redness on the cheeks and nose, freckles, blemishes) and
+  `makeup` (coloured lips, darkened upper lids) on some faces.
 - eyes step: `eye_detail` (iris streaks, a dark limbal ring, the upper lid's shadow on the sclera, lashes).
 - hair step: `hair_strands` (noise streaked along the hair's fall) on hair, beard and brows.
 Each draws from its step's own rng and works in place on the image, or returns a factor to multiply it by.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from landmix.generate.canvas import blobs, box, splat
+from landmix.generate.draw import blobs, box, splat
 
 
 def skin_texture(rng: np.random.Generator, face, skin_mask: np.ndarray) -> np.ndarray:

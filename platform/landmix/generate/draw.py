@@ -1,65 +1,22 @@
-"""The canvas one face is drawn on: the image, its FaceSynthetics seg mask, and the primitives that draw on both.
+"""What a face is drawn with: the seg classes (`SEG`) and the primitives that draw on an image and its mask.
 
-`Canvas` is the state the renderer's flat drawing (landmix.generate.render) and the look's steps
-(landmix.generate.steps) share while one face is drawn: each stage of the drawing reads it and replaces its
-fields in turn. The primitives draw polygons with sub-pixel vertices (`SHIFT` fractional bits), anti-aliased in
-the image and hard-edged in the mask, and stamp soft fields (bilinear splats, Gaussian bumps).
+Polygons with sub-pixel vertices (`SHIFT` fractional bits), anti-aliased in the image and hard-edged in the
+mask; soft fields stamped at sub-pixel points (bilinear splats, Gaussian bumps); colours as OpenCV takes them.
 
-Seg ids follow FaceSynthetics as released, whose left/right name the IMAGE side: the image-left eye
-(points 36-41, pupil 68) is 4 "left eye", the image-right eye (42-47, pupil 69) is 3; brows 6 / 5; ears 8 / 7.
-Hands and objects in front of the face are 255 (ignore).
+Seg ids follow FaceSynthetics as released, whose left/right name the IMAGE side: the image-left eye (points
+36-41, pupil 68) is 4 "left eye", the image-right eye (42-47, pupil 69) is 3; brows 6 / 5; ears 8 / 7. Hands
+and objects in front of the face are 255 (ignore).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
-
-from landmix.generate.face3d import Face
-
-if TYPE_CHECKING:
-    from landmix.generate.features import FaceStyle
 
 SEG = {"bg": 0, "skin": 1, "nose": 2, "eye_r": 3, "eye_l": 4, "brow_r": 5, "brow_l": 6, "ear_r": 7,
        "ear_l": 8, "mouth": 9, "lip_top": 10, "lip_bottom": 11, "neck": 12, "hair": 13, "beard": 14,
        "clothing": 15, "glasses": 16, "headwear": 17, "facewear": 18, "ignore": 255}  # fmt: skip
 SHIFT = 4  # fixed-point bits for sub-pixel polygon vertices
-
-
-@dataclass
-class Canvas:
-    """One face being drawn. The drawing fills the fields in its order (colours and the mask first, the light
-    after the features, the camera last); a step reads what is there at its place and may replace it."""
-
-    face: Face
-    img: np.ndarray  # (n, n, 3) float32 RGB 0..255; (n, n, 3) uint8 once the camera has taken it
-    seg: np.ndarray  # (n, n) uint8 SEG class ids
-    style: FaceStyle  # how the face's parts are drawn (features.FaceStyle; the features step draws them round)
-    skin: np.ndarray  # (3,) float RGB of the face's skin
-    hair: np.ndarray  # (3,) float RGB of the hair
-    face_mask: np.ndarray | None = None  # (n, n) uint8, 255 inside the drawn skin outline
-    lips_closed: bool = False  # the inner lips nearer than 2 mm (or a pixel): where they meet is a line
-    light: np.ndarray | None = None  # (3,) unit light direction of the flat drawing (x right, y down, z out)
-    occlusion: np.ndarray | None = None  # (n, n) float32 0..1 ambient occlusion: eye sockets, under nose and lip
-    shade: np.ndarray | None = None  # (n, n) float32 light factor the image is multiplied by
-    specular: np.ndarray | None = None  # (n, n) float32 0..255 highlights added after the shade, or None
-    blur: float = 0.0  # px, the lens blur the camera draws
-    exposure: float = 1.0  # the camera's exposure factor
-
-    @property
-    def n(self) -> int:
-        return self.face.size
-
-    @property
-    def mm(self) -> float:
-        return self.face.px_per_mm
-
-    @property
-    def pts(self) -> np.ndarray:
-        return self.face.xray
 
 
 def fixed(pts: np.ndarray) -> np.ndarray:
