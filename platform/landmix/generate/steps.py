@@ -4,7 +4,7 @@
 seg mask, the colours, the face mask, the light. The renderer (landmix.generate.render) draws the flat face in
 stages and, at each stage, calls that stage's hook of every step of the look, in `STEPS` order:
 
-    begin       before anything is drawn: how the face's parts will be drawn (features: `RoundStyle`)
+    begin       before the head is drawn: how the face's parts will be drawn (features: `RoundStyle`)
     background  after the flat background's draws: background paints its own
     eyes        after the eyes: eyes adds iris, lids and lashes
     mouth       after the lips: features darkens the folds
@@ -34,8 +34,9 @@ from landmix.generate.look import STEPS
 
 @dataclass
 class Canvas:
-    """One face being drawn. The drawing fills the fields in its order (colours and the mask first, the light
-    after the features, the camera last); a step reads what is there at its place and may replace it."""
+    """One face being drawn. The drawing fills the fields in its order (background and colours first, the face
+    mask with the head, the light after the features, the camera's last); a step reads what is there at its
+    stage and may replace it."""
 
     face: Face
     img: np.ndarray  # (n, n, 3) float32 RGB 0..255; (n, n, 3) uint8 once the camera has taken it
