@@ -80,7 +80,7 @@ def test_pupils_sit_on_the_drawn_eyes_and_nose_tip_on_the_nose():
 
 
 def test_round_paths_pass_through_their_points_and_keep_the_corners():
-    from landmix.generate.look import rounded_between_corners, rounded_path
+    from landmix.generate.features import rounded_between_corners, rounded_path
 
     eye = np.array([[0, 0], [3, -2], [7, -2], [10, 0], [7, 1.5], [3, 1.5]], np.float32)  # corners 0 and 3
     path = rounded_path(eye[:4], per_edge=4)
@@ -94,7 +94,7 @@ def test_round_paths_pass_through_their_points_and_keep_the_corners():
 
 
 def test_annotator_jaw_on_the_drawn_outline_and_gap_grows_with_yaw():
-    from landmix.generate.look import rounded
+    from landmix.generate.features import rounded
 
     gaps = []
     for i in range(300):
@@ -191,6 +191,36 @@ def test_generated_faces_are_cached_by_the_generators_version():
     assert v.startswith("g") and len(v) == 11 and v == generator_version()
 
 
+def test_generate_layers_import_downwards_and_read_no_file_at_import():
+    """The geometry imports nothing of the drawing, the drawing nothing of the samples built on it; importing the
+    package reads no data file (face_shape.json is read on first use)."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import landmix.generate
+
+    layers = [("look", "shape_prior"), ("face3d",), ("draw",), ("backgrounds", "light", "texture", "features",
+              "camera"), ("steps",), ("render",), ("sample",), ("version",)]  # fmt: skip
+    folder = Path(landmix.generate.__file__).parent
+    below: set[str] = set()
+    for layer in layers:
+        for name in layer:
+            tree = ast.parse((folder / f"{name}.py").read_text())
+            imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                        and node.module == "landmix.generate" for a in node.names}  # fmt: skip
+            imported |= {node.module.rsplit(".", 1)[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                         and (node.module or "").startswith("landmix.generate.")}  # fmt: skip
+            assert imported <= below, (name, imported - below)
+        below |= set(layer)
+    code = ("import sys; seen = []; sys.addaudithook(lambda e, a: seen.append(str(a[0])) if e == 'open' and "
+            "str(a[0]).endswith(('.json', '.npz', '.txt')) else None); import landmix.generate, "
+            "landmix.generate.job, landmix.generate.recompose; print(seen)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def round_edges(flat) -> np.ndarray:
     """Bool (S, S): a few pixels either side of the outlines the features step draws round through the labels of
     a flat sample (the face's outline, lids, lips and brows), where its seg classes may differ from the flat one's."""
@@ -204,8 +234,10 @@ def round_edges(flat) -> np.ndarray:
 
 def test_look_steps_change_pixels_only_and_are_chosen_by_name():
     from landmix.generate.look import STEPS
+    from landmix.generate.steps import KINDS
 
     assert FaceConfig().look == STEPS  # every step by default
+    assert tuple(kind.name for kind in KINDS) == STEPS  # one typed step per name, applied in the same order
     flat = make_sample(2, 9, 128, FaceConfig(look=()))
     versions = {generator_version(())}
     for step in STEPS:
@@ -230,23 +262,24 @@ def test_look_steps_change_pixels_only_and_are_chosen_by_name():
 
 
 def test_shading_relief_follows_the_nose_and_the_light():
-    from landmix.generate import look
+    from landmix.generate import light
 
     s = make_sample(0, 1, 160, FaceConfig(yaw_max=0, pitch_max=0, roll_max=0, look=()))  # frontal
     face_mask = np.zeros(s.seg.shape, np.uint8)  # the skin polygon, as the renderer fills it
     cv2.fillPoly(face_mask, [np.round(s.face.outline).astype(np.int32)], 255)
-    h = look.height_map(s.face, face_mask)
+    h = light.height_map(s.face, face_mask)
     at = lambda k: h[tuple(np.round(s.face.xray[k]).astype(int)[::-1])]  # noqa: E731
     assert at(30) > at(36) + 3 * s.face.px_per_mm  # the nose tip stands out of the eye corner
     assert at(30) > at(27) > at(8)  # the nose rises to its tip; the chin lies back
     assert h[s.seg == SEG["bg"]].max() < 0.5 * h.max()  # relief is the face's, not the background's
-    diffuse, spec = look.shade(np.random.default_rng(0), h, face_mask > 0)
+    diffuse, spec = light.shade(np.random.default_rng(0), h, face_mask > 0)
     assert diffuse.shape == h.shape and diffuse.min() >= 0 and spec[face_mask == 0].max() == 0
 
 
 def test_fast_paths_draw_and_paint_as_the_plain_ones():
-    from landmix.generate import look
-    from landmix.generate.render import background
+    from landmix.generate.backgrounds import background
+    from landmix.generate.camera import camera
+    from landmix.generate.draw import blobs
 
     # the look's own background replaces the flat one: its draws are made, nothing is painted
     painted, skipped = np.random.default_rng(5), np.random.default_rng(5)
@@ -259,11 +292,11 @@ def test_fast_paths_draw_and_paint_as_the_plain_ones():
     yy, xx = np.mgrid[:64, :64]
     for sigma, height in ((1.5, 2.0), (4.0, -1.0)):
         plain = sum(height * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma**2)) for x, y in pts)
-        stamped = look._blobs(64, [(pts, sigma, height)])
+        stamped = blobs(64, [(pts, sigma, height)])
         assert np.abs(stamped - plain).max() < 0.015 * abs(height)  # the windows cut each bump at 3 sigma
     # the camera's noise reaches every channel (OpenCV's randn on 3 channels with one sigma fills only the first)
     flat = np.full((64, 64, 3), 120, np.float32)
-    shot = np.stack([look.camera(np.random.default_rng(i), flat.copy(), 0.1) for i in range(8)]).astype(float)
+    shot = np.stack([camera(np.random.default_rng(i), flat.copy(), 0.1) for i in range(8)]).astype(float)
     residual = shot - cv2.blur(shot.reshape(-1, 64, 3), (5, 5)).reshape(shot.shape)
     spread = residual[:, 8:-8, 8:-8].std((0, 1, 2))
     assert spread.min() > 0.5 * spread.max() > 0
@@ -323,7 +356,7 @@ def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, mon
         FaceConfig(pose="real")
     FaceConfig()  # the wide default needs no fit
     monkeypatch.undo()
-    # generator.json says which spread drew a folder's faces (the version alone does not: it is the code's)
+    # generator.json says which spread drew a folder's faces (the version alone does not: it keys the look)
     from landmix.generate.job import GenerateConfig, generator_info
 
     info = generator_info(GenerateConfig(n=1, out=".", face=FaceConfig(pose="real")))
@@ -393,7 +426,7 @@ def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
 
 
 def test_features_step_darkens_the_folds_and_lights_the_eyes():
-    from landmix.generate import look
+    from landmix.generate import features, steps
 
     cfg = FaceConfig(yaw_max=3, pitch_max=3, roll_max=3, look=())
     checked, ratios = 0, []
@@ -408,7 +441,7 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
         same = ~round_edges(flat)
         assert np.array_equal(feat.seg[same], flat.seg[same]) and (feat.seg != flat.seg).any()
         at = lambda a, xy: a[int(round(xy[1])), int(round(xy[0]))]  # noqa: E731
-        lines = look.feature_lines(look.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True)  # as drawn
+        lines = features.feature_lines(steps.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True)  # as drawn
         mid = (p[62] + p[66]) / 2
         near = lambda a, xy: a[int(round(xy[1])) - 1 : int(round(xy[1])) + 2, int(round(xy[0])) - 1 : int(round(xy[0])) + 2]  # noqa: E731
         assert near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)  # the lips meet on a line, not on the lips
@@ -431,7 +464,7 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
 
 
 def test_features_step_lights_the_neck_as_photos_show_it():
-    from landmix.generate import look
+    from landmix.generate import light, look
 
     def under_chin(s):  # the light just under the chin over the cheeks' (photos: 0.78, median of 400 300-W faces)
         p, img = s.annotator, s.image.astype(np.float32)
@@ -454,7 +487,7 @@ def test_features_step_lights_the_neck_as_photos_show_it():
     # the chin's shadow on the neck: darkest at the face's edge, gone a few cm below
     mask = np.zeros((64, 64), np.uint8)
     mask[:32] = 255
-    factor = look.neck_shadow(np.random.default_rng(0), mask, np.arange(64)[:, None].repeat(64, 1) >= 32, 0.5)
+    factor = light.neck_shadow(np.random.default_rng(0), mask, np.arange(64)[:, None].repeat(64, 1) >= 32, 0.5)
     assert factor[:32].min() == 1 and factor[32].max() < 0.97 and factor[32, 0] < factor[40, 0] < factor[63, 0]
 
 

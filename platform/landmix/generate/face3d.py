@@ -14,10 +14,15 @@ Labels:
   outline (landmark marching as in 3DDFA). The renderer fills the face with the polygon of those extreme
   points, so the annotator jaw sits on the drawn outline by construction. Points 17-67 equal the x-ray ones
   (annotators place self-occluded inner points where they guess they are).
+
+The fitted priors (face_shape.json: landmix.generate.shape_prior) are read on first use (`mean_shape`, a
+`FaceConfig` whose pose or light is the fitted one), never at import. The look's step names come from
+landmix.generate.look, which holds no drawing: the geometry imports nothing of the renderer.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -39,21 +44,6 @@ _DEPTH = np.array([
 ], dtype=np.float64)  # fmt: skip
 EYE_CORNERS_MM = 85.0  # the mean face's outer eye corner span: the scale of the shape prior's unit
 PIVOT = np.array([0.0, 30.0, 90.0])  # head rotation centre (mm): between the ears, above the neck
-
-
-def _mean_shape() -> np.ndarray:
-    """(70, 3) float64 mm: the shape prior's mean face (fitted on real near-frontal faces, symmetric), eye line
-    at y=0, midline at x=0, with the hand-set depth of each point; pupils at the eyes' centres."""
-    mean = shape_prior.load()["mean"]
-    xy = (mean - [0.0, mean[36:48, 1].mean()]) * EYE_CORNERS_MM
-    # the prior's points are as photographed, i.e. after perspective: un-project them at the camera's typical
-    # distance, so that a face posed there projects onto the prior's mean (else the jaw, 80 mm behind the eyes,
-    # came out 9 % narrower than in the photos)
-    typical = float(np.exp(np.log(FaceConfig.distance_mm).mean())) - PIVOT[2]  # to the eyes' depth
-    xy = PIVOT[:2] + (xy - PIVOT[:2]) * ((typical + _DEPTH) / typical)[:, None]
-    pts = np.concatenate([xy, _DEPTH[:, None]], axis=1)
-    pupils = np.stack([pts[36:42].mean(0), pts[42:48].mean(0)]) + [0, 0, -2.0]
-    return np.concatenate([pts, pupils])
 
 
 JAW = np.arange(17)
@@ -124,7 +114,23 @@ class FaceConfig:
             raise ValueError(f"FaceConfig.face_frac={self.face_frac}: use 0 < lo <= hi <= 0.8 of the image")
 
 
-MEAN_SHAPE = _mean_shape()  # after FaceConfig: it un-projects at FaceConfig's typical distance
+@functools.cache
+def mean_shape() -> np.ndarray:
+    """(70, 3) float64 mm, read-only: the shape prior's mean face (fitted on real near-frontal faces, symmetric),
+    eye line at y=0, midline at x=0, with the hand-set depth of each point; pupils at the eyes' centres. Read
+    from face_shape.json on first use, not at import."""
+    mean = shape_prior.load()["mean"]
+    xy = (mean - [0.0, mean[36:48, 1].mean()]) * EYE_CORNERS_MM
+    # the prior's points are as photographed, i.e. after perspective: un-project them at the camera's typical
+    # distance, so that a face posed there projects onto the prior's mean (else the jaw, 80 mm behind the eyes,
+    # came out 9 % narrower than in the photos)
+    typical = float(np.exp(np.log(FaceConfig.distance_mm).mean())) - PIVOT[2]  # to the eyes' depth
+    xy = PIVOT[:2] + (xy - PIVOT[:2]) * ((typical + _DEPTH) / typical)[:, None]
+    pts = np.concatenate([xy, _DEPTH[:, None]], axis=1)
+    pupils = np.stack([pts[36:42].mean(0), pts[42:48].mean(0)]) + [0, 0, -2.0]
+    shape = np.concatenate([pts, pupils])
+    shape.setflags(write=False)  # one array for every caller
+    return shape
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,7 @@ def _identity(rng: np.random.Generator, scale: float) -> np.ndarray:
     real near-frontal faces, so identity and everyday expression together) and the spread they leave; the
     depth's proportions and the nose's length by hand."""
     prior = shape_prior.load()
-    s = MEAN_SHAPE.copy()
+    s = mean_shape().copy()
     b = rng.normal(0, 1, len(prior["sd"])) * prior["sd"] * scale
     s[:68, :2] += np.tensordot(b, prior["modes"], 1) * EYE_CORNERS_MM
     s[:68, :2] += rng.normal(0, prior["residual_sd"] * EYE_CORNERS_MM * scale, (68, 2))

@@ -10,7 +10,7 @@ Drawn with the fitted spread instead, a synthetic-only model scored no better on
 convergence (docs/results/generate.md), so the default keeps the profiles; the fit measures the difference.
 
 Each face's pose is estimated from its labels alone: yaw and pitch by `cv2.solvePnP` of its inner points
-(17-67) on the generator's mean 3D face (`face3d.MEAN_SHAPE`) with a camera at the generator's typical distance,
+(17-67) on the generator's mean 3D face (`face3d.mean_shape()`) with a camera at the generator's typical distance,
 roll from the line through the outer eye corners. The estimate is noisy: faces are not the mean face, so shape
 leaks into pose (on generated faces of known pose its error spreads about 6 degrees on yaw, 11 on pitch, 2 on
 roll at the fitted spread). So the fit matches the estimates, not the truth: it draws generated faces, estimates their pose the same
@@ -42,9 +42,9 @@ FLOOR_DEG = 5.0  # the least spread the fit sets: about half the estimator's err
 
 def estimate(shapes: np.ndarray) -> np.ndarray:
     """(N, 3) degrees (yaw, pitch, roll, in face3d.rotation's convention) of (N, 68, 2) pixel shapes."""
-    from landmix.generate import face3d  # face3d reads the shipped prior at import: only when estimating
+    from landmix.generate import face3d
 
-    model = np.ascontiguousarray(face3d.MEAN_SHAPE[INNER] - face3d.PIVOT)
+    model = np.ascontiguousarray(face3d.mean_shape()[INNER] - face3d.PIVOT)
     typical = float(np.exp(np.log(face3d.FaceConfig.distance_mm).mean()))
     out = np.empty((len(shapes), 3))
     for n, p in enumerate(np.asarray(shapes, np.float64)):

@@ -4,7 +4,7 @@ Each sample takes one render of a FaceSynthetics folder, cuts the person out wit
 landmarks to a mildly different expression and pose (mouth opening, smile, brow raise, a few degrees of yaw
 faked by shifting points by their mean-face depth), and warps the image with a thin-plate spline fitted to
 those landmarks plus fixed anchors on a frame around the head. A random similarity (scale, roll, shift) maps it
-into a `size` x `size` crop, composited on a procedural background (landmix.generate.render.background) under
+into a `size` x `size` crop, composited on a procedural background (landmix.generate.backgrounds) under
 a new light (direction, colour, exposure), then blurred and noised like the procedural faces.
 
 Labels stay exact: the TPS is fitted from the new points to the old ones (the backward map that cv2.remap
@@ -21,8 +21,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from landmix.generate.face3d import MEAN_SHAPE
-from landmix.generate.render import background
+from landmix.generate.backgrounds import background
+from landmix.generate.face3d import mean_shape
 
 SUFFIXES = ("_ldmks.txt", "_seg.png", ".png")  # recomposed samples have no annotator-convention labels
 
@@ -67,8 +67,9 @@ def _new_expression(rng: np.random.Generator, pts: np.ndarray) -> np.ndarray:
     new[[54, 64]] += (side - down * 0.8) * smile * iod
     new[17:27] -= down * rng.uniform(-0.03, 0.08) * iod
     # a few degrees of yaw: points move sideways by their mean-face depth (mm -> pixels via the eye distance)
-    depth = np.r_[MEAN_SHAPE[:68, 2], MEAN_SHAPE[68:, 2]]
-    mm = iod / np.linalg.norm(MEAN_SHAPE[36, :2] - MEAN_SHAPE[45, :2])
+    mean = mean_shape()
+    depth = np.r_[mean[:68, 2], mean[68:, 2]]
+    mm = iod / np.linalg.norm(mean[36, :2] - mean[45, :2])
     new -= np.outer(np.sin(np.radians(rng.uniform(-8, 8))) * (depth - depth.mean()) * mm, side)
     return new
 

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{prior['frontal_faces']} near-frontal faces of {prior['faces']} (x2 mirrored), {args.modes} modes "
           f"(sd {prior['sd'][0]:.3f} .. {prior['sd'][-1]:.3f}, residual {prior['residual_sd']:.4f}) -> {args.out}")
     if Path(args.out).resolve() == FILE.resolve():
-        for module in LATER_FITS.values():  # each in a fresh interpreter: face3d read the old prior at its import
+        for module in LATER_FITS.values():  # each in a fresh interpreter: this one holds the old prior (load)
             subprocess.run([sys.executable, "-m", module, "--data", args.data], check=True)
     else:
         print(f"the head pose and the light were not refitted ({args.out} is not the shipped {FILE.name}): "
