@@ -25,6 +25,9 @@ import cv2
 import numpy as np
 
 from landmix.generate import shape_prior
+from landmix.schemes import IBUG68
+
+LEFT_EYE, RIGHT_EYE = IBUG68.norm_pair  # the outer eye corners
 
 STATISTICS = ("cheek asymmetry", "face contrast", "shadow depth")
 GRID = tuple(round(float(s), 2) for s in np.linspace(0.0, 1.0, 11))  # the softnesses the fit tries
@@ -37,7 +40,7 @@ def measure(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """(3,) the STATISTICS of one face: image (H, W, 3) uint8 RGB, pts (68, 2) pixels (annotator convention)."""
     grey = cv2.cvtColor(np.ascontiguousarray(image, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float64)
     p = np.asarray(pts, np.float64)
-    radius = max(2, int(0.12 * np.linalg.norm(p[45] - p[36])))
+    radius = max(2, int(0.12 * np.linalg.norm(p[RIGHT_EYE] - p[LEFT_EYE])))
 
     def pixels_in(mask_of):
         mask = np.zeros(grey.shape, np.uint8)

@@ -32,6 +32,9 @@ import cv2
 import numpy as np
 
 from landmix.generate import shape_prior
+from landmix.schemes import IBUG68
+
+LEFT_EYE, RIGHT_EYE = IBUG68.norm_pair  # the outer eye corners
 
 ANGLES = ("yaw", "pitch", "roll")
 INNER = np.arange(17, 68)  # the points whose x-ray and annotator positions agree: the jaw is not used
@@ -48,12 +51,12 @@ def estimate(shapes: np.ndarray) -> np.ndarray:
     typical = float(np.exp(np.log(face3d.FaceConfig.distance_mm).mean()))
     out = np.empty((len(shapes), 3))
     for n, p in enumerate(np.asarray(shapes, np.float64)):
-        f = np.linalg.norm(p[45] - p[36]) * typical / face3d.EYE_CORNERS_MM
+        f = np.linalg.norm(p[RIGHT_EYE] - p[LEFT_EYE]) * typical / face3d.EYE_CORNERS_MM
         c = p[INNER].mean(0)
         camera = np.array([[f, 0, c[0]], [0, f, c[1]], [0, 0, 1]])
         _, rvec, _ = cv2.solvePnP(model, np.ascontiguousarray(p[INNER]), camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
         r = cv2.Rodrigues(rvec)[0]  # = rotation(yaw, pitch, roll) = Rz Rx Ry
-        eye = p[45] - p[36]
+        eye = p[RIGHT_EYE] - p[LEFT_EYE]
         out[n] = np.degrees([np.arctan2(r[2, 0], r[2, 2]), -np.arcsin(np.clip(r[2, 1], -1, 1)),
                              np.arctan2(eye[1], eye[0])])  # fmt: skip
     return out

@@ -23,6 +23,9 @@ import numpy as np
 
 from landmix.generate.backgrounds import background
 from landmix.generate.face3d import mean_shape
+from landmix.schemes import IBUG68
+
+LEFT_EYE, RIGHT_EYE = IBUG68.norm_pair  # the outer eye corners (the first 68 points are IBUG68's)
 
 SUFFIXES = ("_ldmks.txt", "_seg.png", ".png")  # recomposed samples have no annotator-convention labels
 
@@ -54,7 +57,7 @@ def _tps_eval(coef: np.ndarray, src: np.ndarray, pts: np.ndarray) -> np.ndarray:
 def _new_expression(rng: np.random.Generator, pts: np.ndarray) -> np.ndarray:
     """(70, 2) landmarks moved to a mild new expression and pose, in the render's pixels."""
     new = pts.copy()
-    iod = np.linalg.norm(pts[36] - pts[45])
+    iod = np.linalg.norm(pts[LEFT_EYE] - pts[RIGHT_EYE])
     down = pts[8] - pts[27]
     down /= np.linalg.norm(down) + 1e-9
     side = np.array([-down[1], down[0]])
@@ -69,7 +72,7 @@ def _new_expression(rng: np.random.Generator, pts: np.ndarray) -> np.ndarray:
     # a few degrees of yaw: points move sideways by their mean-face depth (mm -> pixels via the eye distance)
     mean = mean_shape()
     depth = np.r_[mean[:68, 2], mean[68:, 2]]
-    mm = iod / np.linalg.norm(mean[36, :2] - mean[45, :2])
+    mm = iod / np.linalg.norm(mean[LEFT_EYE, :2] - mean[RIGHT_EYE, :2])
     new -= np.outer(np.sin(np.radians(rng.uniform(-8, 8))) * (depth - depth.mean()) * mm, side)
     return new
 

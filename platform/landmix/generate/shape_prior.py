@@ -40,10 +40,11 @@ FRONTAL = (0.44, 0.56)  # nose tip's place between the outer eye corners that co
 
 
 def align(shapes: np.ndarray) -> np.ndarray:
-    """(N, 68, 2) shapes similarity-aligned: centroid 0, outer eye corners (36, 45) on the x axis, 1 apart."""
+    """(N, 68, 2) shapes similarity-aligned: centroid 0, outer eye corners (IBUG68.norm_pair) on the x axis, 1 apart."""
     shapes = np.asarray(shapes, np.float64)
     centred = shapes - shapes.mean(1, keepdims=True)
-    d = centred[:, 45] - centred[:, 36]
+    left, right = IBUG68.norm_pair  # the outer eye corners
+    d = centred[:, right] - centred[:, left]
     scale = np.linalg.norm(d, axis=1)
     cos, sin = d[:, 0] / scale, d[:, 1] / scale
     rot = np.stack([np.stack([cos, sin], 1), np.stack([-sin, cos], 1)], 1)  # rows: x along the eye line
