@@ -1,6 +1,7 @@
-"""Training: config presets, data decoding, the stopping plan, and two real Ray Train runs (slow): end to end
-with MLflow and a worker killed mid-training that resumes into the same MLflow run, and two simulated nodes in
-one DDP job. Failures are injected by a `train_fn` wrapper (`killing`), never by the production loop."""
+"""Training: data decoding, the stopping plan, the train command's flags, what training imports, and two real
+Ray Train runs (slow): end to end with MLflow and a worker killed mid-training that resumes into the same MLflow
+run, and two simulated nodes in one DDP job. Failures are injected by a `train_fn` wrapper (`killing`), never
+by the production loop."""
 
 import json
 import os
@@ -39,44 +40,6 @@ def _spec(tmp_path, name, **sections) -> C.RunSpec:
 
 
 # ----------------------------------------------------------------------------------------- unit
-def test_presets_are_valid_and_round_trip_through_dicts():
-    for name, make in C.PRESETS.items():
-        spec = make()
-        assert C.from_dict(json.loads(json.dumps(C.to_dict(spec)))) == spec, name
-    assert C.gpu().model.backbone == "resnet50" and C.gpu().model.image_size == 256 and C.gpu().train.use_gpu
-    assert "model.head" in C.flat_params(C.smoke())
-    # A checkpoint's config written before tracking had its own section, when n_real 0 meant "all", still loads.
-    old = C.to_dict(C.smoke())
-    tracking = old.pop("tracking")
-    old["train"] |= {"tracking_uri": "none", "experiment": "x", "parent_run_id": "", "run_label": "",
-                     "strategy_label": ""}  # fmt: skip
-    old["data"]["n_real"] = 0
-    back = C.from_dict(old)
-    assert back.tracking == C.TrackingConfig(**{**tracking, "uri": "none", "experiment": "x"})
-    assert back.data.n_real == C.ALL_REAL
-
-
-def test_bad_configs_name_the_field_and_the_choices():
-    with pytest.raises(ValueError, match=r"model.head='hm'.*soft_argmax"):
-        C.ModelConfig(head="hm")
-    with pytest.raises(ValueError, match="crop_scale"):
-        C.ModelConfig(crop_scale=0.5)
-    with pytest.raises(ValueError, match="patience"):
-        C.TrainConfig(patience=-1)
-    with pytest.raises(ValueError, match="data.alpha"):
-        C.DataConfig(alpha=1.5)
-    with pytest.raises(ValueError, match="synthetic_shards"):
-        C.preset("smoke", data={"strategy": "mixed"})
-    with pytest.raises(ValueError, match="max_failures"):
-        C.TrainConfig(max_failures=0)
-    with pytest.raises(ValueError, match=r"train.precision='fp16'.*bf16"):
-        C.TrainConfig(precision="fp16")
-    with pytest.raises(ValueError, match=r"train.ema_decay=1.0 must lie in \[0, 1\)"):
-        C.TrainConfig(ema_decay=1.0)
-    with pytest.raises(ValueError, match="unknown preset"):
-        C.preset("large")
-
-
 def test_decode_rows_cuts_the_context_crop_whose_centre_is_the_model_input(shared_data, tmp_path):
     folder = _shards.real_shards(shared_data, tmp_path / "real", limit=2, size=128)
     import pyarrow.parquet as pq
@@ -141,13 +104,6 @@ def test_cli_overrides_build_a_uniquely_named_spec():
     assert spec.train.name.startswith("real-baseline-") and spec.train.time_budget_s == 0
     base = C.real_baseline().train  # the preset's cores, shared among the workers asked for
     assert spec.train.num_workers * spec.train.cpus_per_worker == base.num_workers * base.cpus_per_worker
-
-
-def test_presets_find_their_inputs_where_the_build_writes_them():
-    spec = C.real_baseline()
-    assert spec.data.real_shards.endswith(f"out/prepared/real-{C.shard_size(spec.model)}/shards")
-    assert C.shard_size(C.ModelConfig(image_size=96, crop_scale=1.25)) == 160
-    assert spec.model.crop_scale == 1.25 and C.gpu().model.head == spec.model.head
 
 
 def _imports_reached(module: str) -> set[str]:
