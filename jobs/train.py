@@ -30,17 +30,17 @@ import sys
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.59+ default is token auth; set it explicitly
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from landmix import train  # noqa: E402
+from landmix import train_command  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke-test", action="store_true", help="the smoke preset (seconds of training)")
-    train.add_arguments(parser)
+    train_command.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.preset = "smoke"
-    return train.run(args)
+    return train_command.run(args)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,14 @@ def test_config_errors_name_the_field():
     with pytest.raises(ValueError, match="at least one manifest"):
         prepare.PrepareConfig((), "out")
     assert SYNTH70.num_points == 70 and IBUG68.num_points == 68
+
+
+def test_prepare_does_not_import_the_generator():
+    """The generator's marker file name lives with the FaceSynthetics layout (sources.facesynthetics), so
+    the prepare pipeline stands below the generator."""
+    import subprocess
+    import sys
+
+    code = "import sys, landmix.prepare; print([m for m in sys.modules if m.startswith('landmix.generate')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

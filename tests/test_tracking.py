@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from landmix import tracking
+from landmix import figures, tracking
 
 
 def test_resolve_uri_accepts_servers_and_absolute_sqlite_only(monkeypatch):
@@ -30,7 +30,7 @@ def _exercise(uri: str, key: str, tmp_path):
     again.log_metrics({"val_nme": 0.1}, step=1)
     (tmp_path / "model.pt").write_bytes(b"weights")
     again.log_checkpoint(str(tmp_path))
-    again.log_figure_files({"ced.png": tracking.ced_png({"val": np.array([0.02, 0.05, 0.2])})}, "val")
+    again.log_figure_files({"ced.png": figures.ced_png({"val": np.array([0.02, 0.05, 0.2])})}, "val")
     again.log_dict({"a": 1}, "provenance.json")
     again.finish()
     runs = tracking.runs_with_key(uri, "landmix-test", key)
@@ -52,28 +52,3 @@ def test_tracker_against_local_sqlite(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "elsewhere")  # as a Ray worker runs: in a working directory of its own
     _exercise(f"sqlite:///{tmp_path / 'mlflow.db'}", "sqlite-key", tmp_path / "ckpt")
     assert (tmp_path / "artifacts").is_dir() and not list((tmp_path / "elsewhere").iterdir())  # beside the db
-
-
-def test_figures_are_pngs():
-    png = tracking.predictions_png(np.zeros((3, 32, 32, 3), np.uint8), np.full((3, 68, 2), 10.0),
-                                   np.full((3, 68, 2), 20.0))
-    assert png[:4] == b"\x89PNG" and tracking.ced_png({"x": np.array([0.01])})[:4] == b"\x89PNG"
-
-
-def test_provenance_names_the_generators_behind_the_shards(tmp_path):
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    shards = tmp_path / "prepared" / "shards"
-    shards.mkdir(parents=True)
-    pq.write_table(pa.table({"translator_version": ["ridge-1", ""]}), shards / "part-00000.parquet")
-    gens = {"/data/gen-a": {"version": "gaaaaaaaaaa", "look": []}, "/data/gen-b": {"version": "gbbbbbbbbbb"}}
-    (tmp_path / "prepared" / "prepare.json").write_text(json.dumps({"generators": gens}))
-    prov = tracking.provenance({"synthetic": str(tmp_path / "prepared"), "real": ""})
-    assert set(prov) == {"synthetic"}
-    assert prov["synthetic"]["generator_versions"] == ["gaaaaaaaaaa", "gbbbbbbbbbb"]
-    assert prov["synthetic"]["translator_versions"] == ["ridge-1"]
-    (tmp_path / "prepared" / "prepare.json").write_text("{}")  # shards prepared before generator.json existed
-    assert tracking.provenance({"synthetic": str(tmp_path / "prepared")})["synthetic"]["generator_versions"] == []

@@ -1,6 +1,7 @@
-"""Training: config presets, data decoding, the stopping plan, and two real Ray Train runs (slow): end to end
-with MLflow and a worker killed mid-training that resumes into the same MLflow run, and two simulated nodes in
-one DDP job. Failures are injected by a `train_fn` wrapper (`killing`), never by the production loop."""
+"""Training: data decoding, the stopping plan, the train command's flags, what training imports, and two real
+Ray Train runs (slow): end to end with MLflow and a worker killed mid-training that resumes into the same MLflow
+run, and two simulated nodes in one DDP job. Failures are injected by a `train_fn` wrapper (`killing`), never
+by the production loop."""
 
 import json
 import os
@@ -16,7 +17,7 @@ import torch
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import evaluate, mixing, pool, tracking, train
+from landmix import evaluate, mixing, pool, schedule, tracking, train, train_command
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
@@ -39,44 +40,6 @@ def _spec(tmp_path, name, **sections) -> C.RunSpec:
 
 
 # ----------------------------------------------------------------------------------------- unit
-def test_presets_are_valid_and_round_trip_through_dicts():
-    for name, make in C.PRESETS.items():
-        spec = make()
-        assert C.from_dict(json.loads(json.dumps(C.to_dict(spec)))) == spec, name
-    assert C.gpu().model.backbone == "resnet50" and C.gpu().model.image_size == 256 and C.gpu().train.use_gpu
-    assert "model.head" in C.flat_params(C.smoke())
-    # A checkpoint's config written before tracking had its own section, when n_real 0 meant "all", still loads.
-    old = C.to_dict(C.smoke())
-    tracking = old.pop("tracking")
-    old["train"] |= {"tracking_uri": "none", "experiment": "x", "parent_run_id": "", "run_label": "",
-                     "strategy_label": ""}  # fmt: skip
-    old["data"]["n_real"] = 0
-    back = C.from_dict(old)
-    assert back.tracking == C.TrackingConfig(**{**tracking, "uri": "none", "experiment": "x"})
-    assert back.data.n_real == C.ALL_REAL
-
-
-def test_bad_configs_name_the_field_and_the_choices():
-    with pytest.raises(ValueError, match=r"model.head='hm'.*soft_argmax"):
-        C.ModelConfig(head="hm")
-    with pytest.raises(ValueError, match="crop_scale"):
-        C.ModelConfig(crop_scale=0.5)
-    with pytest.raises(ValueError, match="patience"):
-        C.TrainConfig(patience=-1)
-    with pytest.raises(ValueError, match="data.alpha"):
-        C.DataConfig(alpha=1.5)
-    with pytest.raises(ValueError, match="synthetic_shards"):
-        C.preset("smoke", data={"strategy": "mixed"})
-    with pytest.raises(ValueError, match="max_failures"):
-        C.TrainConfig(max_failures=0)
-    with pytest.raises(ValueError, match=r"train.precision='fp16'.*bf16"):
-        C.TrainConfig(precision="fp16")
-    with pytest.raises(ValueError, match=r"train.ema_decay=1.0 must lie in \[0, 1\)"):
-        C.TrainConfig(ema_decay=1.0)
-    with pytest.raises(ValueError, match="unknown preset"):
-        C.preset("large")
-
-
 def test_decode_rows_cuts_the_context_crop_whose_centre_is_the_model_input(shared_data, tmp_path):
     folder = _shards.real_shards(shared_data, tmp_path / "real", limit=2, size=128)
     import pyarrow.parquet as pq
@@ -96,20 +59,20 @@ def test_decode_rows_cuts_the_context_crop_whose_centre_is_the_model_input(share
 
 
 def test_the_plan_keeps_the_best_epoch_and_stops_on_patience_or_budget():
-    plan = train.Plan(C.TrainConfig(epochs=50, patience=2))
+    plan = schedule.Plan(C.TrainConfig(epochs=50, patience=2))
     for epoch, nme in enumerate([0.3, 0.2, 0.25, 0.21]):
         improved = plan.after_epoch(epoch, 1.0, nme)
         assert improved == (epoch in (0, 1))
     assert plan.best_epoch == 1 and plan.stop_reason == "patience"
-    again = train.Plan(C.TrainConfig(epochs=50, patience=2), plan.state())  # what travels in resume.pt
+    again = schedule.Plan(C.TrainConfig(epochs=50, patience=2), plan.state())  # what travels in resume.pt
     assert again.state() == plan.state()
-    budget = train.Plan(C.TrainConfig(epochs=50, time_budget_s=10.0))
+    budget = schedule.Plan(C.TrainConfig(epochs=50, time_budget_s=10.0))
     budget.after_epoch(0, 3.0, 0.5)
     assert budget.planned == 3 and not budget.stop_reason  # 3 s an epoch: 3 epochs fit in 10 s
     budget.after_epoch(1, 3.0, 0.4)
     budget.after_epoch(2, 3.0, 0.3)
     assert budget.stop_reason == "budget" and budget.best_epoch == 2
-    assert train.Plan(C.TrainConfig(epochs=1)).after_epoch(0, 1.0, None)  # no validation faces: keep the last
+    assert schedule.Plan(C.TrainConfig(epochs=1)).after_epoch(0, 1.0, None)  # no validation faces: keep the last
 
 
 def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively():
@@ -125,7 +88,7 @@ def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively(
 
 
 def test_learning_rate_warms_up_then_decays():
-    lrs = [train.lr_at(s, 100, 10, 1.0) for s in range(100)]
+    lrs = [schedule.lr_at(s, 100, 10, 1.0) for s in range(100)]
     assert lrs[0] == 0.1 and lrs[9] == 1.0 and lrs[-1] < 0.01 and np.all(np.diff(lrs[10:]) <= 0)
 
 
@@ -133,8 +96,8 @@ def test_cli_overrides_build_a_uniquely_named_spec():
     import argparse
 
     parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    spec = train.spec_from_args(parser.parse_args(["--preset", "real-baseline", "--epochs", "3", "--head",
+    train_command.add_arguments(parser)
+    spec = train_command.spec_from_args(parser.parse_args(["--preset", "real-baseline", "--epochs", "3", "--head",
                                                    "simcc", "--real-shards", "/x", "--workers", "2",
                                                    "--time-budget", "0"]))
     assert spec.train.epochs == 3 and spec.model.head == "simcc" and spec.data.real_shards == "/x"
@@ -143,11 +106,37 @@ def test_cli_overrides_build_a_uniquely_named_spec():
     assert spec.train.num_workers * spec.train.cpus_per_worker == base.num_workers * base.cpus_per_worker
 
 
-def test_presets_find_their_inputs_where_the_build_writes_them():
-    spec = C.real_baseline()
-    assert spec.data.real_shards.endswith(f"out/prepared/real-{C.shard_size(spec.model)}/shards")
-    assert C.shard_size(C.ModelConfig(image_size=96, crop_scale=1.25)) == 160
-    assert spec.model.crop_scale == 1.25 and C.gpu().model.head == spec.model.head
+def _imports_reached(module: str) -> set[str]:
+    """Every landmix module that importing `module` can reach: imports at a module's top and inside its
+    functions, followed through each module reached (parent packages included)."""
+    import ast
+
+    root = Path(train.__file__).parents[1]
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = root.joinpath(*name.split(".")).with_suffix(".py")
+        path = path if path.exists() else root.joinpath(*name.split("."), "__init__.py")
+        if name in seen or not path.exists():  # not a module: a name imported from one
+            continue
+        seen.add(name)
+        todo += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith("landmix")]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("landmix"):
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return seen
+
+
+def test_training_imports_neither_the_generator_nor_the_inputs():
+    """Layers: the Ray Train loop, `fit` and `score` (what sweeps and benchmarks run) sit below the train
+    command, which builds a preset's inputs with the generator (landmix.train_command)."""
+    above = ("landmix.inputs", "landmix.train_command", "landmix.generate", "landmix.sweep")
+    reached = _imports_reached("landmix.train")
+    assert {"landmix.train_tracking", "landmix.schedule", "landmix.models"} <= reached  # the walk follows imports
+    assert not {m for m in reached if any(m == a or m.startswith(a + ".") for a in above)}
+    assert {"landmix.inputs", "landmix.generate", "landmix.train"} <= _imports_reached("landmix.train_command")
 
 
 # ------------------------------------------------------------------------------------ Ray Train

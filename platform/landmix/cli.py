@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "landmix.checkpoint",
         "fit the real-face label translation on a synthetic-trained model",
     ),
-    "train": ("landmix.train", "train a landmark detector with Ray Train from a preset"),
+    "train": ("landmix.train_command", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
     "select": ("landmix.select", "pick which unlabelled real photos to annotate, with a synthetic-pretrained model"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from landmix import settings
 
@@ -206,9 +207,15 @@ def shard_size(model: ModelConfig) -> int:
     return -(-int(2.0 * model.image_size / model.crop_scale) // 32) * 32
 
 
+def prepared_real(work: Path, crop_size: int) -> Path:
+    """The folder of the real faces prepared at `crop_size` px under a work folder (`landmix.inputs.build_real`
+    writes its shards/ and crop_distribution.json there; the presets read them from there)."""
+    return Path(work) / "prepared" / f"real-{crop_size}"
+
+
 def real_shards(model: ModelConfig) -> str:
     """Where the presets' real shards lie: `landmix.inputs.build_real` writes them there on first use."""
-    return str(settings.work_dir() / "prepared" / f"real-{shard_size(model)}" / "shards")
+    return str(prepared_real(settings.work_dir(), shard_size(model)) / "shards")
 
 
 def synthetic_shards(model: ModelConfig) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from landmix import settings, translate
+from landmix.config import prepared_real
 from landmix.generate import generator_version
 from landmix.generate.face3d import LOOK
 from landmix.schemes import IBUG68, SYNTH70
@@ -138,7 +139,7 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
         raise ValueError("no synthetic faces: give n_generated > 0 or at least one FaceSynthetics folder")
     if not translator and n_generated:  # learn x-ray -> annotator on the generator's paired conventions
         translator = str(_fit_translator(synth_manifests[0], work / "translators"))
-    crop_stats = work / "prepared" / f"real-{crop_size}" / "crop_distribution.json"
+    crop_stats = prepared_real(work, crop_size) / "crop_distribution.json"
     # One folder per translator: shards labelled by a real-fitted chain sit beside the generator-fitted ones.
     label = translate.load_or_fixed(translator).version if translator else "fixed"
     # One per generator version, and per render size where it is not the default (the translator's fit alone
@@ -165,8 +166,8 @@ def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, 
         gen = _generate(work / "generated" / f"standin-s{seed + 1000}", n_standin, gen_size, seed + 1000)
         real_root = write_300w_standin(gen, work / "standin_300w")
     manifest = _ingest("300w", real_root, work / "manifests" / "real")
-    shards = _prepare([manifest], work / "prepared" / f"real-{crop_size}", crop_size)
-    _write_crop_stats(shards, work / "prepared" / f"real-{crop_size}" / "crop_distribution.json")
+    shards = _prepare([manifest], prepared_real(work, crop_size), crop_size)
+    _write_crop_stats(shards, prepared_real(work, crop_size) / "crop_distribution.json")
     return shards, manifest, standin
 
 

@@ -1,12 +1,19 @@
-"""Prepared faces in memory: where a `landmix prepare` folder keeps its shards, and the decoded `Pool` that
-training, the translator's real-face fit and the benchmarks read them into (each process decodes once).
+"""Prepared faces: where a `landmix prepare` folder keeps its shards and what they were made from (`provenance`:
+hashes, translator and generator versions); the decoded `Pool` in memory that training, the translator's
+real-face fit and the benchmarks read them into (each process decodes once); and the augmented `batches`
+that training draws from pools.
 
     pool = read_pool(ray_data_iterator_or_row_batches, model_cfg)   # context crops around each face
     images, pts = pool.model_inputs(model_cfg.image_size)            # the model-input crops and their points
+    for x, y in batches((real, syn), plan, augment): ...              # (B, 3, S, S) float32, (B, 68, 2)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import queue
+import threading
 from pathlib import Path
 
 import cv2
@@ -30,6 +37,35 @@ def prepare_summary(folder: str) -> Path | None:
     """The prepare.json of the `landmix prepare` run that wrote these shards; None when there is none."""
     path = shard_folder(folder).parent / "prepare.json"
     return path if path.exists() else None
+
+
+def provenance(folders: dict[str, str]) -> dict:
+    """Data provenance of shard folders ({kind: folder}; "" = none): a hash per Parquet file, the translator
+    versions used, and the versions of the generator that drew the synthetic faces (from `landmix generate`'s
+    generator.json, via prepare.json)."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for name, folder in folders.items():
+        if not folder:
+            continue
+        files = sorted(shard_folder(folder).glob("*.parquet"))
+        hashes = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files}
+        versions = set()
+        for f in files:
+            col = pq.read_table(f, columns=["translator_version"]).column(0).to_pylist()
+            versions.update(v for v in col if v)
+        summary = prepare_summary(folder)
+        prepared = json.loads(summary.read_text()) if summary else None
+        out[name] = {
+            "folder": str(shard_folder(folder)),
+            "shard_sha256_16": hashes,
+            "folder_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16],
+            "translator_versions": sorted(versions),
+            "prepare_summary": prepared,
+            "generator_versions": sorted({g["version"] for g in (prepared or {}).get("generators", {}).values()}),
+        }
+    return out
 
 
 def rows_where_synthetic(batch, synthetic: bool):
@@ -104,3 +140,28 @@ def read_pool(iterator, model: C.ModelConfig) -> Pool:
     order = np.argsort(ids, kind="stable")  # row order from Ray Data is not fixed; ids are
     images, pts = np.concatenate(images)[order], np.concatenate(pts)[order]
     return Pool([ids[i] for i in order], images, pts, [paths[i] for i in order])
+
+
+def batches(pools, plan, augment, prefetch: int = 3):
+    """Yield (images (B,3,S,S) float32 in [0,1], pts (B,68,2)) for a plan of (real idx, syn idx),
+    assembled and augmented in a background thread so the model does not wait on them.
+    pools: (real, synthetic); plan: mixing.epoch_batches' index pairs; augment: (image, pts) -> (image, pts)."""
+    import torch
+
+    q: queue.Queue = queue.Queue(maxsize=prefetch)
+
+    def work():
+        for real_idx, syn_idx in plan:
+            ims, pts = [], []
+            for pool, idx in zip(pools, (real_idx, syn_idx)):
+                for i in idx:
+                    im, p = augment(pool.images[i], pool.pts[i])
+                    ims.append(im)
+                    pts.append(p)
+            x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float().div_(255.0)
+            q.put((x.contiguous(memory_format=torch.channels_last), torch.from_numpy(np.stack(pts).astype(np.float32))))
+        q.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := q.get()) is not None:
+        yield item

@@ -41,9 +41,9 @@ from ray.data.datasource import FilenameProvider
 
 from landmix import quarantine, settings
 from landmix.crops import CropDistribution, crop_image, crop_stats
-from landmix.generate.job import GENERATOR_MARKER
 from landmix.manifest import landmarks_array, read_manifest
 from landmix.schemes import IBUG68, get_scheme
+from landmix.sources.facesynthetics import GENERATOR_MARKER
 from landmix.translate import Translator, load_or_fixed
 
 SYNTHETIC_SOURCES = ("facesynthetics",)

@@ -1,4 +1,4 @@
-"""MLflow tracking for training runs: the only module that imports mlflow.
+"""MLflow tracking: the only module that imports mlflow. Runs, sweeps' parent runs and the model registry.
 
 One `Tracker` per Ray Train run, used on rank 0 only. The MLflow run is found again by a tag
 (`landmix.run_key`, the Ray Train run's storage path + name), so a run that Ray restarted after a worker
@@ -6,8 +6,10 @@ failure logs into the SAME MLflow run instead of opening a second one. The URI c
 $MLFLOW_TRACKING_URI: a server URL, or SQLite by an absolute path (`sqlite:////abs/mlflow.db`; Ray
 changes the workers' working directory, and MLflow 3.13+ refuses the old file store).
 The model is logged as its checkpoint folder (state_dict + config JSON), which `landmix eval` reads.
+A sweep's trials nest under one parent run (`sweep_parent_run`, `log_sweep_report`); a sweep's best model
+per strategy is registered by name and alias (`register_model`). What a training run logs lives with the
+training loop (landmix.train_tracking); the figures it logs are landmix.figures.
 """
-
 from __future__ import annotations
 
 import json
@@ -16,8 +18,6 @@ import re
 import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 RUN_KEY_TAG = "landmix.run_key"
 CHECKPOINT_ARTIFACT_PATH = "model"  # where Tracker.log_checkpoint puts the checkpoint folder
@@ -141,78 +141,6 @@ def get_run(uri: str, run_id: str):
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri).get_run(run_id)
-
-
-# ------------------------------------------------------------------------------ figures as PNG bytes
-def ced_png(curves: dict[str, np.ndarray], threshold: float = 0.10) -> bytes:
-    """A CED plot (share of faces with NME <= x) for each name -> per-image NMEs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from landmix.metrics import auc, ced
-
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=100)
-    for name, errors in curves.items():
-        x, y = ced(errors, threshold)
-        ax.plot(x, y, label=f"{name} (AUC {auc(errors, threshold):.3f}, n={len(errors)})")
-    ax.set(xlabel="NME (inter-ocular)", ylabel="share of faces", xlim=(0, threshold), ylim=(0, 1))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    with tempfile.NamedTemporaryFile(suffix=".png") as f:
-        fig.savefig(f.name, bbox_inches="tight")
-        plt.close(fig)
-        return Path(f.name).read_bytes()
-
-
-def predictions_png(images: np.ndarray, pred: np.ndarray, gt: np.ndarray, cols: int = 4, scale: int = 2) -> bytes:
-    """A grid of faces: ground truth green, prediction red. images (N, S, S, 3) uint8; pts (N, K, 2)."""
-    import cv2
-
-    tiles = []
-    for img, p, g in zip(images, pred, gt):
-        t = cv2.resize(np.ascontiguousarray(img), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-        for pts, color in ((g, (0, 255, 0)), (p, (255, 0, 0))):
-            for x, y in (np.asarray(pts) + 0.5) * scale - 0.5:
-                cv2.circle(t, (int(round(x)), int(round(y))), 1, color, -1)
-        tiles.append(t)
-    while len(tiles) % cols:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[i : i + cols], 1) for i in range(0, len(tiles), cols)]
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
-    return buf.tobytes()
-
-
-def provenance(folders: dict[str, str]) -> dict:
-    """Data provenance of shard folders: a hash per Parquet file, the translator versions used, and the versions
-    of the generator that drew the synthetic faces (from `landmix generate`'s generator.json, via prepare.json)."""
-    import hashlib
-
-    import pyarrow.parquet as pq
-
-    out = {}
-    for name, folder in folders.items():
-        if not folder:
-            continue
-        folder = Path(folder, "shards") if Path(folder, "shards").is_dir() else Path(folder)
-        files = sorted(folder.glob("*.parquet"))
-        hashes = {f.name: hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in files}
-        versions = set()
-        for f in files:
-            col = pq.read_table(f, columns=["translator_version"]).column(0).to_pylist()
-            versions.update(v for v in col if v)
-        summary = next((p for p in (folder / "prepare.json", folder.parent / "prepare.json") if p.exists()), None)
-        prepared = json.loads(summary.read_text()) if summary else None
-        out[name] = {
-            "folder": str(Path(folder).resolve()),
-            "shard_sha256_16": hashes,
-            "folder_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16],
-            "translator_versions": sorted(versions),
-            "prepare_summary": prepared,
-            "generator_versions": sorted({g["version"] for g in (prepared or {}).get("generators", {}).values()}),
-        }
-    return out
 
 
 # ------------------------------------------------------------------------------ sweeps: the parent run

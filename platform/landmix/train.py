@@ -1,11 +1,9 @@
 """Distributed training with Ray Train: `train_loop_per_worker(config)` and the TorchTrainer that runs it.
 
-    landmix train --preset smoke --out out/smoke                  # seconds, 2 CPU workers (gloo)
-    landmix train --preset real-baseline --out out/real           # 20 min on 2 cores, real 300-W faces only
-    RAY_ADDRESS=auto landmix train --preset gpu --out /mnt/shared/gpu   # on a GPU cluster (NCCL, bf16)
+    result = fit(spec, out="out/smoke")           # what `landmix train` (landmix.train_command) runs
+    trainer = build_trainer(spec, callbacks=...)  # what a sweep's trials run (landmix.sweep.search)
 
-A preset builds its own inputs from the shared data the first time (`landmix.inputs`: ingest + prepare,
-cached under out/). Prepared shards (`landmix prepare`, Parquet) reach the workers as Ray Datasets through
+Prepared shards (`landmix prepare`, Parquet) reach the workers as Ray Datasets through
 `ray.train.get_dataset_shard`: "synthetic" is split across ranks (streaming_split, equal rows), "real" is
 read whole by each rank (at most a few thousand faces; its splits must be the same everywhere).
 
@@ -14,25 +12,22 @@ every epoch it draws a FIXED number of batches with exactly round(alpha * batch)
 (landmix.mixing), augments them with a per-epoch, per-rank seed in a background thread (scale, shift,
 rotation and flip jitter, then the model-input crop), and steps a DDP model (prepare_model).
 
-Real faces are split three ways (sources.split.real_split): the training pool (n_real faces are drawn from it), the
-validation faces (whole photos, never trained on) and the test faces (reporting only). After every epoch rank
-0 scores the validation faces with flip averaging (the raw weights, or their moving average where
-`train.ema_decay` is set); the best epoch's weights are kept (the checkpoint's model.pt), and training stops when validation NME has not improved for `patience` epochs, when
-`time_budget_s` is spent (the cosine schedule is laid over the budget), or after `epochs`. Rank 0 decides
-and tells the others (every rank must run the same steps). The last report carries the test faces' NME,
-scored once with the best weights. Every rank reports every epoch; tracking happens on rank 0 in one place.
-The final checkpoint is copied to OUT/checkpoint, the folder `landmix eval` and `landmix predict` read.
+Real faces are split three ways (sources.split.real_split): the training pool (n_real faces are drawn from
+it), the validation faces (whole photos, never trained on) and the test faces (reporting only). After every
+epoch rank 0 scores the validation faces with flip averaging (the raw weights, or their moving average where
+`train.ema_decay` is set); the best epoch's weights are kept (the checkpoint's model.pt), and training stops
+when validation NME has not improved for `patience` epochs, when `time_budget_s` is spent (the cosine
+schedule is laid over the budget), or after `epochs` (landmix.schedule). Rank 0 decides and tells the others
+(every rank must run the same steps). The last report carries the test faces' NME, scored once with the best
+weights. Every rank reports every epoch; rank 0 tracks, in one place (landmix.train_tracking). The final
+checkpoint is copied to OUT/checkpoint, the folder `landmix eval` and `landmix predict` read.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import queue
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -42,41 +37,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import crops, metrics, mixing
-from landmix.pool import Pool, empty_pool, read_pool, rows_where_synthetic, shard_folder
+from landmix import crops, metrics, mixing, train_tracking
+from landmix.pool import Pool, batches, empty_pool, read_pool, rows_where_synthetic, shard_folder
+from landmix.schedule import Plan, lr_at
 from landmix.sources.split import real_split
 
 SHARED_POOLS = "shared_pools"  # train_loop_config key: {"real": ObjectRef, "synthetic": ObjectRef} of decoded Pools
 FACES_FILE = "faces.json"  # in the final checkpoint: the real faces trained on, validated on, tested on + test errors
-
-
-# ------------------------------------------------------------------------------------------ data
-def batches(pools, plan, augment, prefetch: int = 3):
-    """Yield (images (B,3,S,S) float32 in [0,1], pts (B,68,2)) for a plan of (real idx, syn idx),
-    assembled and augmented in a background thread so the model does not wait on them."""
-    q: queue.Queue = queue.Queue(maxsize=prefetch)
-
-    def work():
-        for real_idx, syn_idx in plan:
-            ims, pts = [], []
-            for pool, idx in zip(pools, (real_idx, syn_idx)):
-                for i in idx:
-                    im, p = augment(pool.images[i], pool.pts[i])
-                    ims.append(im)
-                    pts.append(p)
-            x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float().div_(255.0)
-            q.put((x.contiguous(memory_format=torch.channels_last), torch.from_numpy(np.stack(pts).astype(np.float32))))
-        q.put(None)
-
-    threading.Thread(target=work, daemon=True).start()
-    while (item := q.get()) is not None:
-        yield item
-
-
-def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 def cpu_has_native_bf16() -> bool:
@@ -104,40 +71,6 @@ def score(model, pool: Pool, size: int, device="cpu") -> dict:
 
 
 # ------------------------------------------------------------------------------------ the loop
-class Plan:
-    """Rank 0's running decision: the best epoch so far, and whether (and why) to stop. Travels in resume.pt."""
-
-    def __init__(self, t: C.TrainConfig, state: dict | None = None):
-        self.t = t
-        state = state or {}
-        self.best_nme = state.get("best_nme", math.inf)
-        self.best_epoch = state.get("best_epoch", -1)
-        self.epoch_s: list[float] = list(state.get("epoch_s", []))
-        self.elapsed = state.get("elapsed", 0.0)
-        self.planned = state.get("planned", t.epochs)  # epochs the cosine schedule spans
-        self.stop_reason = state.get("stop_reason", "")
-
-    def state(self) -> dict:
-        return {"best_nme": self.best_nme, "best_epoch": self.best_epoch, "epoch_s": self.epoch_s,
-                "elapsed": self.elapsed, "planned": self.planned, "stop_reason": self.stop_reason}  # fmt: skip
-
-    def after_epoch(self, epoch: int, seconds: float, val_nme: float | None) -> bool:
-        """Record an epoch; True when it improved on the best validation NME (or there is no validation)."""
-        self.epoch_s.append(seconds)
-        self.elapsed += seconds
-        improved = val_nme is None or val_nme < self.best_nme
-        if improved:
-            self.best_nme, self.best_epoch = (math.inf if val_nme is None else val_nme), epoch
-        if self.t.time_budget_s:  # lay the schedule over the budget, from the median epoch so far
-            typical = float(np.median(self.epoch_s))
-            self.planned = min(self.t.epochs, epoch + 1 + int((self.t.time_budget_s - self.elapsed) // typical))
-        if epoch + 1 >= self.planned:
-            self.stop_reason = "budget" if self.planned < self.t.epochs else "epochs"
-        elif self.t.patience and epoch - self.best_epoch >= self.t.patience:
-            self.stop_reason = "patience"
-        return improved
-
-
 def _share(obj, rank: int, world: int):
     """rank 0's obj on every rank (gloo/NCCL broadcast); every rank must call it at the same point."""
     import torch.distributed as dist
@@ -208,9 +141,10 @@ def train_loop_per_worker(config: dict) -> None:
             resumed = {"resumed_from_epoch": state["epoch"]}
             last_metrics = ckpt_io.read_meta(folder).get("metrics", {})
 
-    tracker = _start_tracking(spec, {"real": d.real_shards, "synthetic": d.synthetic_shards}) if rank == 0 else None
-    steps = mixing.steps_per_epoch(d.samples_per_epoch, t.batch_size, world)
     precision = training_precision(t)
+    folders = {"real": d.real_shards, "synthetic": d.synthetic_shards}
+    tracker = train_tracking.start_run(spec, folders, precision) if rank == 0 else None
+    steps = mixing.steps_per_epoch(d.samples_per_epoch, t.batch_size, world)
     amp = torch.autocast("cuda" if t.use_gpu else "cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
     aug_in = crops.context_size(m.image_size)
 
@@ -274,7 +208,8 @@ def train_loop_per_worker(config: dict) -> None:
                              spec, epoch=epoch, best_epoch=plan.best_epoch, metrics=report,
                              mlflow_run_id=tracker and tracker.run_id)  # fmt: skip
                 if tracker:
-                    _track(tracker, report, epoch, folder if plan.stop_reason else None, test, test_result, m.image_size)
+                    train_tracking.log_epoch(tracker, report, epoch, folder if plan.stop_reason else None, test,
+                                             test_result, m.image_size)  # fmt: skip
                     if plan.stop_reason:  # ended before the last report: a Tune scheduler (ASHA) may stop the trial
                         tracker.finish()  # on that report, and then no line after it runs
             _report(report, rank, folder)
@@ -308,50 +243,6 @@ def _test_metrics(r: dict) -> dict:
     """The test faces' scalars: NME, FR@10, AUC@10 of all of them, and NME per subset (test_nme_helen ...)."""
     out = {f"test_{k}": r[k] for k in ("nme", "fr@10", "auc@10")}
     return out | {f"test_nme_{name}": sub["nme"] for name, sub in r["per_subset"].items() if name != "all"}
-
-
-def _track(tracker, report: dict, epoch: int, final_folder, test: Pool, test_result: dict | None, size: int) -> None:
-    """Everything rank 0 logs for an epoch; the final epoch also logs the test faces' figures and the model."""
-    scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    tracker.log_metrics(scalars, step=epoch)
-    if final_folder is None:
-        return
-    from landmix.tracking import ced_png, predictions_png
-
-    if test_result:
-        errors = test_result["errors"]
-        tracker.log_dict({"ids": test.ids, "nme": errors.tolist(), "per_subset": test_result["per_subset"]},
-                         "test/metrics.json")  # fmt: skip
-        k = min(16, len(test))
-        images, gt = test.take(test.ids[:k]).model_inputs(size)
-        tracker.log_figure_files({"ced.png": ced_png({"test": errors}),
-                                  "predictions.png": predictions_png(images, test_result["pred"][:k], gt)}, "test")
-    tracker.set_tags({"landmix.stop_reason": report.get("stop_reason", "")})
-    tracker.log_checkpoint(final_folder)
-
-
-def _start_tracking(spec: C.RunSpec, folders: dict):
-    from landmix import tracking
-
-    tr = spec.tracking
-    uri = tracking.resolve_uri(tr.uri)
-    if uri is None:
-        return None
-    tags = {"landmix.strategy": tr.strategy_label or spec.data.strategy,
-            "landmix.precision": training_precision(spec.train)}  # fmt: skip
-    if tr.parent_run_id:
-        tags["mlflow.parentRunId"] = tr.parent_run_id
-    name = spec.train.name
-    tracker = tracking.Tracker(uri, tr.experiment, run_key=name, run_name=tr.run_label or name, tags=tags)
-    if not tracker.resumed:
-        tracker.log_params(C.flat_params(spec))
-        prov = tracking.provenance(folders)
-        tracker.log_dict(prov, "provenance.json")
-        tracker.set_tags({f"data.{k}.hash": v["folder_hash"] for k, v in prov.items()}
-                         | {f"data.{k}.translator": ",".join(v["translator_versions"]) for k, v in prov.items()}
-                         | {f"data.{k}.generator": ",".join(v["generator_versions"]) for k, v in prov.items()
-                            if v["generator_versions"]})  # fmt: skip
-    return tracker
 
 
 # ------------------------------------------------------------------------------------ the driver
@@ -413,69 +304,3 @@ def fit(spec: C.RunSpec, out: str | None = None, train_fn=train_loop_per_worker)
     return result
 
 
-def add_arguments(parser) -> None:
-    parser.add_argument("--preset", default="smoke", choices=sorted(C.PRESETS), help="run preset (landmix.config)")
-    parser.add_argument("--out", default="", help="folder for the final checkpoint (OUT/checkpoint) and config")
-    parser.add_argument("--real-shards", default="",
-                        help="override data.real_shards (default: built from the shared 300-W faces under out/)")
-    parser.add_argument("--synthetic-shards", default="",
-                        help="override data.synthetic_shards (default: generated faces, built under out/)")
-    parser.add_argument("--epochs", type=int, default=0, help="override train.epochs (the most it may run)")
-    parser.add_argument("--time-budget", type=float, default=-1, help="override train.time_budget_s (0 = none)")
-    parser.add_argument("--head", default="", choices=("", *C.HEADS), help="override model.head")
-    parser.add_argument("--backbone", default="", choices=("", *C.BACKBONES), help="override model.backbone")
-    parser.add_argument("--workers", type=int, default=0, help="override train.num_workers")
-    parser.add_argument("--seed", type=int, default=-1, help="override train.seed")
-
-
-def spec_from_args(args) -> C.RunSpec:
-    data = {k: v for k, v in (("real_shards", args.real_shards), ("synthetic_shards", args.synthetic_shards)) if v}
-    train = {"name": f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"}
-    for key, value, unset in (("epochs", args.epochs, 0), ("num_workers", args.workers, 0),
-                              ("time_budget_s", args.time_budget, -1), ("seed", args.seed, -1)):  # fmt: skip
-        if value != unset:
-            train[key] = value
-    if args.workers and "num_workers" in train:  # the preset's cores, shared among the workers asked for
-        base = C.preset(args.preset).train
-        train["cpus_per_worker"] = max(1.0, base.num_workers * base.cpus_per_worker / args.workers)
-    model = {k: v for k, v in (("head", args.head), ("backbone", args.backbone)) if v}
-    return C.preset(args.preset, model=model, data=data, train=train)
-
-
-def with_inputs(spec: C.RunSpec, given: dict) -> C.RunSpec:
-    """The spec with its inputs built (once, cached under out/) where the user named no shard folder."""
-    from dataclasses import replace
-
-    from landmix import settings
-    from landmix.inputs import build_inputs, build_real
-
-    d, work, size = spec.data, settings.work_dir(), C.shard_size(spec.model)
-    if d.synthetic_shards and not given.get("synthetic_shards"):
-        inputs = build_inputs(work, crop_size=size)
-        real = d.real_shards if given.get("real_shards") else str(inputs.real_shards)
-        return replace(spec, data=replace(d, real_shards=real, synthetic_shards=str(inputs.synthetic_shards)))
-    if d.real_shards and not given.get("real_shards"):
-        shards, _, _ = build_real(work, crop_size=size)
-        return replace(spec, data=replace(d, real_shards=str(shards)))
-    return spec
-
-
-def run(args) -> int:
-    from landmix import settings
-
-    spec = spec_from_args(args)
-    # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
-    settings.init_ray(num_cpus=int(spec.train.num_workers * spec.train.cpus_per_worker) + 2)
-    t0 = time.perf_counter()
-    spec = with_inputs(spec, {"real_shards": args.real_shards, "synthetic_shards": args.synthetic_shards})
-    inputs_s = time.perf_counter() - t0
-    out = args.out or str(settings.PROJECT_ROOT / "runs" / spec.train.name)
-    t0 = time.perf_counter()
-    result = fit(spec, out)
-    keys = ("epoch", "best_epoch", "stop_reason", "val_nme", "test_nme", "test_nme_helen", "test_nme_afw",
-            "test_fr@10", "test_auc@10")  # fmt: skip
-    print(json.dumps({k: result.metrics.get(k) for k in keys}))
-    print(f"inputs ready in {inputs_s:.0f} s; trained in {time.perf_counter() - t0:.0f} s; checkpoint: "
-          f"{Path(out, 'checkpoint')}; Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
-          f"{spec.tracking.experiment!r} at {os.environ.get('MLFLOW_TRACKING_URI') or spec.tracking.uri or 'off'}")
-    return 0 if result.error is None else 1

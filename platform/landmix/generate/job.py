@@ -32,7 +32,7 @@ from landmix.generate.face3d import LOOK, POSES, WIDE_POSE
 from landmix.generate.look import STEPS
 
 MODES = ("procedural", "recompose")
-GENERATOR_MARKER = "generator.json"  # what drew the folder's faces (generator_info)
+from landmix.sources.facesynthetics import GENERATOR_MARKER  # noqa: E402, I001 (prepare reads it too)
 SUFFIXES = ("_ldmks.txt", "_seg.png", "_ldmks_annotator.txt", ".png")  # in write order: the image last
 _PNG_END = b"IEND\xaeB`\x82"  # the last 8 bytes of every PNG file
 

@@ -24,6 +24,7 @@ from landmix.sources import content_hash, parse_xy_lines, probe_image, read_file
 
 SCHEME = SYNTH70
 ROOT_SPLIT = "train"
+GENERATOR_MARKER = "generator.json"  # what drew a generated folder's faces (`landmix generate` writes it)
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # (file-name ending, role), most specific first: "_seg.png" also ends in ".png".
