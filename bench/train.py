@@ -162,8 +162,7 @@ def pipeline(args) -> None:
     from landmix.augment import make_augmenter
     from landmix.losses import landmark_loss
     from landmix.models import create_model
-    from landmix.pool import read_pool, shard_folder
-    from landmix.train import batches
+    from landmix.pool import batches, read_pool, shard_folder
 
     torch.set_num_threads(args.threads)
     spec = C.real_baseline()

@@ -30,9 +30,11 @@ import numpy as np
 from landmix.generate import FaceConfig, generator_version, make_sample
 from landmix.generate.face3d import LOOK, POSES, WIDE_POSE
 from landmix.generate.look import STEPS
+from landmix.sources.facesynthetics import (
+    GENERATOR_MARKER,  # what drew a folder's faces (prepare reads it too)
+)
 
 MODES = ("procedural", "recompose")
-from landmix.sources.facesynthetics import GENERATOR_MARKER  # noqa: E402, I001 (prepare reads it too)
 SUFFIXES = ("_ldmks.txt", "_seg.png", "_ldmks_annotator.txt", ".png")  # in write order: the image last
 _PNG_END = b"IEND\xaeB`\x82"  # the last 8 bytes of every PNG file
 
