@@ -191,7 +191,7 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     sys.path.insert(0, str(Path(__file__).parent))
     import _shards
     from _fixtures import synthetic_rows, write_manifest
-    from landmix import checkpoint, prepare, translate
+    from landmix import prepare, relabel, translate
 
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
@@ -223,7 +223,7 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     out = tmp_path / "relabelled"
     summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
     assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
-    assert checkpoint.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
+    assert relabel.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
 
     # A second round (jobs/tune_mix.py --translator-rounds 2): a model pretrained anew on the re-labelled shards,
     # its map chained after the first round's chain

@@ -18,7 +18,7 @@ flip-equivariant: translating a flipped face equals flipping the translated face
     both = chain(tr, fit(model_pts, human_pts, IBUG68, IBUG68))   # stages applied in order, one artifact
 
 A second, real-face stage is fitted from a synthetic-trained model's predictions on real faces by
-`landmix.checkpoint.fit_translator` (`landmix fit-translator`) and chained after the first; this module
+`landmix.relabel.fit_translator` (`landmix fit-translator`) and chained after the first; this module
 knows nothing of models or training.
 
 A small MLP was not added: on the generator's paired conventions it measured worse overall than
