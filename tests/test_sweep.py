@@ -15,7 +15,7 @@ import pytest
 
 from landmix import sweep
 from landmix.config import ALL_REAL
-from landmix.sweep import Cell, pretrain, results, search
+from landmix.sweep import Cell, asha, pretrain, results, search
 
 
 def _sweep(tmp_path, **kw) -> sweep.SweepConfig:
@@ -253,14 +253,14 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
 
     sw = sweep.SweepConfig(base=sweep.smoke("/r", "/s").base, alphas=(0.25, 0.5, 0.75), grace_period=2,
                            storage_path=str(tmp_path))  # fmt: skip
-    asha = search.mixing_asha(sw)
+    scheduler = asha.mixing_asha(sw)
     trials = {"a": _trial("a", "mixed", 10, alpha=0.25), "b": _trial("b", "mixed", 10, alpha=0.75),
               "c": _trial("c", "mixed", 50, alpha=0.75), "r": _trial("r", "real_only", 10)}  # fmt: skip
     for t in trials.values():
-        asha.on_trial_add(None, t)
+        scheduler.on_trial_add(None, t)
 
     def report(tid: str, val: float, it: int = 2):
-        return asha.on_trial_result(None, trials[tid], {"training_iteration": it, sweep.METRIC: val})
+        return scheduler.on_trial_result(None, trials[tid], {"training_iteration": it, sweep.METRIC: val})
 
     assert report("a", 0.10, it=1) == TrialScheduler.CONTINUE  # before the rung: nothing to compare
     assert report("a", 0.10) == TrialScheduler.CONTINUE  # first at the rung of (10, seed 0)
@@ -270,10 +270,10 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     # A ratio whose worse result is its own last epoch (it reports its test score with it) ends by itself:
     # stopping it there would lose the cell file the trial writes after that report.
     trials["d"] = _trial("d", "mixed", 10, alpha=0.5)
-    asha.on_trial_add(None, trials["d"])
+    scheduler.on_trial_add(None, trials["d"])
     last = {"training_iteration": 2, sweep.METRIC: 0.50, "stop_reason": "budget"}
-    assert asha.on_trial_result(None, trials["d"], last) == TrialScheduler.CONTINUE
-    assert set(asha.groups) == {(10, 0), (50, 0)}
+    assert scheduler.on_trial_result(None, trials["d"], last) == TrialScheduler.CONTINUE
+    assert set(scheduler.groups) == {(10, 0), (50, 0)}
     assert [p.name for p in (sw.root / "asha_stopped").iterdir()] == [sweep.Cell("mixed", 10, 0.75).name]
 
     # Only what ASHA stopped is recorded "stopped"; a trial cut off by a stopped job (same look: validation
@@ -282,7 +282,7 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
         return SimpleNamespace(config={"cell": cell.__dict__}, metrics={sweep.METRIC: 0.3}, error=None)
 
     cut_off = sweep.Cell("real_only", 10)
-    search.record_stopped(sw, [result(sweep.Cell("mixed", 10, 0.75)), result(cut_off)], None)
+    asha.record_stopped(sw, [result(sweep.Cell("mixed", 10, 0.75)), result(cut_off)], None)
     assert results.finished_cells(sw)[sweep.Cell("mixed", 10, 0.75).name]["status"] == "stopped"
     assert not results.is_finished(sw, cut_off)
 
@@ -296,9 +296,9 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
         (folder / "meta.json").write_text(json.dumps({"metrics": report_, "mlflow_run_id": "r1"}))
         for name, body in extra.items():
             (folder / name).write_text(json.dumps(body))
-    asha_marker = search.asha_marker(sw, late)
+    asha_marker = asha.asha_marker(sw, late)
     asha_marker.touch()
-    search.record_stopped(sw, [result(late)], None)
+    asha.record_stopped(sw, [result(late)], None)
     done = results.finished_cells(sw)[late.name]
     assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1"
 

@@ -1,8 +1,9 @@
-"""Ray Tune over the real/synthetic mix, in five parts:
+"""Ray Tune over the real/synthetic mix, in six parts:
 
 - `landmix.sweep.spec`: what a sweep is (`SweepConfig`, its cells `Cell`, the `smoke` and `study` presets);
 - `landmix.sweep.search`: the search space, the trial function (each trial its own Ray Train run), the
   Tuner and `run_sweep`;
+- `landmix.sweep.asha`: early stopping among the grid's mixing ratios, and the stopped trials' records;
 - `landmix.sweep.pretrain`: the once-per-seed synthetic-only training and the translator's real-face round
   (`landmix.relabel` fits it);
 - `landmix.sweep.adapt`: the label-adaptation arm (that model's outputs translated by a real-fitted map);
