@@ -186,6 +186,7 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     import json
     import sys
     from dataclasses import replace
+    from functools import partial
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -225,10 +226,17 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
     assert relabel.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
 
-    # A second round (jobs/tune_mix.py --translator-rounds 2): a model pretrained anew on the re-labelled shards,
-    # its map chained after the first round's chain
+    # A second round as jobs/tune_mix.py --translator-rounds 2 runs it (relabel.rounds): a model pretrained anew on
+    # the shards re-labelled by the first round's chain, its map chained after that chain
     again = replace(sw, translator=str(path), base=replace(sw.base, data=replace(sw.base.data, synthetic_shards=str(out))))
-    second = translate.load(sweep.fit_real_translator(again, 20))
+
+    def pretrained_on(translator: str) -> str:  # the job: re-prepare the synthetic faces with it, pretrain on them
+        assert translator == str(path)
+        return sweep.synthetic_model(again)
+
+    rounds = relabel.rounds(str(path), 1, pretrained_on, partial(sweep.translator_path, sw, 20, True, 0), n_faces=20)
+    assert rounds[0] == str(path) and rounds[1] == str(sweep.fit_real_translator(again, 20))  # one file, both ways
+    second = translate.load(rounds[1])
     assert [s.version for s in second.stages[:2]] == [s.version for s in chain.stages] and len(second.stages) == 3
     assert len(list((sw.root / "pretrain").glob("*/pretrain.json"))) == 2  # not the first round's model
 

@@ -30,10 +30,11 @@ from landmix.crops import box_for, crop_image
 from landmix.gap_classifier import ClassifierRecipe, classify, summarise
 from landmix.generate import job
 from landmix.generate.face3d import LOOK, POSES
+from landmix.schemes import IBUG68
 
 SOURCES = ("generated", "facesynthetics")  # what `landmix gap` can compare with the real faces
 
-INNER = slice(17, 68)  # iBUG points 17-67: brows, nose, eyes, mouth
+INNER = [i for i in range(IBUG68.num_points) if i not in IBUG68.groups["jaw"]]  # brows, nose, eyes, mouth
 CROP_SCALE = 1.9  # crop side / long side of the inner points' box: the whole face and a little around it
 
 

@@ -31,8 +31,8 @@ from landmix.checkpoint import data_config, load, predict, read_meta
 from landmix.schemes import IBUG68
 from landmix.sources.split import real_split
 
-JAW = slice(0, 17)
-INNER = slice(17, 68)
+JAW = list(IBUG68.groups["jaw"])  # the points where the x-ray and annotator conventions differ most
+INNER = [i for i in range(IBUG68.num_points) if i not in JAW]  # brows, nose, eyes, mouth
 
 
 def _nme_pct(pred: np.ndarray, gt: np.ndarray, points=slice(None)) -> float:
