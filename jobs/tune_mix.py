@@ -181,12 +181,14 @@ def main(argv=None) -> int:
                        **overrides, **extra)  # fmt: skip
 
     sw = make_sweep(inputs)
-    if args.translator_real_faces is not None:  # re-labelling rounds: landmix.relabel.rounds
+    if args.translator_real_faces is not None:  # the re-labelling rounds (landmix.relabel.rounds)
         n, modes = args.translator_real_faces, args.translator_modes
-        chain = relabel.rounds(
-            sw.translator, args.translator_rounds,
-            train=lambda translator: sweep.synthetic_model(make_sweep(build_inputs(**build, translator=translator))),
-            out=partial(sweep.translator_path, sw, n, True, modes), n_faces=n, modes=modes)  # fmt: skip
+
+        def pretrained_on(translator: str) -> str:  # the synthetic faces labelled by it, a synthetic-only model on them
+            return sweep.synthetic_model(make_sweep(build_inputs(**build, translator=translator)))
+
+        chain = relabel.rounds(sw.translator, args.translator_rounds, pretrained_on,
+                               partial(sweep.translator_path, sw, n, True, modes), n_faces=n, modes=modes)  # fmt: skip
         inputs = build_inputs(**build, translator=chain[-1])
         sw = make_sweep(inputs, translator_real_faces=n)
     out = sweep.run_sweep(sw)
