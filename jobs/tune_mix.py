@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.59+ default is token auth; set it explicitly
@@ -37,7 +38,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # bars from every trial garble the job log
 
 from landmix import config as cfg  # noqa: E402
-from landmix import results_page, settings, sweep, translate  # noqa: E402
+from landmix import relabel, results_page, settings, sweep, translate  # noqa: E402
 from landmix.inputs import Inputs, build_inputs  # noqa: E402
 from landmix.sweep.spec import SELECTION_ARMS  # noqa: E402
 
@@ -180,11 +181,16 @@ def main(argv=None) -> int:
                        **overrides, **extra)  # fmt: skip
 
     sw = make_sweep(inputs)
-    # Each round: a synthetic model on the current labels; its map to the human labels of real faces; re-label.
-    for _ in range(args.translator_rounds if args.translator_real_faces is not None else 0):
-        path = sweep.fit_real_translator(sw, args.translator_real_faces, modes=args.translator_modes)
-        inputs = build_inputs(**build, translator=str(path))
-        sw = make_sweep(inputs, translator_real_faces=args.translator_real_faces)
+    if args.translator_real_faces is not None:  # the re-labelling rounds (landmix.relabel.rounds)
+        n, modes = args.translator_real_faces, args.translator_modes
+
+        def pretrained_on(translator: str) -> str:  # the synthetic faces labelled by it, a synthetic-only model on them
+            return sweep.synthetic_model(make_sweep(build_inputs(**build, translator=translator)))
+
+        chain = relabel.rounds(sw.translator, args.translator_rounds, pretrained_on,
+                               partial(sweep.translator_path, sw, n, True, modes), n_faces=n, modes=modes)  # fmt: skip
+        inputs = build_inputs(**build, translator=chain[-1])
+        sw = make_sweep(inputs, translator_real_faces=n)
     out = sweep.run_sweep(sw)
     results_page.record_job_end(sw.root, started)
     if args.results_page and "summary_md" in out["files"]:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from landmix import domain_gap, image_stats
+from landmix import domain_gap, gap_classifier, image_stats
 from landmix.generate import generator_version, make_sample
 
 
@@ -50,26 +50,26 @@ def test_image_stats_read_noise_spectrum_and_colour():
 
 
 def test_classifier_separates_what_differs_and_not_what_does_not():
-    recipe = domain_gap.ClassifierRecipe(folds=4, epochs=20, width=8)
+    recipe = gap_classifier.ClassifierRecipe(folds=4, epochs=20, width=8)
     sharp, smooth = _noise_crops(40, 30, 0), _noise_crops(40, 30, 1, smooth=1.5)
-    differ = domain_gap.classify(sharp, smooth, recipe, seed=0)
+    differ = gap_classifier.classify(sharp, smooth, recipe, seed=0)
     assert differ["accuracy"] >= 0.9 and differ["auc"] >= 0.95
-    same = domain_gap.classify(sharp, _noise_crops(40, 30, 2), recipe, seed=0)
+    same = gap_classifier.classify(sharp, _noise_crops(40, 30, 2), recipe, seed=0)
     assert same["accuracy"] <= 0.75  # one distribution: near chance (80 crops; 0.5 +- 0.11 at 95 %)
     assert len(same["prob"]) == 80 and sum(same["label"]) == 40
     with pytest.raises(ValueError, match="equal crop counts"):
-        domain_gap.classify(sharp, smooth[:30], recipe)
+        gap_classifier.classify(sharp, smooth[:30], recipe)
 
 
 def test_summary_pools_repeats_with_wilson_intervals():
     runs = [{"accuracy": 0.75, "accuracy_synthetic": 1.0, "accuracy_real": 0.5, "auc": 0.8, "n": 20},
             {"accuracy": 0.5, "accuracy_synthetic": 0.5, "accuracy_real": 0.5, "auc": 0.6, "n": 20}]  # fmt: skip
-    s = domain_gap.summarise(runs)
+    s = gap_classifier.summarise(runs)
     assert s["accuracy"] == pytest.approx(0.625) and s["accuracy_synthetic"] == pytest.approx(0.75)
     assert s["accuracy_ci"][0] < 0.625 < s["accuracy_ci"][1] and s["auc"] == pytest.approx(0.7)
-    lo, hi = domain_gap.wilson(50, 100)
+    lo, hi = gap_classifier.wilson(50, 100)
     assert lo == pytest.approx(0.404, abs=1e-3) and hi == pytest.approx(0.596, abs=1e-3)
-    assert math.isclose(sum(domain_gap.wilson(0, 10)), domain_gap.wilson(0, 10)[1])
+    assert math.isclose(sum(gap_classifier.wilson(0, 10)), gap_classifier.wilson(0, 10)[1])
 
 
 def test_gap_config_refuses_bad_settings(tmp_path):

@@ -1,4 +1,5 @@
-"""Annotation-budget selection (`landmix select`, landmix.select): descriptors, rankings, coverage gaps, the
+"""Annotation-budget selection (`landmix select`: landmix.descriptors, .candidates, .ranking, .select): descriptors,
+rankings, coverage gaps, the
 command on photos, and that no label is ever read (moving or deleting the .pts files changes no pick)."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import shutil
 import numpy as np
 import pytest
 
-from landmix import select
-from landmix.select import Candidates
+from landmix import descriptors, ranking, select
+from landmix.candidates import Candidates
+from landmix.schemes import IBUG68, SYNTH70
 
 
 def _frontal() -> np.ndarray:
@@ -31,19 +33,44 @@ def _frontal() -> np.ndarray:
 
 def test_descriptors_read_pose_and_expression_from_the_inner_points():
     face = _frontal()
-    yaw, pitch, roll, mouth, eyes = select.descriptors(face[None])[0]
+    yaw, pitch, roll, mouth, eyes = descriptors.descriptors(face[None])[0]
     assert abs(yaw) < 1e-9 and abs(roll) < 1e-9 and 0 < pitch < 1
     assert mouth == pytest.approx(0.6 / 6) and eyes == pytest.approx(0.8 / 2)
     a = np.radians(20)
     rotated = face @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # +20 degrees in image axes
-    assert select.descriptors(rotated[None])[0, 2] == pytest.approx(20)
+    assert descriptors.descriptors(rotated[None])[0, 2] == pytest.approx(20)
     turned = face.copy()
     turned[30, 0] += 1.0  # the nose tip towards the image's right eye corner
-    assert select.descriptors(turned[None])[0, 0] > 0
-    assert select.descriptors((turned * 3 + 7)[None]) == pytest.approx(select.descriptors(turned[None]))
+    assert descriptors.descriptors(turned[None])[0, 0] > 0
+    assert descriptors.descriptors((turned * 3 + 7)[None]) == pytest.approx(descriptors.descriptors(turned[None]))
     jaw = face.copy()
     jaw[:17] += 5  # the jaw, where the conventions differ, moves no descriptor
-    assert select.descriptors(jaw[None]) == pytest.approx(select.descriptors(face[None]))
+    assert descriptors.descriptors(jaw[None]) == pytest.approx(descriptors.descriptors(face[None]))
+
+
+def test_descriptors_read_the_schemes_named_points_as_the_literal_indices_did():
+    """On a fixed input, the descriptors equal what they were when they read literal iBUG 68 indices."""
+    rng = np.random.default_rng(7)
+    pts = rng.uniform(20, 80, (68, 2)) + rng.normal(0, 4, (3, 68, 2))
+    before = [[-0.6989868570537574, -0.2367730921702733, 172.34501453916175, 0.4442907245777217, 0.9227123266255987],
+              [-0.33501095424408034, 0.13583229762991128, 157.233833674579, 0.4063617150709299, 0.8201811319727846],
+              [-0.3755495619152317, 0.535015779822878, 163.2305787204488, 0.5280526580026017, 0.7435869034575072]]
+    np.testing.assert_allclose(descriptors.descriptors(pts), before, rtol=1e-12)
+    synth = np.concatenate([pts, rng.normal(50, 5, (3, 2, 2))], axis=1)  # SYNTH70: the same 68 and two pupils
+    np.testing.assert_allclose(descriptors.descriptors(synth, SYNTH70), before, rtol=1e-12)
+
+
+def test_named_points_mirror_onto_each_other():
+    """Each image-left named point flips onto its image-right namesake (the flip is the scheme's), and the
+    midline ones onto themselves in mirrored order."""
+    perm = IBUG68.flip_perm
+    for name, idx in IBUG68.named.items():
+        partner = IBUG68.named[name.replace("image_left", "image_right")] if "image_left" in name else None
+        if partner is not None:
+            assert sorted(perm[i] for i in idx) == sorted(partner), name
+        elif "image_right" not in name:
+            assert sorted(perm[i] for i in idx) == sorted(idx), name
+    assert IBUG68.norm_pair == (IBUG68.named["eye_image_left_corners"][0], IBUG68.named["eye_image_right_corners"][1])
 
 
 def _cands(embedding, disagreement, found=None) -> Candidates:
@@ -60,36 +87,36 @@ def test_coverage_spreads_over_clusters_and_rankings_are_nested():
     centres = np.eye(4) * 10
     emb = np.concatenate([c + rng.normal(0, 0.1, (6, 4)) for c in centres])  # 4 clusters of 6
     cands = _cands(emb, rng.uniform(0, 1, 24))
-    picks = select.rank(cands, "coverage", 4)
+    picks = ranking.rank(cands, "coverage", 4)
     assert len({p // 6 for p in picks}) == 4  # one face of each cluster before any second one
-    for method in select.METHODS:
-        assert select.rank(cands, method, 5, seed=3) == select.rank(cands, method, 12, seed=3)[:5]
-        assert len(set(select.rank(cands, method))) == 24  # the whole ranking: every photo once
+    for method in ranking.METHODS:
+        assert ranking.rank(cands, method, 5, seed=3) == ranking.rank(cands, method, 12, seed=3)[:5]
+        assert len(set(ranking.rank(cands, method))) == 24  # the whole ranking: every photo once
 
 
 def test_uncertainty_ranks_by_disagreement_and_unfound_photos_come_last():
     dis = np.array([0.1, 0.5, np.nan, 0.3, 0.9, np.nan])
     cands = _cands(np.eye(6), dis, found=~np.isnan(dis))
-    order = select.rank(cands, "uncertainty")
+    order = ranking.rank(cands, "uncertainty")
     assert order[:4] == [4, 1, 3, 0] and set(order[4:]) == {2, 5}
     for method in ("coverage", "hybrid"):
-        assert set(select.rank(cands, method)[4:]) == {2, 5}
-    assert set(select.rank(cands, "random")) == set(range(6))  # random draws from every photo, found or not
+        assert set(ranking.rank(cands, method)[4:]) == {2, 5}
+    assert set(ranking.rank(cands, "random")) == set(range(6))  # random draws from every photo, found or not
 
 
 def test_random_order_does_not_depend_on_how_the_photos_are_listed():
     cands = _cands(np.eye(5), np.ones(5))
-    order = [cands.names[i] for i in select.rank(cands, "random", seed=7)]
+    order = [cands.names[i] for i in ranking.rank(cands, "random", seed=7)]
     flipped = _cands(np.eye(5), np.ones(5))
     flipped.names = cands.names[::-1]
-    assert [flipped.names[i] for i in select.rank(flipped, "random", seed=7)] == order
-    assert [cands.names[i] for i in select.rank(cands, "random", seed=8)] != order
+    assert [flipped.names[i] for i in ranking.rank(flipped, "random", seed=7)] == order
+    assert [cands.names[i] for i in ranking.rank(cands, "random", seed=8)] != order
 
 
 def test_hybrid_leans_towards_unsure_faces_among_equally_distant_ones():
     emb = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], float) + [5, 5]
-    sure = select.rank(_cands(emb, [0, 0.1, 0.2, 0.3, 0.9]), "hybrid", 2)
-    unsure = select.rank(_cands(emb, [0, 0.9, 0.2, 0.3, 0.1]), "hybrid", 2)
+    sure = ranking.rank(_cands(emb, [0, 0.1, 0.2, 0.3, 0.9]), "hybrid", 2)
+    unsure = ranking.rank(_cands(emb, [0, 0.9, 0.2, 0.3, 0.1]), "hybrid", 2)
     assert sure[1] == 4 and unsure[1] == 1
 
 
@@ -99,10 +126,10 @@ def test_coverage_gaps_flag_what_the_pool_has_and_the_generator_rarely_makes():
                                  rng.normal(0, 3, 2000), rng.uniform(0, 0.1, 2000), rng.uniform(0.2, 0.4, 2000)])
     pool = synthetic[:200].copy()
     pool[:30, 0] = 0.7  # 15 % of the pool turned far to one side, where no synthetic face is
-    gaps = select.coverage_gaps(pool, synthetic)
+    gaps = descriptors.coverage_gaps(pool, synthetic)
     assert [(g["descriptor"], g["bin"]) for g in gaps] == [("yaw", [0.6, 0.8])]
     assert gaps[0]["pool_share"] == pytest.approx(0.15) and gaps[0]["synthetic_share"] == 0
-    assert select.coverage_gaps(synthetic[:200], synthetic) == []
+    assert descriptors.coverage_gaps(synthetic[:200], synthetic) == []
 
 
 @pytest.fixture

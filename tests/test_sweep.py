@@ -15,7 +15,7 @@ import pytest
 
 from landmix import sweep
 from landmix.config import ALL_REAL
-from landmix.sweep import Cell, pretrain, results, search
+from landmix.sweep import Cell, asha, pretrain, results, search
 
 
 def _sweep(tmp_path, **kw) -> sweep.SweepConfig:
@@ -186,12 +186,13 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     import json
     import sys
     from dataclasses import replace
+    from functools import partial
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
     import _shards
     from _fixtures import synthetic_rows, write_manifest
-    from landmix import checkpoint, prepare, translate
+    from landmix import prepare, relabel, translate
 
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
@@ -223,12 +224,19 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     out = tmp_path / "relabelled"
     summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
     assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
-    assert checkpoint.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
+    assert relabel.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
 
-    # A second round (jobs/tune_mix.py --translator-rounds 2): a model pretrained anew on the re-labelled shards,
-    # its map chained after the first round's chain
+    # A second round as jobs/tune_mix.py --translator-rounds 2 runs it (relabel.rounds): a model pretrained anew on
+    # the shards re-labelled by the first round's chain, its map chained after that chain
     again = replace(sw, translator=str(path), base=replace(sw.base, data=replace(sw.base.data, synthetic_shards=str(out))))
-    second = translate.load(sweep.fit_real_translator(again, 20))
+
+    def pretrained_on(translator: str) -> str:  # the job: re-prepare the synthetic faces with it, pretrain on them
+        assert translator == str(path)
+        return sweep.synthetic_model(again)
+
+    rounds = relabel.rounds(str(path), 1, pretrained_on, partial(sweep.translator_path, sw, 20, True, 0), n_faces=20)
+    assert rounds[0] == str(path) and rounds[1] == str(sweep.fit_real_translator(again, 20))  # one file, both ways
+    second = translate.load(rounds[1])
     assert [s.version for s in second.stages[:2]] == [s.version for s in chain.stages] and len(second.stages) == 3
     assert len(list((sw.root / "pretrain").glob("*/pretrain.json"))) == 2  # not the first round's model
 
@@ -253,14 +261,14 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
 
     sw = sweep.SweepConfig(base=sweep.smoke("/r", "/s").base, alphas=(0.25, 0.5, 0.75), grace_period=2,
                            storage_path=str(tmp_path))  # fmt: skip
-    asha = search.mixing_asha(sw)
+    scheduler = asha.mixing_asha(sw)
     trials = {"a": _trial("a", "mixed", 10, alpha=0.25), "b": _trial("b", "mixed", 10, alpha=0.75),
               "c": _trial("c", "mixed", 50, alpha=0.75), "r": _trial("r", "real_only", 10)}  # fmt: skip
     for t in trials.values():
-        asha.on_trial_add(None, t)
+        scheduler.on_trial_add(None, t)
 
     def report(tid: str, val: float, it: int = 2):
-        return asha.on_trial_result(None, trials[tid], {"training_iteration": it, sweep.METRIC: val})
+        return scheduler.on_trial_result(None, trials[tid], {"training_iteration": it, sweep.METRIC: val})
 
     assert report("a", 0.10, it=1) == TrialScheduler.CONTINUE  # before the rung: nothing to compare
     assert report("a", 0.10) == TrialScheduler.CONTINUE  # first at the rung of (10, seed 0)
@@ -270,10 +278,10 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     # A ratio whose worse result is its own last epoch (it reports its test score with it) ends by itself:
     # stopping it there would lose the cell file the trial writes after that report.
     trials["d"] = _trial("d", "mixed", 10, alpha=0.5)
-    asha.on_trial_add(None, trials["d"])
+    scheduler.on_trial_add(None, trials["d"])
     last = {"training_iteration": 2, sweep.METRIC: 0.50, "stop_reason": "budget"}
-    assert asha.on_trial_result(None, trials["d"], last) == TrialScheduler.CONTINUE
-    assert set(asha.groups) == {(10, 0), (50, 0)}
+    assert scheduler.on_trial_result(None, trials["d"], last) == TrialScheduler.CONTINUE
+    assert set(scheduler.groups) == {(10, 0), (50, 0)}
     assert [p.name for p in (sw.root / "asha_stopped").iterdir()] == [sweep.Cell("mixed", 10, 0.75).name]
 
     # Only what ASHA stopped is recorded "stopped"; a trial cut off by a stopped job (same look: validation
@@ -282,7 +290,7 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
         return SimpleNamespace(config={"cell": cell.__dict__}, metrics={sweep.METRIC: 0.3}, error=None)
 
     cut_off = sweep.Cell("real_only", 10)
-    search.record_stopped(sw, [result(sweep.Cell("mixed", 10, 0.75)), result(cut_off)], None)
+    asha.record_stopped(sw, [result(sweep.Cell("mixed", 10, 0.75)), result(cut_off)], None)
     assert results.finished_cells(sw)[sweep.Cell("mixed", 10, 0.75).name]["status"] == "stopped"
     assert not results.is_finished(sw, cut_off)
 
@@ -296,9 +304,9 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
         (folder / "meta.json").write_text(json.dumps({"metrics": report_, "mlflow_run_id": "r1"}))
         for name, body in extra.items():
             (folder / name).write_text(json.dumps(body))
-    asha_marker = search.asha_marker(sw, late)
+    asha_marker = asha.asha_marker(sw, late)
     asha_marker.touch()
-    search.record_stopped(sw, [result(late)], None)
+    asha.record_stopped(sw, [result(late)], None)
     done = results.finished_cells(sw)[late.name]
     assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1"
 

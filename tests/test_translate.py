@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from landmix import translate
-from landmix.schemes import IBUG68, SYNTH70, flip_points
+from landmix.schemes import IBUG68, SYNTH70, flip_points, get_scheme
 
 _JAW_WEIGHT = np.zeros(68)
 _JAW_WEIGHT[:17] = np.sin(np.pi * np.arange(17) / 16)  # cheeks move most, chin and ears not
@@ -36,7 +36,7 @@ def _pairs(shared_data, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_fixed_table_rows_sum_to_one_and_shared_points_map_to_themselves():
     for (src, dst), table in translate.FIXED_TABLES.items():
-        m = translate.table_matrix(translate.get_scheme(src), translate.get_scheme(dst))
+        m = translate.table_matrix(get_scheme(src), get_scheme(dst))
         np.testing.assert_allclose(m.sum(1), 1.0)
         assert set(table) == set(range(m.shape[0]))
     m = translate.table_matrix(SYNTH70, IBUG68)

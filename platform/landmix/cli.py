@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("landmix.inspect", "draw contact sheets and label-spread figures for a manifest"),
     "prepare": ("landmix.prepare", "crop, translate and shard manifests into training-ready Parquet"),
     "fit-translator": (
-        "landmix.checkpoint",
+        "landmix.relabel",
         "fit the real-face label translation on a synthetic-trained model",
     ),
     "train": ("landmix.train_command", "train a landmark detector with Ray Train from a preset"),

@@ -1,6 +1,6 @@
 """Image statistics of face crops, side by side per source: colour, contrast, the power spectrum's slope,
 noise and sharpness (`image_stats`), their table (`stats_table`) and figure (`plot`). `landmix gap` reports them
-beside its classifier (landmix.domain_gap): the classifier says how far a source is from real photos, these say
+beside its classifier (landmix.gap_classifier): the classifier says how far a source is from real photos, these say
 where.
 """
 

@@ -29,6 +29,20 @@ _IBUG68_GROUPS = {
     "mouth_inner": tuple(range(60, 68)),
 }
 
+# Named points of iBUG 68 (0-based) that shape measures read (landmix.descriptors); pairs are ordered
+# image-left to image-right, or top to bottom.
+_IBUG68_NAMED = {
+    "nose_tip": (30,),
+    "mouth_corners": (48, 54),
+    "inner_lips": (62, 66),  # the inner lips' midpoints: top, bottom
+    "eye_image_left_corners": (36, 39),
+    "eye_image_left_upper_lid": (37, 38),
+    "eye_image_left_lower_lid": (41, 40),  # below 37, 38
+    "eye_image_right_corners": (42, 45),
+    "eye_image_right_upper_lid": (43, 44),
+    "eye_image_right_lower_lid": (47, 46),  # below 43, 44
+}
+
 # The horizontal-flip permutation of iBUG 68, 0-based (../shared/data/README.md).
 _IBUG68_FLIP = (
     *range(16, -1, -1),
@@ -52,7 +66,8 @@ class Scheme:
     num_points: K, the number of points of every face in this convention.
     groups: group name -> 0-based point indices; "image_left"/"image_right" groups mirror each other.
     flip_perm: flip_perm[i] is the index of point i's mirror partner (0-based); an involution.
-    norm_pair: the two points whose distance normalises the NME (outer eye corners).
+    norm_pair: the two points whose distance normalises the NME (outer eye corners: image left, image right).
+    named: point name -> its 0-based indices (nose tip, mouth corners, eye corners and lids), for shape measures.
     """
 
     name: str
@@ -61,6 +76,7 @@ class Scheme:
     flip_perm: tuple[int, ...]
     norm_pair: tuple[int, int]
     description: str = field(default="", compare=False)
+    named: MappingProxyType = field(default_factory=lambda: MappingProxyType({}), compare=False)
 
     def __post_init__(self):
         if len(self.flip_perm) != self.num_points:
@@ -70,6 +86,8 @@ class Scheme:
         covered = sorted(i for idx in self.groups.values() for i in idx)
         if covered != list(range(self.num_points)):
             raise ValueError(f"{self.name}: groups must cover every point exactly once")
+        if any(not 0 <= i < self.num_points for idx in self.named.values() for i in idx):
+            raise ValueError(f"{self.name}: a named point lies outside 0..{self.num_points - 1}")
 
     @property
     def mirror_groups(self) -> dict[str, str]:
@@ -98,6 +116,7 @@ def _scheme(name, groups, flip, description) -> Scheme:
         flip_perm=tuple(int(i) for i in flip),
         norm_pair=(36, 45),
         description=description,
+        named=MappingProxyType(dict(_IBUG68_NAMED)),
     )
 
 

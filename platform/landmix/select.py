@@ -4,255 +4,31 @@
 
 The selector never reads a label. For each photo of the pool (image files, searched recursively; .pts files
 beside them are ignored), dlib's detector finds the faces and the photo's candidate is its best-scoring face
-(a photo is what an annotator opens); the model's crop comes from the detector box, refined by the model's own
-predictions (`predict.landmarks`, as `landmix predict` does), never from labelled points. From that crop the
-model gives:
-  - an embedding: the backbone's last feature map, averaged over space (what the model "sees": pose,
-    expression, appearance, lighting);
-  - a disagreement: the spread of its 68 points over the crop shifted and scaled a little and mirrored
-    (`VARIANTS` x 2 predictions), in inter-ocular distances: where the model is unsure;
-  - shape descriptors of its predicted points (`descriptors`: yaw, pitch, roll, mouth and eye opening).
-Methods (`config.SELECTIONS`), each a ranking whose prefixes are the picks for every budget (nested, as the
-study's random n_real order is):
-  - random: a seeded shuffle of every photo (the baseline);
-  - coverage: k-center greedy on the embeddings (each pick the face farthest from every earlier pick);
-  - uncertainty: the largest disagreement first;
-  - hybrid: k-center greedy with each distance weighted by the face's disagreement rank (0.5-1): spread
-    out over the pool, leaning towards faces the model is unsure of.
-Photos where no face was found cannot be ranked by the model: they follow the ranked ones (a seeded shuffle),
-and are listed. Writes: OUT (picks.txt: the chosen photos, relative to the pool, in order), and beside it
-OUT.json (every photo's detection, disagreement, descriptors, rank; the no-face photos; the synthetic set's
-coverage gaps), OUT-sheet.png (the picks' crops with their predicted points) and OUT-coverage.png (pool,
-picks and synthetic faces in pose, expression and the model's appearance space).
+(a photo is what an annotator opens), described by the model from its own crop (landmix.candidates: an
+embedding, a disagreement, the shape descriptors of its predicted points, landmix.descriptors). Each method
+(`config.SELECTIONS`: random, coverage, uncertainty, hybrid) is a ranking whose prefixes are the picks for every
+budget (landmix.ranking). Photos where no face was found cannot be ranked by the model: they follow the ranked
+ones (a seeded shuffle), and are listed. Writes: OUT (picks.txt: the chosen photos, relative to the pool, in
+order), and beside it OUT.json (every photo's detection, disagreement, descriptors, rank; the no-face photos;
+the synthetic set's coverage gaps), OUT-sheet.png (the picks' crops with their predicted points) and
+OUT-coverage.png (pool, picks and synthetic faces in pose, expression and the model's appearance space).
 
-Where the synthetic set lacks coverage (`coverage_gaps`): the pool's predicted shapes and the synthetic
-faces' labels are binned by each descriptor; a bin holding at least 2 % of the pool and under 2 % (and under
-half the pool's share) of the synthetic faces is a gap (the generator's to-do list), written to OUT.json and
-printed. A model's predictions lean towards the mean shape, so the pool's tails are if anything under-counted:
-a gap reported is there, some may be missed.
+Where the synthetic set lacks coverage (`descriptors.coverage_gaps`): the pool's predicted shapes and the
+synthetic faces' labels are binned by each descriptor; a bin the pool fills and the synthetic faces barely do is
+a gap (the generator's to-do list), written to OUT.json and printed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from landmix import config as C
 from landmix import crops, detect
-from landmix.schemes import IBUG68
-
-METHODS = C.SELECTIONS
-# The disagreement's crops: (dx, dy, scale) of the crop box, in crop sides; each also mirrored.
-VARIANTS = ((0.0, 0.0, 1.0), (0.04, 0.0, 1.0), (-0.04, 0.0, 1.0), (0.0, 0.04, 1.0), (0.0, -0.04, 1.0),
-            (0.0, 0.0, 0.92), (0.0, 0.0, 1.08))  # fmt: skip
-DESCRIPTORS = ("yaw", "pitch", "roll", "mouth", "eyes")
-# A coverage gap: a descriptor bin with >= GAP_MIN_SHARE of the pool that the generator rarely makes (under
-# GAP_RARE of the synthetic faces, and under 1 / GAP_RATIO of the pool's share).
-GAP_MIN_SHARE, GAP_RARE, GAP_RATIO = 0.02, 0.02, 2.0
-
-
-@dataclass
-class Candidates:
-    """One candidate face per photo (its best detection), described by a model. N photos, `found` of them
-    with a face; the arrays are NaN where none was found."""
-
-    names: list[str]  # the photos, as the picks file names them
-    found: np.ndarray  # (N,) bool: a face was found
-    boxes: np.ndarray  # (N, 4) detector box x0, y0, x1, y1, image pixels
-    scores: np.ndarray  # (N,) detector score
-    crops: np.ndarray  # (N, 3) the last pass's model-input crop x0, y0, side
-    points: np.ndarray  # (N, 68, 2) predicted points, image pixels
-    embedding: np.ndarray  # (N, D) backbone features
-    disagreement: np.ndarray  # (N,) RMS spread of the points over the VARIANTS, in inter-ocular distances
-    descriptors: np.ndarray  # (N, len(DESCRIPTORS)) of the predicted points
-
-
-# ------------------------------------------------------------------------------------------ describing
-def descriptors(pts: np.ndarray) -> np.ndarray:
-    """Pose and expression of IBUG68 shapes (N, 68, 2) -> (N, 5) yaw, pitch, roll, mouth, eyes, from inner
-    points only (the jaw is where the synthetic and human conventions differ):
-    yaw: where the nose tip sits between the outer eye corners, -1..1 (0 = frontal; the sign is the image side);
-    pitch: how far down the nose tip sits between the eye line and the mouth, 0..1;
-    roll: the eye line's angle, degrees; mouth: inner-lip gap / inter-ocular; eyes: eyelid gap / eye width."""
-    p = np.asarray(pts, np.float64)
-    le, re, nose = p[:, 36], p[:, 45], p[:, 30]
-    dl, dr = np.linalg.norm(nose - le, axis=1), np.linalg.norm(nose - re, axis=1)
-    iod = np.maximum(np.linalg.norm(re - le, axis=1), 1e-6)
-    eye_mid, mouth_mid = (le + re) / 2, (p[:, 48] + p[:, 54]) / 2
-    axis = mouth_mid - eye_mid
-    depth = np.maximum(np.einsum("ij,ij->i", axis, axis), 1e-6)
-    pitch = np.einsum("ij,ij->i", nose - eye_mid, axis) / depth
-    roll = np.degrees(np.arctan2(re[:, 1] - le[:, 1], re[:, 0] - le[:, 0]))
-    mouth = np.linalg.norm(p[:, 66] - p[:, 62], axis=1) / iod
-
-    def opening(top, bottom, a, b):
-        gap = sum(np.linalg.norm(p[:, t] - p[:, u], axis=1) for t, u in zip(top, bottom)) / 2
-        return gap / np.maximum(np.linalg.norm(p[:, a] - p[:, b], axis=1), 1e-6)
-
-    eyes = (opening((37, 38), (41, 40), 36, 39) + opening((43, 44), (47, 46), 42, 45)) / 2
-    return np.column_stack([(dl - dr) / np.maximum(dl + dr, 1e-6), pitch, roll, mouth, eyes])
-
-
-def _mirror_back(pts: np.ndarray, size: int) -> np.ndarray:
-    out = pts[..., np.asarray(IBUG68.flip_perm), :].copy()  # (..., 68, 2)
-    out[..., 0] = size - 1 - out[..., 0]
-    return out
-
-
-def embed(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    """(N, S, S, 3) uint8 model-input crops -> (N, D) the backbone's last feature map averaged over space."""
-    import torch
-
-    net = getattr(model, "module", model).eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch])).permute(0, 3, 1, 2).float() / 255.0
-            out.append(net.features(x)[-1].mean((2, 3)).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-
-def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, passes: int = 3) -> dict:
-    """One face of image (H, W, 3) uint8 RGB, found by the detector box (x0, y0, x1, y1): its points (68, 2)
-    in image pixels, the crop they were predicted on, its embedding and its disagreement."""
-    from landmix import checkpoint, predict
-
-    size, scale = model.cfg.image_size, model.cfg.crop_scale
-    pts = predict.landmarks(model, image, [calibration.model_box(box, scale)], passes)[0]
-    x0, y0, side = crops.box_for(pts, scale)
-    none = np.zeros((0, 2), np.float32)
-    cx, cy = x0 + side / 2, y0 + side / 2  # each variant: the crop moved by (dx, dy) sides, scaled about its centre
-    boxes = [(round(cx + (dx - k / 2) * side), round(cy + (dy - k / 2) * side), round(k * side))
-             for dx, dy, k in VARIANTS]  # integers: crops.crop_image cuts whole pixels
-    batch = np.stack([crops.crop_image(image, none, b, size)[0] for b in boxes])
-    plain = checkpoint.predict(model, batch, flip=False)
-    mirrored = np.stack([_mirror_back(p, size) for p in checkpoint.predict(model, batch[:, :, ::-1], flip=False)])
-    views = [predict.uncrop(p, b, size) for b, p in zip(boxes + boxes, np.concatenate([plain, mirrored]))]
-    views = np.stack(views)  # (2V, 68, 2) image pixels
-    mean = views.mean(0)
-    iod = max(float(np.linalg.norm(mean[45] - mean[36])), 1e-6)
-    spread = float(np.sqrt(((views - mean) ** 2).sum(-1).mean()) / iod)
-    return {"points": pts, "crop": (x0, y0, side), "embedding": embed(model, batch[:1])[0], "disagreement": spread}
-
-
-def find_faces(photos: list[Path]) -> list[dict]:
-    """The best-scoring detection of each photo: {"box": [x0, y0, x1, y1] or None, "score"} (or "error" where
-    the photo cannot be read). Depends on the images only: a sweep computes it once for every seed."""
-    from landmix import predict
-
-    out = []
-    for path in photos:
-        try:
-            image = predict.read_photo(path)
-        except (ValueError, OSError) as e:
-            out.append({"box": None, "score": None, "error": str(e)})
-            continue
-        boxes, scores = detect.detect_faces(image, scores=True)
-        out.append({"box": boxes[0].tolist(), "score": float(scores[0])} if len(boxes) else {"box": None, "score": None})
-    return out
-
-
-def describe_pool(model, photos: list[Path], names: list[str], detections: list[dict],
-                  calibration: detect.BoxCalibration | None = None) -> Candidates:  # fmt: skip
-    """Every photo's candidate described by the model (NaN rows where no face was found)."""
-    from landmix import predict
-
-    calibration = calibration or detect.BoxCalibration.load()
-    n, k = len(photos), model.cfg.num_points
-    found = np.array([d["box"] is not None for d in detections], bool)
-    boxes, pts = np.full((n, 4), np.nan), np.full((n, k, 2), np.nan, np.float32)
-    crop, scores, dis = np.full((n, 3), np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    emb = None
-    for i in np.flatnonzero(found):
-        d = describe(model, predict.read_photo(photos[i]), detections[i]["box"], calibration)
-        if emb is None:
-            emb = np.full((n, len(d["embedding"])), np.nan, np.float32)
-        boxes[i], scores[i], crop[i], pts[i] = detections[i]["box"], detections[i]["score"], d["crop"], d["points"]
-        emb[i], dis[i] = d["embedding"], d["disagreement"]
-    emb = np.full((n, 1), np.nan, np.float32) if emb is None else emb
-    return Candidates(list(names), found, boxes, scores, crop, pts, emb, dis, descriptors(pts))
-
-
-# --------------------------------------------------------------------------------------------- ranking
-def _shuffle(names: list[str], seed: int) -> list[int]:
-    """A seeded order of names that does not depend on their listing order."""
-    key = [hashlib.sha1(f"select:{seed}:{n}".encode()).hexdigest() for n in names]
-    return sorted(range(len(names)), key=key.__getitem__)
-
-
-def k_center(features: np.ndarray, count: int, weight: np.ndarray | None = None) -> list[int]:
-    """Greedy k-center: start from the face nearest the mean (the most typical), then repeatedly the face
-    farthest from every face picked so far (its distance times `weight` where given). Returns count indices."""
-    x = np.asarray(features, np.float64)
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    w = np.ones(len(x)) if weight is None else np.asarray(weight, np.float64)
-    dist = np.linalg.norm(x - x.mean(0), axis=1)
-    picks = [int(np.argmin(dist))]
-    nearest = np.linalg.norm(x - x[picks[0]], axis=1)
-    for _ in range(min(count, len(x)) - 1):
-        score = nearest * w
-        score[picks] = -1.0
-        picks.append(int(np.argmax(score)))
-        nearest = np.minimum(nearest, np.linalg.norm(x - x[picks[-1]], axis=1))
-    return picks
-
-
-def rank(cands: Candidates, method: str, count: int | None = None, seed: int = 0) -> list[int]:
-    """The first `count` photos (all by default) in the order `method` picks them (indices into cands)."""
-    if method not in METHODS:
-        raise ValueError(f"--method {method!r}; choose one of {list(METHODS)}")
-    n = len(cands.names)
-    count = n if count is None else min(count, n)
-    if method == "random":
-        return _shuffle(cands.names, seed)[:count]
-    ranked = np.flatnonzero(cands.found)
-    if method == "uncertainty":
-        order = sorted(ranked, key=lambda i: (-cands.disagreement[i], cands.names[i]))
-    else:
-        weight = None
-        if method == "hybrid":  # 0.5 for the surest face of the pool, 1 for the least sure
-            r = np.argsort(np.argsort(cands.disagreement[ranked]))
-            weight = 0.5 + 0.5 * r / max(len(ranked) - 1, 1)
-        order = [ranked[j] for j in k_center(cands.embedding[ranked], min(count, len(ranked)), weight)]
-    order = [int(i) for i in order][:count]
-    unfound = [i for i in _shuffle(cands.names, seed) if not cands.found[i]]
-    return (order + unfound)[:count]
-
-
-# ------------------------------------------------------------------------------------ coverage gaps
-GAP_BINS = {"yaw": np.linspace(-1, 1, 11), "pitch": np.linspace(0, 1, 11), "roll": np.linspace(-45, 45, 10),
-            "mouth": np.array([0, 0.05, 0.15, 0.3, 0.5, 0.8, 5.0]), "eyes": np.linspace(0, 0.6, 7)}  # fmt: skip
-
-
-def coverage_gaps(pool: np.ndarray, synthetic: np.ndarray) -> list[dict]:
-    """Descriptor bins the pool's faces fill and the synthetic faces barely do: (N, 5) and (M, 5) descriptors
-    -> [{"descriptor", "bin": [lo, hi], "pool_share", "synthetic_share"}], largest ratio first."""
-    pool, synthetic = np.asarray(pool, float), np.asarray(synthetic, float)
-    pool = pool[~np.isnan(pool).any(1)]
-    gaps = []
-    for j, name in enumerate(DESCRIPTORS):
-        edges = GAP_BINS[name]
-        p = np.histogram(np.clip(pool[:, j], edges[0], edges[-1]), edges)[0] / max(len(pool), 1)
-        s = np.histogram(np.clip(synthetic[:, j], edges[0], edges[-1]), edges)[0] / max(len(synthetic), 1)
-        for b in np.flatnonzero((p >= GAP_MIN_SHARE) & (s < GAP_RARE) & (p > GAP_RATIO * s)):
-            gaps.append({"descriptor": name, "bin": [round(float(edges[b]), 3), round(float(edges[b + 1]), 3)],
-                         "pool_share": round(float(p[b]), 4), "synthetic_share": round(float(s[b]), 4)})  # fmt: skip
-    return sorted(gaps, key=lambda g: -g["pool_share"] / max(g["synthetic_share"], 1e-4))
-
-
-def synthetic_descriptors(shards: str) -> np.ndarray:
-    """Descriptors of the labelled synthetic faces of a `landmix prepare` folder (labels only: no decoding)."""
-    import pyarrow.parquet as pq
-
-    from landmix.pool import rows_where_synthetic, shard_folder
-
-    table = rows_where_synthetic(pq.read_table(shard_folder(shards), columns=["landmarks", "is_synthetic"]), True)
-    pts = np.asarray(table.column("landmarks").to_pylist(), np.float64).reshape(len(table), -1, 2)[:, :68]
-    return descriptors(pts)
+from landmix.candidates import Candidates, describe_pool, find_faces
+from landmix.descriptors import DESCRIPTORS, coverage_gaps, synthetic_descriptors
+from landmix.ranking import METHODS, rank
 
 
 # ---------------------------------------------------------------------------------------------- figures

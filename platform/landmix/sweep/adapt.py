@@ -1,5 +1,5 @@
 """The label-adaptation arm: each seed's synthetic-only model, its outputs translated by a map fitted on n_real
-real training faces (`checkpoint.adapt_outputs`). No training run: the model predicts every real face once per
+real training faces (`relabel.adapt_outputs`). No training run: the model predicts every real face once per
 seed, and each n_real is a fit on the first n_real of them, chosen on the validation faces, scored on the test
 faces. Each cell is an MLflow run of its own under the sweep's parent (its checkpoint folder = the synthetic
 model's + `translator.npz`), and a `cells/<cell>.json` like every other cell.
@@ -23,7 +23,7 @@ def run_label_adaptation(sweep: SweepConfig, pretrained: dict[int, dict], real: 
     """Fit, score and record every label-adaptation cell not done yet (`real`: the sweep's decoded real faces)."""
     import ray.train
 
-    from landmix import checkpoint
+    from landmix import checkpoint, relabel
 
     todo = [c for c in grid_cells(sweep) if c.strategy == "label_adaptation" and not results.is_finished(sweep, c)]
     for seed in sorted({c.seed for c in todo}):
@@ -37,7 +37,7 @@ def run_label_adaptation(sweep: SweepConfig, pretrained: dict[int, dict], real: 
             predict_s = (time.monotonic() - t0) / len(cells)  # the seed's predictions, shared by its cells
             for cell in cells:
                 t0 = time.monotonic()
-                fit = checkpoint.adapt_outputs(pred, gt, real.ids, cell.n_real, sweep.base.data)
+                fit = relabel.adapt_outputs(pred, gt, real.ids, cell.n_real, sweep.base.data)
                 metrics = {"val_nme": float(fit["val_errors"].mean()), REPORTED: float(fit["test_errors"].mean()),
                            "n_real_faces": len(fit["faces"]["train"]), "epoch": info["metrics"].get("epoch", 0)}
                 run_id = _track(sweep, cell, folder, fit, metrics, info, tracking_uri, parent_run_id)

@@ -1,4 +1,5 @@
-"""Pretrain once, fan out: the synthetic-only training of each seed, and the label translator's real-face round.
+"""Pretrain once, fan out: the synthetic-only training of each seed, and the label translator's real-face round
+(the fit itself is landmix.relabel's).
 
 The synthetic-only training runs once per distinct config (per seed) in the driver before the Tuner starts,
 alone, on the CPUs the trials will share (`SweepConfig.pretrain_cpus_per_worker`). It is three arms' model:
@@ -96,36 +97,38 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str,
     return out
 
 
+def synthetic_model(sweep: SweepConfig, tracking_uri: str = "none") -> str:
+    """The checkpoint (a folder or a URI) of the sweep's synthetic-only model of its first seed, trained on its
+    synthetic shards as they are labelled now (not tracked in MLflow by default; its marker makes a re-run
+    reuse it): what a re-labelling round fits its map on (`landmix.relabel.rounds`)."""
+    return pretrain(sweep, sweep.seeds[0], tracking_uri, "")["checkpoint"]
+
+
+def translator_path(sweep: SweepConfig, n_faces: int, offset_only: bool, modes: int, base: str, model: str) -> Path:
+    """Where a re-labelling round's chain is kept under the sweep's folder: keyed by the model it was fitted on,
+    the faces, the translator it is chained after (`base`) and the kind of map."""
+    key = hashlib.sha1(json.dumps([model, n_faces, base, offset_only, modes]).encode()).hexdigest()[:10]
+    kind = f"modes{modes}" if modes else "offset" if offset_only else "ridge"
+    return sweep.root / "translators" / f"real{'all' if n_faces == cfg.ALL_REAL else n_faces}-{kind}-{key}.npz"
+
+
 def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True,
                         modes: int = 0) -> Path:  # fmt: skip
-    """The label translator's second stage, fitted on real faces, chained after the current one.
+    """The label translator's second stage, fitted on real faces, chained after the current one: one
+    re-labelling round on the sweep's synthetic shards as they are.
 
-    Pretrains a synthetic-only model on the sweep's synthetic shards (the sweep's pretraining config, first
-    seed, not tracked in MLflow; its marker makes a re-run reuse it), fits IBUG68 as that model
-    places the points -> IBUG68 as the 300-W annotators did on the first `n_faces` real training faces in the
-    n_real order (cfg.ALL_REAL = all; the held-out faces are never used; a per-point offset unless
+    Pretrains a synthetic-only model on the sweep's synthetic shards (`synthetic_model`), fits IBUG68 as that
+    model places the points -> IBUG68 as the 300-W annotators did on the first `n_faces` real training faces in
+    the n_real order (cfg.ALL_REAL = all; the held-out faces are never used; a per-point offset unless
     offset_only=False; the offset plus a map of the predicted shape's first `modes` principal components with
-    modes > 0: see `checkpoint.fit_translator`), and saves translator-then-real-fit as one
-    chain under the sweep's folder, with a JSON report beside it (held-out NME before/after). Cached by the
-    checkpoint and n_faces. Re-prepare the synthetic shards with the returned .npz (`inputs.build_inputs`).
+    modes > 0: see `relabel.fit_translator`), and saves sweep.translator-then-real-fit as one chain under the
+    sweep's folder (`translator_path`), with a JSON report beside it (held-out NME before/after). Cached by the
+    checkpoint and n_faces. Re-prepare the synthetic shards with the returned .npz (`inputs.build_inputs`);
+    `relabel.rounds` repeats it.
     """
-    import ray.train
+    from landmix import relabel
 
-    from landmix import checkpoint
-
-    info = pretrain(sweep, sweep.seeds[0], tracking_uri, "")
+    model = synthetic_model(sweep, tracking_uri)
     base = sweep.translator or ""
-    key = hashlib.sha1(json.dumps([info["checkpoint"], n_faces, base, offset_only, modes]).encode()).hexdigest()[:10]
-    kind = f"modes{modes}" if modes else "offset" if offset_only else "ridge"
-    out = sweep.root / "translators" / f"real{'all' if n_faces == cfg.ALL_REAL else n_faces}-{kind}-{key}.npz"
-    if out.exists():
-        return out
-    with ray.train.Checkpoint(info["checkpoint"]).as_directory() as folder:  # a folder, or s3://... on a cluster
-        tr, report = checkpoint.relabel_chain(folder, sweep.base.data.real_shards, sweep.base.data, n_faces,
-                                              offset_only, modes,
-                                              base=[base] if base else [])  # fmt: skip
-    checkpoint.save_translator(tr, report | {"base": base}, out)
-    b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]
-    print(f"label translator fitted on {report['fit_faces']} real training faces: the synthetic-trained model's "
-          f"held-out NME {b} -> {a} %; {tr.version} -> {out}", flush=True)
-    return out
+    out = translator_path(sweep, n_faces, offset_only, modes, base, model)
+    return relabel.fit_round(model, out, n_faces, offset_only, modes, base=[base] if base else [])

@@ -29,10 +29,10 @@ def rank_pool(model, ids: list[str], photos: list[Path], detections: list[dict],
               seed: int) -> tuple[dict[str, list[str]], object]:  # fmt: skip
     """Each method's first `count` picks among the photos (one face each, named by ids) -> ({method: ids},
     the described candidates). Reads the photos, never their labels."""
-    from landmix import select
+    from landmix import candidates, ranking
 
-    cands = select.describe_pool(model, photos, ids, detections)
-    return {m: [ids[i] for i in select.rank(cands, m, count, seed)] for m in methods}, cands
+    cands = candidates.describe_pool(model, photos, ids, detections)
+    return {m: [ids[i] for i in ranking.rank(cands, m, count, seed)] for m in methods}, cands
 
 
 def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, tracking_uri: str | None = None,
@@ -42,7 +42,7 @@ def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, trackin
     real: the sweep's decoded real Pool (its ids and photo paths are read, not its labels)."""
     import ray.train
 
-    from landmix import checkpoint, select, tracking
+    from landmix import candidates, checkpoint, tracking
     from landmix.sources.split import real_split
 
     methods = [m for m in sweep.selections if m != "random"]
@@ -61,7 +61,7 @@ def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, trackin
         known = json.loads(det_file.read_text())
     else:
         t0 = time.monotonic()
-        known = dict(zip(ids, select.find_faces(photos)))
+        known = dict(zip(ids, candidates.find_faces(photos)))
         det_file.write_text(json.dumps(known))
         print(f"selection: faces detected in {len(ids)} training-pool photos in {time.monotonic() - t0:.0f} s", flush=True)
     detections = [known[i] for i in ids]
@@ -93,9 +93,9 @@ def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, trackin
 
 def _figures(folder: Path, seed: int, photos, cands, ids, ranking, synthetic_shards: str):
     """Each method's contact sheet and coverage figure of its first FIGURE_PICKS picks, and the coverage gaps."""
-    from landmix import select
+    from landmix import descriptors, select
 
-    syn = select.synthetic_descriptors(synthetic_shards) if synthetic_shards else None
+    syn = descriptors.synthetic_descriptors(synthetic_shards) if synthetic_shards else None
     pos = {i: k for k, i in enumerate(ids)}
     paths = []
     for m, picked in ranking.items():
@@ -103,7 +103,7 @@ def _figures(folder: Path, seed: int, photos, cands, ids, ranking, synthetic_sha
         paths.append(select.contact_sheet(photos, cands, idx, folder / f"{m}-s{seed}-sheet.png"))
         paths.append(select.plot_coverage(cands, idx, folder / f"{m}-s{seed}-coverage.png", syn,
                                           f"{m}: first {len(idx)} of {len(ids)} training-pool photos, seed {seed}"))
-    gaps = select.coverage_gaps(cands.descriptors, syn) if syn is not None else []
+    gaps = descriptors.coverage_gaps(cands.descriptors, syn) if syn is not None else []
     return paths, gaps
 
 
@@ -130,14 +130,14 @@ def add_to_report(sweep: SweepConfig, files: dict[str, Path]) -> dict[str, Path]
     gaps = first.get("coverage_gaps")
     if gaps:
         lines += ["Coverage gaps of the synthetic faces (bins of the pool's predicted shapes that the generator "
-                  "rarely makes; `landmix.select.coverage_gaps`):", "",
+                  "rarely makes; `landmix.descriptors.coverage_gaps`):", "",
                   "| descriptor | bin | share of the pool | share of the synthetic faces |", "|---|---|---|---|"]
         lines += [f"| {g['descriptor']} | {g['bin'][0]:g} to {g['bin'][1]:g} | {g['pool_share']:.1%} | "
                   f"{g['synthetic_share']:.1%} |" for g in gaps]  # fmt: skip
     elif gaps is not None:
         lines += ["No coverage gap in pose or expression: every bin of the descriptors (yaw, pitch, roll, mouth and "
                   "eye opening) that holds at least 2 % of the pool's faces holds at least 2 % of the synthetic "
-                  "faces too (`landmix.select.coverage_gaps`)."]  # fmt: skip
+                  "faces too (`landmix.descriptors.coverage_gaps`)."]  # fmt: skip
     summary = Path(files["summary_md"])
     summary.write_text(summary.read_text() + "\n".join(lines) + "\n")
     return files

@@ -1,4 +1,5 @@
-"""The translator's real-face stage: fitted on a synthetic-trained model's predictions for real training faces.
+"""landmix.relabel: the translator's real-face stage, fitted on a synthetic-trained model's predictions for real
+training faces, and the re-labelling rounds that repeat it.
 
 The model here is a regression net whose answer is a known "model convention": the real faces' mean shape
 with the jaw pushed out by 30 % (as a model trained on x-ray jaws might place it), plus a small
@@ -20,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
-from landmix import checkpoint, cli, config, metrics, mixing, translate  # noqa: E402
+from landmix import checkpoint, cli, config, metrics, mixing, relabel, translate  # noqa: E402
 from landmix.models import create_model  # noqa: E402
 from landmix.pool import read_pool  # noqa: E402
 from landmix.schemes import IBUG68, SYNTH70  # noqa: E402
@@ -43,7 +44,8 @@ def _checkpoint(folder: Path, real_folder: Path, synthetic_shards: str = "") -> 
     mean[:17] = centre + (mean[:17] - centre) * 1.3  # the model's wider jaw
     spec = config.smoke()
     spec = config.RunSpec(model=model_cfg,
-                          data=config.DataConfig(**{**spec.data.__dict__, "synthetic_shards": synthetic_shards}),
+                          data=config.DataConfig(**{**spec.data.__dict__, "real_shards": str(real_folder),
+                                                       "synthetic_shards": synthetic_shards}),
                           train=spec.train)  # fmt: skip
     model = create_model(spec.model)
     with torch.no_grad():
@@ -58,7 +60,7 @@ def _checkpoint(folder: Path, real_folder: Path, synthetic_shards: str = "") -> 
 def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_path):
     ckpt = _checkpoint(tmp_path / "ckpt", real)
     data = checkpoint.data_config(checkpoint.read_meta(ckpt))
-    tr, report = checkpoint.fit_translator(str(ckpt), str(real), data, n_faces=30)
+    tr, report = relabel.fit_translator(str(ckpt), str(real), data, n_faces=30)
     assert (tr.src, tr.dst, tr.kind) == (IBUG68, IBUG68, "ridge")
     split = real_split(pq.read_table(real)["id"].to_pylist(), data)
     assert report["fit_faces"] == 30 and report["held_out_faces"] == len(split.val) >= 4  # whole photos
@@ -67,7 +69,7 @@ def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_
     assert after["all"] < before["all"], report
     # The full ridge map fits the outputs better but, undoing the model's shrinkage, moves labels that are
     # already human far more than the offset does: it is for predictions, not for re-labelling.
-    ridge, ridge_report = checkpoint.fit_translator(str(ckpt), str(real), data, n_faces=30, offset_only=False)
+    ridge, ridge_report = relabel.fit_translator(str(ckpt), str(real), data, n_faces=30, offset_only=False)
     assert ridge.alpha < float("inf") and report["offset_only"] and not ridge_report["offset_only"]
     # (Not strictly more: this model's answer hardly depends on the image, so on few held-out faces the two can
     # tie, and a tie differs in the last printed digit between machines: 6.916 against 6.917 failed CI once.)
@@ -83,8 +85,8 @@ def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_
             r["landmarks"] = [v + 5.0 for v in r["landmarks"]]
     (tmp_path / "moved").mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), tmp_path / "moved" / "part-0.parquet")
-    fit_all = checkpoint.fit_translator(str(ckpt), str(real), data)[0]
-    assert checkpoint.fit_translator(str(ckpt), str(tmp_path / "moved"), data)[0].version == fit_all.version
+    fit_all = relabel.fit_translator(str(ckpt), str(real), data)[0]
+    assert relabel.fit_translator(str(ckpt), str(tmp_path / "moved"), data)[0].version == fit_all.version
 
 
 def test_fit_translator_command_chains_after_the_translator_that_labelled_the_model(real, shared_data, tmp_path):
@@ -157,7 +159,7 @@ def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the
     ids, gt, pred = _adapt_faces()
     data = config.DataConfig(real_shards="/r")
     split = real_split(ids, data)
-    fit = checkpoint.adapt_outputs(pred, gt, ids, 20, data)
+    fit = relabel.adapt_outputs(pred, gt, ids, 20, data)
     assert fit["faces"]["train"] == mixing.real_subset(split.train, 20, data.split_seed)  # an n_real = 20 run's faces
     assert fit["faces"]["val"] == split.val and fit["faces"]["test"] == split.test
     assert not set(fit["faces"]["test"]) & (set(fit["faces"]["train"]) | set(fit["faces"]["val"]))
@@ -167,7 +169,7 @@ def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the
     # Changing the test faces' labels changes their scores and nothing else: not the map, not its choice.
     moved = gt.copy()
     moved[test_idx] += 25.0
-    other = checkpoint.adapt_outputs(pred, moved, ids, 20, data)
+    other = relabel.adapt_outputs(pred, moved, ids, 20, data)
     assert other["kind"] == fit["kind"] and other["translator"].version == fit["translator"].version
     np.testing.assert_array_equal(other["val_errors"], fit["val_errors"])
     assert other["test_errors"].mean() > fit["test_errors"].mean()
@@ -176,4 +178,36 @@ def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the
 def test_label_adaptation_refuses_too_few_faces_with_the_reason():
     ids, gt, pred = _adapt_faces()
     with pytest.raises(ValueError, match="at least 5 real training faces"):
-        checkpoint.adapt_outputs(pred, gt, ids, 3, config.DataConfig(real_shards="/r"))
+        relabel.adapt_outputs(pred, gt, ids, 3, config.DataConfig(real_shards="/r"))
+
+
+def test_rounds_chain_one_map_per_round_after_the_labels_the_model_trained_on(real, tmp_path):
+    """relabel.rounds as jobs/tune_mix.py --translator-rounds calls it: train(translator) returns the checkpoint
+    of a model trained on those labels, out(translator, checkpoint) names the round's chain; each round's map is
+    chained after the translator its model trained on, and a round whose file exists is not fitted again."""
+    ckpt = _checkpoint(tmp_path / "ckpt", real)  # its synthetic shards: none, so the first base is the fixed table
+    trained, named = [], []
+
+    def train(translator: str) -> str:
+        trained.append(translator)
+        return str(ckpt)
+
+    def out(translator: str, model: str) -> Path:
+        named.append((translator, model))
+        return tmp_path / "translators" / f"round{len(named)}.npz"
+
+    chain = relabel.rounds("", 2, train, out, n_faces=30, modes=3)
+    assert chain == ["", str(tmp_path / "translators" / "round1.npz"), str(tmp_path / "translators" / "round2.npz")]
+    assert trained == chain[:2] and named == [("", str(ckpt)), (chain[1], str(ckpt))]
+    first, second = translate.load(chain[1]), translate.load(chain[2])
+    assert first.stages[0].version == translate.fixed().version and len(first.stages) == 2
+    assert [s.version for s in second.stages[:2]] == [s.version for s in first.stages] and len(second.stages) == 3
+    reports = [json.loads(Path(p).with_suffix(".json").read_text()) for p in chain[1:]]
+    assert [r["base"] for r in reports] == [[], [chain[1]]] and {r["modes"] for r in reports} == {3}
+    assert {r["fit_faces"] for r in reports} == {30}
+
+    stamps = [Path(p).stat().st_mtime_ns for p in chain[1:]]
+    named.clear()
+    assert relabel.rounds("", 2, train, out, n_faces=30, modes=3) == chain  # the same files: not fitted again
+    assert [Path(p).stat().st_mtime_ns for p in chain[1:]] == stamps
+    assert relabel.rounds(chain[2], 0, train, out) == [chain[2]]  # no rounds: the labels as they are

@@ -1,46 +1,24 @@
-"""Label translation between landmark conventions: a fixed table, or a fitted ridge map on top of it.
+"""Label translators as data: a fixed table, a fitted map on top of it, or a chain of them; applied, saved as a
+versioned .npz and read back.
 
 The fixed map is declarative: each target point is a weighted sum of source points
 (`FIXED_TABLES[(src, dst)][i] = ((j, w), ...)`, weights summing to 1). SYNTH70 -> IBUG68 keeps the
-68 shared points and drops the two pupils; the x-ray jaw stays an x-ray jaw.
-
-The learned translator closes the label gap the fixed map leaves (a jaw projected from 3D vs a
-jaw drawn on the visible outline). Every face is first aligned to a reference shape by a
-similarity (`align`), so the map sees pose-normalised shapes; a ridge regression predicts the
-residual from the fixed map in those coordinates (strong regularisation falls back to the fixed
-map), and the inverse similarity takes the prediction back to pixels. Fitting always adds the
-mirrored pairs and the reference is made mirror-symmetric, so the ridge solution is exactly
-flip-equivariant: translating a flipped face equals flipping the translated face.
-
-    tr = fit(x_src, y_dst, SYNTH70, IBUG68)        # (N, 70, 2), (N, 68, 2) pixels
-    y = tr(x)                                      # (N, 68, 2)
-    tr.save("translator.npz"); tr = load("translator.npz"); tr.version  # "ridge-3f9a..."
-    both = chain(tr, fit(model_pts, human_pts, IBUG68, IBUG68))   # stages applied in order, one artifact
-
-A second, real-face stage is fitted from a synthetic-trained model's predictions on real faces by
-`landmix.checkpoint.fit_translator` (`landmix fit-translator`) and chained after the first; this module
-knows nothing of models or training.
-
-A small MLP was not added: on the generator's paired conventions it measured worse overall than
-the ridge map (it disturbs the inner points; docs/results/prepare.md).
+68 shared points and drops the two pupils; the x-ray jaw stays an x-ray jaw. A fitted `Translator` (fitted by
+landmix.translate.ridge) adds a ridge map of the residual in pose-normalised coordinates
+(landmix.translate.procrustes); a `Chain` applies translators one after another, saved as one artifact.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-try:  # BLAS threads only hurt on these small matrices (and stall on a busy machine)
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (an mlflow dependency)
-    from contextlib import nullcontext as threadpool_limits
-
-from landmix.schemes import IBUG68, SYNTH70, Scheme, flip_points, get_scheme
+from landmix.schemes import IBUG68, SYNTH70, Scheme, get_scheme
+from landmix.translate.procrustes import align
 
 # (source scheme, target scheme) -> {target point: ((source point, weight), ...)}; weights sum to 1.
 FIXED_TABLES: dict[tuple[str, str], dict[int, tuple[tuple[int, float], ...]]] = {
@@ -63,43 +41,6 @@ def table_matrix(src: Scheme, dst: Scheme) -> np.ndarray:
         for j, w in row:
             m[i, j] = w
     return m
-
-
-def align(pts: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Similarities (no reflection) taking each face onto ref, least squares (Umeyama).
-
-    pts: (N, K, 2), ref: (K, 2). Returns a (N, 2, 2) = scale * rotation and t (N, 2): a @ p + t ~ ref.
-    """
-    pts = np.asarray(pts, np.float64)
-    mu, mu_ref = pts.mean(1), ref.mean(0)
-    p, q = pts - mu[:, None], ref - mu_ref
-    # For 2D similarity: a = [[c, -s], [s, c]] with (c, s) = (sum p.q, sum p x q) / sum |p|^2.
-    denom = (p**2).sum((1, 2))
-    c = (p * q).sum((1, 2)) / denom
-    s = (p[..., 0] * q[..., 1] - p[..., 1] * q[..., 0]).sum(1) / denom
-    a = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
-    t = mu_ref - np.einsum("nij,nj->ni", a, mu)
-    return a, t
-
-
-def mean_shape(pts: np.ndarray, scheme: Scheme, iters: int = 4) -> np.ndarray:
-    """Generalised Procrustes mean of pts (N, K, 2), upright (eye line along +x), centred, unit RMS."""
-    ref = pts[0] - pts[0].mean(0)
-    for _ in range(iters):
-        a, t = align(pts, ref)
-        ref = (np.einsum("nij,nkj->nki", a, pts) + t[:, None]).mean(0)
-        ref = ref - ref.mean(0)
-        ref = ref / np.sqrt((ref**2).sum(1).mean())
-    eye_l = ref[list(scheme.groups["eye_image_left"])].mean(0)
-    eye_r = ref[list(scheme.groups["eye_image_right"])].mean(0)
-    ang = np.arctan2(*(eye_r - eye_l)[::-1])
-    rot = np.array([[np.cos(-ang), -np.sin(-ang)], [np.sin(-ang), np.cos(-ang)]])
-    return ref @ rot.T
-
-
-def _mirror(pts: np.ndarray, scheme: Scheme) -> np.ndarray:
-    """Reflect about x = 0 and permute indices: the mirror image in normalised coordinates."""
-    return flip_points(pts, 1.0, scheme)  # x -> 1 - 1 - x = -x
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,82 +117,6 @@ class Translator:
 def fixed(src: Scheme = SYNTH70, dst: Scheme = IBUG68) -> Translator:
     """The fixed-table translator src -> dst."""
     return Translator(src, dst, table_matrix(src, dst))
-
-
-def _ridge_path(x: np.ndarray, r: np.ndarray, alphas) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Ridge fits r ~ x @ w + b (intercept unpenalised) for every alpha from one eigendecomposition.
-
-    x: (N, D), r: (N, E). Returns [(w (D, E), b (E,)), ...], one per alpha.
-    """
-    mx, mr = x.mean(0), r.mean(0)
-    xc = x - mx
-    with threadpool_limits(1):
-        s, v = np.linalg.eigh(xc.T @ xc)
-        proj = v.T @ (xc.T @ (r - mr))  # (D, E)
-        out = []
-        for alpha in alphas:
-            w = v @ (proj / (np.maximum(s, 0.0) + alpha)[:, None])
-            out.append((w, mr - mx @ w))
-    return out
-
-
-RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # the ridge penalties `fit` chooses among by cross-validation
-OFFSET_ONLY = (math.inf,)  # as `alphas`: an infinite penalty leaves the per-point offset alone
-
-
-def fit(
-    x_src: np.ndarray,
-    y_dst: np.ndarray,
-    src: Scheme = SYNTH70,
-    dst: Scheme = IBUG68,
-    alphas: tuple[float, ...] = RIDGE_ALPHAS,
-    folds: int = 5,
-    seed: int = 0,
-    modes: int = 0,
-) -> Translator:
-    """Fit the ridge translator on paired faces x_src (N, K_src, 2) -> y_dst (N, K_dst, 2), pixels.
-
-    The penalty is chosen by `folds`-fold cross-validation over `alphas` (error in reference units).
-    modes > 0: the map reads only the source shapes' first `modes` principal components (of the pose-normalised
-    shapes and their mirror images: head pose, mouth opening, ..), not every coordinate: the residual is the
-    per-point offset plus a linear function of those few numbers. Stored as the same full map.
-    """
-    x, y = np.asarray(x_src, np.float64), np.asarray(y_dst, np.float64)
-    src.validate(x)
-    dst.validate(y)
-    if len(x) != len(y) or len(x) < folds:
-        raise ValueError(f"need as many source as target faces, at least {folds}; got {len(x)} and {len(y)}")
-    base = table_matrix(src, dst)
-    ref = mean_shape(np.concatenate([x, flip_points(x, 0.0, src)]), src)
-    ref = (ref + _mirror(ref, src)) / 2  # exactly symmetric: the fit is flip-equivariant
-    a, t = align(x, ref)
-    xn = np.einsum("nij,nkj->nki", a, x) + t[:, None]
-    yn = np.einsum("nij,nkj->nki", a, y) + t[:, None]
-    # Mirrored pairs: a face and its mirror image carry the same label convention.
-    xn = np.concatenate([xn, _mirror(xn, src)])
-    yn = np.concatenate([yn, _mirror(yn, dst)])
-    feats = xn.reshape(len(xn), -1)
-    resid = (yn - np.einsum("ij,njk->nik", base, xn)).reshape(len(yn), -1)
-    if modes:  # the ridge reads (feats - mean) @ project: the first `modes` principal components, (D, modes)
-        if not 0 < modes < feats.shape[1]:
-            raise ValueError(f"modes={modes}: use 1 .. {feats.shape[1] - 1} principal components of the source shapes")
-        mean = feats.mean(0)
-        project = np.linalg.svd(feats - mean, full_matrices=False)[2][:modes].T
-        feats = (feats - mean) @ project
-
-    n = len(x)
-    fold = np.random.default_rng(seed).permutation(n) % folds
-    fold = np.concatenate([fold, fold])  # a mirrored pair stays in one fold
-    errors = np.zeros(len(alphas))
-    for k in range(folds):
-        for j, (w, b) in enumerate(_ridge_path(feats[fold != k], resid[fold != k], alphas)):
-            errors[j] += ((feats[fold == k] @ w + b - resid[fold == k]) ** 2).sum()
-    alpha = float(alphas[int(np.argmin(errors))])
-    ((w, b),) = _ridge_path(feats, resid, [alpha])
-    if modes:  # back to a map of the coordinates: (x - mean) @ project @ w + b
-        w = project @ w
-        b = b - mean @ w
-    return Translator(src, dst, base, ref=ref, weight=w, bias=b, alpha=alpha)
 
 
 @dataclass(frozen=True, eq=False)
