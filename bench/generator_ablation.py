@@ -11,7 +11,7 @@ For each look (cumulative by default: flat, + background, + shading, + skin, + e
   fitted on the generator's paired conventions; the faces' geometry does not depend on the look, so neither
   does the translator), a synthetic-only model (the detector recipe at `--image-size` px, `--epochs` x
   `--samples-per-epoch`, no time budget), scored on the 241 held-out real test faces: as trained, and with its
-  outputs label-adapted by a map fitted on 50, 250 and all real training faces (`checkpoint.adapt_outputs`, the
+  outputs label-adapted by a map fitted on 50, 250 and all real training faces (`relabel.adapt_outputs`, the
   seed study's reading; kept under the budget's "label_adapted").
 `--labels exact` trains on the generator's exact annotator-convention labels instead of the translated x-ray ones
 (a hard-linked copy of the generated folder whose `_ldmks.txt` holds them, read with the fixed table): what the
@@ -54,7 +54,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
-from landmix import checkpoint, config, domain_gap, pool, records, settings, train, translate  # noqa: E402
+from landmix import checkpoint, config, domain_gap, pool, records, relabel, settings, train, translate  # noqa: E402
 from landmix.generate import generator_version  # noqa: E402
 from landmix.generate.face3d import POSES  # noqa: E402
 from landmix.generate.look import STEPS  # noqa: E402
@@ -196,8 +196,34 @@ def train_look(args, name: str, look: tuple[str, ...], row: dict, translator: st
     return budget, run
 
 
+def relabel_look(args, name: str, look: tuple[str, ...], row: dict, save, record) -> None:
+    """Train on the look's faces labelled by --translator, then --relabel-rounds re-labelling rounds
+    (`landmix.relabel.rounds`: each round's map fitted on the last run's predictions for all real training faces,
+    chained after its translator, saved as --work/translators/relabel-RUN-modesK.npz) and a run on each round's
+    labels, one record per run; row[budget]["relabelled_with"] names the chain fitted on that budget's run."""
+    done: list[str] = []  # the translators trained on so far, in round order
+
+    def trained(translator: str) -> str:  # a model on the look's faces labelled by translator: its checkpoint
+        measured = set(row)
+        budget, run = train_look(args, name, look, row, translator)
+        save()
+        if budget not in measured:
+            record(train_record(name, row, budget, args, len(done) if args.relabel_rounds else None))
+        done.append(translator)
+        return run_checkpoint(row[budget], run)
+
+    def chain_path(translator: str, _checkpoint: str) -> Path:  # named by the run it is fitted on
+        return args.work / "translators" / f"relabel-{budget_and_run(args, name, row, translator)[1]}-modes{args.relabel_modes}.npz"
+
+    chain = relabel.rounds(args.translator, args.relabel_rounds, trained, chain_path, modes=args.relabel_modes)
+    trained(chain[-1])  # the last round's labels (the only run where --relabel-rounds is 0)
+    for before, after in zip(chain, chain[1:]):
+        row[budget_and_run(args, name, row, before)[0]]["relabelled_with"] = after
+    save()
+
+
 def label_adapted(folder, faces=(50, 250, config.ALL_REAL)) -> dict:
-    """The checkpoint's test NME with its outputs label-adapted (`checkpoint.adapt_outputs`: the per-point offset or
+    """The checkpoint's test NME with its outputs label-adapted (`relabel.adapt_outputs`: the per-point offset or
     the ridge map, whichever scores lower on the validation faces) by a map fitted on each number of real training
     faces of the real shards it trained on: {str(n): {"kind", "fit_faces", "val_nme", "test_nme"}}."""
     model, meta = checkpoint.load(folder)
@@ -207,7 +233,7 @@ def label_adapted(folder, faces=(50, 250, config.ALL_REAL)) -> dict:
     pred = checkpoint.predict(model, images)
     out = {}
     for n in faces:
-        fit = checkpoint.adapt_outputs(pred, gt, real.ids, n, data)
+        fit = relabel.adapt_outputs(pred, gt, real.ids, n, data)
         out[str(n)] = {"kind": fit["kind"], "fit_faces": len(fit["faces"]["train"]),
                        "val_nme": float(fit["val_errors"].mean()), "test_nme": float(fit["test_errors"].mean())}  # fmt: skip
     return out
@@ -332,23 +358,7 @@ def main() -> None:
             record(gap_record(name, row, args))
         if args.skip_train:
             continue
-        translator = args.translator
-        for round_ in range(args.relabel_rounds + 1):
-            measured = set(row)
-            budget, run = train_look(args, name, look, row, translator)
-            save()
-            if budget not in measured:
-                record(train_record(name, row, budget, args, round_ if args.relabel_rounds else None))
-            if round_ == args.relabel_rounds:
-                break
-            translator = str(args.work / "translators" / f"relabel-{run}-modes{args.relabel_modes}.npz")
-            if not Path(translator).exists():
-                folder = run_checkpoint(row[budget], run)
-                real_shards = checkpoint.read_meta(folder)["config"]["data"]["real_shards"]
-                checkpoint.save_translator(*checkpoint.relabel_chain(folder, real_shards, modes=args.relabel_modes),
-                                           translator)  # fmt: skip
-            row[budget]["relabelled_with"] = translator
-            save()
+        relabel_look(args, name, look, row, save, record)
     print(f"wrote {args.out}")
 
 

@@ -219,18 +219,18 @@ def pipeline(args) -> None:
 
 def decode(args) -> None:
     from landmix import checkpoint as ckpt_io
-    from landmix import mixing
     from landmix.pool import read_shards
+    from landmix.sources.split import real_split
     from landmix.train import score
 
     print("| checkpoint | px | radius | val NME | test NME | HELEN | AFW |\n|---|---|---|---|---|---|---|")
     for folder in args.checkpoints:
         model, meta = ckpt_io.load(folder)
-        m, d = ckpt_io.model_config(meta), meta["config"]["data"]
+        m, d = ckpt_io.model_config(meta), ckpt_io.data_config(meta)
         if m.head != "heatmap_offset":
             raise SystemExit(f"{folder}: head {m.head!r}; decoding windows are a heatmap_offset matter")
-        pool = read_shards(d["real_shards"], m)
-        split = mixing.real_split(pool.ids, d["split_seed"], d["test_fraction"], d["val_fraction"])
+        pool = read_shards(d.real_shards, m)
+        split = real_split(pool.ids, d)
         val, test = pool.take(split.val), pool.take(split.test)
         for radius in (int(r) for r in args.radius.split(",")):
             model.decode_radius = radius

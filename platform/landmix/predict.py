@@ -182,7 +182,7 @@ def add_arguments(parser) -> None:
                         help=f"crops per face: 1 = from the detector box only; each more re-crops around the "
                              f"previous points (default {DEFAULT_PASSES}, measured by bench/detector.py passes)")
     parser.add_argument("--calibration", default=str(detect.CALIBRATION_FILE),
-                        help="detector-box calibration JSON (bench/detector.py calibrate writes it)")
+                        help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)")
 
 
 def run(args) -> int:

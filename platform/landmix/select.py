@@ -171,7 +171,7 @@ def add_arguments(parser) -> None:
                         help="prepared synthetic faces to find coverage gaps in (default: the checkpoint's own; "
                              "'' = none)")
     parser.add_argument("--calibration", default=str(detect.CALIBRATION_FILE),
-                        help="detector-box calibration JSON (bench/detector.py calibrate writes it)")
+                        help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)")
 
 
 def run(args) -> int:
