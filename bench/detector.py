@@ -9,7 +9,7 @@ after the first re-crops around the previous points), next to the crop from the 
 docs/results/train/records.jsonl (`--no-record`: print only).
 
 The detector-box calibration it reads is fitted by the library, not here: `.venv/bin/python -m landmix.detect
-calibrate` (the 300-W training and validation faces; writes platform/landmix/detector_calibration.json).
+calibrate` (the 300-W training and validation faces; writes the package's detector_calibration.json).
 """
 
 from __future__ import annotations
