@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check platform jobs tests bench
+	$(BIN)/ruff format --check platform jobs tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

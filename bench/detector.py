@@ -35,8 +35,11 @@ def validation_faces() -> list[tuple[str, np.ndarray]]:
 def passes(checkpoint_folder: str, max_passes: int = 3, record: bool = True) -> int:
     from landmix import checkpoint
 
-    rec = records.new_record("train", "detector_passes", {"checkpoint": str(Path(checkpoint_folder).resolve()),
-                                                          "max_passes": max_passes, "split": "val"})  # fmt: skip
+    rec = records.new_record(
+        "train",
+        "detector_passes",
+        {"checkpoint": str(Path(checkpoint_folder).resolve()), "max_passes": max_passes, "split": "val"},
+    )
     model, _ = checkpoint.load(checkpoint_folder)
     cal = detect.BoxCalibration.load()
     rec["config"]["calibration"] = asdict(cal)
@@ -57,9 +60,13 @@ def passes(checkpoint_folder: str, max_passes: int = 3, record: bool = True) -> 
         for p in gt_box:
             gt_box[p].append(predict.landmarks(model, image, [crops.box_for(pts, scale)], p)[0])
     gt = np.stack(gts)
-    rows = {f"detector box, {p} pass{'es' if p > 1 else ''}": metrics.summary(metrics.nme(np.stack(v), gt))
-            for p, v in det.items()} | {f"ground-truth box, {p} pass{'es' if p > 1 else ''}":
-                                        metrics.summary(metrics.nme(np.stack(v), gt)) for p, v in gt_box.items()}  # fmt: skip
+    rows = {
+        f"detector box, {p} pass{'es' if p > 1 else ''}": metrics.summary(metrics.nme(np.stack(v), gt))
+        for p, v in det.items()
+    } | {
+        f"ground-truth box, {p} pass{'es' if p > 1 else ''}": metrics.summary(metrics.nme(np.stack(v), gt))
+        for p, v in gt_box.items()
+    }
     rec["metrics"] = {"faces": len(faces), "missed": missed, "scored_faces": len(gt), "summaries": rows}
     if record:
         print(f"-> {records.write_record(rec)}")

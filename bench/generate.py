@@ -169,8 +169,13 @@ def ray_run(num_cpus: int, n: int, size: int, out: Path, track_memory: bool = Fa
     return row
 
 
-def contact_sheet(path: Path, seed: int = 0, size: int = 128, recompose_source: Path | None = None,
-                  look: tuple[str, ...] = LOOK) -> Path:  # fmt: skip
+def contact_sheet(
+    path: Path,
+    seed: int = 0,
+    size: int = 128,
+    recompose_source: Path | None = None,
+    look: tuple[str, ...] = LOOK,
+) -> Path:
     """6 x 6 procedural samples (+ a row re-composed from recompose_source), drawn 2x with both label sets:
     annotator convention in red (68), x-ray convention in green (70, on top; the jaw differs on turned faces)."""
     import cv2
@@ -227,22 +232,44 @@ def main(argv=None) -> int:
     look_name = "flat" if not look else "every step" if look == tuple(LOOK) else " + ".join(look)
     write = (lambda rec: None) if args.no_record else records.write_record  # noqa: E731
     if not args.skip_rate:
-        rec = records.new_record("generate", "rate", {"generator": version, "look": look_name,
-                                                      "n": args.rate_n, "repeats": args.repeats, "processes": 1})  # fmt: skip
+        rec = records.new_record(
+            "generate",
+            "rate",
+            {
+                "generator": version,
+                "look": look_name,
+                "n": args.rate_n,
+                "repeats": args.repeats,
+                "processes": 1,
+            },
+        )
         for r in [per_core_rate(s, args.rate_n, args.repeats, args.out, look) for s in (128, 256)]:
-            print(f"rate {r['size']} px: {r['wall_img_s']:.0f} img/s wall, {r['cpu_img_s']:.0f} img/CPU-s", flush=True)
-            rec["metrics"] |= {f"img_per_s_{r['size']}": round(r["wall_img_s"], 1),
-                               f"img_per_cpu_s_{r['size']}": round(r["cpu_img_s"], 1)}  # fmt: skip
+            print(
+                f"rate {r['size']} px: {r['wall_img_s']:.0f} img/s wall, {r['cpu_img_s']:.0f} img/CPU-s",
+                flush=True,
+            )
+            rec["metrics"] |= {
+                f"img_per_s_{r['size']}": round(r["wall_img_s"], 1),
+                f"img_per_cpu_s_{r['size']}": round(r["cpu_img_s"], 1),
+            }
         write(rec)
     runs = [] if args.skip_scaling else [("scaling", c, args.scaling_n, False) for c in (1, 2)]
     runs += [] if args.skip_big else [("big", 2, args.big_n, True)]
     for experiment, cpus, n, memory in runs:
-        rec = records.new_record("generate", experiment, {"num_cpus": cpus, "n": n, "size": 128, "generator": version,
-                                                          "look": look_name},
-                                 label="the Ray Data job" if experiment == "big" else f"{cpus} CPU")  # fmt: skip
+        rec = records.new_record(
+            "generate",
+            experiment,
+            {"num_cpus": cpus, "n": n, "size": 128, "generator": version, "look": look_name},
+            label="the Ray Data job" if experiment == "big" else f"{cpus} CPU",
+        )
         r = ray_run(cpus, n, 128, args.out / f"{experiment}{cpus}", track_memory=memory)
-        rec["metrics"] = {"wall_s": round(r["wall_s"], 1), "img_per_s": round(r["img_s"], 1), "cpu_s": round(r["tree_cpu_s"], 1),
-                          "img_per_cpu_s": round(r["img_per_cpu_s"], 1), "written": r["written"]}  # fmt: skip
+        rec["metrics"] = {
+            "wall_s": round(r["wall_s"], 1),
+            "img_per_s": round(r["img_s"], 1),
+            "cpu_s": round(r["tree_cpu_s"], 1),
+            "img_per_cpu_s": round(r["img_per_cpu_s"], 1),
+            "written": r["written"],
+        }
         if memory:
             rec["metrics"] |= {"peak_pss_gib": r["peak_pss_gib"], "peak_rss_sum_gib": r["peak_rss_gib"]}
         print(f"{experiment}: num_cpus={cpus} {r['img_s']:.0f} img/s ({r['wall_s']:.1f} s)", flush=True)

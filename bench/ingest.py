@@ -127,8 +127,16 @@ def main() -> int:
         folder = build_folder(args.work, n, renders)
         runs = []
         for r in range(args.repeats):
-            rec = records.new_record("ingest", "ingest", {"n": n, "decode": args.decode, "repeat": r,
-                                                          "source": "facesynthetics (hard links of the 100 renders)"})  # fmt: skip
+            rec = records.new_record(
+                "ingest",
+                "ingest",
+                {
+                    "n": n,
+                    "decode": args.decode,
+                    "repeat": r,
+                    "source": "facesynthetics (hard links of the 100 renders)",
+                },
+            )
             res = run_once(folder, args.work / f"fs_{n}.parquet", args.decode)
             rec["metrics"] = res
             runs.append(res)

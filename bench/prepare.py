@@ -281,10 +281,22 @@ def throughput(args):
     cpu_ms = {
         k: float(np.median([1000 * r["cpu_seconds"] / r["rows"] for r in v])) for k, v in results.items()
     }
-    emit(args, "throughput", {"n": args.n, "crop_size": args.crop_size, "repeats": args.repeats,
-                              "rows_per_block": args.rows_per_block},
-         {"images_per_s_median": rate, "cpu_ms_per_image_median": cpu_ms,
-          "job_2cpu_over_plain": rate["job_2cpu"] / rate["plain_1proc"], "runs": results})  # fmt: skip
+    emit(
+        args,
+        "throughput",
+        {
+            "n": args.n,
+            "crop_size": args.crop_size,
+            "repeats": args.repeats,
+            "rows_per_block": args.rows_per_block,
+        },
+        {
+            "images_per_s_median": rate,
+            "cpu_ms_per_image_median": cpu_ms,
+            "job_2cpu_over_plain": rate["job_2cpu"] / rate["plain_1proc"],
+            "runs": results,
+        },
+    )
 
 
 def processes(args):
@@ -292,18 +304,29 @@ def processes(args):
     synthetic_manifest(args.n)
     res = child("job", args.n, args.crop_size, args.cpus, args.rows_per_block)
     busy = res["cpu_seconds"] / res["seconds"]
-    emit(args, "processes", {"n": args.n, "cpus": args.cpus, "crop_size": args.crop_size,
-                             "rows_per_block": args.rows_per_block},
-         {"images_per_s": res["rows"] / res["seconds"], "cores_busy": busy,
-          "cpu_ms_per_image": 1000 * res["cpu_seconds"] / res["rows"],
-          "cpu_seconds_by_process": res["cpu_seconds_by_process"]})  # fmt: skip
+    emit(
+        args,
+        "processes",
+        {"n": args.n, "cpus": args.cpus, "crop_size": args.crop_size, "rows_per_block": args.rows_per_block},
+        {
+            "images_per_s": res["rows"] / res["seconds"],
+            "cores_busy": busy,
+            "cpu_ms_per_image": 1000 * res["cpu_seconds"] / res["rows"],
+            "cpu_seconds_by_process": res["cpu_seconds_by_process"],
+        },
+    )
 
 
 def memory(args):
     for n in args.n:
         synthetic_manifest(n)
         res = child("memory", n, args.crop_size, 2, args.rows_per_block)
-        emit(args, "memory", {"n": n, "cpus": 2, "crop_size": args.crop_size, "rows_per_block": args.rows_per_block}, res)
+        emit(
+            args,
+            "memory",
+            {"n": n, "cpus": 2, "crop_size": args.crop_size, "rows_per_block": args.rows_per_block},
+            res,
+        )
 
 
 def coverage(args):
@@ -398,8 +421,12 @@ def translator(args):
         k: {"all": nme(p, yt), "jaw 0-16": nme(p, yt, slice(0, 17)), "inner 17-67": nme(p, yt, slice(17, 68))}
         for k, p in rows.items()
     }
-    emit(args, "translator", {"train": args.train, "test": args.test, "mlp": args.mlp},
-         {"version": tr.version, "nme_percent": table})
+    emit(
+        args,
+        "translator",
+        {"train": args.train, "test": args.test, "mlp": args.mlp},
+        {"version": tr.version, "nme_percent": table},
+    )
 
 
 def main():
@@ -425,10 +452,13 @@ def main():
     tr.add_argument("--test", type=int, default=1000)
     tr.add_argument("--mlp", action="store_true", help="also fit a scikit-learn MLP for comparison")
     args = p.parse_args()
-    {"throughput": throughput, "memory": memory, "processes": processes, "coverage": coverage,
-     "translator": translator}[args.what](
-        args
-    )
+    {
+        "throughput": throughput,
+        "memory": memory,
+        "processes": processes,
+        "coverage": coverage,
+        "translator": translator,
+    }[args.what](args)
 
 
 if __name__ == "__main__":

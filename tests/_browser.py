@@ -14,8 +14,16 @@ import importlib.util
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _rows_by_index(page) -> dict[str, dict[str, str]]:
@@ -89,7 +97,6 @@ def check_runs_page(
     missing = [n for n in [parent, *children] if n not in shown]
     assert not missing, f"runs not listed with {metric} on the page: {missing} (page shows {shown})"
     return shown
-
 
 
 def browser_missing() -> str:

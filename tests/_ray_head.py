@@ -56,16 +56,29 @@ class RayHead:
     """
 
     def __init__(self, env: dict[str, str], num_cpus: int = 4):
-        self.temp = Path(tempfile.mkdtemp(prefix="lmx-head-", dir="/tmp"))  # short: Ray's socket paths are limited
+        self.temp = Path(
+            tempfile.mkdtemp(prefix="lmx-head-", dir="/tmp")
+        )  # short: Ray's socket paths are limited
         self.dashboard = f"http://127.0.0.1:{(dash := free_port())}"
         # The dashboard and job API listen on loopback; GCS and raylet take this node's own address (Ray
         # resolves a loopback --node-ip-address to it), which never leaves the machine either.
-        cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}",
-               "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--num-cpus={num_cpus}",
-               f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-               f"--temp-dir={self.temp}"]  # fmt: skip
+        cmd = [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--port={free_port()}",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            f"--num-cpus={num_cpus}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--temp-dir={self.temp}",
+        ]
         self.log = open(self.temp / "head.log", "wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 180
         while not _answers(f"{self.dashboard}/api/version"):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -41,7 +41,9 @@ def _write(rows: list[dict], out: Path, rows_per_file: int) -> Path:
     return out
 
 
-def real_shards(data_root: Path, out: Path, limit: int | None = None, size: int = 64, rows_per_file=128) -> Path:
+def real_shards(
+    data_root: Path, out: Path, limit: int | None = None, size: int = 64, rows_per_file=128
+) -> Path:
     """Shards of the shared 300-W faces (afw, then helen/trainset; the first `limit` of them)."""
     root = Path(data_root) / "300w"
     pts_files = sorted(root.glob("afw/*.pts")) + sorted(root.glob("helen/trainset/*.pts"))
@@ -53,9 +55,21 @@ def real_shards(data_root: Path, out: Path, limit: int | None = None, size: int 
         image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)[:, :, ::-1]
         png, cpts, box = crop_row(image, read_pts(p), size)
         rel = image_path.relative_to(root).as_posix()
-        rows.append({"id": rel.rsplit(".", 1)[0], "source": "300w", "split": rel.split("/")[0],
-                     "is_synthetic": False, "image": png, "crop_size": size, "landmarks": cpts.ravel().tolist(),
-                     "crop_box": box, "root": str(root), "image_path": rel, "translator_version": ""})
+        rows.append(
+            {
+                "id": rel.rsplit(".", 1)[0],
+                "source": "300w",
+                "split": rel.split("/")[0],
+                "is_synthetic": False,
+                "image": png,
+                "crop_size": size,
+                "landmarks": cpts.ravel().tolist(),
+                "crop_box": box,
+                "root": str(root),
+                "image_path": rel,
+                "translator_version": "",
+            }
+        )
     return _write(rows, Path(out), rows_per_file)
 
 
@@ -68,9 +82,21 @@ def synthetic_shards(data_root: Path, out: Path, limit: int = 16, size: int = 64
         image = cv2.imread(str(root / f"{stem}.png"), cv2.IMREAD_COLOR)[:, :, ::-1]
         pts = np.loadtxt(p, dtype=np.float32)[:68]
         png, cpts, box = crop_row(image, pts, size)
-        rows.append({"id": stem, "source": "facesynthetics", "split": "train", "is_synthetic": True,
-                     "image": png, "crop_size": size, "landmarks": cpts.ravel().tolist(), "crop_box": box,
-                     "root": str(root), "image_path": f"{stem}.png", "translator_version": "untranslated-test"})
+        rows.append(
+            {
+                "id": stem,
+                "source": "facesynthetics",
+                "split": "train",
+                "is_synthetic": True,
+                "image": png,
+                "crop_size": size,
+                "landmarks": cpts.ravel().tolist(),
+                "crop_box": box,
+                "root": str(root),
+                "image_path": f"{stem}.png",
+                "translator_version": "untranslated-test",
+            }
+        )
     return _write(rows, Path(out), 64)
 
 

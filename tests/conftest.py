@@ -72,11 +72,18 @@ def checkpoint(tmp_path):
     from landmix.models import create_model
 
     spec = config.smoke()
-    spec = config.RunSpec(model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
-                          data=spec.data, train=spec.train)  # fmt: skip
+    spec = config.RunSpec(
+        model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
+        data=spec.data,
+        train=spec.train,
+    )
     model = create_model(spec.model)
     folder = tmp_path / "checkpoint"
     folder.mkdir()
-    resume = {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(), "epoch": 0}
+    resume = {
+        "model": model.state_dict(),
+        "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
+        "epoch": 0,
+    }
     ckpt_io.save(str(folder), model.state_dict(), resume, spec, epoch=0)
     return folder

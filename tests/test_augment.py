@@ -47,7 +47,9 @@ def test_out_size_returns_the_jittered_centre_of_a_context_crop():
     strength 0 exactly the centre; at any strength the points still follow the pixels."""
     image, pts = _crop()
     out, p = augment.make_augmenter(0.0, 128, seed=0, out_size=96)(image, pts)
-    assert out.shape == (96, 96, 3) and np.array_equal(out, image[16:112, 16:112]) and np.allclose(p, pts - 16)
+    assert (
+        out.shape == (96, 96, 3) and np.array_equal(out, image[16:112, 16:112]) and np.allclose(p, pts - 16)
+    )
     aug = augment.Augmenter(1.0, 128, out_size=96, seed=1, photometric=False)
     yy, xx = np.mgrid[:96, :96]
     for _ in range(10):

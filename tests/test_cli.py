@@ -182,5 +182,7 @@ def test_every_job_script_prints_its_help():
     jobs = sorted((Path(__file__).parents[1] / "jobs").glob("*.py"))
     assert jobs
     for job in jobs:
-        proc = subprocess.run([sys.executable, str(job), "--help"], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, str(job), "--help"], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0 and "usage:" in proc.stdout, (job.name, proc.stderr[-2000:])

@@ -42,8 +42,14 @@ def _pins() -> dict[str, str]:
 
 
 def _all_commands(config: dict) -> list[str]:
-    keys = ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
-            "head_start_ray_commands", "worker_start_ray_commands")  # fmt: skip
+    keys = (
+        "initialization_commands",
+        "setup_commands",
+        "head_setup_commands",
+        "worker_setup_commands",
+        "head_start_ray_commands",
+        "worker_start_ray_commands",
+    )
     return [c for k in keys for c in config.get(k, [])]
 
 
@@ -73,7 +79,9 @@ def test_onprem_yaml_passes_rays_own_schema(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_network)
     prepared = prepare_config(_onprem())
     validate_config(prepared)
-    assert prepared["provider"]["type"] == "local" and "docker" not in _onprem()  # SSH and a virtualenv, no Docker
+    assert (
+        prepared["provider"]["type"] == "local" and "docker" not in _onprem()
+    )  # SSH and a virtualenv, no Docker
     assert prepared["head_node_type"] == "local.cluster.node"
     # The file has a worker entry to fill in (a GPU box), and Ray keeps every listed worker running.
     (worker,) = prepared["provider"]["worker_ips"]
@@ -140,7 +148,9 @@ def test_start_commands_turn_token_auth_on_and_keep_dashboard_on_loopback(path):
     token = [remote for remote, local in config["file_mounts"].items() if local == "~/.ray/auth_token"]
     assert token and token[0].endswith("/.ray/auth_token"), config["file_mounts"]
     # Nothing binds to every interface.
-    assert not [c for c in _all_commands(config) if "0.0.0.0" in c], f"a service in {path.name} binds to 0.0.0.0"
+    assert not [c for c in _all_commands(config) if "0.0.0.0" in c], (
+        f"a service in {path.name} binds to 0.0.0.0"
+    )
 
 
 def test_platform_settings_reach_every_node():
@@ -156,16 +166,26 @@ def test_platform_settings_reach_every_node():
 def test_head_starts_the_platforms_mlflow_server_off_loopback_with_allowed_hosts(path):
     from landmix import mlflow_server
 
-    (cmd,) = [c for c in yaml.safe_load(path.read_text())["head_setup_commands"] if "landmix mlflow-server" in c]
+    (cmd,) = [
+        c for c in yaml.safe_load(path.read_text())["head_setup_commands"] if "landmix mlflow-server" in c
+    ]
     args = shlex.split(cmd.split("landmix mlflow-server", 1)[1].split(">", 1)[0])
-    args = [a.replace("$LANDMIX_HEAD_IP", "10.0.0.5").replace("$LANDMIX_MLFLOW_ARTIFACTS", "s3://b/m")
-            .replace("$HOME", "/home/ray") for a in args]  # fmt: skip
+    args = [
+        a.replace("$LANDMIX_HEAD_IP", "10.0.0.5")
+        .replace("$LANDMIX_MLFLOW_ARTIFACTS", "s3://b/m")
+        .replace("$HOME", "/home/ray")
+        for a in args
+    ]
     parser = argparse.ArgumentParser()
     mlflow_server.add_arguments(parser)
     ns = parser.parse_args(args)  # the flags exist in `landmix mlflow-server`
-    spec = mlflow_server.ServerSpec(store=ns.store, host=ns.host, port=ns.port,
-                                    backend_store_uri=ns.backend_store_uri,
-                                    artifacts_destination=ns.artifacts_destination)  # fmt: skip
+    spec = mlflow_server.ServerSpec(
+        store=ns.store,
+        host=ns.host,
+        port=ns.port,
+        backend_store_uri=ns.backend_store_uri,
+        artifacts_destination=ns.artifacts_destination,
+    )
     server = spec.command()
     assert ns.host == "10.0.0.5" and ns.backend_store_uri.startswith("sqlite:////")
     assert server[server.index("--artifacts-destination") + 1] == "s3://b/m"
@@ -240,12 +260,22 @@ def test_kuberay_rayjob_manifest():
 # (its pip, no virtualenv), needs boto3 and learns the head's address from EC2; on-prem checks the NFS mount
 # and makes a virtualenv. Every other command must be the same in both files.
 ROUTE_ONLY = {
-    "cluster.yaml": ("mount -t nfs4", "mkdir -p /home/ubuntu/landmix-mlflow", "pip install -q 'boto3",
-                     "get_node_ip_address"),
+    "cluster.yaml": (
+        "mount -t nfs4",
+        "mkdir -p /home/ubuntu/landmix-mlflow",
+        "pip install -q 'boto3",
+        "get_node_ip_address",
+    ),
     "cluster.onprem.yaml": ("mountpoint -q /mnt/landmix", "python3.11 -m venv"),
-}  # fmt: skip
-COMMAND_LISTS = ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands",
-                 "head_start_ray_commands", "worker_start_ray_commands")  # fmt: skip
+}
+COMMAND_LISTS = (
+    "initialization_commands",
+    "setup_commands",
+    "head_setup_commands",
+    "worker_setup_commands",
+    "head_start_ray_commands",
+    "worker_start_ray_commands",
+)
 
 
 def _is_settings(cmd: str) -> bool:
@@ -255,24 +285,39 @@ def _is_settings(cmd: str) -> bool:
 def _shared_commands(config: dict, name: str) -> dict[str, list[str]]:
     """Each command list without the route's own commands and its settings, in the on-prem spelling of paths
     (the AWS container's home is /home/ray)."""
-    return {k: [c.replace("/home/ray/", "~/") for c in config.get(k, [])
-                if not _is_settings(c) and not any(m in c for m in ROUTE_ONLY[name])]
-            for k in COMMAND_LISTS}  # fmt: skip
+    return {
+        k: [
+            c.replace("/home/ray/", "~/")
+            for c in config.get(k, [])
+            if not _is_settings(c) and not any(m in c for m in ROUTE_ONLY[name])
+        ]
+        for k in COMMAND_LISTS
+    }
 
 
 def _settings(config: dict) -> set[str]:
     (cmd,) = [c for c in config["setup_commands"] if _is_settings(c)]
-    assert cmd.rstrip().endswith("(grep -q landmix.env ~/.bashrc || echo 'source ~/landmix.env' >> ~/.bashrc)")
+    assert cmd.rstrip().endswith(
+        "(grep -q landmix.env ~/.bashrc || echo 'source ~/landmix.env' >> ~/.bashrc)"
+    )
     return set(re.findall(r"export (\w+)=", cmd))
 
 
 def _drift(aws: dict, onprem: dict) -> list[str]:
     """Where the two cluster files disagree outside what each route needs for itself."""
     a, o = _shared_commands(aws, "cluster.yaml"), _shared_commands(onprem, "cluster.onprem.yaml")
-    problems = [f"{k}: cluster.yaml runs {a[k]}, cluster.onprem.yaml runs {o[k]}" for k in COMMAND_LISTS if a[k] != o[k]]
+    problems = [
+        f"{k}: cluster.yaml runs {a[k]}, cluster.onprem.yaml runs {o[k]}"
+        for k in COMMAND_LISTS
+        if a[k] != o[k]
+    ]
     # On-prem names the head's address in its settings (AWS asks EC2) and puts the virtualenv on PATH.
-    if _settings(onprem) - _settings(aws) != {"LANDMIX_HEAD_IP", "PATH"} or not _settings(aws) <= _settings(onprem):
-        problems.append(f"settings differ: cluster.yaml {sorted(_settings(aws))}, on-prem {sorted(_settings(onprem))}")
+    if _settings(onprem) - _settings(aws) != {"LANDMIX_HEAD_IP", "PATH"} or not _settings(aws) <= _settings(
+        onprem
+    ):
+        problems.append(
+            f"settings differ: cluster.yaml {sorted(_settings(aws))}, on-prem {sorted(_settings(onprem))}"
+        )
     mounts = {k.replace("/home/ray/", "~/"): v for k, v in aws["file_mounts"].items()}
     if mounts != onprem["file_mounts"]:
         problems.append(f"file_mounts differ: {mounts} vs {onprem['file_mounts']}")

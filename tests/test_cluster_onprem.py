@@ -109,9 +109,13 @@ def _kill(pids: list[int]) -> None:
 
 def _pip_conf() -> str:
     """This machine's effective pip configuration (files and PIP_* variables) as a pip.conf for the user."""
-    done = subprocess.run([str(BIN / "python"), "-m", "pip", "config", "list"], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "config", "list"], capture_output=True, text=True
+    )
     sections: dict[str, dict[str, str]] = {}
-    lines = sorted(done.stdout.splitlines(), key=lambda line: line.startswith(":env:"))  # PIP_* win, as in pip
+    lines = sorted(
+        done.stdout.splitlines(), key=lambda line: line.startswith(":env:")
+    )  # PIP_* win, as in pip
     for line in lines:
         m = re.match(r"^([^.=]*)\.([\w-]+)=(.*)$", line)
         if m:
@@ -125,10 +129,22 @@ def _make_user(key_pub: str) -> pwd.struct_passwd:
     try:
         pw = pwd.getpwnam(USER)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--comment",
-                        "landmix on-prem cluster test", USER], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "useradd",
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                "--comment",
+                "landmix on-prem cluster test",
+                USER,
+            ],
+            check=True,
+        )
         pw = pwd.getpwnam(USER)
-    _kill(_user_pids(pw.pw_uid))  # what an earlier run that was killed mid-way left (the user runs nothing else)
+    _kill(
+        _user_pids(pw.pw_uid)
+    )  # what an earlier run that was killed mid-way left (the user runs nothing else)
     # No password, and not locked either: sshd without PAM refuses a locked ("!") account even with a key.
     subprocess.run(["usermod", "-p", "*", USER], check=True)
     home = Path(pw.pw_dir)
@@ -169,23 +185,33 @@ MaxStartups 64
     check = subprocess.run(["/usr/sbin/sshd", "-t", "-f", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, f"sshd rejects its config: {check.stderr}"
     with open(tmp / "sshd.log", "wb") as log:  # the child keeps its own copy of the file
-        proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 30
     while subprocess.run(["nc", "-z", "127.0.0.1", str(port)]).returncode != 0:
         assert proc.poll() is None and time.monotonic() < deadline, (
-            f"sshd did not come up:\n{(tmp / 'sshd.log').read_text()[-2000:]}")
+            f"sshd did not come up:\n{(tmp / 'sshd.log').read_text()[-2000:]}"
+        )
         time.sleep(0.5)
     return proc, port
 
 
-def _fill_in(template: dict, *, name: str, key: Path, sshd_port: int, data: Path, shared: str,
-             ports: dict[str, int]) -> dict:  # fmt: skip
+def _fill_in(
+    template: dict, *, name: str, key: Path, sshd_port: int, data: Path, shared: str, ports: dict[str, int]
+) -> dict:
     """cluster.onprem.yaml with its EDIT values for this machine, and its ports and temp dir made private."""
     c = copy.deepcopy(template)
     c["cluster_name"] = name
     c["provider"].update(head_ip="127.0.0.1", worker_ips=[])  # this machine is the head; no workers
-    c["auth"] = {"ssh_user": USER, "ssh_private_key": str(key), "ssh_proxy_command": f"nc 127.0.0.1 {sshd_port}"}
+    c["auth"] = {
+        "ssh_user": USER,
+        "ssh_private_key": str(key),
+        "ssh_proxy_command": f"nc 127.0.0.1 {sshd_port}",
+    }
     c["file_mounts"]["~/data"] = str(data)
     # One machine: a folder of the head stands in for the NFS export (there is nothing to mount).
     c["initialization_commands"] = [f"mkdir -p {shared}"]
@@ -211,11 +237,14 @@ def _fill_in(template: dict, *, name: str, key: Path, sshd_port: int, data: Path
     assert not stale, f"cluster.onprem.yaml changed: this test's fill-in no longer finds {stale}"
     # Ray's sessions under the user's own temp dir (RAY_TMPDIR: ray start, ray stop, the autoscaler's state).
     settings_at = next(i for i, cmd in enumerate(c["setup_commands"]) if "> ~/landmix.env" in cmd)
-    c["setup_commands"].insert(settings_at + 1, "mkdir -p ~/rt && echo 'export RAY_TMPDIR=$HOME/rt' >> ~/landmix.env")
+    c["setup_commands"].insert(
+        settings_at + 1, "mkdir -p ~/rt && echo 'export RAY_TMPDIR=$HOME/rt' >> ~/landmix.env"
+    )
     (i,) = [i for i, cmd in enumerate(c["head_start_ray_commands"]) if "ray start --head" in cmd]
     c["head_start_ray_commands"][i] += (
         f" --num-cpus=4 --ray-client-server-port={ports['client']}"  # 4 logical CPUs: 2 trials at once, as in CI
-        f" --dashboard-agent-listen-port={ports['agent']} --metrics-export-port={ports['metrics']}")
+        f" --dashboard-agent-listen-port={ports['agent']} --metrics-export-port={ports['metrics']}"
+    )
     return c
 
 
@@ -224,8 +253,16 @@ def _run(cmd: list[str], env: dict, log: Path, timeout: float) -> subprocess.Com
     timeout its whole process group goes (the ssh it spawned too), and the error carries the output."""
     with open(log, "a") as f:
         f.write(f"\n$ {' '.join(cmd)}\n")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -233,7 +270,9 @@ def _run(cmd: list[str], env: dict, log: Path, timeout: float) -> subprocess.Com
         out, err = proc.communicate()
         with open(log, "a") as f:
             f.write(out + err + f"\n(timed out after {timeout:.0f} s)\n")
-        raise AssertionError(f"`{' '.join(cmd[:3])}` timed out after {timeout:.0f} s:\n{(out + err)[-3000:]}") from None
+        raise AssertionError(
+            f"`{' '.join(cmd[:3])}` timed out after {timeout:.0f} s:\n{(out + err)[-3000:]}"
+        ) from None
     with open(log, "a") as f:
         f.write(out + err)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
@@ -251,8 +290,13 @@ class OnPremCluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
         # HOME: "your machine" has the token at ~/.ray/auth_token (file_mounts and the job client read it);
         # TMPDIR/RAY_TMPDIR: Ray's local cluster state and config cache go to this test's temp dir.
-        env |= {"HOME": str(operator), "TMPDIR": str(tmp), "RAY_TMPDIR": str(tmp), "RAY_USAGE_STATS_ENABLED": "0",
-                "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+        env |= {
+            "HOME": str(operator),
+            "TMPDIR": str(tmp),
+            "RAY_TMPDIR": str(tmp),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        }
         self.env = env
 
     def ray(self, *args: str, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -260,10 +304,17 @@ class OnPremCluster:
 
     def tails(self) -> str:
         """The last lines of every log that says why something failed: the ray CLI, the head, MLflow, sshd."""
-        logs = [self.log, self.tmp / "dashboard-forward.log", self.home / "mlflow" / "server.log",
-                self.tmp / "sshd.log"]  # fmt: skip
+        logs = [
+            self.log,
+            self.tmp / "dashboard-forward.log",
+            self.home / "mlflow" / "server.log",
+            self.tmp / "sshd.log",
+        ]
         session = self.home / "rt" / "ray" / "session_latest" / "logs"
-        logs += [session / n for n in ("gcs_server.out", "raylet.out", "dashboard.log", "monitor.log", "monitor.err")]
+        logs += [
+            session / n
+            for n in ("gcs_server.out", "raylet.out", "dashboard.log", "monitor.log", "monitor.err")
+        ]
         parts = []
         for p in logs:
             if p.exists():
@@ -301,8 +352,21 @@ def machine(tmp_path_factory):
             assert time.monotonic() < deadline, f"another run of this test held {LOCK} for 30 min"
             time.sleep(5)
     tmp = Path(tempfile.mkdtemp(prefix="lmxc-", dir="/tmp"))  # short: Ray's socket paths are limited
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "landmix on-prem test",
-                    "-f", str(tmp / "id_ed25519")], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "landmix on-prem test",
+            "-f",
+            str(tmp / "id_ed25519"),
+        ],
+        check=True,
+    )
     pw = _make_user((tmp / "id_ed25519.pub").read_text())
     sshd, port = _start_sshd(tmp)
     name = f"landmix-ci-{uuid.uuid4().hex[:8]}"  # the cluster's name: Ray keys its SSH control sockets by it
@@ -315,8 +379,12 @@ def machine(tmp_path_factory):
         # the SSH masters and `nc` proxies of this sshd. Then the user's home (its virtualenv is ~1 GB).
         _kill(_user_pids(pw.pw_uid))
         _kill(processes_naming(f"nc 127.0.0.1 {port}"))
-        user_hash, name_hash = (hashlib.sha256(s.encode()).hexdigest()[:10] for s in (getpass.getuser(), name))
-        shutil.rmtree(f"/tmp/ray_ssh_{user_hash}/{name_hash}", ignore_errors=True)  # Ray's SSH control sockets
+        user_hash, name_hash = (
+            hashlib.sha256(s.encode()).hexdigest()[:10] for s in (getpass.getuser(), name)
+        )
+        shutil.rmtree(
+            f"/tmp/ray_ssh_{user_hash}/{name_hash}", ignore_errors=True
+        )  # Ray's SSH control sockets
         try:
             os.rmdir(f"/tmp/ray_ssh_{user_hash}")  # only if no other cluster of this user has sockets there
         except OSError:
@@ -346,12 +414,22 @@ def test_onprem_cluster_up_submit_down(machine, shared_data):
     home = Path(pw.pw_dir)
     operator = tmp / "operator"  # "your machine"'s home: the token lives in its ~/.ray/auth_token
     operator.mkdir()
-    ports = {k: free_port() for k in ("gcs", "object_manager", "dashboard", "mlflow", "client", "agent", "metrics")}
-    config = _fill_in(yaml.safe_load(ONPREM_YAML.read_text()), name=machine["name"], key=machine["key"],
-                      sshd_port=machine["sshd_port"], data=shared_data, shared=str(home / "shared"),
-                      ports=ports)  # fmt: skip
+    ports = {
+        k: free_port() for k in ("gcs", "object_manager", "dashboard", "mlflow", "client", "agent", "metrics")
+    }
+    config = _fill_in(
+        yaml.safe_load(ONPREM_YAML.read_text()),
+        name=machine["name"],
+        key=machine["key"],
+        sshd_port=machine["sshd_port"],
+        data=shared_data,
+        shared=str(home / "shared"),
+        ports=ports,
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"HOME": str(operator)}
-    done = subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(BIN / "ray"), "get-auth-token", "--generate"], env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, f"ray get-auth-token --generate failed: {done.stderr}"
     (operator / ".ray" / "auth_token").chmod(0o600)  # as docs/cluster.md says
     cluster = OnPremCluster(tmp, home, config, ports, operator)
@@ -359,34 +437,73 @@ def test_onprem_cluster_up_submit_down(machine, shared_data):
     forward = None
     try:
         t0 = time.monotonic()
-        done = cluster.ray("up", "-y", "--no-config-cache", "--log-color", "false", str(cluster.file), timeout=1200)
+        done = cluster.ray(
+            "up", "-y", "--no-config-cache", "--log-color", "false", str(cluster.file), timeout=1200
+        )
         assert done.returncode == 0, f"ray up failed:\n{cluster.tails()}"
         times["ray up"] = time.monotonic() - t0
 
         # The check: the node's Ray answers with the token, and the project and pins are the virtualenv's.
-        check = ("ray status && python -c \"import landmix, ray, torch; "
-                 "print('node-check', ray.__version__, torch.__version__, landmix.__file__)\"")  # fmt: skip
+        check = (
+            'ray status && python -c "import landmix, ray, torch; '
+            "print('node-check', ray.__version__, torch.__version__, landmix.__file__)\""
+        )
         done = cluster.ray("exec", str(cluster.file), check, timeout=300)
         out = done.stdout + done.stderr
-        assert done.returncode == 0 and "node-check 2.60.0 2.13.0" in out, f"ray exec check failed:\n{out[-3000:]}"
+        assert done.returncode == 0 and "node-check 2.60.0 2.13.0" in out, (
+            f"ray exec check failed:\n{out[-3000:]}"
+        )
         assert "CPU" in out and f"{home}/landmix/platform/landmix" in out, out[-3000:]
 
         # `ray dashboard` forwards the job API over SSH; without the token the API refuses.
         local = free_port()
         flog = open(tmp / "dashboard-forward.log", "wb")
-        forward = subprocess.Popen([str(BIN / "ray"), "dashboard", "--port", str(local), "--remote-port",
-                                    str(ports["dashboard"]), str(cluster.file)], cwd=ROOT, env=cluster.env,
-                                   stdout=flog, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)  # fmt: skip
+        forward = subprocess.Popen(
+            [
+                str(BIN / "ray"),
+                "dashboard",
+                "--port",
+                str(local),
+                "--remote-port",
+                str(ports["dashboard"]),
+                str(cluster.file),
+            ],
+            cwd=ROOT,
+            env=cluster.env,
+            stdout=flog,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         address = f"http://127.0.0.1:{local}"
-        assert _wait_http(f"{address}/api/version", 120, forward) == 401, f"no token asked for:\n{cluster.tails()}"
-        assert _wait_http(f"{address}/api/jobs/", 30) == 401, "the job API answered a request without the token"
+        assert _wait_http(f"{address}/api/version", 120, forward) == 401, (
+            f"no token asked for:\n{cluster.tails()}"
+        )
+        assert _wait_http(f"{address}/api/jobs/", 30) == 401, (
+            "the job API answered a request without the token"
+        )
 
         t0 = time.monotonic()
         sweep_name = f"onprem-smoke-{uuid.uuid4().hex[:6]}"
-        submit = ["job", "submit", "--address", address, "--working-dir", ".", "--runtime-env-json",
-                  _documented_runtime_env(), "--submission-id", sweep_name, "--no-wait", "--",
-                  "python", "jobs/tune_mix.py", "--smoke-test", "--name", sweep_name]  # fmt: skip
+        submit = [
+            "job",
+            "submit",
+            "--address",
+            address,
+            "--working-dir",
+            ".",
+            "--runtime-env-json",
+            _documented_runtime_env(),
+            "--submission-id",
+            sweep_name,
+            "--no-wait",
+            "--",
+            "python",
+            "jobs/tune_mix.py",
+            "--smoke-test",
+            "--name",
+            sweep_name,
+        ]
         deadline = time.monotonic() + 300
         while True:  # a head that just came up may not have registered its job agent yet
             done = cluster.ray(*submit, timeout=300, env=cluster.env | {"RAY_AUTH_MODE": "token"})
@@ -396,8 +513,12 @@ def test_onprem_cluster_up_submit_down(machine, shared_data):
         assert done.returncode == 0, f"ray job submit with the token failed:\n{done.stdout}\n{done.stderr}"
         jobs = JobSubmissionClient(address, headers={"Authorization": f"Bearer {cluster.token}"})
         deadline = time.monotonic() + 1500
-        while not (status := str(jobs.get_job_status(sweep_name))).endswith(("SUCCEEDED", "FAILED", "STOPPED")):
-            assert time.monotonic() < deadline, f"job still {status} after 25 min:\n{jobs.get_job_logs(sweep_name)[-4000:]}"
+        while not (status := str(jobs.get_job_status(sweep_name))).endswith(
+            ("SUCCEEDED", "FAILED", "STOPPED")
+        ):
+            assert time.monotonic() < deadline, (
+                f"job still {status} after 25 min:\n{jobs.get_job_logs(sweep_name)[-4000:]}"
+            )
             time.sleep(5)
         logs = jobs.get_job_logs(sweep_name)
         assert status.endswith("SUCCEEDED"), f"job {status}:\n{logs[-5000:]}\n{cluster.tails()}"
@@ -433,7 +554,7 @@ def test_onprem_cluster_up_submit_down(machine, shared_data):
         except AssertionError as e:  # a timeout: the fixture still kills what is left
             down = subprocess.CompletedProcess([], 1, "", str(e))
         deadline = time.monotonic() + 60  # Ray's SSH masters linger 10 s (ControlPersist)
-        while (left := _user_pids(pw.pw_uid) + processes_naming(f"nc 127.0.0.1 {machine['sshd_port']}")):
+        while left := _user_pids(pw.pw_uid) + processes_naming(f"nc 127.0.0.1 {machine['sshd_port']}"):
             if time.monotonic() > deadline:
                 break
             time.sleep(2)

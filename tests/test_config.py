@@ -17,8 +17,13 @@ def test_presets_are_valid_and_round_trip_through_dicts():
     # A checkpoint's config written before tracking had its own section, when n_real 0 meant "all", still loads.
     old = C.to_dict(C.smoke())
     tracking = old.pop("tracking")
-    old["train"] |= {"tracking_uri": "none", "experiment": "x", "parent_run_id": "", "run_label": "",
-                     "strategy_label": ""}  # fmt: skip
+    old["train"] |= {
+        "tracking_uri": "none",
+        "experiment": "x",
+        "parent_run_id": "",
+        "run_label": "",
+        "strategy_label": "",
+    }
     old["data"]["n_real"] = 0
     back = C.from_dict(old)
     assert back.tracking == C.TrackingConfig(**{**tracking, "uri": "none", "experiment": "x"})
@@ -49,6 +54,8 @@ def test_bad_configs_name_the_field_and_the_choices():
 def test_presets_find_their_inputs_where_the_build_writes_them():
     spec = C.real_baseline()
     assert spec.data.real_shards.endswith(f"out/prepared/real-{C.shard_size(spec.model)}/shards")
-    assert spec.data.real_shards == str(C.prepared_real(settings.work_dir(), C.shard_size(spec.model)) / "shards")
+    assert spec.data.real_shards == str(
+        C.prepared_real(settings.work_dir(), C.shard_size(spec.model)) / "shards"
+    )
     assert C.shard_size(C.ModelConfig(image_size=96, crop_scale=1.25)) == 160
     assert spec.model.crop_scale == 1.25 and C.gpu().model.head == spec.model.head

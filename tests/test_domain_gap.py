@@ -37,14 +37,20 @@ def test_image_stats_read_noise_spectrum_and_colour():
     flat = np.full((8, 128, 128, 3), 120, np.uint8)
     noisy = np.clip(flat + np.random.default_rng(0).normal(0, 6, flat.shape), 0, 255).astype(np.uint8)
     s = image_stats.image_stats(noisy)
-    assert np.allclose(s["noise"], 6 * np.sqrt(0.299**2 + 0.587**2 + 0.114**2), rtol=0.15)  # luma of iid noise
+    assert np.allclose(
+        s["noise"], 6 * np.sqrt(0.299**2 + 0.587**2 + 0.114**2), rtol=0.15
+    )  # luma of iid noise
     assert abs(np.median(s["spectral_slope"])) < 0.3  # white noise: a flat spectrum
     smooth = image_stats.image_stats(_noise_crops(8, 40, 1, size=128, smooth=2.0))
     assert np.all(smooth["spectral_slope"] < -1.5) and np.all(smooth["high_freq"] < s["high_freq"])
     red = flat.copy()
     red[..., 0] = 250
     r = image_stats.image_stats(red)
-    assert np.allclose(r["red"], 250) and np.all(r["saturation"] > 0.4) and np.allclose(r["contrast"], 0, atol=1e-6)
+    assert (
+        np.allclose(r["red"], 250)
+        and np.all(r["saturation"] > 0.4)
+        and np.allclose(r["contrast"], 0, atol=1e-6)
+    )
     table = image_stats.stats_table({"a": s, "b": r})
     assert "| spectral_slope |" in table and table.count("\n") == len(image_stats.STAT_NAMES) + 1
 
@@ -62,8 +68,10 @@ def test_classifier_separates_what_differs_and_not_what_does_not():
 
 
 def test_summary_pools_repeats_with_wilson_intervals():
-    runs = [{"accuracy": 0.75, "accuracy_synthetic": 1.0, "accuracy_real": 0.5, "auc": 0.8, "n": 20},
-            {"accuracy": 0.5, "accuracy_synthetic": 0.5, "accuracy_real": 0.5, "auc": 0.6, "n": 20}]  # fmt: skip
+    runs = [
+        {"accuracy": 0.75, "accuracy_synthetic": 1.0, "accuracy_real": 0.5, "auc": 0.8, "n": 20},
+        {"accuracy": 0.5, "accuracy_synthetic": 0.5, "accuracy_real": 0.5, "auc": 0.6, "n": 20},
+    ]
     s = gap_classifier.summarise(runs)
     assert s["accuracy"] == pytest.approx(0.625) and s["accuracy_synthetic"] == pytest.approx(0.75)
     assert s["accuracy_ci"][0] < 0.625 < s["accuracy_ci"][1] and s["auc"] == pytest.approx(0.7)
@@ -90,4 +98,6 @@ def test_landmix_gap_on_the_shared_faces(shared_data, tmp_path):
     for s in result["sources"].values():
         assert 0 <= s["accuracy"] <= 1 and s["n"] == 10 and s["repeats"] == 1
     assert set(result["stats"]) == {"real", "generated", "facesynthetics"}
-    assert (tmp_path / "gap.png").stat().st_size > 10_000 and "| generated |" in (tmp_path / "gap.md").read_text()
+    assert (tmp_path / "gap.png").stat().st_size > 10_000 and "| generated |" in (
+        tmp_path / "gap.md"
+    ).read_text()

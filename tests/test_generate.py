@@ -85,12 +85,19 @@ def test_round_paths_pass_through_their_points_and_keep_the_corners():
     eye = np.array([[0, 0], [3, -2], [7, -2], [10, 0], [7, 1.5], [3, 1.5]], np.float32)  # corners 0 and 3
     path = rounded_path(eye[:4], per_edge=4)
     assert len(path) == 13 and np.allclose(path[::4], eye[:4], atol=1e-5)  # every point kept, ends included
-    assert path[1:4, 1].max() < 0 and np.all(np.diff(path[:, 0]) > 0)  # a lid: above the corners' line, no loop
+    assert path[1:4, 1].max() < 0 and np.all(
+        np.diff(path[:, 0]) > 0
+    )  # a lid: above the corners' line, no loop
     closed = rounded_between_corners(eye, (0, 3), per_edge=4)
     assert len(closed) == 24 and np.allclose(closed[::4], eye, atol=1e-5)
+
     # sharp at the corners: the outline turns there as the polygon does, round between (no corner at points 1, 2)
-    turn = lambda a, b, c: np.degrees(np.arccos(np.dot(b - a, c - b) / np.linalg.norm(b - a) / np.linalg.norm(c - b)))  # noqa: E731
-    assert turn(closed[-1], closed[0], closed[1]) > 90 and turn(closed[3], closed[4], closed[5]) < 0.5 * turn(*eye[:3])
+    def turn(a, b, c):
+        return np.degrees(np.arccos(np.dot(b - a, c - b) / np.linalg.norm(b - a) / np.linalg.norm(c - b)))
+
+    assert turn(closed[-1], closed[0], closed[1]) > 90 and turn(closed[3], closed[4], closed[5]) < 0.5 * turn(
+        *eye[:3]
+    )
 
 
 def test_annotator_jaw_on_the_drawn_outline_and_gap_grows_with_yaw():
@@ -149,10 +156,16 @@ def test_facesynthetics_reader_ingests_the_output(ray_cluster, tmp_path):
     from landmix import prepare
 
     drawn = json.loads((tmp_path / "gen" / "generator.json").read_text())
-    assert drawn == {"version": generator_version(), "mode": "procedural", "look": list(FaceConfig().look),
-                     "pose": "wide", "pose_sd_deg": {"yaw": 30.0, "pitch": 12.0, "roll": 10.0},
-                     "light_softness": FaceConfig().light_softness, "size": 96,
-                     "seed": 1}  # fmt: skip
+    assert drawn == {
+        "version": generator_version(),
+        "mode": "procedural",
+        "look": list(FaceConfig().look),
+        "pose": "wide",
+        "pose_sd_deg": {"yaw": 30.0, "pitch": 12.0, "roll": 10.0},
+        "light_softness": FaceConfig().light_softness,
+        "size": 96,
+        "seed": 1,
+    }
     assert prepare.generators([table]) == {str((tmp_path / "gen").resolve()): drawn}
 
 
@@ -201,22 +214,39 @@ def test_generate_layers_import_downwards_and_read_no_file_at_import():
 
     import landmix.generate
 
-    layers = [("look", "shape_prior"), ("face3d",), ("draw",), ("backgrounds", "light", "texture", "features",
-              "camera"), ("steps",), ("render",), ("sample",), ("version",)]  # fmt: skip
+    layers = [
+        ("look", "shape_prior"),
+        ("face3d",),
+        ("draw",),
+        ("backgrounds", "light", "texture", "features", "camera"),
+        ("steps",),
+        ("render",),
+        ("sample",),
+        ("version",),
+    ]
     folder = Path(landmix.generate.__file__).parent
     below: set[str] = set()
     for layer in layers:
         for name in layer:
             tree = ast.parse((folder / f"{name}.py").read_text())
-            imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                        and node.module == "landmix.generate" for a in node.names}  # fmt: skip
-            imported |= {node.module.rsplit(".", 1)[1] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                         and (node.module or "").startswith("landmix.generate.")}  # fmt: skip
+            imported = {
+                a.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module == "landmix.generate"
+                for a in node.names
+            }
+            imported |= {
+                node.module.rsplit(".", 1)[1]
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("landmix.generate.")
+            }
             assert imported <= below, (name, imported - below)
         below |= set(layer)
-    code = ("import sys; seen = []; sys.addaudithook(lambda e, a: seen.append(str(a[0])) if e == 'open' and "
-            "str(a[0]).endswith(('.json', '.npz', '.txt')) else None); import landmix.generate, "
-            "landmix.generate.job, landmix.generate.recompose; print(seen)")  # fmt: skip
+    code = (
+        "import sys; seen = []; sys.addaudithook(lambda e, a: seen.append(str(a[0])) if e == 'open' and "
+        "str(a[0]).endswith(('.json', '.npz', '.txt')) else None); import landmix.generate, "
+        "landmix.generate.job, landmix.generate.recompose; print(seen)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -225,9 +255,16 @@ def round_edges(flat) -> np.ndarray:
     """Bool (S, S): a few pixels either side of the outlines the features step draws round through the labels of
     a flat sample (the face's outline, lids, lips and brows), where its seg classes may differ from the flat one's."""
     p = flat.annotator
-    lines = lambda edges: cv2.polylines(np.zeros_like(flat.seg), [np.round(e).astype(np.int32) for e in edges], True, 1)  # noqa: E731
-    band = cv2.dilate(lines([flat.face.outline, p[36:42], p[42:48], p[48:60], p[60:68]]), np.ones((7, 7), np.uint8))
-    reach = int(np.ceil(1.3 * 5.5 * flat.face.px_per_mm))  # a brow is drawn down to 1.2 of its thickness (<= 5.5 mm)
+
+    def lines(edges):
+        return cv2.polylines(np.zeros_like(flat.seg), [np.round(e).astype(np.int32) for e in edges], True, 1)
+
+    band = cv2.dilate(
+        lines([flat.face.outline, p[36:42], p[42:48], p[48:60], p[60:68]]), np.ones((7, 7), np.uint8)
+    )
+    reach = int(
+        np.ceil(1.3 * 5.5 * flat.face.px_per_mm)
+    )  # a brow is drawn down to 1.2 of its thickness (<= 5.5 mm)
     brows = cv2.dilate(lines([p[17:22], p[22:27]]), np.ones((2 * reach + 1, 7), np.uint8))
     return (band > 0) | (brows > 0)
 
@@ -309,7 +346,9 @@ def test_shape_prior_is_the_fit_of_the_real_training_faces(shared_data, tmp_path
     assert shape_prior.main(["--data", str(shared_data / "300w"), "--out", str(out)]) == 0
     refit, shipped = json.loads(out.read_text()), json.loads(shape_prior.FILE.read_text())
     assert refit["faces"] == shipped["faces"] and refit["frontal_faces"] == shipped["frontal_faces"]
-    assert np.allclose(refit["mean"], shipped["mean"], atol=1e-4) and np.allclose(refit["sd"], shipped["sd"], atol=1e-5)
+    assert np.allclose(refit["mean"], shipped["mean"], atol=1e-4) and np.allclose(
+        refit["sd"], shipped["sd"], atol=1e-5
+    )
     assert np.allclose(refit["inner_lips_gap_quantiles"], shipped["inner_lips_gap_quantiles"], atol=1e-4)
     prior = shape_prior.load()
     assert np.allclose(shape_prior.mirror(prior["mean"][None])[0], prior["mean"], atol=1e-4)  # symmetric
@@ -339,13 +378,20 @@ def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, mon
     refit = pose_prior.fit(np.stack([pts for _, pts in faces]))
     shipped = json.loads(shape_prior.FILE.read_text())["head_pose"]
     assert refit["sd_deg"] == shipped["sd_deg"] and refit["faces"] == shipped["faces"] == len(faces)
-    assert FaceConfig(pose="real").yaw_sigma == shipped["sd_deg"]["yaw"] and FaceConfig(yaw_sigma=3.0).yaw_sigma == 3.0
-    assert FaceConfig().yaw_sigma == 30.0  # the default stays wide: the fitted spread did not help at convergence
+    assert (
+        FaceConfig(pose="real").yaw_sigma == shipped["sd_deg"]["yaw"]
+        and FaceConfig(yaw_sigma=3.0).yaw_sigma == 3.0
+    )
+    assert (
+        FaceConfig().yaw_sigma == 30.0
+    )  # the default stays wide: the fitted spread did not help at convergence
     # the real faces turn less than the hand-set spread drew (yaw 30 degrees), and the estimate's noise is removed
     assert refit["sd_deg"]["yaw"] < 22 and refit["sd_deg"]["yaw"] < refit["real_estimate_sd_deg"]["yaw"]
     # the generated faces, estimated the same way, spread as the real ones do: yaw and roll within 10 %, pitch at
     # most 20 % more (the floor: the estimator's own error is nearly all of the real faces' pitch spread)
-    drawn = np.stack([sample_face(sample_rng(6, i), FaceConfig(pose="real"), 256).annotator for i in range(800)])
+    drawn = np.stack(
+        [sample_face(sample_rng(6, i), FaceConfig(pose="real"), 256).annotator for i in range(800)]
+    )
     ratio = pose_prior.estimate(drawn).std(0) / [refit["real_estimate_sd_deg"][a] for a in pose_prior.ANGLES]
     assert abs(ratio[0] - 1) < 0.1 and abs(ratio[2] - 1) < 0.1 and ratio[1] < 1.2, ratio
     with pytest.raises(ValueError, match="too few"):
@@ -383,8 +429,11 @@ def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
     small = light_prior.fit(real, grid=(0.0, shipped["softness"]), faces=40)
     assert small["softness"] == shipped["softness"]
     real_q, hard, soft = small["real"], small["hard_light"], small["generated"]
-    assert hard["cheek asymmetry"][1] > 2 * real_q["cheek asymmetry"][1] and hard["face contrast"][1] > real_q[
-        "face contrast"][1] and hard["shadow depth"][1] < real_q["shadow depth"][1]  # fmt: skip
+    assert (
+        hard["cheek asymmetry"][1] > 2 * real_q["cheek asymmetry"][1]
+        and hard["face contrast"][1] > real_q["face contrast"][1]
+        and hard["shadow depth"][1] < real_q["shadow depth"][1]
+    )
     for name in light_prior.STATISTICS:
         assert abs(soft[name][1] - real_q[name][1]) < abs(hard[name][1] - real_q[name][1]), name
     with pytest.raises(ValueError, match="too few"):
@@ -392,7 +441,9 @@ def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
     with pytest.raises(ValueError, match="light_softness"):
         FaceConfig(light_softness=1.5)
     prior = shape_prior.load()
-    monkeypatch.setattr(shape_prior, "load", lambda: {**prior, "light_softness": None})  # a file from before the fit
+    monkeypatch.setattr(
+        shape_prior, "load", lambda: {**prior, "light_softness": None}
+    )  # a file from before the fit
     with pytest.raises(RuntimeError, match="landmix.generate.light_prior"):
         FaceConfig()
     assert FaceConfig(light_softness=0.0).light_softness == 0.0  # a given softness needs no fit
@@ -401,7 +452,9 @@ def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
 def test_the_light_fit_says_which_photo_it_cannot_read(shared_data, tmp_path):
     from landmix.generate import light_prior
 
-    for pts in sorted((shared_data / "300w" / "afw").glob("*.pts"))[:30]:  # the labels kept, the photos broken
+    for pts in sorted((shared_data / "300w" / "afw").glob("*.pts"))[
+        :30
+    ]:  # the labels kept, the photos broken
         shutil.copy(pts, tmp_path / pts.name)
         (tmp_path / pts.with_suffix(".jpg").name).write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="OpenCV cannot decode .*landmix ingest"):
@@ -421,7 +474,9 @@ def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
     assert abs(jaw_width(aligned).mean() / jaw_width(mean) - 1) < 0.03
     gap = aligned[:, [65, 66, 67], 1].mean(1) - aligned[:, [61, 62, 63], 1].mean(1)
     # inner lips never cross (beyond what a few degrees of pose and perspective make of closed lips); many closed
-    assert gap.min() > -0.01 and (np.abs(gap) < 0.005).mean() > 0.3  # real: 42 %; the Gaussian modes alone: 18 %
+    assert (
+        gap.min() > -0.01 and (np.abs(gap) < 0.005).mean() > 0.3
+    )  # real: 42 %; the Gaussian modes alone: 18 %
     assert np.mean([f.mouth_open > 0.3 for f in faces]) > 0.05  # and some open enough to show teeth
 
 
@@ -441,15 +496,28 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
         same = ~round_edges(flat)
         assert np.array_equal(feat.seg[same], flat.seg[same]) and (feat.seg != flat.seg).any()
         at = lambda a, xy: a[int(round(xy[1])), int(round(xy[0]))]  # noqa: E731
-        lines = features.feature_lines(steps.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True)  # as drawn
+        lines = features.feature_lines(
+            steps.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True
+        )  # as drawn
         mid = (p[62] + p[66]) / 2
-        near = lambda a, xy: a[int(round(xy[1])) - 1 : int(round(xy[1])) + 2, int(round(xy[0])) - 1 : int(round(xy[0])) + 2]  # noqa: E731
-        assert near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)  # the lips meet on a line, not on the lips
+
+        def near(a, xy):
+            return a[
+                int(round(xy[1])) - 1 : int(round(xy[1])) + 2, int(round(xy[0])) - 1 : int(round(xy[0])) + 2
+            ]
+
+        assert (
+            near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)
+        )  # the lips meet on a line, not on the lips
         assert at(lines, (p[19] + p[24]) / 2 - face.down * 15 * mm) < 0.05  # nothing on the forehead
         # the lips' colour changes too; the skin's does not (skin in both: the lips and lids are drawn round)
         skin = np.isin(flat.seg, [SEG["skin"], SEG["nose"]]) & np.isin(feat.seg, [SEG["skin"], SEG["nose"]])
-        lids = [np.round(flat.annotator[k : k + 4]).astype(np.int32) for k in (36, 42)]  # the dark line, drawn round
-        off_lids = cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), lids, False, 1), np.ones((5, 5), np.uint8)) == 0
+        lids = [
+            np.round(flat.annotator[k : k + 4]).astype(np.int32) for k in (36, 42)
+        ]  # the dark line, drawn round
+        off_lids = (
+            cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), lids, False, 1), np.ones((5, 5), np.uint8)) == 0
+        )
         lit = (flat.image.max(2) < 240) & (lines > 0.1) & skin & off_lids  # unclipped
         ratio = feat.image[lit].astype(float).mean() / flat.image[lit].astype(float).mean()
         ratios.append(ratio)
@@ -466,7 +534,9 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
 def test_features_step_lights_the_neck_as_photos_show_it():
     from landmix.generate import light, look
 
-    def under_chin(s):  # the light just under the chin over the cheeks' (photos: 0.78, median of 400 300-W faces)
+    def under_chin(
+        s,
+    ):  # the light just under the chin over the cheeks' (photos: 0.78, median of 400 300-W faces)
         p, img = s.annotator, s.image.astype(np.float32)
         iod, down = np.linalg.norm(p[45] - p[36]), s.face.down
 
@@ -487,8 +557,12 @@ def test_features_step_lights_the_neck_as_photos_show_it():
     # the chin's shadow on the neck: darkest at the face's edge, gone a few cm below
     mask = np.zeros((64, 64), np.uint8)
     mask[:32] = 255
-    factor = light.neck_shadow(np.random.default_rng(0), mask, np.arange(64)[:, None].repeat(64, 1) >= 32, 0.5)
-    assert factor[:32].min() == 1 and factor[32].max() < 0.97 and factor[32, 0] < factor[40, 0] < factor[63, 0]
+    factor = light.neck_shadow(
+        np.random.default_rng(0), mask, np.arange(64)[:, None].repeat(64, 1) >= 32, 0.5
+    )
+    assert (
+        factor[:32].min() == 1 and factor[32].max() < 0.97 and factor[32, 0] < factor[40, 0] < factor[63, 0]
+    )
 
 
 def test_hair_strands_and_occluders_are_marked_in_the_facesynthetics_classes():
@@ -499,11 +573,16 @@ def test_hair_strands_and_occluders_are_marked_in_the_facesynthetics_classes():
     strands = (SEG["hair"], SEG["beard"], SEG["brow_l"], SEG["brow_r"])
     seen, with_strands = set(), 0
     for i in range(24):
-        flat, hair = make_sample(3, i, 128, FaceConfig(look=())), make_sample(3, i, 128, FaceConfig(look=("hair",)))
+        flat, hair = (
+            make_sample(3, i, 128, FaceConfig(look=())),
+            make_sample(3, i, 128, FaceConfig(look=("hair",))),
+        )
         assert (flat.seg == hair.seg).all()  # the step draws, the mask stays
         seen |= set(np.unique(hair.seg).tolist())
         drawn = np.abs(flat.image.astype(int) - hair.image.astype(int)).max(2) > 8
-        under = cv2.dilate(np.isin(hair.seg, strands).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # lens blur
+        under = (
+            cv2.dilate(np.isin(hair.seg, strands).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        )  # lens blur
         assert not (drawn & ~under).any(), i
         with_strands += drawn.any()
     assert with_strands >= 18  # most faces: bald heads with faint brows show none

@@ -19,7 +19,9 @@ from landmix.generate.look import STEPS
 def test_version_format_default_look_and_cache():
     v = generator_version()
     assert v.startswith("g") and len(v) == 11 and int(v[1:], 16) >= 0
-    assert v == generator_version(FaceConfig().look) == generator_version(list(STEPS))  # a list after a Ray hop
+    assert (
+        v == generator_version(FaceConfig().look) == generator_version(list(STEPS))
+    )  # a list after a Ray hop
     assert generator_version(()) != v  # the flat drawing
     assert version_module.probe_digest.cache_info().currsize >= 2  # cached per look: drawn once per process
 
@@ -33,11 +35,14 @@ def test_a_refactor_that_draws_the_same_faces_keeps_the_version(tmp_path):
     original = render.read_text()
     render.write_text(original + "\n\n# moved here by a refactor\ndef _unused() -> None:\n    return None\n")
     assert render.read_text() != original
-    code = ("import landmix; from landmix.generate import generator_version; "
-            "print(landmix.__file__); print(generator_version()); print(generator_version(()))")  # fmt: skip
+    code = (
+        "import landmix; from landmix.generate import generator_version; "
+        "print(landmix.__file__); print(generator_version()); print(generator_version(()))"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     where, default, flat = out.stdout.split()
     assert Path(where).resolve() == (copy / "__init__.py").resolve()  # the copy was imported, not this tree
     assert (default, flat) == (generator_version(), generator_version(()))
@@ -60,12 +65,16 @@ def test_a_changed_drawing_changes_the_version(monkeypatch):
         assert generator_version(()) == flat and generator_version(("skin",)) == hairless
         monkeypatch.undo()
         flat_background = render.background  # the same draws, painted half as bright
-        monkeypatch.setattr(render, "background", lambda rng, n, paint=True: flat_background(rng, n, paint) * 0.5)
+        monkeypatch.setattr(
+            render, "background", lambda rng, n, paint=True: flat_background(rng, n, paint) * 0.5
+        )
         version_module.probe_digest.cache_clear()
         assert generator_version(()) != flat
         monkeypatch.undo()
         prior = shape_prior.load()
-        monkeypatch.setattr(shape_prior, "load", lambda: {**prior, "pose_sd": {"yaw": 3.0, "pitch": 3.0, "roll": 3.0}})
+        monkeypatch.setattr(
+            shape_prior, "load", lambda: {**prior, "pose_sd": {"yaw": 3.0, "pitch": 3.0, "roll": 3.0}}
+        )
         version_module.probe_digest.cache_clear()
         assert generator_version() != default  # a probe is drawn in the fitted ("real") pose spread
     finally:

@@ -39,13 +39,21 @@ def _landmix_imports(path: Path) -> set[str]:
 
 
 def _module_files(package: Path) -> dict[str, Path]:
-    return {".".join(p.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__"): p
-            for p in package.rglob("*.py")}  # fmt: skip
+    return {
+        ".".join(p.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in package.rglob("*.py")
+    }
 
 
 def test_training_never_imports_the_sweep_that_drives_it():
     files = _module_files(ROOT / "platform" / "landmix")
-    for module in ("landmix.train", "landmix.checkpoint", "landmix.models", "landmix.evaluate", "landmix.predict"):
+    for module in (
+        "landmix.train",
+        "landmix.checkpoint",
+        "landmix.models",
+        "landmix.evaluate",
+        "landmix.predict",
+    ):
         assert not {m for m in _landmix_imports(files[module]) if m.startswith("landmix.sweep")}, module
 
 
@@ -60,7 +68,7 @@ def _layer_table() -> list[tuple[str, list[str], set[str]]]:
     import re
 
     text = ARCHITECTURE.read_text()
-    table = text[text.index("| layer | module"):].split("\n\n")[0].splitlines()[2:]
+    table = text[text.index("| layer | module") :].split("\n\n")[0].splitlines()[2:]
     layers: list[tuple[str, list[str], set[str]]] = []
     for row in table:
         layer, modules, owns = (c.strip() for c in row.strip().strip("|").split("|", 2))
@@ -82,9 +90,14 @@ def _layer_of() -> dict[str, int]:
         if module == "landmix":
             continue
         rel = module.removeprefix("landmix.")
-        hits = [i for i, name in entries
-                if rel == name.rstrip("/") or (name.endswith("/") and rel.startswith(name.rstrip("/") + "."))]
-        assert len(hits) == 1, f"{module} must sit in exactly one row of docs/architecture.md's layer table: {hits}"
+        hits = [
+            i
+            for i, name in entries
+            if rel == name.rstrip("/") or (name.endswith("/") and rel.startswith(name.rstrip("/") + "."))
+        ]
+        assert len(hits) == 1, (
+            f"{module} must sit in exactly one row of docs/architecture.md's layer table: {hits}"
+        )
         found[module] = hits[0]
     return found
 
@@ -98,7 +111,9 @@ def test_every_module_sits_in_the_layer_table_and_every_name_there_exists():
             outside = name.endswith("/") and (ROOT / name).is_dir()  # jobs/: entry points beside the package
             if outside:
                 continue
-            assert exists or name in coming, f"docs/architecture.md names `{name}`, which is not a module (mark it coming)"
+            assert exists or name in coming, (
+                f"docs/architecture.md names `{name}`, which is not a module (mark it coming)"
+            )
     assert layer_of  # the package was found
 
 
@@ -111,7 +126,9 @@ def test_imports_point_down_the_layer_table_only():
         for imported in _landmix_imports(files[module]):
             target = imported if imported in layer_of else imported.rsplit(".", 1)[0]
             if target.startswith("landmix.") and target in layer_of and layer_of[target] > level:
-                wrong.append(f"{module} ({layers[level][0]}) imports {imported} ({layers[layer_of[target]][0]})")
+                wrong.append(
+                    f"{module} ({layers[level][0]}) imports {imported} ({layers[layer_of[target]][0]})"
+                )
     assert not wrong, "\n".join(wrong)
 
 
@@ -134,7 +151,11 @@ def test_bench_scripts_stand_alone_and_write_nothing_into_the_package():
     stems = {p.stem for p in scripts}
     for path in scripts:
         tree = ast.parse(path.read_text())
-        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        imported = {
+            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+        imported |= {
+            n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+        }
         assert not imported & stems, f"{path.name} imports {imported & stems} from bench/"
         assert "platform/landmix" not in path.read_text(), f"{path.name} names the package's folder"

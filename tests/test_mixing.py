@@ -8,7 +8,9 @@ from landmix.config import ALL_REAL, DataConfig
 from landmix.sources.split import real_order, real_split
 
 # Several faces per photo, as in 300-W ("<photo>_<n>").
-IDS = [f"afw/{i // 2:04d}_{i % 2 + 1}" for i in range(600)] + [f"helen/trainset/{i:04d}_1" for i in range(607)]
+IDS = [f"afw/{i // 2:04d}_{i % 2 + 1}" for i in range(600)] + [
+    f"helen/trainset/{i:04d}_1" for i in range(607)
+]
 
 
 def test_n_real_subsets_are_nested_prefixes():
@@ -17,7 +19,10 @@ def test_n_real_subsets_are_nested_prefixes():
     assert len(s10) == 10 and len(s50) == 50 and len(s250) == 250
     assert s10 < s50 < s250
     # One meaning of "all" (config.ALL_REAL) in the data config, the sweep and the translator's fit; 0 is none.
-    assert mixing.real_subset(train, ALL_REAL, 0) == real_order(train, 0) and mixing.real_subset(train, 0, 0) == []
+    assert (
+        mixing.real_subset(train, ALL_REAL, 0) == real_order(train, 0)
+        and mixing.real_subset(train, 0, 0) == []
+    )
     with pytest.raises(ValueError, match="n_real=0"):
         DataConfig(real_shards="x", strategy="real_only", n_real=0)
     with pytest.raises(ValueError, match="n_real.*pool"):
@@ -50,7 +55,11 @@ def test_strategies_and_fixed_steps():
     assert mixing.synthetic_fraction("synthetic_only", 0.0, 0) == 1.0
     assert mixing.synthetic_fraction("mixed", 0.3, 5) == 0.3
     assert [mixing.synthetic_fraction("pretrain_finetune", 0.3, e, pretrain_epochs=2) for e in range(4)] == [
-        1.0, 1.0, 0.0, 0.0]
+        1.0,
+        1.0,
+        0.0,
+        0.0,
+    ]
     with pytest.raises(ValueError, match="strategy"):
         mixing.synthetic_fraction("both", 0.5, 0)
     assert mixing.steps_per_epoch(1024, 32, 2) == 16 and mixing.steps_per_epoch(10, 32, 2) == 1
@@ -71,8 +80,12 @@ def test_a_selection_trains_on_its_picks_and_never_on_held_out_faces():
     picks = tuple(split.train[-5:])
     data = DataConfig(real_shards="/r", n_real=5, selection="coverage", real_faces=picks)
     assert mixing.picked(split, data) == list(picks)
-    assert mixing.picked(split, DataConfig(real_shards="/r", n_real=5)) == split.train[:5]  # random: the order
-    leak = DataConfig(real_shards="/r", n_real=5, selection="coverage", real_faces=picks[:4] + (split.test[0],))
+    assert (
+        mixing.picked(split, DataConfig(real_shards="/r", n_real=5)) == split.train[:5]
+    )  # random: the order
+    leak = DataConfig(
+        real_shards="/r", n_real=5, selection="coverage", real_faces=picks[:4] + (split.test[0],)
+    )
     with pytest.raises(ValueError, match="not in the real training pool"):
         mixing.picked(split, leak)
     with pytest.raises(ValueError, match="exactly the n_real"):
@@ -81,4 +94,6 @@ def test_a_selection_trains_on_its_picks_and_never_on_held_out_faces():
         DataConfig(real_shards="/r", n_real=5, real_faces=picks)
     with pytest.raises(ValueError, match="data.selection"):
         DataConfig(real_shards="/r", n_real=5, selection="best", real_faces=picks)
-    assert DataConfig(real_shards="/r", n_real=5, selection="hybrid", real_faces=list(picks)).real_faces == picks
+    assert (
+        DataConfig(real_shards="/r", n_real=5, selection="hybrid", real_faces=list(picks)).real_faces == picks
+    )

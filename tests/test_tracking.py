@@ -20,7 +20,9 @@ def test_resolve_uri_accepts_servers_and_absolute_sqlite_only(monkeypatch):
 
 
 def _exercise(uri: str, key: str, tmp_path):
-    t = tracking.Tracker(uri, "landmix-test", run_key=key, run_name="a run", tags={"landmix.strategy": "mixed"})
+    t = tracking.Tracker(
+        uri, "landmix-test", run_key=key, run_name="a run", tags={"landmix.strategy": "mixed"}
+    )
     assert not t.resumed
     t.log_params({"model.head": "soft_argmax", "train.lr": 0.002})
     t.log_metrics({"val_nme": 0.2, "val_fr@10": 0.5}, step=0)

@@ -17,7 +17,7 @@ import torch
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import evaluate, mixing, pool, schedule, tracking, train, train_command
+from landmix import evaluate, mixing, pool, schedule, tracking, train, train_command, trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
@@ -28,14 +28,19 @@ from _fixtures import killing, real_rows, write_manifest  # noqa: E402
 def shards(shared_data, tmp_path_factory):
     """48 real 300-W faces and 16 FaceSynthetics faces as prepared shards at 64 px."""
     root = tmp_path_factory.mktemp("shards")
-    return (str(_shards.real_shards(shared_data, root / "real", limit=48)),
-            str(_shards.synthetic_shards(shared_data, root / "synthetic", limit=16)))
+    return (
+        str(_shards.real_shards(shared_data, root / "real", limit=48)),
+        str(_shards.synthetic_shards(shared_data, root / "synthetic", limit=16)),
+    )
 
 
 def _spec(tmp_path, name, **sections) -> C.RunSpec:
     sections.setdefault("train", {})
-    sections["train"] = {"storage_path": str(tmp_path / "runs"), "name": f"{name}-{time.time_ns()}",
-                         **sections["train"]}
+    sections["train"] = {
+        "storage_path": str(tmp_path / "runs"),
+        "name": f"{name}-{time.time_ns()}",
+        **sections["train"],
+    }
     return C.preset("smoke", **sections)
 
 
@@ -47,7 +52,10 @@ def test_decode_rows_cuts_the_context_crop_whose_centre_is_the_model_input(share
     from landmix import crops
 
     rows = pq.read_table(folder).to_pydict()
-    for model in (C.ModelConfig(image_size=64, crop_scale=1.25), C.ModelConfig(image_size=96, crop_scale=1.6)):
+    for model in (
+        C.ModelConfig(image_size=64, crop_scale=1.25),
+        C.ModelConfig(image_size=96, crop_scale=1.6),
+    ):
         images, pts = pool.decode_rows(rows, model)
         c = crops.context_size(model.image_size)
         assert images.shape == (2, c, c, 3) and images.dtype == np.uint8
@@ -72,7 +80,9 @@ def test_the_plan_keeps_the_best_epoch_and_stops_on_patience_or_budget():
     budget.after_epoch(1, 3.0, 0.4)
     budget.after_epoch(2, 3.0, 0.3)
     assert budget.stop_reason == "budget" and budget.best_epoch == 2
-    assert schedule.Plan(C.TrainConfig(epochs=1)).after_epoch(0, 1.0, None)  # no validation faces: keep the last
+    assert schedule.Plan(C.TrainConfig(epochs=1)).after_epoch(
+        0, 1.0, None
+    )  # no validation faces: keep the last
 
 
 def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively():
@@ -80,8 +90,11 @@ def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively(
     assert train.training_precision(C.TrainConfig(precision="bf16")) == "bf16"
     assert train.training_precision(C.TrainConfig(precision="auto", use_gpu=True)) == "bf16"
     native = train.cpu_has_native_bf16()
-    assert native == any("amx_bf16" in line or "avx512_bf16" in line
-                         for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    assert native == any(
+        "amx_bf16" in line or "avx512_bf16" in line
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("flags")
+    )
     assert train.training_precision(C.TrainConfig(precision="auto")) == ("bf16" if native else "fp32")
     for preset in ("real-baseline", "cpu", "gpu"):  # the presets that train for real ask for it where it pays
         assert C.preset(preset).train.precision == "auto"
@@ -97,9 +110,24 @@ def test_cli_overrides_build_a_uniquely_named_spec():
 
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)
-    spec = train_command.spec_from_args(parser.parse_args(["--preset", "real-baseline", "--epochs", "3", "--head",
-                                                   "simcc", "--real-shards", "/x", "--workers", "2",
-                                                   "--time-budget", "0"]))
+    spec = train_command.spec_from_args(
+        parser.parse_args(
+            [
+                "--preset",
+                "real-baseline",
+                "--epochs",
+                "3",
+                "--head",
+                "simcc",
+                "--real-shards",
+                "/x",
+                "--workers",
+                "2",
+                "--time-budget",
+                "0",
+            ]
+        )
+    )
     assert spec.train.epochs == 3 and spec.model.head == "simcc" and spec.data.real_shards == "/x"
     assert spec.train.name.startswith("real-baseline-") and spec.train.time_budget_s == 0
     base = C.real_baseline().train  # the preset's cores, shared among the workers asked for
@@ -124,7 +152,11 @@ def _imports_reached(module: str) -> set[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 todo += [a.name for a in node.names if a.name.startswith("landmix")]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("landmix"):
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and node.level == 0
+                and (node.module or "").startswith("landmix")
+            ):
                 todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
     return seen
 
@@ -134,33 +166,58 @@ def test_training_imports_neither_the_generator_nor_the_inputs():
     command, which builds a preset's inputs with the generator (landmix.train_command)."""
     above = ("landmix.inputs", "landmix.train_command", "landmix.generate", "landmix.sweep")
     reached = _imports_reached("landmix.train")
-    assert {"landmix.train_tracking", "landmix.schedule", "landmix.models"} <= reached  # the walk follows imports
+    assert {
+        "landmix.train_tracking",
+        "landmix.schedule",
+        "landmix.models",
+    } <= reached  # the walk follows imports
     assert not {m for m in reached if any(m == a or m.startswith(a + ".") for a in above)}
-    assert {"landmix.inputs", "landmix.generate", "landmix.train"} <= _imports_reached("landmix.train_command")
+    assert {"landmix.inputs", "landmix.generate", "landmix.train"} <= _imports_reached(
+        "landmix.train_command"
+    )
 
 
 # ------------------------------------------------------------------------------------ Ray Train
 @pytest.mark.slow
-def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking, shards, shared_data, tmp_path):
+def test_train_end_to_end_survives_a_killed_worker(
+    ray_cluster, mlflow_tracking, shards, shared_data, tmp_path
+):
     """One Ray Train run does it all: 2 DDP workers on mixed data, weight averaging, MLflow on a server, and
     rank 1 killed (os._exit) at epoch 1 once: Ray restarts the group from the epoch-0 checkpoint (the averaged
     weights too) and the run ends in ONE MLflow run with every epoch's metrics, also when the finished run is
     started once more. (The SQLite store is covered in test_tracking.py.)"""
     real, syn = shards
     marker = tmp_path / "killed-once"
-    spec = _spec(tmp_path, "e2e", data={"real_shards": real, "synthetic_shards": syn, "strategy": "mixed",
-                                        "alpha": 0.5},
-                 train={"ema_decay": 0.9}, tracking={"uri": mlflow_tracking})
-    result = train.fit(spec, str(tmp_path / "out"), train_fn=killing(train.train_loop_per_worker, 0, str(marker)))
+    spec = _spec(
+        tmp_path,
+        "e2e",
+        data={"real_shards": real, "synthetic_shards": syn, "strategy": "mixed", "alpha": 0.5},
+        train={"ema_decay": 0.9},
+        tracking={"uri": mlflow_tracking},
+    )
+    result = trainer.fit(
+        spec, str(tmp_path / "out"), train_fn=killing(train.train_loop_per_worker, 0, str(marker))
+    )
     assert marker.exists(), "the injected failure did not happen"
     assert result.error is None
     m = result.metrics
     assert m["epoch"] == 1 and m["synthetic_fraction"] == 0.5 and m["stop_reason"] == "epochs"
     assert m["resumed_from_epoch"] == 0  # restarted from the epoch-0 checkpoint
-    assert {"val_nme", "val_fr@10", "val_auc@10", "test_nme", "test_nme_helen", "test_nme_afw", "best_epoch",
-            "samples_per_s", "step_samples_per_s"} <= set(m)
+    assert {
+        "val_nme",
+        "val_fr@10",
+        "val_auc@10",
+        "test_nme",
+        "test_nme_helen",
+        "test_nme_afw",
+        "best_epoch",
+        "samples_per_s",
+        "step_samples_per_s",
+    } <= set(m)
     # 48 faces: 10 test faces (reporting only), whole photos of validation, the rest trains; none in two parts.
-    assert m["n_test_faces"] == 10 and m["n_val_faces"] >= 4 and m["n_real_faces"] + m["n_val_faces"] + 10 == 48
+    assert (
+        m["n_test_faces"] == 10 and m["n_val_faces"] >= 4 and m["n_real_faces"] + m["n_val_faces"] + 10 == 48
+    )
     ckpt = tmp_path / "out" / "checkpoint"
     meta = json.loads((ckpt / "meta.json").read_text())
     assert (ckpt / "model.pt").exists() and (ckpt / "resume.pt").exists() and meta["epoch"] == 1
@@ -173,7 +230,7 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     best = {f"module.{k}": v for k, v in kept.items()}
     if meta["best_epoch"] == 1:  # model.pt holds the averaged weights of the best epoch
         assert all(torch.equal(best[k], averaged[k]) for k in best)
-    again = train.fit(spec)  # the same run started again when finished: its result, no second MLflow run
+    again = trainer.fit(spec)  # the same run started again when finished: its result, no second MLflow run
     assert again.error is None and again.metrics["test_nme"] == pytest.approx(m["test_nme"])
 
     runs = tracking.runs_with_key(mlflow_tracking, spec.tracking.experiment, spec.train.name)
@@ -188,7 +245,8 @@ def test_train_end_to_end_survives_a_killed_worker(ray_cluster, mlflow_tracking,
     arts = tracking.list_artifacts(mlflow_tracking, run.info.run_id)
     assert {"model", "test", "provenance.json"} <= set(arts)
     assert {"test/ced.png", "test/predictions.png", "test/metrics.json"} <= set(
-        tracking.list_artifacts(mlflow_tracking, run.info.run_id, "test"))
+        tracking.list_artifacts(mlflow_tracking, run.info.run_id, "test")
+    )
     assert run.data.tags["landmix.stop_reason"] == "epochs" and run.data.tags["landmix.precision"] == "fp32"
 
     out = evaluate.evaluate(str(ckpt), str(shared_data / "raw_fixtures" / "menpo"))
@@ -201,12 +259,22 @@ def test_the_gpu_preset_runs_one_epoch_on_cpu(ray_cluster, shards, tmp_path):
     epoch on one CPU worker: what a cluster run does first, checked where no GPU is."""
     real, syn = shards
     base = C.gpu()
-    spec = C.preset("gpu", data={"real_shards": real, "synthetic_shards": syn, "samples_per_epoch": 4},
-                    train={"use_gpu": False, "num_workers": 1, "cpus_per_worker": 1, "batch_size": 4, "epochs": 1,
-                           "storage_path": str(tmp_path / "runs"), "name": f"gpu-{time.time_ns()}"},
-                    tracking={"uri": "none"})  # fmt: skip
+    spec = C.preset(
+        "gpu",
+        data={"real_shards": real, "synthetic_shards": syn, "samples_per_epoch": 4},
+        train={
+            "use_gpu": False,
+            "num_workers": 1,
+            "cpus_per_worker": 1,
+            "batch_size": 4,
+            "epochs": 1,
+            "storage_path": str(tmp_path / "runs"),
+            "name": f"gpu-{time.time_ns()}",
+        },
+        tracking={"uri": "none"},
+    )
     assert (spec.model, base.model.head, base.model.crop_scale) == (base.model, "heatmap_offset", 1.25)
-    result = train.fit(spec, str(tmp_path / "out"))
+    result = trainer.fit(spec, str(tmp_path / "out"))
     assert result.error is None and result.metrics["epoch"] == 0 and "test_nme" in result.metrics
     model, _ = ckpt_io.load(str(tmp_path / "out" / "checkpoint"))
     assert model.cfg.backbone == "resnet50" and model.cfg.image_size == 256
@@ -248,7 +316,7 @@ TWO_NODES = textwrap.dedent("""
     spec = C.preset("smoke", data={"real_shards": real}, train={
         "storage_path": storage, "name": "two-nodes", "placement_strategy": "STRICT_SPREAD", "epochs": 1},
         tracking={"uri": "none"})
-    result = train.fit(spec, train_fn=killing(loop, 0, marker))  # rank 1 dies after the last epoch's report
+    result = trainer.fit(spec, train_fn=killing(loop, 0, marker))  # rank 1 dies after the last epoch's report
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
     print("RESULT", json.dumps({"nodes": nodes, "error": repr(result.error), "epoch": result.metrics.get("epoch"),
                                 "prepared_rows": summary["rows_written"],
@@ -272,12 +340,26 @@ def test_two_simulated_nodes_prepare_and_train_one_model(shards, shared_data, tm
     script.write_text(TWO_NODES)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     manifest = write_manifest(real_rows(shared_data, 16), tmp_path / "real.parquet")
-    proc = subprocess.run([sys.executable, str(script), shards[0], str(tmp_path / "runs"), str(tmp_path / "trace"),
-                           str(tmp_path / "killed-once"), str(manifest), str(tmp_path / "prepared"), str(Path(__file__).parent)],
-                          capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            shards[0],
+            str(tmp_path / "runs"),
+            str(tmp_path / "trace"),
+            str(tmp_path / "killed-once"),
+            str(manifest),
+            str(tmp_path / "prepared"),
+            str(Path(__file__).parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, f"no result; stderr tail:\n{proc.stderr[-3000:]}"
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     assert out["error"] == "None" and out["epoch"] == 0 and out["checkpoint"]
     assert (tmp_path / "killed-once").exists() and out["resumed"] == 0  # restarted after its last checkpoint
     assert len(out["nodes"]) == 2

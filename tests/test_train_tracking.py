@@ -14,15 +14,23 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     (tmp_path / "syn" / "shards").mkdir(parents=True)
-    pq.write_table(pa.table({"translator_version": ["ridge-1"]}), tmp_path / "syn" / "shards" / "part-00000.parquet")
+    pq.write_table(
+        pa.table({"translator_version": ["ridge-1"]}), tmp_path / "syn" / "shards" / "part-00000.parquet"
+    )
     spec = C.preset("smoke", tracking={"uri": uri, "experiment": "landmix-test"}, train={"name": "run-a"})
     folders = {"real": "", "synthetic": str(tmp_path / "syn")}
     tracker = train_tracking.start_run(spec, folders, "fp32")
     c = crops.context_size(spec.model.image_size)
-    test = Pool(["a", "b"], np.zeros((2, c, c, 3), np.uint8), np.full((2, 68, 2), c / 2, np.float32),
-                ["300w/helen/a.png", "300w/afw/b.png"])  # fmt: skip
+    test = Pool(
+        ["a", "b"],
+        np.zeros((2, c, c, 3), np.uint8),
+        np.full((2, 68, 2), c / 2, np.float32),
+        ["300w/helen/a.png", "300w/afw/b.png"],
+    )
     result = {"errors": np.array([0.02, 0.05]), "pred": np.full((2, 68, 2), 20.0), "per_subset": {}}
-    train_tracking.log_epoch(tracker, {"epoch": 0, "val_nme": 0.1, "stop_reason": ""}, 0, None, test, None, 64)
+    train_tracking.log_epoch(
+        tracker, {"epoch": 0, "val_nme": 0.1, "stop_reason": ""}, 0, None, test, None, 64
+    )
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.pt").write_bytes(b"weights")
     report = {"epoch": 1, "val_nme": 0.05, "test_fr@10": 0.0, "stop_reason": "epochs", "resumed": True}
@@ -34,12 +42,18 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
     assert run.data.params["model.head"] == spec.model.head and run.data.tags["landmix.precision"] == "fp32"
     assert run.data.tags["data.synthetic.translator"] == "ridge-1" and "data.synthetic.hash" in run.data.tags
     assert "data.synthetic.generator" not in run.data.tags and "data.real.hash" not in run.data.tags
-    assert run.data.tags["landmix.stop_reason"] == "epochs" and run.data.tags["landmix.strategy"] == spec.data.strategy
+    assert (
+        run.data.tags["landmix.stop_reason"] == "epochs"
+        and run.data.tags["landmix.strategy"] == spec.data.strategy
+    )
     assert run.data.metrics["val_nme"] == 0.05 and "test_fr_at_10" in run.data.metrics
     assert "resumed" not in run.data.metrics  # booleans are not metrics
     assert set(tracking.list_artifacts(uri, tracker.run_id)) == {"model", "test", "provenance.json"}
     assert set(tracking.list_artifacts(uri, tracker.run_id, "test")) == {
-        "test/ced.png", "test/predictions.png", "test/metrics.json"}  # fmt: skip
+        "test/ced.png",
+        "test/predictions.png",
+        "test/metrics.json",
+    }
 
 
 def test_no_uri_means_no_tracking(monkeypatch):

@@ -164,7 +164,9 @@ def test_a_map_of_a_few_principal_modes_recovers_a_pose_dependent_displacement(s
     before = np.linalg.norm(translate.fixed()(xt) - yt, axis=-1).mean()
     after = np.linalg.norm(few(xt) - yt, axis=-1).mean()
     assert after < 0.25 * before, (before, after)
-    np.testing.assert_allclose(few(flip_points(xt, 512, SYNTH70)), flip_points(few(xt), 512, IBUG68), atol=1e-2)
+    np.testing.assert_allclose(
+        few(flip_points(xt, 512, SYNTH70)), flip_points(few(xt), 512, IBUG68), atol=1e-2
+    )
     assert few.kind == "ridge" and few.weight.shape == (140, 136)
     assert np.linalg.matrix_rank(few.weight, tol=1e-9) <= 6  # it reads six numbers of each source shape
     with pytest.raises(ValueError, match="modes=140"):

@@ -37,8 +37,15 @@ SMOKE_CELLS = [c.name for c in sweep.grid_cells(SMOKE)]
 TUNED = [c.name for c in sweep.grid_cells(SMOKE) if c.strategy in sweep.spec.TUNED]  # Tune trials
 # Every cell but the data-adaptation one is an MLflow run of its own; that one is the seed's pretraining run.
 CELL_RUNS = [c.name for c in sweep.grid_cells(SMOKE) if c.strategy != "synthetic_only"]
-COMPARISON = {"nme_vs_n_real.png", "summary.md", "summary.csv", "real_equivalence.csv", "trials.csv", "verdict.md",
-              "mixing_trials.csv"}  # fmt: skip
+COMPARISON = {
+    "nme_vs_n_real.png",
+    "summary.md",
+    "summary.csv",
+    "real_equivalence.csv",
+    "trials.csv",
+    "verdict.md",
+    "mixing_trials.csv",
+}
 
 
 def _documented_runtime_env() -> str:
@@ -48,9 +55,25 @@ def _documented_runtime_env() -> str:
 
 
 def _submit(head: RayHead, env: dict, sid: str, args: list[str]) -> None:
-    cmd = [str(BIN / "ray"), "job", "submit", "--address", head.dashboard, "--working-dir", ".",
-           "--runtime-env-json", _documented_runtime_env(), "--submission-id", sid, "--no-wait",
-           "--", "python", "jobs/tune_mix.py", "--smoke-test", *args]  # fmt: skip
+    cmd = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        head.dashboard,
+        "--working-dir",
+        ".",
+        "--runtime-env-json",
+        _documented_runtime_env(),
+        "--submission-id",
+        sid,
+        "--no-wait",
+        "--",
+        "python",
+        "jobs/tune_mix.py",
+        "--smoke-test",
+        *args,
+    ]
     deadline = time.monotonic() + 300
     while True:
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -68,7 +91,9 @@ def _wait(client, sid: str, until, timeout_s: float) -> str:
         if until(status):
             return status
         time.sleep(3)
-    raise TimeoutError(f"job {sid} still {status} after {timeout_s:.0f} s; logs:\n{client.get_job_logs(sid)[-4000:]}")
+    raise TimeoutError(
+        f"job {sid} still {status} after {timeout_s:.0f} s; logs:\n{client.get_job_logs(sid)[-4000:]}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +104,24 @@ def submitted_sweep(mlflow_tracking, shared_data, tmp_path_factory):
     base = tmp_path_factory.mktemp("tune_mix_job")
     name = f"smoke-job-{os.getpid()}"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env |= {"RAY_AUTH_MODE": "disabled", "MLFLOW_TRACKING_URI": mlflow_tracking, "LANDMIX_DATA_ROOT": str(shared_data),
-            "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0",
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    args = ["--name", name, "--work", str(base / "work"), "--storage", str(base / "storage"),
-            "--results-page", str(base / "page" / "study.md")]  # fmt: skip
+    env |= {
+        "RAY_AUTH_MODE": "disabled",
+        "MLFLOW_TRACKING_URI": mlflow_tracking,
+        "LANDMIX_DATA_ROOT": str(shared_data),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    args = [
+        "--name",
+        name,
+        "--work",
+        str(base / "work"),
+        "--storage",
+        str(base / "storage"),
+        "--results-page",
+        str(base / "page" / "study.md"),
+    ]
     cells = base / "storage" / name / "cells"
     head = RayHead(env)
     try:
@@ -93,19 +131,31 @@ def submitted_sweep(mlflow_tracking, shared_data, tmp_path_factory):
         while not list(cells.glob("*.json")):  # the first cell finished: stop the driver mid-sweep
             status = str(client.get_job_status("first"))
             assert status in ("PENDING", "RUNNING") and time.monotonic() < deadline, (
-                f"first job {status} before any cell finished:\n{client.get_job_logs('first')[-4000:]}")
+                f"first job {status} before any cell finished:\n{client.get_job_logs('first')[-4000:]}"
+            )
             time.sleep(2)
         client.stop_job("first")
         first_status = _wait(client, "first", lambda s: s.endswith(("STOPPED", "FAILED", "SUCCEEDED")), 120)
         finished_before = {p.name: p.stat().st_mtime_ns for p in cells.glob("*.json")}
         _submit(head, env, "second", args)
-        second_status = _wait(client, "second", lambda s: s.endswith(("STOPPED", "FAILED", "SUCCEEDED")), 1200)
+        second_status = _wait(
+            client, "second", lambda s: s.endswith(("STOPPED", "FAILED", "SUCCEEDED")), 1200
+        )
         logs = client.get_job_logs("second")
     finally:
         leftovers = head.stop()
-    yield {"name": name, "uri": mlflow_tracking, "first": first_status, "second": second_status, "logs": logs,
-           "finished_before": finished_before, "cells": cells, "root": base / "storage" / name,
-           "page": base / "page" / "study.md", "leftovers": leftovers}  # fmt: skip
+    yield {
+        "name": name,
+        "uri": mlflow_tracking,
+        "first": first_status,
+        "second": second_status,
+        "logs": logs,
+        "finished_before": finished_before,
+        "cells": cells,
+        "root": base / "storage" / name,
+        "page": base / "page" / "study.md",
+        "leftovers": leftovers,
+    }
 
 
 @pytest.mark.slow
@@ -139,7 +189,9 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     client = MlflowClient(s["uri"])
     exp = client.get_experiment_by_name(s["name"])
     (parent,) = client.search_runs([exp.experiment_id], filter_string="tags.`landmix.role` = 'sweep'")
-    assert parent.info.run_id == (s["root"] / "parent_run_id").read_text().strip()  # one parent across resumes
+    assert (
+        parent.info.run_id == (s["root"] / "parent_run_id").read_text().strip()
+    )  # one parent across resumes
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_failed_trials"] == 0
     assert parent.data.metrics["compute_naive_grid_seconds"] > parent.data.metrics["compute_total_seconds"]
     children = tracking.child_runs(s["uri"], parent.info.run_id)
@@ -156,17 +208,26 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
             assert run.info.status == "KILLED" and run.data.tags["landmix.stop_reason"] == "asha", name
             continue
         assert run.info.status == "FINISHED", name
-        if name.startswith("label_adaptation"):  # no training run: a fit on the seed's synthetic model's outputs
+        if name.startswith(
+            "label_adaptation"
+        ):  # no training run: a fit on the seed's synthetic model's outputs
             assert {"n_real", "translator.kind"} <= set(run.data.params) and "test_nme" in run.data.metrics
-            assert {"translator.npz", "model.pt"} <= {Path(a.path).name for a in client.list_artifacts(
-                run.info.run_id, tracking.CHECKPOINT_ARTIFACT_PATH)}
+            assert {"translator.npz", "model.pt"} <= {
+                Path(a.path).name
+                for a in client.list_artifacts(run.info.run_id, tracking.CHECKPOINT_ARTIFACT_PATH)
+            }
             continue
-        assert {"data.strategy", "data.n_real", "data.alpha", "train.seed", "train.lr"} <= set(run.data.params)
+        assert {"data.strategy", "data.n_real", "data.alpha", "train.seed", "train.lr"} <= set(
+            run.data.params
+        )
         epochs = SMOKE.pretrain_epochs if name in pretrain else SMOKE.base.train.epochs
         # every epoch logged (a cell resumed mid-epoch logs that epoch again: same step, so count steps)
         assert {m.step for m in client.get_metric_history(run.info.run_id, "val_nme")} == set(range(epochs))
     description = parent.data.tags["mlflow.note.content"]  # what the parent run's page shows first
-    assert description.startswith((s["root"] / "report" / "verdict.md").read_text().strip()) and "| arm |" in description
+    assert (
+        description.startswith((s["root"] / "report" / "verdict.md").read_text().strip())
+        and "| arm |" in description
+    )
     cells = {p.stem: json.loads(p.read_text()) for p in s["cells"].glob("*.json")}
     best = min((n for n, c in cells.items() if c["status"] == "ok"), key=lambda n: cells[n]["val_nme"])
     assert parent.data.tags["landmix.best_trial"] == best  # chosen on validation NME
@@ -175,7 +236,9 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     shown = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert COMPARISON <= shown, shown
     local = Path(client.download_artifacts(parent.info.run_id, "comparison/summary.md")).read_text()
-    assert local.startswith((s["root"] / "report" / "verdict.md").read_text().strip())  # the verdict comes first
+    assert local.startswith(
+        (s["root"] / "report" / "verdict.md").read_text().strip()
+    )  # the verdict comes first
     for arm in ("real only", "data adaptation", "label adaptation", "mixing", "pretraining + fine-tuning"):
         assert arm in local, arm
     report = client.download_artifacts(parent.info.run_id, "comparison/trials.csv")
@@ -200,14 +263,18 @@ def test_no_test_face_is_trained_on_validated_on_or_used_to_select(submitted_swe
     for name, c in finished.items():
         train, val = set(c["faces"]["train"]), set(c["faces"]["val"])
         assert not test & train and not test & val and not train & val, name
-        assert len(c["faces"]["test_errors"]) == len(test) and len(train) == (c["n_real"] if c["n_real"] > 0 else 0)
+        assert len(c["faces"]["test_errors"]) == len(test) and len(train) == (
+            c["n_real"] if c["n_real"] > 0 else 0
+        )
     mixing = pd.read_csv(s["root"] / "report" / "mixing_trials.csv")
     for _, group in mixing[mixing["status"] == "ok"].groupby(["n_real", "seed"]):
         assert group.loc[group["val_nme"].idxmin(), "chosen"], group  # chosen on validation
     client = MlflowClient(s["uri"])
     for strategy in sweep.STRATEGIES:
         ok = {n: c for n, c in finished.items() if c["strategy"] == strategy}
-        version = client.get_model_version_by_alias(tracking.registered_model_name(s["name"], strategy), "best")
+        version = client.get_model_version_by_alias(
+            tracking.registered_model_name(s["name"], strategy), "best"
+        )
         assert version.tags["cell"] == min(ok, key=lambda n: ok[n]["val_nme"]), strategy
 
 
@@ -227,7 +294,9 @@ def test_synthetic_labels_went_through_the_generator_fitted_translator(submitted
     files = {Path(a.path).suffix: a.path for a in client.list_artifacts(parent_id, "translator")}
     translator = translate.load(client.download_artifacts(parent_id, files[".npz"]))
     assert translator.kind == "ridge" and (translator.src.name, translator.dst.name) == ("synth70", "ibug68")
-    (pretrain,) = [r for r in tracking.child_runs(s["uri"], parent_id) if r.info.run_name.startswith("pretrain-")]
+    (pretrain,) = [
+        r for r in tracking.child_runs(s["uri"], parent_id) if r.info.run_name.startswith("pretrain-")
+    ]
     assert pretrain.data.tags["data.synthetic.translator"] == translator.version
 
 
@@ -246,7 +315,8 @@ def test_mlflow_ui_lists_the_sweep_parent_and_children_with_nme(submitted_sweep,
     shot = tmp_path / "mlflow_ui.png"
     shown = check_runs_page(s["uri"], exp.experiment_id, parent, CELL_RUNS, shot, metric="val_nme")
     assert {n: shown[n] for n in [parent, *CELL_RUNS]} == pytest.approx(
-        {n: logged[n] for n in [parent, *CELL_RUNS]}, rel=1e-2)  # the UI rounds for display
+        {n: logged[n] for n in [parent, *CELL_RUNS]}, rel=1e-2
+    )  # the UI rounds for display
     assert shot.stat().st_size > 10_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "mlflow_ui.png").write_bytes(shot.read_bytes())

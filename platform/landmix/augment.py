@@ -166,7 +166,10 @@ class Augmenter:
         return out["image"], np.asarray(out["keypoints"], np.float32)[:, :2]
 
 
-def make_augmenter(strength: float, size: int, scheme: Scheme = IBUG68, seed: int | None = None,
-                   out_size: int = 0) -> Augmenter:  # fmt: skip
+def make_augmenter(
+    strength: float, size: int, scheme: Scheme = IBUG68, seed: int | None = None, out_size: int = 0
+) -> Augmenter:
     """An Augmenter at `strength` for size x size crops, returning out_size x out_size ones (0 = size)."""
-    return Augmenter(strength=float(strength), size=int(size), out_size=int(out_size), scheme=scheme, seed=seed)
+    return Augmenter(
+        strength=float(strength), size=int(size), out_size=int(out_size), scheme=scheme, seed=seed
+    )

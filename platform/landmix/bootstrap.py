@@ -31,8 +31,13 @@ class Bootstrap:
     n_faces: int  # test faces resampled (0: seeds only, no per-face errors given)
 
 
-def bootstrap(selected: pd.DataFrame, errors: dict[str, np.ndarray] | None = None, n_boot: int = 1000,
-              seed: int = 0, order: tuple[str, ...] = ()) -> Bootstrap:  # fmt: skip
+def bootstrap(
+    selected: pd.DataFrame,
+    errors: dict[str, np.ndarray] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    order: tuple[str, ...] = (),
+) -> Bootstrap:
     """Resample seeds and test faces with replacement, B times, the same draw for every cell (paired), so that
     differences between arms keep their correlation. A cell's resampled NME is the mean over drawn seeds of
     the mean over drawn faces of that seed's per-face errors; without `errors` (None or empty), the trials'
@@ -55,13 +60,17 @@ def bootstrap(selected: pd.DataFrame, errors: dict[str, np.ndarray] | None = Non
     else:
         absent = [r for r in selected["run"] if r not in errors]
         if absent:
-            raise ValueError(f"errors has no per-face test errors for finished run(s) {absent[:5]}: pass "
-                             "one array per row with status 'ok' (or errors=None to resample seeds only)")
+            raise ValueError(
+                f"errors has no per-face test errors for finished run(s) {absent[:5]}: pass "
+                "one array per row with status 'ok' (or errors=None to resample seeds only)"
+            )
         e = np.stack([np.asarray(errors[r], float) for r in selected["run"]])  # (T, M); ragged arrays fail
         off = np.abs(e.mean(1) - nme) > 1e-4  # 0.01 % NME: far above float32 rounding
         if off.any():
-            raise ValueError(f"the per-face errors of run(s) {list(selected['run'][off])[:5]} do not average "
-                             "to their nme: errors must be each trial's test faces, in the same order")
+            raise ValueError(
+                f"the per-face errors of run(s) {list(selected['run'][off])[:5]} do not average "
+                "to their nme: errors must be each trial's test faces, in the same order"
+            )
         n_faces = e.shape[1]
         faces = rng.multinomial(n_faces, np.full(n_faces, 1 / n_faces), size=n_boot)  # (B, M) draw counts
         per_trial = faces @ e.T / n_faces  # (B, T)
@@ -75,8 +84,10 @@ def interval(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.n
     """Percentile interval per column of (B, C) samples, ignoring NaN. Picks observed values (no
     interpolation), so that +inf (better than every real-only point) stays +inf and never becomes NaN."""
     q = [(1 - level) / 2, (1 + level) / 2]
-    ends = [np.quantile(c[~np.isnan(c)], q, method="inverted_cdf") if (~np.isnan(c)).any() else [np.nan] * 2
-            for c in np.asarray(samples, float).T]  # fmt: skip
+    ends = [
+        np.quantile(c[~np.isnan(c)], q, method="inverted_cdf") if (~np.isnan(c)).any() else [np.nan] * 2
+        for c in np.asarray(samples, float).T
+    ]
     lo, hi = np.array(ends, float).reshape(-1, 2).T
     return lo, hi
 
@@ -94,7 +105,9 @@ def equivalent_real_faces(nme: float, real_n: np.ndarray, real_nme: np.ndarray) 
     keep = n > 0  # log-interpolation needs n > 0; real-only at n_real = 0 is not a trial
     n, e = n[keep], e[keep]
     if len(n) == 0:
-        raise ValueError("the real-only curve has no point with n_real > 0: add real_only trials to the sweep")
+        raise ValueError(
+            "the real-only curve has no point with n_real > 0: add real_only trials to the sweep"
+        )
     if nme < e[-1]:
         return math.inf
     if nme >= e[0]:

@@ -23,8 +23,15 @@ from landmix.descriptors import descriptors
 from landmix.schemes import IBUG68, flip_points, interocular
 
 # The disagreement's crops: (dx, dy, scale) of the crop box, in crop sides; each also mirrored.
-VARIANTS = ((0.0, 0.0, 1.0), (0.04, 0.0, 1.0), (-0.04, 0.0, 1.0), (0.0, 0.04, 1.0), (0.0, -0.04, 1.0),
-            (0.0, 0.0, 0.92), (0.0, 0.0, 1.08))  # fmt: skip
+VARIANTS = (
+    (0.0, 0.0, 1.0),
+    (0.04, 0.0, 1.0),
+    (-0.04, 0.0, 1.0),
+    (0.0, 0.04, 1.0),
+    (0.0, -0.04, 1.0),
+    (0.0, 0.0, 0.92),
+    (0.0, 0.0, 1.08),
+)
 
 
 @dataclass
@@ -51,7 +58,10 @@ def embed(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch])).permute(0, 3, 1, 2).float() / 255.0
+            x = (
+                torch.from_numpy(np.ascontiguousarray(images[i : i + batch])).permute(0, 3, 1, 2).float()
+                / 255.0
+            )
             out.append(net.features(x)[-1].mean((2, 3)).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -65,9 +75,14 @@ def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, 
     pts = predict.landmarks(model, image, [calibration.model_box(box, scale)], passes)[0]
     x0, y0, side = crops.box_for(pts, scale)
     none = np.zeros((0, 2), np.float32)
-    cx, cy = x0 + side / 2, y0 + side / 2  # each variant: the crop moved by (dx, dy) sides, scaled about its centre
-    boxes = [(round(cx + (dx - k / 2) * side), round(cy + (dy - k / 2) * side), round(k * side))
-             for dx, dy, k in VARIANTS]  # integers: crops.crop_image cuts whole pixels
+    cx, cy = (
+        x0 + side / 2,
+        y0 + side / 2,
+    )  # each variant: the crop moved by (dx, dy) sides, scaled about its centre
+    boxes = [
+        (round(cx + (dx - k / 2) * side), round(cy + (dy - k / 2) * side), round(k * side))
+        for dx, dy, k in VARIANTS
+    ]  # integers: crops.crop_image cuts whole pixels
     batch = np.stack([crops.crop_image(image, none, b, size)[0] for b in boxes])
     plain = checkpoint.predict(model, batch, flip=False)
     mirrored = flip_points(checkpoint.predict(model, batch[:, :, ::-1], flip=False), size, IBUG68)
@@ -76,7 +91,12 @@ def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, 
     mean = views.mean(0)
     iod = max(float(interocular(mean, IBUG68)), 1e-6)
     spread = float(np.sqrt(((views - mean) ** 2).sum(-1).mean()) / iod)
-    return {"points": pts, "crop": (x0, y0, side), "embedding": embed(model, batch[:1])[0], "disagreement": spread}
+    return {
+        "points": pts,
+        "crop": (x0, y0, side),
+        "embedding": embed(model, batch[:1])[0],
+        "disagreement": spread,
+    }
 
 
 def find_faces(photos: list[Path]) -> list[dict]:
@@ -92,12 +112,21 @@ def find_faces(photos: list[Path]) -> list[dict]:
             out.append({"box": None, "score": None, "error": str(e)})
             continue
         boxes, scores = detect.detect_faces(image, scores=True)
-        out.append({"box": boxes[0].tolist(), "score": float(scores[0])} if len(boxes) else {"box": None, "score": None})
+        out.append(
+            {"box": boxes[0].tolist(), "score": float(scores[0])}
+            if len(boxes)
+            else {"box": None, "score": None}
+        )
     return out
 
 
-def describe_pool(model, photos: list[Path], names: list[str], detections: list[dict],
-                  calibration: detect.BoxCalibration | None = None) -> Candidates:  # fmt: skip
+def describe_pool(
+    model,
+    photos: list[Path],
+    names: list[str],
+    detections: list[dict],
+    calibration: detect.BoxCalibration | None = None,
+) -> Candidates:
     """Every photo's candidate described by the model (NaN rows where no face was found)."""
     from landmix import predict
 
@@ -111,7 +140,12 @@ def describe_pool(model, photos: list[Path], names: list[str], detections: list[
         d = describe(model, predict.read_photo(photos[i]), detections[i]["box"], calibration)
         if emb is None:
             emb = np.full((n, len(d["embedding"])), np.nan, np.float32)
-        boxes[i], scores[i], crop[i], pts[i] = detections[i]["box"], detections[i]["score"], d["crop"], d["points"]
+        boxes[i], scores[i], crop[i], pts[i] = (
+            detections[i]["box"],
+            detections[i]["score"],
+            d["crop"],
+            d["points"],
+        )
         emb[i], dis[i] = d["embedding"], d["disagreement"]
     emb = np.full((n, 1), np.nan, np.float32) if emb is None else emb
     return Candidates(list(names), found, boxes, scores, crop, pts, emb, dis, descriptors(pts))

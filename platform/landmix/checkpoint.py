@@ -42,8 +42,10 @@ def read_meta(folder) -> dict:
     """meta.json of a checkpoint folder; a clear error where the folder is not one."""
     path = Path(folder, META_FILE)
     if not path.exists():
-        raise FileNotFoundError(f"{folder} is not a landmix checkpoint folder (no {META_FILE}); "
-                                f"`landmix train --out DIR` writes one to DIR/checkpoint")  # fmt: skip
+        raise FileNotFoundError(
+            f"{folder} is not a landmix checkpoint folder (no {META_FILE}); "
+            f"`landmix train --out DIR` writes one to DIR/checkpoint"
+        )
     return json.loads(path.read_text())
 
 
@@ -78,8 +80,9 @@ def _forward(model, x: torch.Tensor) -> torch.Tensor:
     return model(x).pts.float()
 
 
-def predict(model, images: np.ndarray, flip: bool = True, batch: int = 64, device="cpu",
-            scheme: Scheme = IBUG68) -> np.ndarray:  # fmt: skip
+def predict(
+    model, images: np.ndarray, flip: bool = True, batch: int = 64, device="cpu", scheme: Scheme = IBUG68
+) -> np.ndarray:
     """images (N, S, S, 3) uint8 model-input crops -> pts (N, K, 2) float32, crop pixels.
 
     flip: average with the prediction on the mirrored crop (x -> S - 1 - x, indices through the scheme)."""
@@ -90,7 +93,12 @@ def predict(model, images: np.ndarray, flip: bool = True, batch: int = 64, devic
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(np.ascontiguousarray(images[i : i + batch])).permute(0, 3, 1, 2).float().div_(255.0)
+            x = (
+                torch.from_numpy(np.ascontiguousarray(images[i : i + batch]))
+                .permute(0, 3, 1, 2)
+                .float()
+                .div_(255.0)
+            )
             x = x.to(device)
             pts = _forward(net, x).cpu()
             if flip:

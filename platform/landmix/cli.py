@@ -46,8 +46,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("landmix.train_command", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
-    "select": ("landmix.select", "pick which unlabelled real photos to annotate, with a synthetic-pretrained model"),
-    "gap": ("landmix.domain_gap", "measure the visual gap: a real-vs-synthetic classifier and image statistics"),
+    "select": (
+        "landmix.select",
+        "pick which unlabelled real photos to annotate, with a synthetic-pretrained model",
+    ),
+    "gap": (
+        "landmix.domain_gap",
+        "measure the visual gap: a real-vs-synthetic classifier and image statistics",
+    ),
     "mlflow-server": (
         "landmix.mlflow_server",
         "run the tracking server (SQLite + local artifacts by default)",
@@ -108,8 +114,10 @@ def message(e: BaseException, args: argparse.Namespace) -> str:
     if isinstance(e, pickle.UnpicklingError):
         why = str(e).partition("WeightsUnpickler error:")[2].split(". ")[0]
         why = " ".join(why.split()) or "not a torch file"
-        return (f"{_refused_file(e)} is refused by torch's weights-only loader ({why}): landmix loads "
-                f"tensors only, never pickled Python objects; {CHECKPOINT_HINT}")  # fmt: skip
+        return (
+            f"{_refused_file(e)} is refused by torch's weights-only loader ({why}): landmix loads "
+            f"tensors only, never pickled Python objects; {CHECKPOINT_HINT}"
+        )
     text = " ".join(str(e).split())  # one line, whatever the library wrote
     if isinstance(e, OSError) and e.filename is not None:
         text = f"{e.filename}: {PATH_ERRORS.get(type(e), e.strerror)}"
@@ -134,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     parser = argparse.ArgumentParser(prog=f"landmix {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
-    parser.add_argument("--traceback", action="store_true",
-                        help="show the full traceback of an input error (also: LANDMIX_TRACEBACK=1)")  # fmt: skip
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the full traceback of an input error (also: LANDMIX_TRACEBACK=1)",
+    )
     args = parser.parse_args(rest)
     try:
         return int(module.run(args) or 0)

@@ -52,9 +52,13 @@ class ModelConfig:
         _check("model.backbone", self.backbone, BACKBONES)
         _check("model.head", self.head, HEADS)
         if self.image_size % 32:
-            raise ValueError(f"model.image_size={self.image_size} must be a multiple of 32 (stride of the backbone)")
+            raise ValueError(
+                f"model.image_size={self.image_size} must be a multiple of 32 (stride of the backbone)"
+            )
         if not 1.0 <= self.crop_scale <= 3.0:
-            raise ValueError(f"model.crop_scale={self.crop_scale} must lie in [1, 3] (crop side / landmark box side)")
+            raise ValueError(
+                f"model.crop_scale={self.crop_scale} must lie in [1, 3] (crop side / landmark box side)"
+            )
 
 
 @dataclass(frozen=True)
@@ -84,16 +88,24 @@ class DataConfig:
         _check("data.selection", self.selection, SELECTIONS)
         object.__setattr__(self, "real_faces", tuple(self.real_faces))  # a list when read back from JSON
         if (self.selection == "random") != (not self.real_faces):
-            raise ValueError(f"data.selection={self.selection!r} with {len(self.real_faces)} data.real_faces: "
-                             "'random' takes the seeded order (no ids); a selection method gives its picks' ids")
+            raise ValueError(
+                f"data.selection={self.selection!r} with {len(self.real_faces)} data.real_faces: "
+                "'random' takes the seeded order (no ids); a selection method gives its picks' ids"
+            )
         if self.real_faces and len(self.real_faces) != self.n_real:
-            raise ValueError(f"data.real_faces holds {len(self.real_faces)} ids for data.n_real={self.n_real}: "
-                             "give exactly the n_real picked faces")
+            raise ValueError(
+                f"data.real_faces holds {len(self.real_faces)} ids for data.n_real={self.n_real}: "
+                "give exactly the n_real picked faces"
+            )
         if self.n_real < ALL_REAL or (self.n_real == 0 and self.strategy != "synthetic_only"):
-            raise ValueError(f"data.n_real={self.n_real}: strategy {self.strategy!r} trains on real faces; give "
-                             f"how many (>= 1), or {ALL_REAL} for all of the training pool")
+            raise ValueError(
+                f"data.n_real={self.n_real}: strategy {self.strategy!r} trains on real faces; give "
+                f"how many (>= 1), or {ALL_REAL} for all of the training pool"
+            )
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"data.alpha={self.alpha} must lie in [0, 1] (fraction of synthetic samples per batch)")
+            raise ValueError(
+                f"data.alpha={self.alpha} must lie in [0, 1] (fraction of synthetic samples per batch)"
+            )
         for name in ("test_fraction", "val_fraction"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"data.{name}={getattr(self, name)} must lie in (0, 1)")
@@ -127,16 +139,24 @@ class TrainConfig:
     seed: int = 0  # model init, batch sampling and per-epoch augmentation seeds derive from it
     init_checkpoint: str = ""  # checkpoint dir to start from (fine-tuning after synthetic pretraining)
     storage_path: str = field(default_factory=settings.storage_path)  # Ray Train storage, shared by workers
-    name: str = "landmix"  # Ray Train run name; also the MLflow run key, so a resumed run finds its MLflow run
+    name: str = (
+        "landmix"  # Ray Train run name; also the MLflow run key, so a resumed run finds its MLflow run
+    )
     max_failures: int = 2  # FailureConfig: worker failures recovered from the last checkpoint
 
     def __post_init__(self):
         if self.num_workers < 1:
             raise ValueError(f"train.num_workers={self.num_workers} must be >= 1")
         _check("train.precision", self.precision, PRECISIONS)
-        _check("train.placement_strategy", self.placement_strategy, ("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK"))
+        _check(
+            "train.placement_strategy",
+            self.placement_strategy,
+            ("PACK", "SPREAD", "STRICT_SPREAD", "STRICT_PACK"),
+        )
         if self.patience < 0 or self.time_budget_s < 0:
-            raise ValueError(f"train.patience={self.patience} and train.time_budget_s={self.time_budget_s} must be >= 0")
+            raise ValueError(
+                f"train.patience={self.patience} and train.time_budget_s={self.time_budget_s} must be >= 0"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"train.ema_decay={self.ema_decay} must lie in [0, 1) (0 = no weight averaging)")
         if self.max_failures < 1:
@@ -151,7 +171,9 @@ class TrackingConfig:
     experiment: str = "landmix"  # MLflow experiment name
     parent_run_id: str = ""  # MLflow parent run (a sweep's); "" = a top-level run
     run_label: str = ""  # MLflow run name; "" = train.name
-    strategy_label: str = ""  # MLflow tag landmix.strategy; "" = data.strategy (a sweep says "pretrain_finetune")
+    strategy_label: str = (
+        ""  # MLflow tag landmix.strategy; "" = data.strategy (a sweep says "pretrain_finetune")
+    )
 
 
 @dataclass(frozen=True)
@@ -164,11 +186,15 @@ class RunSpec:
     def __post_init__(self):
         d = self.data
         if d.strategy != "synthetic_only" and not d.real_shards:
-            raise ValueError(f"data.strategy={d.strategy!r} needs data.real_shards (a `landmix prepare` folder)")
+            raise ValueError(
+                f"data.strategy={d.strategy!r} needs data.real_shards (a `landmix prepare` folder)"
+            )
         if d.strategy in ("synthetic_only", "mixed", "pretrain_finetune") and not d.synthetic_shards:
             raise ValueError(f"data.strategy={d.strategy!r} needs data.synthetic_shards")
         if d.strategy == "pretrain_finetune" and not 0 < d.pretrain_epochs < self.train.epochs:
-            raise ValueError("data.pretrain_epochs must lie in (0, train.epochs) for strategy 'pretrain_finetune'")
+            raise ValueError(
+                "data.pretrain_epochs must lie in (0, train.epochs) for strategy 'pretrain_finetune'"
+            )
 
 
 def to_dict(spec: RunSpec) -> dict:
@@ -177,8 +203,13 @@ def to_dict(spec: RunSpec) -> dict:
 
 
 # Fields that moved from train to tracking: a checkpoint's meta.json written before the move still loads.
-_MOVED_TO_TRACKING = {"tracking_uri": "uri", "experiment": "experiment", "parent_run_id": "parent_run_id",
-                      "run_label": "run_label", "strategy_label": "strategy_label"}  # fmt: skip
+_MOVED_TO_TRACKING = {
+    "tracking_uri": "uri",
+    "experiment": "experiment",
+    "parent_run_id": "parent_run_id",
+    "run_label": "run_label",
+    "strategy_label": "strategy_label",
+}
 
 
 def from_dict(d: dict) -> RunSpec:
@@ -187,8 +218,12 @@ def from_dict(d: dict) -> RunSpec:
     tracking |= d.get("tracking", {})
     if "tracking" not in d and data.get("n_real") == 0 and data.get("strategy") != "synthetic_only":
         data["n_real"] = ALL_REAL  # written when 0 meant "all"
-    return RunSpec(model=ModelConfig(**d["model"]), data=DataConfig(**data), train=TrainConfig(**train),
-                   tracking=TrackingConfig(**tracking))  # fmt: skip
+    return RunSpec(
+        model=ModelConfig(**d["model"]),
+        data=DataConfig(**data),
+        train=TrainConfig(**train),
+        tracking=TrackingConfig(**tracking),
+    )
 
 
 def flat_params(spec: RunSpec) -> dict[str, object]:
@@ -196,7 +231,9 @@ def flat_params(spec: RunSpec) -> dict[str, object]:
     their count and a hash (hundreds of ids overflow an MLflow parameter; the run's faces.json lists them)."""
     out = {f"{sec}.{k}": v for sec, sub in to_dict(spec).items() for k, v in sub.items()}
     if faces := spec.data.real_faces:
-        out["data.real_faces"] = f"{len(faces)} ids, sha1 {hashlib.sha1(chr(10).join(faces).encode()).hexdigest()[:12]}"
+        out["data.real_faces"] = (
+            f"{len(faces)} ids, sha1 {hashlib.sha1(chr(10).join(faces).encode()).hexdigest()[:12]}"
+        )
     return out
 
 
@@ -245,17 +282,28 @@ def real_baseline() -> RunSpec:
     return RunSpec(
         model=model,
         data=DataConfig(real_shards=real_shards(model), strategy="real_only", samples_per_epoch=1024),
-        train=TrainConfig(epochs=400, batch_size=32, lr=2e-3, num_workers=1, cpus_per_worker=2, patience=0,
-                          time_budget_s=1080, precision="auto", name="landmix-real-baseline"),
+        train=TrainConfig(
+            epochs=400,
+            batch_size=32,
+            lr=2e-3,
+            num_workers=1,
+            cpus_per_worker=2,
+            patience=0,
+            time_budget_s=1080,
+            precision="auto",
+            name="landmix-real-baseline",
+        ),
     )
 
 
 def cpu() -> RunSpec:
     """The CPU default: the real-baseline recipe with real faces mixed with synthetic ones (alpha 0.5)."""
     base = real_baseline()
-    return replace(base, data=replace(base.data, synthetic_shards=synthetic_shards(base.model), strategy="mixed",
-                                      alpha=0.5),
-                   train=replace(base.train, name="landmix-cpu"))  # fmt: skip
+    return replace(
+        base,
+        data=replace(base.data, synthetic_shards=synthetic_shards(base.model), strategy="mixed", alpha=0.5),
+        train=replace(base.train, name="landmix-cpu"),
+    )
 
 
 def gpu() -> RunSpec:
@@ -264,10 +312,24 @@ def gpu() -> RunSpec:
     model = ModelConfig(backbone="resnet50", image_size=256)
     return RunSpec(
         model=model,
-        data=DataConfig(real_shards=real_shards(model), synthetic_shards=synthetic_shards(model), strategy="mixed",
-                        alpha=0.5, samples_per_epoch=65536),
-        train=TrainConfig(epochs=60, batch_size=64, lr=1e-3, num_workers=4, use_gpu=True, cpus_per_worker=4,
-                          patience=10, precision="auto", name="landmix-gpu"),
+        data=DataConfig(
+            real_shards=real_shards(model),
+            synthetic_shards=synthetic_shards(model),
+            strategy="mixed",
+            alpha=0.5,
+            samples_per_epoch=65536,
+        ),
+        train=TrainConfig(
+            epochs=60,
+            batch_size=64,
+            lr=1e-3,
+            num_workers=4,
+            use_gpu=True,
+            cpus_per_worker=4,
+            patience=10,
+            precision="auto",
+            name="landmix-gpu",
+        ),
     )
 
 

@@ -77,11 +77,14 @@ CONTEXT = 1.5
 
 def context_size(image_size: int) -> int:
     """Side in pixels of a training face's decoded crop: the model-input crop and its surround."""
-    return int(round(image_size * CONTEXT / 2)) * 2  # even, so the model-input crop sits exactly in its centre
+    return (
+        int(round(image_size * CONTEXT / 2)) * 2
+    )  # even, so the model-input crop sits exactly in its centre
 
 
-def input_crop(image: np.ndarray, pts: np.ndarray, crop_scale: float, size: int,
-               context: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:  # fmt: skip
+def input_crop(
+    image: np.ndarray, pts: np.ndarray, crop_scale: float, size: int, context: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """The model-input crop of a face: a square of crop_scale x (context x) its landmark box's long side,
     centred on the box, at `size` pixels. Returns (crop, pts in crop pixels, box (x0, y0, side))."""
     box = box_for(pts, crop_scale * context)

@@ -24,8 +24,13 @@ DESCRIPTORS = ("yaw", "pitch", "roll", "mouth", "eyes")
 # A coverage gap: a descriptor bin with >= GAP_MIN_SHARE of the pool that the generator rarely makes (under
 # GAP_RARE of the synthetic faces, and under 1 / GAP_RATIO of the pool's share).
 GAP_MIN_SHARE, GAP_RARE, GAP_RATIO = 0.02, 0.02, 2.0
-GAP_BINS = {"yaw": np.linspace(-1, 1, 11), "pitch": np.linspace(0, 1, 11), "roll": np.linspace(-45, 45, 10),
-            "mouth": np.array([0, 0.05, 0.15, 0.3, 0.5, 0.8, 5.0]), "eyes": np.linspace(0, 0.6, 7)}  # fmt: skip
+GAP_BINS = {
+    "yaw": np.linspace(-1, 1, 11),
+    "pitch": np.linspace(0, 1, 11),
+    "roll": np.linspace(-45, 45, 10),
+    "mouth": np.array([0, 0.05, 0.15, 0.3, 0.5, 0.8, 5.0]),
+    "eyes": np.linspace(0, 0.6, 7),
+}
 
 
 def _dist(p: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -71,8 +76,14 @@ def coverage_gaps(pool: np.ndarray, synthetic: np.ndarray) -> list[dict]:
         p = np.histogram(np.clip(pool[:, j], edges[0], edges[-1]), edges)[0] / max(len(pool), 1)
         s = np.histogram(np.clip(synthetic[:, j], edges[0], edges[-1]), edges)[0] / max(len(synthetic), 1)
         for b in np.flatnonzero((p >= GAP_MIN_SHARE) & (s < GAP_RARE) & (p > GAP_RATIO * s)):
-            gaps.append({"descriptor": name, "bin": [round(float(edges[b]), 3), round(float(edges[b + 1]), 3)],
-                         "pool_share": round(float(p[b]), 4), "synthetic_share": round(float(s[b]), 4)})  # fmt: skip
+            gaps.append(
+                {
+                    "descriptor": name,
+                    "bin": [round(float(edges[b]), 3), round(float(edges[b + 1]), 3)],
+                    "pool_share": round(float(p[b]), 4),
+                    "synthetic_share": round(float(s[b]), 4),
+                }
+            )
     return sorted(gaps, key=lambda g: -g["pool_share"] / max(g["synthetic_share"], 1e-4))
 
 
@@ -82,6 +93,10 @@ def synthetic_descriptors(shards: str) -> np.ndarray:
 
     from landmix.pool import rows_where_synthetic, shard_folder
 
-    table = rows_where_synthetic(pq.read_table(shard_folder(shards), columns=["landmarks", "is_synthetic"]), True)
-    pts = np.asarray(table.column("landmarks").to_pylist(), np.float64).reshape(len(table), -1, 2)[:, : IBUG68.num_points]
+    table = rows_where_synthetic(
+        pq.read_table(shard_folder(shards), columns=["landmarks", "is_synthetic"]), True
+    )
+    pts = np.asarray(table.column("landmarks").to_pylist(), np.float64).reshape(len(table), -1, 2)[
+        :, : IBUG68.num_points
+    ]
     return descriptors(pts)

@@ -49,8 +49,9 @@ def detector():
     return dlib.get_frontal_face_detector()
 
 
-def detect_faces(image: np.ndarray, scores: bool = False, max_side: int = MAX_SIDE,
-                 upsample_below: int = UPSAMPLE_BELOW):  # fmt: skip
+def detect_faces(
+    image: np.ndarray, scores: bool = False, max_side: int = MAX_SIDE, upsample_below: int = UPSAMPLE_BELOW
+):
     """Faces in image (H, W, 3) or (H, W) uint8 RGB -> boxes (N, 4) float64 x0, y0, x1, y1 in the image's
     pixels, highest detector score first (and with scores=True, also the scores (N,), dlib's SVM margin).
 
@@ -119,20 +120,31 @@ class BoxCalibration:
         det = np.asarray(det_boxes, np.float64).reshape(-1, 4)
         pts = np.asarray(landmark_pts, np.float64)
         if len(det) != len(pts):
-            raise ValueError(f"{len(det)} detector boxes for {len(pts)} faces: give one row per face (NaN = missed)")
+            raise ValueError(
+                f"{len(det)} detector boxes for {len(pts)} faces: give one row per face (NaN = missed)"
+            )
         found = ~np.isnan(det).any(axis=1)
         if found.sum() < 2:
             raise ValueError(f"{int(found.sum())} detected faces: the calibration needs at least 2")
         det, lm = det[found], crops.landmark_box(pts[found])
         side = np.maximum(det[:, 2] - det[:, 0], det[:, 3] - det[:, 1])
         long_side = np.maximum(lm[:, 2] - lm[:, 0], lm[:, 3] - lm[:, 1])
-        x = np.column_stack([long_side / side,
-                             ((lm[:, 0] + lm[:, 2]) - (det[:, 0] + det[:, 2])) / 2 / side,
-                             ((lm[:, 1] + lm[:, 3]) - (det[:, 1] + det[:, 3])) / 2 / side])  # fmt: skip
+        x = np.column_stack(
+            [
+                long_side / side,
+                ((lm[:, 0] + lm[:, 2]) - (det[:, 0] + det[:, 2])) / 2 / side,
+                ((lm[:, 1] + lm[:, 3]) - (det[:, 1] + det[:, 3])) / 2 / side,
+            ]
+        )
         med = np.median(x, axis=0)
         mad = np.median(np.abs(x - med), axis=0)
-        return cls(*(float(v) for v in med), tuple(float(v) for v in mad), int(found.sum()),
-                   int((~found).sum()), fitted_on)  # fmt: skip
+        return cls(
+            *(float(v) for v in med),
+            tuple(float(v) for v in mad),
+            int(found.sum()),
+            int((~found).sum()),
+            fitted_on,
+        )
 
     def landmark_square(self, det_box) -> tuple[float, float, float]:
         """(cx, cy, long_side): the landmark box this detector box (x0, y0, x1, y1) predicts."""
@@ -144,7 +156,9 @@ class BoxCalibration:
         """The model-input square (x0, y0, side) of this detector box: crops.box_for(pts, crop_scale) for
         the points whose box is `landmark_square(det_box)`, in its integer-square convention."""
         cx, cy, long_side = self.landmark_square(det_box)
-        corners = np.array([[cx - long_side / 2, cy - long_side / 2], [cx + long_side / 2, cy + long_side / 2]])
+        corners = np.array(
+            [[cx - long_side / 2, cy - long_side / 2], [cx + long_side / 2, cy + long_side / 2]]
+        )
         return crops.box_for(corners, crop_scale)
 
     def save(self, path=CALIBRATION_FILE) -> None:
@@ -154,11 +168,19 @@ class BoxCalibration:
     def load(cls, path=CALIBRATION_FILE) -> BoxCalibration:
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no detector calibration; write it with "
-                                    "`python -m landmix.detect calibrate`")
+            raise FileNotFoundError(
+                f"{path}: no detector calibration; write it with `python -m landmix.detect calibrate`"
+            )
         d = json.loads(path.read_text())
-        return cls(float(d["scale"]), float(d["dx"]), float(d["dy"]), tuple(float(v) for v in d["spread"]),
-                   int(d["n"]), int(d["missed"]), str(d.get("fitted_on", "")))  # fmt: skip
+        return cls(
+            float(d["scale"]),
+            float(d["dx"]),
+            float(d["dy"]),
+            tuple(float(v) for v in d["spread"]),
+            int(d["n"]),
+            int(d["missed"]),
+            str(d.get("fitted_on", "")),
+        )
 
 
 def fitting_faces(root: Path, data: DataConfig) -> list[tuple[Path, np.ndarray]]:
@@ -190,34 +212,58 @@ def fit_calibration(faces: list[tuple[Path, np.ndarray]], fitted_on: str = "") -
             missed.append(str(path))
     cal = BoxCalibration.fit(np.stack(boxes), np.stack([p for _, p in faces]), fitted_on=fitted_on)
     matched = np.asarray(overlaps)[~np.isnan(np.stack(boxes)[:, 0])]
-    details = {"calibration": asdict(cal), "faces": len(faces), "missed": missed,
-               "seconds_per_image": {"median": float(np.median(seconds)), "mean": float(np.mean(seconds)),
-                                     "max": float(np.max(seconds))},
-               "iou_of_matches": {"median": float(np.median(matched)), "min": float(matched.min())}}  # fmt: skip
+    details = {
+        "calibration": asdict(cal),
+        "faces": len(faces),
+        "missed": missed,
+        "seconds_per_image": {
+            "median": float(np.median(seconds)),
+            "mean": float(np.mean(seconds)),
+            "max": float(np.max(seconds)),
+        },
+        "iou_of_matches": {"median": float(np.median(matched)), "min": float(matched.min())},
+    }
     return cal, details
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m landmix.detect", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("calibrate", help="fit the detector-box calibration on the 300-W training and validation faces")
-    c.add_argument("--data", type=Path, default=None, help="the 300-W folder (default: $LANDMIX_DATA_ROOT/300w)")
-    c.add_argument("--out", type=Path, default=CALIBRATION_FILE, help="where the calibration goes (default: the "
-                   "package's detector_calibration.json, which `landmix predict` and `eval --boxes detector` read)")
-    c.add_argument("--details", type=Path, default=None, help="also write the details (misses, seconds per image) here")
+    c = sub.add_parser(
+        "calibrate", help="fit the detector-box calibration on the 300-W training and validation faces"
+    )
+    c.add_argument(
+        "--data", type=Path, default=None, help="the 300-W folder (default: $LANDMIX_DATA_ROOT/300w)"
+    )
+    c.add_argument(
+        "--out",
+        type=Path,
+        default=CALIBRATION_FILE,
+        help="where the calibration goes (default: the "
+        "package's detector_calibration.json, which `landmix predict` and `eval --boxes detector` read)",
+    )
+    c.add_argument(
+        "--details", type=Path, default=None, help="also write the details (misses, seconds per image) here"
+    )
     args = p.parse_args(argv)
     root = args.data or settings.data_root() / "300w"
     faces = fitting_faces(root, DataConfig())  # the split every preset trains with
-    cal, details = fit_calibration(faces, fitted_on=(
-        f"shared 300-W training faces (afw, helen/trainset): the fixed split's train + val, {len(faces)} "
-        "faces, test faces unused; `.venv/bin/python -m landmix.detect calibrate`"))  # fmt: skip
+    cal, details = fit_calibration(
+        faces,
+        fitted_on=(
+            f"shared 300-W training faces (afw, helen/trainset): the fixed split's train + val, {len(faces)} "
+            "faces, test faces unused; `.venv/bin/python -m landmix.detect calibrate`"
+        ),
+    )
     cal.save(args.out)
     if args.details:
         args.details.parent.mkdir(parents=True, exist_ok=True)
         args.details.write_text(json.dumps(details, indent=1))
-    print(f"{len(faces)} faces: {cal.n} detected, {cal.missed} missed ({cal.missed / len(faces):.1%}); scale "
-          f"{cal.scale:.4f} dx {cal.dx:+.4f} dy {cal.dy:+.4f}; detection {details['seconds_per_image']['median'] * 1000:.1f} "
-          f"ms/image median -> {args.out}")  # fmt: skip
+    print(
+        f"{len(faces)} faces: {cal.n} detected, {cal.missed} missed ({cal.missed / len(faces):.1%}); scale "
+        f"{cal.scale:.4f} dx {cal.dx:+.4f} dy {cal.dy:+.4f}; detection {details['seconds_per_image']['median'] * 1000:.1f} "
+        f"ms/image median -> {args.out}"
+    )
     return 0
 
 

@@ -90,8 +90,15 @@ def facesynthetics_crops(root: Path, n: int, size: int, seed: int) -> np.ndarray
     )
 
 
-def generated_crops(n: int, size: int, seed: int, gen_size: int = 160, first: int = 0,
-                    look: tuple[str, ...] = LOOK, pose: str = "wide") -> np.ndarray:  # fmt: skip
+def generated_crops(
+    n: int,
+    size: int,
+    seed: int,
+    gen_size: int = 160,
+    first: int = 0,
+    look: tuple[str, ...] = LOOK,
+    pose: str = "wide",
+) -> np.ndarray:
     """n faces of the embedded generator (ids first .. first + n - 1 of `seed`, drawn at gen_size px with the
     given look and pose spread, as `landmix generate` and the jobs draw them) as crops."""
     from landmix.generate import FaceConfig, make_sample
@@ -104,8 +111,9 @@ def generated_crops(n: int, size: int, seed: int, gen_size: int = 160, first: in
 def source_crops(name: str, n: int, size: int, seed: int, repeat: int, cfg: GapConfig) -> np.ndarray:
     """Repeat `repeat` of a source: fresh generated faces and a fresh real draw each repeat."""
     if name == "generated":
-        return generated_crops(n, size, cfg.generator_seed, cfg.gen_size, first=repeat * n, look=cfg.look,
-                               pose=cfg.pose)  # fmt: skip
+        return generated_crops(
+            n, size, cfg.generator_seed, cfg.gen_size, first=repeat * n, look=cfg.look, pose=cfg.pose
+        )
     if name == "facesynthetics":
         return facesynthetics_crops(cfg.facesynthetics, n, size, seed + repeat)
     raise ValueError(f"unknown source {name!r}; choose from {SOURCES}")
@@ -119,7 +127,9 @@ class GapConfig:
     out: Path  # folder for gap.json, gap.md, gap.png
     sources: tuple[str, ...] = SOURCES
     real: Path = Path()  # a 300-W folder; default: the shared faces ($LANDMIX_DATA_ROOT/300w)
-    facesynthetics: Path = Path()  # default: the shared FaceSynthetics renders ($LANDMIX_DATA_ROOT/facesynthetics_100)
+    facesynthetics: Path = (
+        Path()
+    )  # default: the shared FaceSynthetics renders ($LANDMIX_DATA_ROOT/facesynthetics_100)
     n: int = 100  # crops per class in each repeat (the 100 shared FaceSynthetics renders set the default)
     repeats: int = 2  # fresh real draws (and fresh generated faces) per repeat; the figures pool them
     size: int = 112  # crop side in pixels
@@ -156,8 +166,11 @@ def measure(cfg: GapConfig) -> dict:
         cfg = replace(cfg, facesynthetics=settings.data_root() / "facesynthetics_100")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"generator_version": generator_version(cfg.look), "config": json.loads(json.dumps(asdict(cfg), default=str)),
-              "sources": {}}  # fmt: skip
+    result = {
+        "generator_version": generator_version(cfg.look),
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "sources": {},
+    }
     crops = {}
     for name in cfg.sources:
         runs = []
@@ -168,10 +181,15 @@ def measure(cfg: GapConfig) -> dict:
             if r == 0:
                 crops.setdefault("real", real)
                 crops[name] = synth
-            print(f"gap {name} repeat {r}: accuracy {runs[-1]['accuracy']:.3f} (synthetic "
-                  f"{runs[-1]['accuracy_synthetic']:.3f}), AUC {runs[-1]['auc']:.3f}", flush=True)  # fmt: skip
-        result["sources"][name] = {**summarise(runs), "runs": [{k: v for k, v in r.items() if k not in ("prob", "label")}
-                                                               for r in runs]}  # fmt: skip
+            print(
+                f"gap {name} repeat {r}: accuracy {runs[-1]['accuracy']:.3f} (synthetic "
+                f"{runs[-1]['accuracy_synthetic']:.3f}), AUC {runs[-1]['auc']:.3f}",
+                flush=True,
+            )
+        result["sources"][name] = {
+            **summarise(runs),
+            "runs": [{k: v for k, v in r.items() if k not in ("prob", "label")} for r in runs],
+        }
     stats = {name: image_stats.image_stats(c) for name, c in crops.items()}
     result["stats"] = {name: {k: float(np.median(v)) for k, v in s.items()} for name, s in stats.items()}
     image_stats.plot(crops, stats, out / "gap.png")
@@ -183,17 +201,23 @@ def measure(cfg: GapConfig) -> dict:
 def to_markdown(result: dict) -> str:
     """The classifier table: one row per source."""
     look = ", ".join(result["config"]["look"]) or "flat"
-    rows = [f"Generator {result['generator_version']} (look: {look}); {result['config']['n']} crops per class x "
-            f"{result['config']['repeats']} repeats, {result['config']['recipe']['folds']}-fold, "
-            f"{result['config']['size']} px. 50 % = indistinguishable from the real faces.", "",
-            "| source | accuracy | on synthetic crops | on real crops | AUC |", "|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        f"Generator {result['generator_version']} (look: {look}); {result['config']['n']} crops per class x "
+        f"{result['config']['repeats']} repeats, {result['config']['recipe']['folds']}-fold, "
+        f"{result['config']['size']} px. 50 % = indistinguishable from the real faces.",
+        "",
+        "| source | accuracy | on synthetic crops | on real crops | AUC |",
+        "|---|---|---|---|---|",
+    ]
 
     def ci(s: dict, k: str) -> str:
         return f"{100 * s[k]:.1f} % [{100 * s[k + '_ci'][0]:.0f}, {100 * s[k + '_ci'][1]:.0f}]"
 
     for name, s in result["sources"].items():
-        rows.append(f"| {name} | {ci(s, 'accuracy')} | {ci(s, 'accuracy_synthetic')} | {ci(s, 'accuracy_real')} | "
-                    f"{s['auc']:.3f} |")  # fmt: skip
+        rows.append(
+            f"| {name} | {ci(s, 'accuracy')} | {ci(s, 'accuracy_synthetic')} | {ci(s, 'accuracy_real')} | "
+            f"{s['auc']:.3f} |"
+        )
     return "\n".join(rows)
 
 

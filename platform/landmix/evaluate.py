@@ -42,7 +42,10 @@ from landmix.schemes import IBUG68
 from landmix.sources.faces import SPLITS, list_faces, split_faces
 from landmix.translate import load_or_fixed
 
-BOXES = ("gt", "detector")  # each face's crop from its ground-truth landmark box, or (also) from the face detector
+BOXES = (
+    "gt",
+    "detector",
+)  # each face's crop from its ground-truth landmark box, or (also) from the face detector
 
 
 def crop_face(image: np.ndarray, pts: np.ndarray, size: int, scale: float):
@@ -51,8 +54,13 @@ def crop_face(image: np.ndarray, pts: np.ndarray, size: int, scale: float):
     return crop, box
 
 
-def detected_face(model, image: np.ndarray, pts: np.ndarray, calibration: detect.BoxCalibration,
-                  passes: int = predict.DEFAULT_PASSES) -> dict:  # fmt: skip
+def detected_face(
+    model,
+    image: np.ndarray,
+    pts: np.ndarray,
+    calibration: detect.BoxCalibration,
+    passes: int = predict.DEFAULT_PASSES,
+) -> dict:
     """The labelled face pts (K, 2) as `landmix predict` would find it in image (H, W, 3) RGB: {"box" (x0, y0,
     x1, y1) and "score" of the detection that best overlaps the landmark box, "iou", "pred" (K, 2) image
     pixels, "seconds" of detection}; box, score and pred are None for a miss (no detection with IoU >= 0.3)."""
@@ -67,8 +75,16 @@ def detected_face(model, image: np.ndarray, pts: np.ndarray, calibration: detect
     return {"box": boxes[k], "score": float(scores[k]), "iou": overlap, "pred": pred, "seconds": seconds}
 
 
-def evaluate(checkpoint_folder: str, data: str, fmt: str = "300w", batch: int = 32, translator: str = "",
-             boxes: str = "gt", passes: int = predict.DEFAULT_PASSES, split: str = "all") -> dict:  # fmt: skip
+def evaluate(
+    checkpoint_folder: str,
+    data: str,
+    fmt: str = "300w",
+    batch: int = 32,
+    translator: str = "",
+    boxes: str = "gt",
+    passes: int = predict.DEFAULT_PASSES,
+    split: str = "all",
+) -> dict:
     """Summary metrics and per-image predictions of `checkpoint` on the faces of folder `data`; with
     `translator` (an IBUG68 -> IBUG68 .npz from `landmix fit-translator --for-predictions`), the predictions
     are translated before they are scored and returned. boxes="detector" adds the "detector" part: the faces
@@ -78,7 +94,9 @@ def evaluate(checkpoint_folder: str, data: str, fmt: str = "300w", batch: int = 
     from landmix import checkpoint
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    output_tr = load_or_fixed(translator, IBUG68, IBUG68) if translator else None  # a wrong file fails before the work
+    output_tr = (
+        load_or_fixed(translator, IBUG68, IBUG68) if translator else None
+    )  # a wrong file fails before the work
     if boxes not in BOXES:
         raise ValueError(f"boxes={boxes!r}: choose one of {BOXES}")
     calibration = detect.BoxCalibration.load() if boxes == "detector" else None
@@ -125,15 +143,24 @@ def evaluate(checkpoint_folder: str, data: str, fmt: str = "300w", batch: int = 
         for row, face in zip(result["images"], found):
             row["detector"] = {
                 "box": None if face["box"] is None else np.round(face["box"], 2).tolist(),
-                "score": face["score"], "iou": round(face["iou"], 4),
+                "score": face["score"],
+                "iou": round(face["iou"], 4),
                 "pred": None if face["pred"] is None else face["pred"].astype(np.float64).round(2).tolist(),
                 "nme": face.get("nme"),
-            }  # fmt: skip
+            }
     return result
 
 
-def _detector_part(found: list[dict], faces, gt: np.ndarray, gt_errors: np.ndarray, subsets, output_tr,
-                   calibration: detect.BoxCalibration, passes: int) -> dict:  # fmt: skip
+def _detector_part(
+    found: list[dict],
+    faces,
+    gt: np.ndarray,
+    gt_errors: np.ndarray,
+    subsets,
+    output_tr,
+    calibration: detect.BoxCalibration,
+    passes: int,
+) -> dict:
     """The "detector" part of a result: misses, and NME with detector boxes next to ground-truth boxes.
     Each detected face's `found` entry gets its prediction translated (with output_tr) and its NME."""
     hit = np.array([f["pred"] is not None for f in found], bool)
@@ -164,41 +191,75 @@ def _detector_part(found: list[dict], faces, gt: np.ndarray, gt_errors: np.ndarr
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)"
+    )
     parser.add_argument("--data", required=True, help="folder of faces (300-W .pts or FaceSynthetics layout)")
     parser.add_argument("--format", default="300w", choices=("300w", "facesynthetics"))
-    parser.add_argument("--translator", default="",
-                        help="translate the predictions with this IBUG68 -> IBUG68 .npz before scoring "
-                             "(landmix fit-translator --for-predictions writes one)")
+    parser.add_argument(
+        "--translator",
+        default="",
+        help="translate the predictions with this IBUG68 -> IBUG68 .npz before scoring "
+        "(landmix fit-translator --for-predictions writes one)",
+    )
     parser.add_argument("--json", default="", help="write the full result (per-image predictions) here")
-    parser.add_argument("--boxes", default="gt", choices=BOXES,
-                        help="gt: crop each face from its ground-truth landmark box (as training does); detector: "
-                             "also find it with the face detector and crop as `landmix predict` does")
-    parser.add_argument("--split", default="all", choices=SPLITS,
-                        help="score one part of the fixed real split training uses (test: the held-out faces)")
-    parser.add_argument("--passes", type=int, default=predict.DEFAULT_PASSES,
-                        help=f"with --boxes detector: prediction passes per face (as landmix predict's; "
-                             f"default {predict.DEFAULT_PASSES})")
+    parser.add_argument(
+        "--boxes",
+        default="gt",
+        choices=BOXES,
+        help="gt: crop each face from its ground-truth landmark box (as training does); detector: "
+        "also find it with the face detector and crop as `landmix predict` does",
+    )
+    parser.add_argument(
+        "--split",
+        default="all",
+        choices=SPLITS,
+        help="score one part of the fixed real split training uses (test: the held-out faces)",
+    )
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=predict.DEFAULT_PASSES,
+        help=f"with --boxes detector: prediction passes per face (as landmix predict's; "
+        f"default {predict.DEFAULT_PASSES})",
+    )
 
 
 def run(args) -> int:
-    result = evaluate(args.checkpoint, args.data, args.format, translator=args.translator, boxes=args.boxes,
-                      passes=args.passes, split=args.split)  # fmt: skip
+    result = evaluate(
+        args.checkpoint,
+        args.data,
+        args.format,
+        translator=args.translator,
+        boxes=args.boxes,
+        passes=args.passes,
+        split=args.split,
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))
     s = result["summary"]
-    print(f"{s['n']} faces: NME {s['nme']:.4f}  FR@10 {s['fr@10']:.3f}  AUC@10 {s['auc@10']:.3f}"
-          + (f"  -> {args.json}" if args.json else ""))
+    print(
+        f"{s['n']} faces: NME {s['nme']:.4f}  FR@10 {s['fr@10']:.3f}  AUC@10 {s['auc@10']:.3f}"
+        + (f"  -> {args.json}" if args.json else "")
+    )
     for name, sub in result["per_subset"].items():
-        print(f"  {name:<16} n={sub['n']:<5} NME {sub['nme']:.4f}  FR@10 {sub['fr@10']:.3f}  AUC@10 {sub['auc@10']:.3f}")
+        print(
+            f"  {name:<16} n={sub['n']:<5} NME {sub['nme']:.4f}  FR@10 {sub['fr@10']:.3f}  AUC@10 {sub['auc@10']:.3f}"
+        )
     if "detector" in result:
         d = result["detector"]
-        print(f"detector: missed {d['missed']} of {d['faces']} faces ({d['miss_rate']:.1%})"
-              + (f": {', '.join(d['missed_images'])}" if d["missed"] else "")
-              + f"; {d['seconds_per_image'] * 1000:.0f} ms/image")  # fmt: skip
-        for label, s in ((f"detector boxes, {d['passes']} pass(es), detected faces", d["summary"]),
-                         ("ground-truth boxes, the same faces", d["summary_gt_boxes_same_faces"]),
-                         ("ground-truth boxes, all faces", d["summary_gt_boxes_all_faces"])):  # fmt: skip
-            print(f"  {label:<44} n={s['n']:<5} NME {s['nme']:.4f}  FR@10 {s['fr@10']:.3f}  AUC@10 {s['auc@10']:.3f}")
+        print(
+            f"detector: missed {d['missed']} of {d['faces']} faces ({d['miss_rate']:.1%})"
+            + (f": {', '.join(d['missed_images'])}" if d["missed"] else "")
+            + f"; {d['seconds_per_image'] * 1000:.0f} ms/image"
+        )
+        for label, s in (
+            (f"detector boxes, {d['passes']} pass(es), detected faces", d["summary"]),
+            ("ground-truth boxes, the same faces", d["summary_gt_boxes_same_faces"]),
+            ("ground-truth boxes, all faces", d["summary_gt_boxes_all_faces"]),
+        ):
+            print(
+                f"  {label:<44} n={s['n']:<5} NME {s['nme']:.4f}  FR@10 {s['fr@10']:.3f}  AUC@10 {s['auc@10']:.3f}"
+            )
     return 0

@@ -36,7 +36,9 @@ def ced_png(curves: dict[str, np.ndarray], threshold: float = 0.10) -> bytes:
         return Path(f.name).read_bytes()
 
 
-def predictions_png(images: np.ndarray, pred: np.ndarray, gt: np.ndarray, cols: int = 4, scale: int = 2) -> bytes:
+def predictions_png(
+    images: np.ndarray, pred: np.ndarray, gt: np.ndarray, cols: int = 4, scale: int = 2
+) -> bytes:
     """A grid of faces: ground truth green, prediction red. images (N, S, S, 3) uint8; pts (N, K, 2)."""
     import cv2
 

@@ -87,8 +87,9 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, c - h), min(1.0, c + h))
 
 
-def classify(real: np.ndarray, synthetic: np.ndarray, recipe: ClassifierRecipe = ClassifierRecipe(),
-             seed: int = 0) -> dict:  # fmt: skip
+def classify(
+    real: np.ndarray, synthetic: np.ndarray, recipe: ClassifierRecipe = ClassifierRecipe(), seed: int = 0
+) -> dict:
     """Cross-validated real-vs-synthetic classification of two equal-sized crop sets (N, S, S, 3) uint8.
 
     Returns accuracy (both classes), accuracy_synthetic (share of synthetic crops called synthetic),
@@ -96,8 +97,10 @@ def classify(real: np.ndarray, synthetic: np.ndarray, recipe: ClassifierRecipe =
     import torch
 
     if len(real) != len(synthetic) or len(real) < 2 * recipe.folds:
-        raise ValueError(f"classify: needs equal crop counts per class, at least {2 * recipe.folds} each "
-                         f"(got {len(real)} real, {len(synthetic)} synthetic)")  # fmt: skip
+        raise ValueError(
+            f"classify: needs equal crop counts per class, at least {2 * recipe.folds} each "
+            f"(got {len(real)} real, {len(synthetic)} synthetic)"
+        )
     x = torch.from_numpy(np.concatenate([real, synthetic])).permute(0, 3, 1, 2).float() / 127.5 - 1
     y = np.r_[np.zeros(len(real)), np.ones(len(synthetic))].astype(np.float32)
     rng = np.random.default_rng(seed)
@@ -107,9 +110,15 @@ def classify(real: np.ndarray, synthetic: np.ndarray, recipe: ClassifierRecipe =
         tr, te = fold != k, fold == k
         prob[te] = _fit_predict(x[tr], torch.from_numpy(y[tr]), x[te], recipe, seed * 100 + k)
     called = prob >= 0.5
-    return {"accuracy": float((called == (y == 1)).mean()), "accuracy_synthetic": float(called[y == 1].mean()),
-            "accuracy_real": float((~called[y == 0]).mean()), "auc": _auc(prob, y), "n": len(real),
-            "prob": prob.tolist(), "label": y.astype(int).tolist()}  # fmt: skip
+    return {
+        "accuracy": float((called == (y == 1)).mean()),
+        "accuracy_synthetic": float(called[y == 1].mean()),
+        "accuracy_real": float((~called[y == 0]).mean()),
+        "auc": _auc(prob, y),
+        "n": len(real),
+        "prob": prob.tolist(),
+        "label": y.astype(int).tolist(),
+    }
 
 
 def summarise(runs: list[dict]) -> dict:

@@ -63,9 +63,17 @@ def image_stats(crops: np.ndarray) -> dict[str, np.ndarray]:
         / 6
     )
     sharp = np.array([np.log10(cv2.Laplacian(c, cv2.CV_32F).var() + 1e-6) for c in y])
-    return {"red": rgb[..., 0].mean(1), "green": rgb[..., 1].mean(1), "blue": rgb[..., 2].mean(1), "saturation": sat,
-            "contrast": y.std((1, 2)) / 255, "spectral_slope": slope, "high_freq": high, "noise": noise,
-            "sharpness": sharp}  # fmt: skip
+    return {
+        "red": rgb[..., 0].mean(1),
+        "green": rgb[..., 1].mean(1),
+        "blue": rgb[..., 2].mean(1),
+        "saturation": sat,
+        "contrast": y.std((1, 2)) / 255,
+        "spectral_slope": slope,
+        "high_freq": high,
+        "noise": noise,
+        "sharpness": sharp,
+    }
 
 
 def stats_table(stats: dict[str, dict[str, np.ndarray]]) -> str:

@@ -34,7 +34,9 @@ from landmix.generate import generator_version
 from landmix.generate.face3d import LOOK
 from landmix.schemes import IBUG68, SYNTH70
 
-GEN_SIZE = 160  # px of the generated faces unless a caller asks for another size (shards are keyed by it then)
+GEN_SIZE = (
+    160  # px of the generated faces unless a caller asks for another size (shards are keyed by it then)
+)
 STANDIN_WARNING = (
     "WARNING: no real 300-W faces found at {root}; using a generated stand-in with annotator-convention labels. "
     "Set LANDMIX_DATA_ROOT (or --real) to a 300-W folder for results on real faces."
@@ -73,31 +75,53 @@ def _ingest(source: str, root: Path, out: Path) -> Path:
     key = _key(source=source, root=str(root.resolve()), files=len(os.listdir(root)) if root.is_dir() else 0)
     if not _fresh(out, key) or not manifest_path.exists():
         result = manifest.ingest(manifest.IngestConfig(source=source, root=root, out=manifest_path))
-        print(f"ingest {root}: {result.table.num_rows} accepted, {len(result.rejected)} quarantined "
-              f"({dict(result.reasons)}) -> {manifest_path}", flush=True)  # fmt: skip
+        print(
+            f"ingest {root}: {result.table.num_rows} accepted, {len(result.rejected)} quarantined "
+            f"({dict(result.reasons)}) -> {manifest_path}",
+            flush=True,
+        )
         _mark(out, key, root=root)
     return manifest_path
 
 
-def _prepare(manifests: list[Path], out: Path, crop_size: int, crop_stats: str = "", translator: str = "") -> Path:
+def _prepare(
+    manifests: list[Path], out: Path, crop_size: int, crop_stats: str = "", translator: str = ""
+) -> Path:
     from landmix import prepare
 
-    key = _key(manifests=[(str(m), m.stat().st_mtime_ns) for m in manifests], crop_size=crop_size,
-               crop_stats=crop_stats, translator=translator)  # fmt: skip
+    key = _key(
+        manifests=[(str(m), m.stat().st_mtime_ns) for m in manifests],
+        crop_size=crop_size,
+        crop_stats=crop_stats,
+        translator=translator,
+    )
     shards = out / "shards"
     if not _fresh(out / "meta", key) or not shards.exists():
-        summary = prepare.prepare(prepare.PrepareConfig(
-            manifests=tuple(str(m) for m in manifests), out=str(shards), crop_size=crop_size,
-            crop_stats=crop_stats, translator=translator))  # fmt: skip
-        print(f"prepare -> {shards}: {summary['rows_written']} rows, {summary['quarantined']} quarantined", flush=True)
+        summary = prepare.prepare(
+            prepare.PrepareConfig(
+                manifests=tuple(str(m) for m in manifests),
+                out=str(shards),
+                crop_size=crop_size,
+                crop_stats=crop_stats,
+                translator=translator,
+            )
+        )
+        print(
+            f"prepare -> {shards}: {summary['rows_written']} rows, {summary['quarantined']} quarantined",
+            flush=True,
+        )
         _mark(out / "meta", key)
     return shards / "shards"
 
 
-def _generate(out: Path, n: int, size: int, seed: int, look: tuple[str, ...] = LOOK, pose: str = "wide") -> Path:
+def _generate(
+    out: Path, n: int, size: int, seed: int, look: tuple[str, ...] = LOOK, pose: str = "wide"
+) -> Path:
     from landmix.generate import FaceConfig, job
 
-    job.generate(job.GenerateConfig(n=n, out=out, size=size, seed=seed, face=FaceConfig(look=look, pose=pose)))
+    job.generate(
+        job.GenerateConfig(n=n, out=out, size=size, seed=seed, face=FaceConfig(look=look, pose=pose))
+    )
     return out
 
 
@@ -116,21 +140,37 @@ def write_300w_standin(generated: Path, out: Path) -> Path:
     return out
 
 
-def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: list[Path] | None = None,
-                 n_generated: int = 4000, gen_size: int = GEN_SIZE, crop_size: int = 112, seed: int = 0,
-                 translator: str = "", look: tuple[str, ...] = LOOK, pose: str = "wide") -> Inputs:  # fmt: skip
+def build_inputs(
+    work: Path,
+    real_root: Path | None = None,
+    synthetic_roots: list[Path] | None = None,
+    n_generated: int = 4000,
+    gen_size: int = GEN_SIZE,
+    crop_size: int = 112,
+    seed: int = 0,
+    translator: str = "",
+    look: tuple[str, ...] = LOOK,
+    pose: str = "wide",
+) -> Inputs:
     """Generate, ingest and prepare everything a sweep reads; cached under `work`. `look`: the generator's
     photographic steps (landmix.generate.look; the generated folder and its shards are keyed by them); `pose`: its
     head-pose spread (FaceConfig.pose; keyed too, when not the default)."""
     settings.require_ray("build_inputs")
     work = Path(work).resolve()
-    real_shards, real_manifest, standin = build_real(work, real_root, crop_size, gen_size, seed,
-                                                     n_standin=max(400, n_generated // 4))  # fmt: skip
+    real_shards, real_manifest, standin = build_real(
+        work, real_root, crop_size, gen_size, seed, n_standin=max(400, n_generated // 4)
+    )
     synth_manifests = []
     version = generator_version(look) + ("" if pose == "wide" else f"-pose-{pose}") if n_generated else ""
     if n_generated:  # keyed by the generator's version: a changed generator writes a new folder
-        gen = _generate(work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}-{version}",
-                        n_generated, gen_size, seed, look, pose)  # fmt: skip
+        gen = _generate(
+            work / "generated" / f"n{n_generated}-px{gen_size}-s{seed}-{version}",
+            n_generated,
+            gen_size,
+            seed,
+            look,
+            pose,
+        )
         synth_manifests.append(_ingest("facesynthetics", gen, work / "manifests" / gen.name))
     for root in synthetic_roots or []:
         name = "fs-" + _key(root=str(Path(root).resolve()))
@@ -144,16 +184,37 @@ def build_inputs(work: Path, real_root: Path | None = None, synthetic_roots: lis
     label = translate.load_or_fixed(translator).version if translator else "fixed"
     # One per generator version, and per render size where it is not the default (the translator's fit alone
     # need not tell GEN_SIZE-px faces from larger ones)
-    folder = f"synthetic-{crop_size}-{label}" + (f"-{version}" if version else "") + (
-        f"-px{gen_size}" if n_generated and gen_size != GEN_SIZE else "")  # fmt: skip
-    synth_shards = _prepare(synth_manifests, work / "prepared" / folder, crop_size, crop_stats=str(crop_stats),
-                            translator=translator)  # fmt: skip
-    return Inputs(real_shards, synth_shards, real_manifest, tuple(synth_manifests), standin,
-                  Path(translator) if translator else None, version)
+    folder = (
+        f"synthetic-{crop_size}-{label}"
+        + (f"-{version}" if version else "")
+        + (f"-px{gen_size}" if n_generated and gen_size != GEN_SIZE else "")
+    )
+    synth_shards = _prepare(
+        synth_manifests,
+        work / "prepared" / folder,
+        crop_size,
+        crop_stats=str(crop_stats),
+        translator=translator,
+    )
+    return Inputs(
+        real_shards,
+        synth_shards,
+        real_manifest,
+        tuple(synth_manifests),
+        standin,
+        Path(translator) if translator else None,
+        version,
+    )
 
 
-def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, gen_size: int = GEN_SIZE, seed: int = 0,
-               n_standin: int = 1000) -> tuple[Path, Path, bool]:  # fmt: skip
+def build_real(
+    work: Path,
+    real_root: Path | None = None,
+    crop_size: int = 160,
+    gen_size: int = GEN_SIZE,
+    seed: int = 0,
+    n_standin: int = 1000,
+) -> tuple[Path, Path, bool]:
     """Ingest and prepare the real faces alone (a real-only run needs nothing else), cached under `work`:
     (shards folder, manifest, whether a generated stand-in replaced missing real faces). Also writes the
     crop distribution fitted on them beside the shards (`crop_distribution.json`), which synthetic crops use."""
@@ -173,11 +234,17 @@ def build_real(work: Path, real_root: Path | None = None, crop_size: int = 160, 
 
 def _fit_translator(generated_manifest: Path, out: Path) -> Path:
     """The ridge translator fitted on a generated manifest's paired labels, cached by that manifest."""
-    path = out / f"generated-{_key(manifest=str(generated_manifest), mtime=generated_manifest.stat().st_mtime_ns)}.npz"
+    path = (
+        out
+        / f"generated-{_key(manifest=str(generated_manifest), mtime=generated_manifest.stat().st_mtime_ns)}.npz"
+    )
     if not path.exists():
         tr = fit_on_generated(generated_manifest)
         tr.save(path)
-        print(f"translator {tr.version} (ridge alpha {tr.alpha:g}) fitted on {generated_manifest} -> {path}", flush=True)
+        print(
+            f"translator {tr.version} (ridge alpha {tr.alpha:g}) fitted on {generated_manifest} -> {path}",
+            flush=True,
+        )
     return path
 
 
@@ -195,12 +262,15 @@ def fit_on_generated(manifest_path: str | Path, max_pairs: int = 2000, seed: int
     table = read_manifest(manifest_path)
     table = table.filter(pc.is_valid(table["landmarks_annotator"]))
     if table.num_rows < 5:
-        raise ValueError(f"{manifest_path}: {table.num_rows} faces with annotator-convention labels; the fit needs"
-                         " at least 5 (generate faces with `landmix generate`, which writes both conventions)")
+        raise ValueError(
+            f"{manifest_path}: {table.num_rows} faces with annotator-convention labels; the fit needs"
+            " at least 5 (generate faces with `landmix generate`, which writes both conventions)"
+        )
     keep = np.sort(np.random.default_rng(seed).permutation(table.num_rows)[:max_pairs])
     table = table.take(keep)
-    return translate.fit(landmarks_array(table["landmarks"]), landmarks_array(table["landmarks_annotator"]),
-                          SYNTH70, IBUG68)
+    return translate.fit(
+        landmarks_array(table["landmarks"]), landmarks_array(table["landmarks_annotator"]), SYNTH70, IBUG68
+    )
 
 
 def _write_crop_stats(real_shards: Path, path: Path) -> None:

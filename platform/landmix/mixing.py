@@ -25,8 +25,10 @@ def real_subset(train_ids: Sequence[str], n_real: int, seed: int) -> list[str]:
     """The first n_real faces of `real_order`: all of them for `config.ALL_REAL` (-1), none for 0."""
     order = real_order(train_ids, seed)
     if n_real > len(order) or n_real < ALL_REAL:
-        raise ValueError(f"data.n_real={n_real} but the real training pool holds {len(order)} faces "
-                         f"(after the test and validation faces are held out); use {ALL_REAL} for all of them")
+        raise ValueError(
+            f"data.n_real={n_real} but the real training pool holds {len(order)} faces "
+            f"(after the test and validation faces are held out); use {ALL_REAL} for all of them"
+        )
     return order if n_real == ALL_REAL else order[:n_real]
 
 
@@ -38,8 +40,10 @@ def picked(split: RealSplit, data) -> list[str]:
     pool = set(split.train)
     outside = [i for i in data.real_faces if i not in pool]
     if outside:
-        raise ValueError(f"{len(outside)} of data.real_faces are not in the real training pool (e.g. "
-                         f"{outside[:3]}): picks come from the training pool, never the validation or test faces")
+        raise ValueError(
+            f"{len(outside)} of data.real_faces are not in the real training pool (e.g. "
+            f"{outside[:3]}): picks come from the training pool, never the validation or test faces"
+        )
     return list(data.real_faces)
 
 
@@ -53,7 +57,9 @@ def synthetic_fraction(strategy: str, alpha: float, epoch: int, pretrain_epochs:
         return float(alpha)
     if strategy == "pretrain_finetune":
         return 1.0 if epoch < pretrain_epochs else 0.0
-    raise ValueError(f"unknown strategy {strategy!r}; choose real_only, synthetic_only, mixed, pretrain_finetune")
+    raise ValueError(
+        f"unknown strategy {strategy!r}; choose real_only, synthetic_only, mixed, pretrain_finetune"
+    )
 
 
 def steps_per_epoch(samples_per_epoch: int, batch_size: int, world_size: int) -> int:
@@ -74,7 +80,9 @@ def epoch_batches(
     if n_r and not n_real:
         raise ValueError("this epoch needs real faces but the real pool is empty (check data.real_shards)")
     if n_s and not n_syn:
-        raise ValueError("this epoch needs synthetic faces but the pool is empty (check data.synthetic_shards)")
+        raise ValueError(
+            "this epoch needs synthetic faces but the pool is empty (check data.synthetic_shards)"
+        )
     rng = np.random.default_rng(seed)
     real = _stream(rng, n_real, n_r * steps)
     syn = _stream(rng, n_syn, n_s * steps)

@@ -48,14 +48,20 @@ class ServerSpec:
         artifacts = self.artifacts_destination or str(store / "artifacts")
         mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
         cmd = [
-            mlflow_bin, "server",
-            "--backend-store-uri", backend,
-            "--artifacts-destination", artifacts,
+            mlflow_bin,
+            "server",
+            "--backend-store-uri",
+            backend,
+            "--artifacts-destination",
+            artifacts,
             "--serve-artifacts",
-            "--host", self.host,
-            "--port", str(self.port),
-            "--workers", str(self.workers),
-        ]  # fmt: skip
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
         if self.host not in LOOPBACK:
             # Exposed beyond loopback: only requests naming this host, or loopback on any port (an SSH
             # port forward from a laptop arrives as "localhost:5000"), pass MLflow's Host-header check.
@@ -97,7 +103,9 @@ def start(spec: ServerSpec, log_path: Path | None = None) -> subprocess.Popen:
     Path(spec.store).mkdir(parents=True, exist_ok=True)
     log = open(log_path or Path(spec.store) / "server.log", "ab")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.Popen(spec.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        spec.command(), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     try:
         wait_healthy(spec.url, proc=proc)
     except Exception:
@@ -121,17 +129,31 @@ def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--store", type=Path, default=Path("runs/mlflow"),
-                        help="folder for mlflow.db and artifacts/ (default runs/mlflow)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("runs/mlflow"),
+        help="folder for mlflow.db and artifacts/ (default runs/mlflow)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--backend-store-uri", default=None, help="database URI, e.g. postgresql://user@host/db")
-    parser.add_argument("--artifacts-destination", default=None, help="artifact root, e.g. s3://bucket/mlflow")
-    parser.add_argument("--workers", type=int, default=1)  # fmt: skip
+    parser.add_argument(
+        "--backend-store-uri", default=None, help="database URI, e.g. postgresql://user@host/db"
+    )
+    parser.add_argument(
+        "--artifacts-destination", default=None, help="artifact root, e.g. s3://bucket/mlflow"
+    )
+    parser.add_argument("--workers", type=int, default=1)
 
 
 def run(args) -> int:
-    spec = ServerSpec(store=args.store, host=args.host, port=args.port, backend_store_uri=args.backend_store_uri,
-                      artifacts_destination=args.artifacts_destination, workers=args.workers)  # fmt: skip
+    spec = ServerSpec(
+        store=args.store,
+        host=args.host,
+        port=args.port,
+        backend_store_uri=args.backend_store_uri,
+        artifacts_destination=args.artifacts_destination,
+        workers=args.workers,
+    )
     print(f"MLflow server: {spec.url}  (set MLFLOW_TRACKING_URI={spec.url})", flush=True)
     os.execvpe(spec.command()[0], spec.command(), {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})

@@ -37,7 +37,9 @@ class Output(NamedTuple):
     maps: tuple[torch.Tensor, ...] = ()  # the head's raw outputs for its loss; () for the regression heads
 
 
-def _conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+def _conv_bn(
+    cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True
+) -> nn.Sequential:
     layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     return nn.Sequential(*layers, nn.ReLU(True)) if act else nn.Sequential(*layers)
 
@@ -63,7 +65,9 @@ class Bottleneck(nn.Module):
 
     def __init__(self, cin: int, mid: int, stride: int):
         super().__init__()
-        self.body = nn.Sequential(_conv_bn(cin, mid, 1), _conv_bn(mid, mid, 3, stride), _conv_bn(mid, mid * 4, 1, act=False))
+        self.body = nn.Sequential(
+            _conv_bn(cin, mid, 1), _conv_bn(mid, mid, 3, stride), _conv_bn(mid, mid * 4, 1, act=False)
+        )
         self.skip = _skip(cin, mid * 4, stride)
 
     def forward(self, x):
@@ -76,8 +80,11 @@ class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expand: int = 6):
         super().__init__()
         mid = cin * expand
-        self.body = nn.Sequential(_conv_bn(cin, mid, 1), _conv_bn(mid, mid, 3, stride, groups=mid),
-                                  _conv_bn(mid, cout, 1, act=False))  # fmt: skip
+        self.body = nn.Sequential(
+            _conv_bn(cin, mid, 1),
+            _conv_bn(mid, mid, 3, stride, groups=mid),
+            _conv_bn(mid, cout, 1, act=False),
+        )
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x):
@@ -114,10 +121,14 @@ class MobileBackbone(SmallBackbone):
         nn.Module.__init__(self)
         self.channels = (width // 2 + width // 4, width, 2 * width, 3 * width)  # 24, 32, 64, 96 at width 32
         cin = max(8, width // 2)
-        self.stem = nn.Sequential(_conv_bn(3, cin, 3, 2), _conv_bn(cin, cin, 3, groups=cin), _conv_bn(cin, cin, 1))
+        self.stem = nn.Sequential(
+            _conv_bn(3, cin, 3, 2), _conv_bn(cin, cin, 3, groups=cin), _conv_bn(cin, cin, 1)
+        )
         stages = []
         for cout, n in zip(self.channels, (2, 3, 3, 2)):
-            blocks = [InvertedResidual(cin, cout, 2)] + [InvertedResidual(cout, cout, 1) for _ in range(n - 1)]
+            blocks = [InvertedResidual(cin, cout, 2)] + [
+                InvertedResidual(cout, cout, 1) for _ in range(n - 1)
+            ]
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.stages = nn.ModuleList(stages)
@@ -132,7 +143,9 @@ class ResNet50Backbone(SmallBackbone):
         self.channels = (256, 512, 1024, 2048)
         stages, cin = [], 64
         for i, (mid, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
-            blocks = [Bottleneck(cin, mid, 1 if i == 0 else 2)] + [Bottleneck(mid * 4, mid, 1) for _ in range(n - 1)]
+            blocks = [Bottleneck(cin, mid, 1 if i == 0 else 2)] + [
+                Bottleneck(mid * 4, mid, 1) for _ in range(n - 1)
+            ]
             stages.append(nn.Sequential(*blocks))
             cin = mid * 4
         self.stages = nn.ModuleList(stages)
@@ -167,7 +180,9 @@ def soft_argmax(logits: torch.Tensor, stride: int) -> torch.Tensor:
     return torch.stack([x, y], -1)
 
 
-def offset_decode(scores: torch.Tensor, offsets: torch.Tensor, stride: int, radius: int = DECODE_RADIUS) -> torch.Tensor:
+def offset_decode(
+    scores: torch.Tensor, offsets: torch.Tensor, stride: int, radius: int = DECODE_RADIUS
+) -> torch.Tensor:
     """Scores (B, K, H, W), offsets (B, 2K, H, W) in cells -> (B, K, 2) input pixels.
 
     Every cell of the (2 radius + 1)^2 window around a point's best cell says where the point is (its centre +
@@ -180,7 +195,10 @@ def offset_decode(scores: torch.Tensor, offsets: torch.Tensor, stride: int, radi
     best = flat.argmax(-1)
     bx, by = best % w, best // w
     off = offsets.float().view(b, k, 2, h * w)
-    total, weight = scores.new_zeros(b, k, 2, dtype=torch.float32), scores.new_zeros(b, k, dtype=torch.float32)
+    total, weight = (
+        scores.new_zeros(b, k, 2, dtype=torch.float32),
+        scores.new_zeros(b, k, dtype=torch.float32),
+    )
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             x, y = bx + dx, by + dy
@@ -198,16 +216,21 @@ class LandmarkNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         k = cfg.num_points
-        self.decode_radius = DECODE_RADIUS  # "heatmap_offset" decoding's window (bench/train.py decode varies it)
-        self.backbone = {"small": SmallBackbone, "mobilenet": MobileBackbone}.get(cfg.backbone, ResNet50Backbone)(
-            *(() if cfg.backbone == "resnet50" else (cfg.width,)))
+        self.decode_radius = (
+            DECODE_RADIUS  # "heatmap_offset" decoding's window (bench/train.py decode varies it)
+        )
+        self.backbone = {"small": SmallBackbone, "mobilenet": MobileBackbone}.get(
+            cfg.backbone, ResNet50Backbone
+        )(*(() if cfg.backbone == "resnet50" else (cfg.width,)))
         chans = self.backbone.channels
         if cfg.head == "regression":
             self.head = nn.Linear(chans[-1], k * 2)
         elif cfg.head == "flat_regression":
             cells = (cfg.image_size // 32) ** 2
             self.reduce = _conv_bn(chans[-1], 64, 1)
-            self.head = nn.Sequential(nn.Flatten(), nn.Linear(64 * cells, 512), nn.ReLU(True), nn.Linear(512, k * 2))
+            self.head = nn.Sequential(
+                nn.Flatten(), nn.Linear(64 * cells, 512), nn.ReLU(True), nn.Linear(512, k * 2)
+            )
         else:
             mid = min(256, 2 * chans[0])
             self.pyramid = Pyramid(chans, mid)
@@ -241,11 +264,15 @@ class LandmarkNet(nn.Module):
             return Output(pts=soft_argmax(maps, stride), maps=(maps,))
         if self.cfg.head == "heatmap_offset":
             scores, offsets = maps[:, :k], maps[:, k:]
-            return Output(pts=offset_decode(scores, offsets, stride, self.decode_radius), maps=(scores, offsets))
+            return Output(
+                pts=offset_decode(scores, offsets, stride, self.decode_radius), maps=(scores, offsets)
+            )
         flat = maps.flatten(2)  # (B, K, H*W)
         lx, ly = self.simcc_x(flat), self.simcc_y(flat)  # (B, K, S * SIMCC_SPLIT) logits over bins
         bins = cell_centres(lx.shape[-1], 1, lx.device) / SIMCC_SPLIT + (0.5 / SIMCC_SPLIT - 0.5)
-        pts = torch.stack([(lx.float().softmax(-1) * bins).sum(-1), (ly.float().softmax(-1) * bins).sum(-1)], -1)
+        pts = torch.stack(
+            [(lx.float().softmax(-1) * bins).sum(-1), (ly.float().softmax(-1) * bins).sum(-1)], -1
+        )
         return Output(pts=pts, maps=(lx, ly))
 
 

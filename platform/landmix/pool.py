@@ -29,8 +29,10 @@ def shard_folder(folder: str) -> Path:
     for cand in (path / "shards", path):
         if list(cand.glob("*.parquet")):
             return cand
-    raise FileNotFoundError(f"{folder!r} holds no Parquet shards (nor does {folder}/shards); write them with "
-                            f"`landmix prepare ... --out {folder}` or point the preset elsewhere")
+    raise FileNotFoundError(
+        f"{folder!r} holds no Parquet shards (nor does {folder}/shards); write them with "
+        f"`landmix prepare ... --out {folder}` or point the preset elsewhere"
+    )
 
 
 def prepare_summary(folder: str) -> Path | None:
@@ -63,7 +65,9 @@ def provenance(folders: dict[str, str]) -> dict:
             "folder_hash": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:16],
             "translator_versions": sorted(versions),
             "prepare_summary": prepared,
-            "generator_versions": sorted({g["version"] for g in (prepared or {}).get("generators", {}).values()}),
+            "generator_versions": sorted(
+                {g["version"] for g in (prepared or {}).get("generators", {}).values()}
+            ),
         }
     return out
 
@@ -106,8 +110,9 @@ def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarra
     images, pts = [], []
     for png, lm in zip(rows["image"], rows["landmarks"]):
         img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-        crop, p, _ = crops.input_crop(img, np.asarray(lm, np.float32).reshape(-1, 2), model.crop_scale, size,
-                                      context=crops.CONTEXT)  # fmt: skip
+        crop, p, _ = crops.input_crop(
+            img, np.asarray(lm, np.float32).reshape(-1, 2), model.crop_scale, size, context=crops.CONTEXT
+        )
         images.append(np.ascontiguousarray(crop))
         pts.append(p)
     return np.stack(images), np.stack(pts)
@@ -119,14 +124,19 @@ def read_shards(folder: str, model: C.ModelConfig, synthetic: bool = False) -> P
     import pyarrow.parquet as pq
 
     table = rows_where_synthetic(pq.read_table(shard_folder(folder)), synthetic)
-    return read_pool([{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)], model)
+    return read_pool(
+        [{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)], model
+    )
 
 
 def read_pool(iterator, model: C.ModelConfig) -> Pool:
     """Read a DataIterator (or a list of row batches) whole and decode it."""
     ids, paths, images, pts = [], [], [], []
-    batches = iterator.iter_batches(batch_size=256, batch_format="numpy") if hasattr(iterator, "iter_batches") \
+    batches = (
+        iterator.iter_batches(batch_size=256, batch_format="numpy")
+        if hasattr(iterator, "iter_batches")
         else iterator
+    )
     for b in batches:
         if not len(b["id"]):
             continue
@@ -159,7 +169,12 @@ def batches(pools, plan, augment, prefetch: int = 3):
                     ims.append(im)
                     pts.append(p)
             x = torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float().div_(255.0)
-            q.put((x.contiguous(memory_format=torch.channels_last), torch.from_numpy(np.stack(pts).astype(np.float32))))
+            q.put(
+                (
+                    x.contiguous(memory_format=torch.channels_last),
+                    torch.from_numpy(np.stack(pts).astype(np.float32)),
+                )
+            )
         q.put(None)
 
     threading.Thread(target=work, daemon=True).start()

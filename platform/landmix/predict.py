@@ -67,8 +67,10 @@ def read_photo(path) -> np.ndarray:
     data = np.fromfile(str(path), np.uint8)  # not cv2.imread: it answers None for a missing file too
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise ValueError(f"{path}: not an image OpenCV can decode ({data.size} bytes); "
-                         f"give a JPEG, PNG, PPM/PGM or BMP file")  # fmt: skip
+        raise ValueError(
+            f"{path}: not an image OpenCV can decode ({data.size} bytes); "
+            f"give a JPEG, PNG, PPM/PGM or BMP file"
+        )
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
@@ -102,13 +104,17 @@ def landmarks(model, image: np.ndarray, boxes, passes: int = DEFAULT_PASSES) -> 
     return pts
 
 
-def faces_in(model, image: np.ndarray, calibration: detect.BoxCalibration, passes: int = DEFAULT_PASSES) -> list[dict]:
+def faces_in(
+    model, image: np.ndarray, calibration: detect.BoxCalibration, passes: int = DEFAULT_PASSES
+) -> list[dict]:
     """The faces of one photo, best detector score first: {"box" (x0, y0, x1, y1), "score", "crop" (x0, y0, side)
     of the first pass, "points" (K, 2) float32 image pixels}."""
     boxes, scores = detect.detect_faces(image, scores=True)
     first = [calibration.model_box(b, model.cfg.crop_scale) for b in boxes]
     pts = landmarks(model, image, first, passes)
-    return [{"box": b, "score": float(s), "crop": c, "points": p} for b, s, c, p in zip(boxes, scores, first, pts)]
+    return [
+        {"box": b, "score": float(s), "crop": c, "points": p} for b, s, c, p in zip(boxes, scores, first, pts)
+    ]
 
 
 def draw_face(image: np.ndarray, box, pts: np.ndarray, path, side: int = PICTURE_SIDE) -> None:
@@ -125,13 +131,20 @@ def draw_face(image: np.ndarray, box, pts: np.ndarray, path, side: int = PICTURE
     cv2.imwrite(str(path), canvas)
 
 
-def predict_photos(checkpoint_folder, photos, out, passes: int = DEFAULT_PASSES,
-                   calibration: detect.BoxCalibration | None = None) -> dict:  # fmt: skip
+def predict_photos(
+    checkpoint_folder,
+    photos,
+    out,
+    passes: int = DEFAULT_PASSES,
+    calibration: detect.BoxCalibration | None = None,
+) -> dict:
     """Predict the faces of photos (paths from `list_photos`), write their files to `out` and return what
     predictions.json holds."""
     from landmix import checkpoint
 
-    model, _ = checkpoint.load(checkpoint_folder)  # a clear error before any work where it is not a checkpoint
+    model, _ = checkpoint.load(
+        checkpoint_folder
+    )  # a clear error before any work where it is not a checkpoint
     calibration = calibration or detect.BoxCalibration.load()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,17 +163,28 @@ def predict_photos(checkpoint_folder, photos, out, passes: int = DEFAULT_PASSES,
             continue
         t0 = time.perf_counter()
         faces = faces_in(model, image, calibration, passes)
-        row |= {"width": image.shape[1], "height": image.shape[0], "seconds": round(time.perf_counter() - t0, 3)}
+        row |= {
+            "width": image.shape[1],
+            "height": image.shape[0],
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         if not faces:
             print(f"no face found: {path}")
         listed = []
         for k, face in enumerate(faces):
             w300.write_pts(out / f"{stem}_{k}.pts", face["points"])
             draw_face(image, face["box"], face["points"], out / f"{stem}_{k}.png")
-            listed.append({"k": k, "pts_file": f"{stem}_{k}.pts", "png_file": f"{stem}_{k}.png",
-                           "box": np.round(face["box"], 2).tolist(), "score": round(face["score"], 4),
-                           "crop": list(face["crop"]),
-                           "points": np.round(face["points"].astype(np.float64), 2).tolist()})  # fmt: skip
+            listed.append(
+                {
+                    "k": k,
+                    "pts_file": f"{stem}_{k}.pts",
+                    "png_file": f"{stem}_{k}.png",
+                    "box": np.round(face["box"], 2).tolist(),
+                    "score": round(face["score"], 4),
+                    "crop": list(face["crop"]),
+                    "points": np.round(face["points"].astype(np.float64), 2).tolist(),
+                }
+            )
         rows.append(row | {"status": "faces" if faces else "no_face", "faces": listed})
     return {
         "checkpoint": str(Path(checkpoint_folder).resolve()),
@@ -170,19 +194,32 @@ def predict_photos(checkpoint_folder, photos, out, passes: int = DEFAULT_PASSES,
         "box": "detector box x0, y0, x1, y1 (first and last pixel centres); crop: the first pass's x0, y0, side",
         "photos": rows,
         "no_face": [r["photo"] for r in rows if r["status"] == "no_face"],
-        "unreadable": [{"photo": r["photo"], "error": r["error"]} for r in rows if r["status"] == "unreadable"],
+        "unreadable": [
+            {"photo": r["photo"], "error": r["error"]} for r in rows if r["status"] == "unreadable"
+        ],
     }
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)"
+    )
     parser.add_argument("photos", nargs="*", help="image files or folders of them")
-    parser.add_argument("--out", required=True, help="folder for the .pts files, pictures and predictions.json")
-    parser.add_argument("--passes", type=int, default=DEFAULT_PASSES,
-                        help=f"crops per face: 1 = from the detector box only; each more re-crops around the "
-                             f"previous points (default {DEFAULT_PASSES}, measured by bench/detector.py passes)")
-    parser.add_argument("--calibration", default=str(detect.CALIBRATION_FILE),
-                        help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)")
+    parser.add_argument(
+        "--out", required=True, help="folder for the .pts files, pictures and predictions.json"
+    )
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=DEFAULT_PASSES,
+        help=f"crops per face: 1 = from the detector box only; each more re-crops around the "
+        f"previous points (default {DEFAULT_PASSES}, measured by bench/detector.py passes)",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=str(detect.CALIBRATION_FILE),
+        help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)",
+    )
 
 
 def run(args) -> int:
@@ -200,6 +237,8 @@ def run(args) -> int:
     result = predict_photos(args.checkpoint, photos, args.out, args.passes, calibration)
     Path(args.out, "predictions.json").write_text(json.dumps(result, indent=1))
     n_faces = sum(len(r["faces"]) for r in result["photos"])
-    print(f"{len(photos)} photos: {n_faces} faces, {len(result['no_face'])} with no face found, "
-          f"{len(result['unreadable'])} unreadable -> {Path(args.out, 'predictions.json')}")  # fmt: skip
+    print(
+        f"{len(photos)} photos: {n_faces} faces, {len(result['no_face'])} with no face found, "
+        f"{len(result['unreadable'])} unreadable -> {Path(args.out, 'predictions.json')}"
+    )
     return 1 if result["unreadable"] else 0

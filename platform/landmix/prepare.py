@@ -71,7 +71,9 @@ class PrepareConfig:
     out: str  # output folder, replaced as a whole
     crop_size: int = 256  # side of the square crops in pixels
     seed: int = 0  # seed of the synthetic crop draws (one per id)
-    translator: tuple[str, ...] = ()  # .npz files from landmix.translate, applied in order; () = the fixed table
+    translator: tuple[
+        str, ...
+    ] = ()  # .npz files from landmix.translate, applied in order; () = the fixed table
     crop_stats: str = ""  # CropDistribution JSON; "" = fit on the real rows given (else the default)
     rows_per_block: int = 128  # rows per Ray Data block, one map task and one output file each
 
@@ -260,7 +262,10 @@ def prepare(cfg: PrepareConfig) -> dict:
         tmp.rename(out)
         shutil.rmtree(old, ignore_errors=True)
     finally:
-        ctx.execution_options.preserve_order, ctx.op_resource_reservation_enabled = keep_order, keep_reservation
+        ctx.execution_options.preserve_order, ctx.op_resource_reservation_enabled = (
+            keep_order,
+            keep_reservation,
+        )
         shutil.rmtree(tmp, ignore_errors=True)
     return summary
 
@@ -272,9 +277,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (replaced as a whole)")
     parser.add_argument("--crop-size", type=int, default=256, help="side of the square crops in pixels")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic crop draws")
-    parser.add_argument("--translator", action="append", default=[],
-                        help="translator .npz (landmix fit-translator writes one); repeat to chain several, "
-                             "applied in the order given (default: the fixed SYNTH70 -> IBUG68 table)")
+    parser.add_argument(
+        "--translator",
+        action="append",
+        default=[],
+        help="translator .npz (landmix fit-translator writes one); repeat to chain several, "
+        "applied in the order given (default: the fixed SYNTH70 -> IBUG68 table)",
+    )
     parser.add_argument("--crop-stats", default="", help="CropDistribution JSON (default: fit on real rows)")
     parser.add_argument("--rows-per-block", type=int, default=128, help="rows per Ray Data block and file")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")

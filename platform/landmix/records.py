@@ -47,8 +47,22 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 RECORDS_FILE = "records.jsonl"
-FIELDS = ("page", "experiment", "label", "command", "commit", "host", "cpus", "load", "config", "metrics",
-          "started", "ended", "imported_from", "note")  # fmt: skip
+FIELDS = (
+    "page",
+    "experiment",
+    "label",
+    "command",
+    "commit",
+    "host",
+    "cpus",
+    "load",
+    "config",
+    "metrics",
+    "started",
+    "ended",
+    "imported_from",
+    "note",
+)
 _OPEN = re.compile(r"<!-- table:(?P<name>[\w-]+)(?P<spec>.*?)-->\n", re.S)
 _FIELD = re.compile(r"\{(?P<path>[\w.]+)(?::(?P<spec>[^}]*))?\}")
 
@@ -61,8 +75,13 @@ def records_path(page: str, root: Path | None = None) -> Path:
 def git_commit(cwd: Path | None = None) -> str | None:
     """The checked-out commit (`git rev-parse HEAD`), or None outside a git work tree."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)  # fmt: skip
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return (out.stdout.strip() or None) if out.returncode == 0 else None
@@ -72,22 +91,43 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def new_record(page: str, experiment: str, config: dict | None = None, metrics: dict | None = None, *,
-               label: str | None = None, command: str | None = None, note: str | None = None) -> dict:  # fmt: skip
+def new_record(
+    page: str,
+    experiment: str,
+    config: dict | None = None,
+    metrics: dict | None = None,
+    *,
+    label: str | None = None,
+    command: str | None = None,
+    note: str | None = None,
+) -> dict:
     """A record of a run on this machine now: command line, commit, host, load average, start time."""
-    return {"page": page, "experiment": experiment, "label": label,
-            "command": command or shlex.join(["python", *sys.argv]), "commit": git_commit(),
-            "host": socket.gethostname(), "cpus": os.cpu_count(), "load": {"start": list(os.getloadavg()), "end": None},
-            "config": dict(config or {}), "metrics": dict(metrics or {}), "started": _now(), "ended": None,
-            "imported_from": None, "note": note}  # fmt: skip
+    return {
+        "page": page,
+        "experiment": experiment,
+        "label": label,
+        "command": command or shlex.join(["python", *sys.argv]),
+        "commit": git_commit(),
+        "host": socket.gethostname(),
+        "cpus": os.cpu_count(),
+        "load": {"start": list(os.getloadavg()), "end": None},
+        "config": dict(config or {}),
+        "metrics": dict(metrics or {}),
+        "started": _now(),
+        "ended": None,
+        "imported_from": None,
+        "note": note,
+    }
 
 
 def write_record(record: dict, root: Path | None = None) -> Path:
     """Append `record` to its page's records (closing its end time and load if still open); returns the file."""
     rec = {k: record.get(k) for k in FIELDS} | {k: v for k, v in record.items() if k not in FIELDS}
     if not rec["page"] or not rec["experiment"]:
-        raise ValueError(f"a record needs a page and an experiment, got page={rec['page']!r} "
-                         f"experiment={rec['experiment']!r}")  # fmt: skip
+        raise ValueError(
+            f"a record needs a page and an experiment, got page={rec['page']!r} "
+            f"experiment={rec['experiment']!r}"
+        )
     if rec["imported_from"] is None:
         rec["ended"] = rec["ended"] or _now()
         if isinstance(rec["load"], dict) and rec["load"].get("end") is None:
@@ -100,8 +140,15 @@ def write_record(record: dict, root: Path | None = None) -> Path:
 
 
 @contextlib.contextmanager
-def run(page: str, experiment: str, config: dict | None = None, *, label: str | None = None,
-        root: Path | None = None, note: str | None = None) -> Iterator[dict]:  # fmt: skip
+def run(
+    page: str,
+    experiment: str,
+    config: dict | None = None,
+    *,
+    label: str | None = None,
+    root: Path | None = None,
+    note: str | None = None,
+) -> Iterator[dict]:
     """Time a run and write its record when the block ends without an error; fill rec["metrics"] inside."""
     rec = new_record(page, experiment, config, label=label, note=note)
     yield rec
@@ -142,7 +189,9 @@ def _format(value, spec: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if spec.endswith(("%", "p")) and isinstance(value, (int, float)):
-        return format(value * 100, spec[:-1] + "f" if spec[:-1] else "g") + (" %" if spec.endswith("%") else "")
+        return format(value * 100, spec[:-1] + "f" if spec[:-1] else "g") + (
+            " %" if spec.endswith("%") else ""
+        )
     return format(value, spec) if spec else str(value)
 
 
@@ -151,7 +200,9 @@ def cell(record: dict, template: str) -> str:
     values = {m.group(0): field(record, m.group("path")) for m in _FIELD.finditer(template)}
     if any(v is None for v in values.values()):
         return ""
-    return _FIELD.sub(lambda m: _format(values[m.group(0)], m.group("spec") or ""), template).replace("|", "\\|")
+    return _FIELD.sub(lambda m: _format(values[m.group(0)], m.group("spec") or ""), template).replace(
+        "|", "\\|"
+    )
 
 
 def _matches(record: dict, where: dict | list[dict]) -> bool:
@@ -167,6 +218,7 @@ def _matches(record: dict, where: dict | list[dict]) -> bool:
 def _mean_record(rows: list[dict]) -> dict:
     """The means of the fractional leaves every row has (as a record with the same paths; counts such as
     seeds and epochs are integers and are not averaged)."""
+
     def leaves(d: dict, prefix: str = "") -> dict:
         out = {}
         for k, v in d.items():
@@ -220,7 +272,7 @@ def render_text(text: str, records: list[dict]) -> str:
             spec = json.loads(m.group("spec").strip() or "{}")
         except json.JSONDecodeError as e:
             raise ValueError(f"table {name!r}: its spec is not JSON ({e})") from e
-        out += [text[pos:m.end()], render_table(records, spec)]
+        out += [text[pos : m.end()], render_table(records, spec)]
         pos = end
     return "".join(out) + text[pos:]
 
@@ -241,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m landmix.records", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("render", help="re-render the marked tables of results pages from their records")
-    r.add_argument("pages", nargs="+", type=Path, help="e.g. docs/results/generate.md (reads generate/records.jsonl)")
+    r.add_argument(
+        "pages", nargs="+", type=Path, help="e.g. docs/results/generate.md (reads generate/records.jsonl)"
+    )
     r.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is not up to date")
     args = p.parse_args(argv)
     stale = []

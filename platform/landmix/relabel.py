@@ -52,14 +52,22 @@ def trained_with(meta: dict) -> list[str]:
         return []
     summary = prepare_summary(folder)
     if summary is None:
-        raise ValueError(f"no prepare.json beside {folder}: cannot tell which translator labelled it; pass --base")
+        raise ValueError(
+            f"no prepare.json beside {folder}: cannot tell which translator labelled it; pass --base"
+        )
     cfg = json.loads(summary.read_text())["config"]
     paths = cfg.get("translator") or []
     return [paths] if isinstance(paths, str) else list(paths)
 
 
-def fit_translator(checkpoint: str, real_shards: str, data: C.DataConfig, n_faces: int = C.ALL_REAL,
-                   offset_only: bool = True, modes: int = 0) -> tuple[translate.Translator, dict]:  # fmt: skip
+def fit_translator(
+    checkpoint: str,
+    real_shards: str,
+    data: C.DataConfig,
+    n_faces: int = C.ALL_REAL,
+    offset_only: bool = True,
+    modes: int = 0,
+) -> tuple[translate.Translator, dict]:
     """Fit IBUG68 (as a synthetic-trained model places the points) -> IBUG68 (as the 300-W annotators did).
 
     The model predicts the 68 points on the real TRAINING pool of the fixed split under `data`
@@ -86,7 +94,10 @@ def fit_translator(checkpoint: str, real_shards: str, data: C.DataConfig, n_face
     size = model.cfg.image_size
     real = pool.read_shards(real_shards, model.cfg)
     split = real_split(real.ids, data)
-    fit_pool, val_pool = real.take(mixing.real_subset(split.train, n_faces, data.split_seed)), real.take(split.val)
+    fit_pool, val_pool = (
+        real.take(mixing.real_subset(split.train, n_faces, data.split_seed)),
+        real.take(split.val),
+    )
     if len(fit_pool) < 5:
         raise ValueError(f"{len(fit_pool)} real training faces in {real_shards}; the fit needs at least 5")
     alphas = translate.OFFSET_ONLY if offset_only and not modes else translate.RIDGE_ALPHAS
@@ -96,13 +107,25 @@ def fit_translator(checkpoint: str, real_shards: str, data: C.DataConfig, n_face
     pred = predict(model, val_images)
 
     def scores(p):
-        return {"all": _nme_pct(p, val_pts), "jaw": _nme_pct(p, val_pts, JAW), "inner": _nme_pct(p, val_pts, INNER)}
+        return {
+            "all": _nme_pct(p, val_pts),
+            "jaw": _nme_pct(p, val_pts, JAW),
+            "inner": _nme_pct(p, val_pts, INNER),
+        }
 
-    report = {"checkpoint": str(checkpoint), "real_shards": str(real_shards), "fit_faces": len(fit_pool),
-              "held_out_faces": len(val_pool), "alpha": tr.alpha, "version": tr.version,
-              "offset_only": offset_only and not modes, "modes": modes, "held_out_nme_before": scores(pred),
-              "held_out_nme_after": scores(tr(pred)),
-              "human_labels_moved": scores(tr(val_pts))}  # fmt: skip
+    report = {
+        "checkpoint": str(checkpoint),
+        "real_shards": str(real_shards),
+        "fit_faces": len(fit_pool),
+        "held_out_faces": len(val_pool),
+        "alpha": tr.alpha,
+        "version": tr.version,
+        "offset_only": offset_only and not modes,
+        "modes": modes,
+        "held_out_nme_before": scores(pred),
+        "held_out_nme_after": scores(tr(pred)),
+        "human_labels_moved": scores(tr(val_pts)),
+    }
     return tr, report
 
 
@@ -122,8 +145,10 @@ def adapt_outputs(pred: np.ndarray, gt: np.ndarray, ids: list[str], n_faces: int
     split = real_split(ids, data)
     fit_ids = mixing.real_subset(split.train, n_faces, data.split_seed)
     if len(fit_ids) < 5:
-        raise ValueError(f"label adaptation needs at least 5 real training faces to fit on; n_real={n_faces} "
-                         f"gives {len(fit_ids)}")  # fmt: skip
+        raise ValueError(
+            f"label adaptation needs at least 5 real training faces to fit on; n_real={n_faces} "
+            f"gives {len(fit_ids)}"
+        )
     pos = {i: k for k, i in enumerate(ids)}
 
     def at(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,9 +166,15 @@ def adapt_outputs(pred: np.ndarray, gt: np.ndarray, ids: list[str], n_faces: int
     return best | {"faces": {"train": fit_ids, "val": split.val, "test": split.test}}
 
 
-def relabel_chain(checkpoint: str, real_shards: str, data: C.DataConfig, n_faces: int = C.ALL_REAL,
-                  offset_only: bool = True, modes: int = 0,
-                  base: list[str] | None = None) -> tuple[translate.Translator | translate.Chain, dict]:  # fmt: skip
+def relabel_chain(
+    checkpoint: str,
+    real_shards: str,
+    data: C.DataConfig,
+    n_faces: int = C.ALL_REAL,
+    offset_only: bool = True,
+    modes: int = 0,
+    base: list[str] | None = None,
+) -> tuple[translate.Translator | translate.Chain, dict]:
     """The translator for re-labelling the synthetic faces a model trained on: the real-face stage
     (`fit_translator`: the offset, with `modes` principal components, or the full map) chained after `base`, the
     translator(s) that labelled those faces (default: read from the model's synthetic shards, `trained_with`).
@@ -160,8 +191,14 @@ def save_translator(tr: translate.Translator | translate.Chain, report: dict, ou
     return out
 
 
-def fit_round(model: str, out: Path, n_faces: int = C.ALL_REAL, offset_only: bool = True, modes: int = 0,
-              base: list[str] | None = None) -> Path:  # fmt: skip
+def fit_round(
+    model: str,
+    out: Path,
+    n_faces: int = C.ALL_REAL,
+    offset_only: bool = True,
+    modes: int = 0,
+    base: list[str] | None = None,
+) -> Path:
     """One re-labelling round's fit: `relabel_chain` on the checkpoint `model` (a folder, or a URI such as
     s3://... that `ray.train.Checkpoint` reads), on its own real shards and split (its meta.json), saved at
     `out` with its report; reused where `out` exists. `base` as in `relabel_chain` ([] = the fixed table)."""
@@ -175,13 +212,23 @@ def fit_round(model: str, out: Path, n_faces: int = C.ALL_REAL, offset_only: boo
         tr, report = relabel_chain(folder, data.real_shards, data, n_faces, offset_only, modes, base)
     save_translator(tr, report, out)
     b, a = report["held_out_nme_before"]["all"], report["held_out_nme_after"]["all"]
-    print(f"label translator fitted on {report['fit_faces']} real training faces: the synthetic-trained model's "
-          f"held-out NME {b} -> {a} %; {tr.version} -> {out}", flush=True)
+    print(
+        f"label translator fitted on {report['fit_faces']} real training faces: the synthetic-trained model's "
+        f"held-out NME {b} -> {a} %; {tr.version} -> {out}",
+        flush=True,
+    )
     return out
 
 
-def rounds(translator: str, n_rounds: int, train: Callable[[str], str], out: Callable[[str, str], Path],
-           n_faces: int = C.ALL_REAL, offset_only: bool = True, modes: int = 0) -> list[str]:  # fmt: skip
+def rounds(
+    translator: str,
+    n_rounds: int,
+    train: Callable[[str], str],
+    out: Callable[[str, str], Path],
+    n_faces: int = C.ALL_REAL,
+    offset_only: bool = True,
+    modes: int = 0,
+) -> list[str]:
     """Re-label the synthetic faces `n_rounds` times, each round from a model trained on the last round's labels.
 
     Each round: `train(translator)` trains a synthetic-only model on the faces labelled by `translator` and
@@ -202,36 +249,60 @@ def rounds(translator: str, n_rounds: int, train: Callable[[str], str], out: Cal
 
 def add_arguments(parser) -> None:
     """`landmix fit-translator`."""
-    parser.add_argument("--checkpoint", required=True, help="a synthetic-trained checkpoint folder (landmix train)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="a synthetic-trained checkpoint folder (landmix train)"
+    )
     parser.add_argument("--real-shards", required=True, help="prepared real 300-W shards (landmix prepare)")
-    parser.add_argument("--faces", type=int, default=C.ALL_REAL,
-                        help=f"real training faces to fit on, in the n_real order (default {C.ALL_REAL} = all)")
-    parser.add_argument("--base", nargs="*", default=None,
-                        help="translator(s) the model's synthetic labels went through, applied first in the "
-                             "output chain (default: read from the model's synthetic shards' prepare.json)")
-    parser.add_argument("--for-predictions", action="store_true",
-                        help="fit the full ridge map and save it alone (IBUG68 -> IBUG68) for translating a model's "
-                             "predictions (landmix eval --translator), instead of the per-point offset chained "
-                             "after --base for re-labelling synthetic faces (landmix prepare --translator)")
-    parser.add_argument("--modes", type=int, default=0,
-                        help="for re-labelling: the per-point offset plus a linear map of the predicted shape's "
-                             "first MODES principal components (head pose, mouth opening, ..), not the offset alone")
-    parser.add_argument("--out", required=True, help="the .npz to write (a .json report is written beside it)")
+    parser.add_argument(
+        "--faces",
+        type=int,
+        default=C.ALL_REAL,
+        help=f"real training faces to fit on, in the n_real order (default {C.ALL_REAL} = all)",
+    )
+    parser.add_argument(
+        "--base",
+        nargs="*",
+        default=None,
+        help="translator(s) the model's synthetic labels went through, applied first in the "
+        "output chain (default: read from the model's synthetic shards' prepare.json)",
+    )
+    parser.add_argument(
+        "--for-predictions",
+        action="store_true",
+        help="fit the full ridge map and save it alone (IBUG68 -> IBUG68) for translating a model's "
+        "predictions (landmix eval --translator), instead of the per-point offset chained "
+        "after --base for re-labelling synthetic faces (landmix prepare --translator)",
+    )
+    parser.add_argument(
+        "--modes",
+        type=int,
+        default=0,
+        help="for re-labelling: the per-point offset plus a linear map of the predicted shape's "
+        "first MODES principal components (head pose, mouth opening, ..), not the offset alone",
+    )
+    parser.add_argument(
+        "--out", required=True, help="the .npz to write (a .json report is written beside it)"
+    )
 
 
 def run(args) -> int:
     """`landmix fit-translator`: fit, chain after the translator that labelled the model, save with a report."""
     data = data_config(read_meta(args.checkpoint))  # the run's split; says if no checkpoint
     if args.modes and args.for_predictions:
-        raise ValueError("--modes is a map for re-labelling synthetic faces; --for-predictions fits the full map")
+        raise ValueError(
+            "--modes is a map for re-labelling synthetic faces; --for-predictions fits the full map"
+        )
     if args.for_predictions:
         tr, report = fit_translator(args.checkpoint, args.real_shards, data, args.faces, offset_only=False)
     else:
-        tr, report = relabel_chain(args.checkpoint, args.real_shards, data, args.faces, modes=args.modes,
-                                   base=args.base)
+        tr, report = relabel_chain(
+            args.checkpoint, args.real_shards, data, args.faces, modes=args.modes, base=args.base
+        )
     out = save_translator(tr, report, args.out)
     b, a = report["held_out_nme_before"], report["held_out_nme_after"]
-    print(f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "
-          f"(jaw {b['jaw']} -> {a['jaw']}); it moves human labels by {report['human_labels_moved']['all']} %; "
-          f"{tr.version} -> {out} (report: {Path(out).with_suffix('.json')})")
+    print(
+        f"fitted on {report['fit_faces']} real training faces; held-out NME {b['all']} -> {a['all']} % "
+        f"(jaw {b['jaw']} -> {a['jaw']}); it moves human labels by {report['human_labels_moved']['all']} %; "
+        f"{tr.version} -> {out} (report: {Path(out).with_suffix('.json')})"
+    )
     return 0

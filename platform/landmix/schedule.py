@@ -36,8 +36,14 @@ class Plan:
         self.stop_reason = state.get("stop_reason", "")
 
     def state(self) -> dict:
-        return {"best_nme": self.best_nme, "best_epoch": self.best_epoch, "epoch_s": self.epoch_s,
-                "elapsed": self.elapsed, "planned": self.planned, "stop_reason": self.stop_reason}  # fmt: skip
+        return {
+            "best_nme": self.best_nme,
+            "best_epoch": self.best_epoch,
+            "epoch_s": self.epoch_s,
+            "elapsed": self.elapsed,
+            "planned": self.planned,
+            "stop_reason": self.stop_reason,
+        }
 
     def after_epoch(self, epoch: int, seconds: float, val_nme: float | None) -> bool:
         """Record an epoch; True when it improved on the best validation NME (or there is no validation)."""
@@ -48,7 +54,9 @@ class Plan:
             self.best_nme, self.best_epoch = (math.inf if val_nme is None else val_nme), epoch
         if self.t.time_budget_s:  # lay the schedule over the budget, from the median epoch so far
             typical = float(np.median(self.epoch_s))
-            self.planned = min(self.t.epochs, epoch + 1 + int((self.t.time_budget_s - self.elapsed) // typical))
+            self.planned = min(
+                self.t.epochs, epoch + 1 + int((self.t.time_budget_s - self.elapsed) // typical)
+            )
         if epoch + 1 >= self.planned:
             self.stop_reason = "budget" if self.planned < self.t.epochs else "epochs"
         elif self.t.patience and epoch - self.best_epoch >= self.t.patience:

@@ -47,15 +47,48 @@ _IBUG68_NAMED = {
 _IBUG68_FLIP = (
     *range(16, -1, -1),
     *range(26, 16, -1),
-    27, 28, 29, 30,
-    35, 34, 33, 32, 31,
-    45, 44, 43, 42, 47, 46,
-    39, 38, 37, 36, 41, 40,
-    54, 53, 52, 51, 50, 49, 48,
-    59, 58, 57, 56, 55,
-    64, 63, 62, 61, 60,
-    67, 66, 65,
-)  # fmt: skip
+    27,
+    28,
+    29,
+    30,
+    35,
+    34,
+    33,
+    32,
+    31,
+    45,
+    44,
+    43,
+    42,
+    47,
+    46,
+    39,
+    38,
+    37,
+    36,
+    41,
+    40,
+    54,
+    53,
+    52,
+    51,
+    50,
+    49,
+    48,
+    59,
+    58,
+    57,
+    56,
+    55,
+    64,
+    63,
+    62,
+    61,
+    60,
+    67,
+    66,
+    65,
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +113,9 @@ class Scheme:
 
     def __post_init__(self):
         if len(self.flip_perm) != self.num_points:
-            raise ValueError(f"{self.name}: flip_perm has {len(self.flip_perm)} entries, want {self.num_points}")
+            raise ValueError(
+                f"{self.name}: flip_perm has {len(self.flip_perm)} entries, want {self.num_points}"
+            )
         if sorted(self.flip_perm) != list(range(self.num_points)):
             raise ValueError(f"{self.name}: flip_perm is not a permutation of 0..{self.num_points - 1}")
         covered = sorted(i for idx in self.groups.values() for i in idx)
@@ -105,7 +140,9 @@ class Scheme:
     def validate(self, pts: np.ndarray) -> None:
         """Raise ValueError unless pts has shape (..., K, 2) for this scheme."""
         if pts.ndim < 2 or pts.shape[-2:] != (self.num_points, 2):
-            raise ValueError(f"{self.name} wants points of shape (..., {self.num_points}, 2), got {pts.shape}")
+            raise ValueError(
+                f"{self.name} wants points of shape (..., {self.num_points}, 2), got {pts.shape}"
+            )
 
 
 def _scheme(name, groups, flip, description) -> Scheme:

@@ -32,8 +32,9 @@ from landmix.ranking import METHODS, rank
 
 
 # ---------------------------------------------------------------------------------------------- figures
-def contact_sheet(photos: list[Path], cands: Candidates, picks: list[int], path, size: int = 112,
-                  cols: int = 10) -> Path:  # fmt: skip
+def contact_sheet(
+    photos: list[Path], cands: Candidates, picks: list[int], path, size: int = 112, cols: int = 10
+) -> Path:
     """The picks' crops (the model's last crop) with their predicted points, captioned with rank and
     disagreement; a grey tile for a photo where no face was found."""
     import cv2
@@ -60,8 +61,9 @@ def contact_sheet(photos: list[Path], cands: Candidates, picks: list[int], path,
     return Path(path)
 
 
-def plot_coverage(cands: Candidates, picks: list[int], path, synthetic: np.ndarray | None = None,
-                  title: str = "") -> Path:  # fmt: skip
+def plot_coverage(
+    cands: Candidates, picks: list[int], path, synthetic: np.ndarray | None = None, title: str = ""
+) -> Path:
     """Pool (grey), picks (red) and synthetic faces (blue) in pose (yaw x pitch), expression (mouth x eyes)
     and the model's appearance space (the embeddings' first two principal components)."""
     import matplotlib
@@ -76,17 +78,32 @@ def plot_coverage(cands: Candidates, picks: list[int], path, synthetic: np.ndarr
     for ax, (a, b) in zip(axes[:2], ((0, 1), (3, 4))):
         if synthetic is not None and len(synthetic):
             show = synthetic[np.random.default_rng(0).permutation(len(synthetic))[:3000]]
-            ax.scatter(show[:, a], show[:, b], s=3, c="tab:blue", alpha=0.15, label=f"synthetic ({len(synthetic)})")
-        ax.scatter(cands.descriptors[ok & ~chosen, a], cands.descriptors[ok & ~chosen, b], s=6, c="0.5",
-                   alpha=0.6, label=f"pool ({int(ok.sum())} faces)")  # fmt: skip
-        ax.scatter(cands.descriptors[ok & chosen, a], cands.descriptors[ok & chosen, b], s=14, c="tab:red",
-                   label=f"picks ({int((ok & chosen).sum())})")  # fmt: skip
+            ax.scatter(
+                show[:, a], show[:, b], s=3, c="tab:blue", alpha=0.15, label=f"synthetic ({len(synthetic)})"
+            )
+        ax.scatter(
+            cands.descriptors[ok & ~chosen, a],
+            cands.descriptors[ok & ~chosen, b],
+            s=6,
+            c="0.5",
+            alpha=0.6,
+            label=f"pool ({int(ok.sum())} faces)",
+        )
+        ax.scatter(
+            cands.descriptors[ok & chosen, a],
+            cands.descriptors[ok & chosen, b],
+            s=14,
+            c="tab:red",
+            label=f"picks ({int((ok & chosen).sum())})",
+        )
         ax.set_xlabel(DESCRIPTORS[a])
         ax.set_ylabel(DESCRIPTORS[b])
     axes[0].set_title("pose (from the predicted points)", fontsize=9)
     axes[1].set_title("expression", fontsize=9)
     axes[1].set_xlim(-0.05, 1.0)
-    axes[1].set_ylim(0.0, 1.0)  # a few labels of closed or turned-away eyes run far above; the bulk is below 0.6
+    axes[1].set_ylim(
+        0.0, 1.0
+    )  # a few labels of closed or turned-away eyes run far above; the bulk is below 0.6
     axes[0].legend(fontsize=7, loc="upper right")
     emb = cands.embedding[ok]
     if len(emb) >= 2:
@@ -104,8 +121,16 @@ def plot_coverage(cands: Candidates, picks: list[int], path, synthetic: np.ndarr
 
 
 # ------------------------------------------------------------------------------------------------- CLI
-def select(checkpoint_folder, pool, budget: int, method: str, out, seed: int = 0, synthetic_shards: str | None = None,
-           calibration: detect.BoxCalibration | None = None) -> dict:  # fmt: skip
+def select(
+    checkpoint_folder,
+    pool,
+    budget: int,
+    method: str,
+    out,
+    seed: int = 0,
+    synthetic_shards: str | None = None,
+    calibration: detect.BoxCalibration | None = None,
+) -> dict:
     """Rank the photos of the folder `pool` with the model of checkpoint_folder and write the picks (module
     docstring). synthetic_shards: the synthetic faces to look for coverage gaps in ("" = none; None = the
     checkpoint's own synthetic shards where it recorded them). Returns what OUT.json holds."""
@@ -131,60 +156,114 @@ def select(checkpoint_folder, pool, budget: int, method: str, out, seed: int = 0
     picks = rank(cands, method, budget, seed)
     if synthetic_shards is None:
         synthetic_shards = meta["config"]["data"].get("synthetic_shards", "")
-    syn = synthetic_descriptors(synthetic_shards) if synthetic_shards and Path(synthetic_shards).exists() else None
+    syn = (
+        synthetic_descriptors(synthetic_shards)
+        if synthetic_shards and Path(synthetic_shards).exists()
+        else None
+    )
     gaps = coverage_gaps(cands.descriptors, syn) if syn is not None else []
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(names[i] + "\n" for i in picks))
     stem = out.with_suffix("")
-    files = {"picks": str(out), "sheet": str(contact_sheet(photos, cands, picks, f"{stem}-sheet.png")),
-             "coverage": str(plot_coverage(cands, picks, f"{stem}-coverage.png", syn,
-                                           f"{method}: {len(picks)} of {len(names)} photos"))}  # fmt: skip
+    files = {
+        "picks": str(out),
+        "sheet": str(contact_sheet(photos, cands, picks, f"{stem}-sheet.png")),
+        "coverage": str(
+            plot_coverage(
+                cands, picks, f"{stem}-coverage.png", syn, f"{method}: {len(picks)} of {len(names)} photos"
+            )
+        ),
+    }
     position = {i: r for r, i in enumerate(picks)}
     result = {
-        "checkpoint": str(Path(checkpoint_folder).resolve()), "pool": str(pool.resolve()), "method": method,
-        "budget": budget, "seed": seed, "files": files, "n_photos": len(names), "n_faces_found": int(cands.found.sum()),
+        "checkpoint": str(Path(checkpoint_folder).resolve()),
+        "pool": str(pool.resolve()),
+        "method": method,
+        "budget": budget,
+        "seed": seed,
+        "files": files,
+        "n_photos": len(names),
+        "n_faces_found": int(cands.found.sum()),
         "no_face": [names[i] for i in np.flatnonzero(~cands.found)],
         "unreadable": unreadable,
-        "synthetic_shards": synthetic_shards or "", "coverage_gaps": gaps,
-        "photos": [{"photo": names[i], "pick": position[i] + 1 if i in position else None,
-                    "box": None if not cands.found[i] else np.round(cands.boxes[i], 1).tolist(),
-                    "disagreement": None if not cands.found[i] else round(float(cands.disagreement[i]), 5),
-                    **{k: None if not cands.found[i] else round(float(v), 4)
-                       for k, v in zip(DESCRIPTORS, cands.descriptors[i])}} for i in range(len(names))],
-    }  # fmt: skip
+        "synthetic_shards": synthetic_shards or "",
+        "coverage_gaps": gaps,
+        "photos": [
+            {
+                "photo": names[i],
+                "pick": position[i] + 1 if i in position else None,
+                "box": None if not cands.found[i] else np.round(cands.boxes[i], 1).tolist(),
+                "disagreement": None if not cands.found[i] else round(float(cands.disagreement[i]), 5),
+                **{
+                    k: None if not cands.found[i] else round(float(v), 4)
+                    for k, v in zip(DESCRIPTORS, cands.descriptors[i])
+                },
+            }
+            for i in range(len(names))
+        ],
+    }
     Path(f"{stem}.json").write_text(json.dumps(result, indent=1))
     return result
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a synthetic-pretrained checkpoint (landmix train)")
-    parser.add_argument("--pool", required=True, help="folder of unlabelled photos (any .pts beside them is ignored)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="a synthetic-pretrained checkpoint (landmix train)"
+    )
+    parser.add_argument(
+        "--pool", required=True, help="folder of unlabelled photos (any .pts beside them is ignored)"
+    )
     parser.add_argument("--budget", type=int, required=True, help="how many photos to pick for annotation")
-    parser.add_argument("--method", default="hybrid", choices=METHODS,
-                        help="random (the baseline), coverage (k-center on the model's features), uncertainty "
-                             "(the model's disagreement under small shifts, scales and the mirror), hybrid "
-                             "(coverage weighted by disagreement; default)")
-    parser.add_argument("--out", required=True, help="the picks file to write (.txt); OUT.json and figures beside")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random order (and of no-face photos' order)")
-    parser.add_argument("--synthetic-shards", default=None,
-                        help="prepared synthetic faces to find coverage gaps in (default: the checkpoint's own; "
-                             "'' = none)")
-    parser.add_argument("--calibration", default=str(detect.CALIBRATION_FILE),
-                        help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)")
+    parser.add_argument(
+        "--method",
+        default="hybrid",
+        choices=METHODS,
+        help="random (the baseline), coverage (k-center on the model's features), uncertainty "
+        "(the model's disagreement under small shifts, scales and the mirror), hybrid "
+        "(coverage weighted by disagreement; default)",
+    )
+    parser.add_argument(
+        "--out", required=True, help="the picks file to write (.txt); OUT.json and figures beside"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random order (and of no-face photos' order)"
+    )
+    parser.add_argument(
+        "--synthetic-shards",
+        default=None,
+        help="prepared synthetic faces to find coverage gaps in (default: the checkpoint's own; '' = none)",
+    )
+    parser.add_argument(
+        "--calibration",
+        default=str(detect.CALIBRATION_FILE),
+        help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)",
+    )
 
 
 def run(args) -> int:
     calibration = detect.BoxCalibration.load(args.calibration)
-    result = select(args.checkpoint, args.pool, args.budget, args.method, args.out, args.seed, args.synthetic_shards,
-                    calibration)  # fmt: skip
+    result = select(
+        args.checkpoint,
+        args.pool,
+        args.budget,
+        args.method,
+        args.out,
+        args.seed,
+        args.synthetic_shards,
+        calibration,
+    )
     n = len(Path(args.out).read_text().splitlines())
-    print(f"{result['n_photos']} photos, {result['n_faces_found']} with a face found "
-          f"({len(result['no_face'])} without: ranked last); {n} picked by {args.method} -> {args.out}")
+    print(
+        f"{result['n_photos']} photos, {result['n_faces_found']} with a face found "
+        f"({len(result['no_face'])} without: ranked last); {n} picked by {args.method} -> {args.out}"
+    )
     for name, path in result["files"].items():
         if name != "picks":
             print(f"  {name}: {path}")
     for g in result["coverage_gaps"]:
-        print(f"  coverage gap: {g['descriptor']} in {g['bin']}: {g['pool_share']:.1%} of the pool, "
-              f"{g['synthetic_share']:.1%} of the synthetic faces")
+        print(
+            f"  coverage gap: {g['descriptor']} in {g['bin']}: {g['pool_share']:.1%} of the pool, "
+            f"{g['synthetic_share']:.1%} of the synthetic faces"
+        )
     return 0

@@ -34,7 +34,9 @@ def _key(strategy: str, selection: str) -> str:
     return f"{strategy}|{selection}"
 
 
-def selection_table(df: pd.DataFrame, errors: dict | None = None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def selection_table(
+    df: pd.DataFrame, errors: dict | None = None, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """One row per (strategy, method, n_real) of the arms with selection cells: test NME [interval], mean
     validation NME, NME minus random's at the same n_real [interval], and the random faces it is worth."""
     ok = df[(df["status"] == "ok") & np.isfinite(df["nme"].astype(float))].copy()
@@ -45,8 +47,10 @@ def selection_table(df: pd.DataFrame, errors: dict | None = None, n_boot: int = 
         return pd.DataFrame()
     keyed = ok.assign(strategy=[_key(s, m) for s, m in zip(ok["strategy"], ok["selection"])])
     boot = bootstrap(keyed, errors, n_boot, seed)
-    cells = boot.cells.assign(arm=[k.split("|")[0] for k in boot.cells["strategy"]],
-                              method=[k.split("|")[1] for k in boot.cells["strategy"]])  # fmt: skip
+    cells = boot.cells.assign(
+        arm=[k.split("|")[0] for k in boot.cells["strategy"]],
+        method=[k.split("|")[1] for k in boot.cells["strategy"]],
+    )
     lo, hi = interval(boot.samples)
     val = keyed.groupby(["strategy", "n_real"])["val_nme"].mean()
     rows = []
@@ -55,21 +59,37 @@ def selection_table(df: pd.DataFrame, errors: dict | None = None, n_boot: int = 
         real_n = cells.loc[random, "n_real"].to_numpy()
         for j in np.flatnonzero((cells["arm"] == arm).to_numpy()):
             c = cells.iloc[j]
-            row = {"strategy": arm, "arm": SHORT.get(arm, arm), "method": c["method"], "n_real": int(c["n_real"]),
-                   "seeds": int(((keyed["strategy"] == c["strategy"]) & (keyed["n_real"] == c["n_real"])).sum()),
-                   "nme_mean": boot.point[j], "nme_lo": lo[j], "nme_hi": hi[j],
-                   "val_nme_mean": float(val.get((c["strategy"], c["n_real"]), np.nan)),
-                   "real_n_min": int(real_n.min()) if len(real_n) else 0,
-                   "real_n_max": int(real_n.max()) if len(real_n) else 0}  # fmt: skip
+            row = {
+                "strategy": arm,
+                "arm": SHORT.get(arm, arm),
+                "method": c["method"],
+                "n_real": int(c["n_real"]),
+                "seeds": int(((keyed["strategy"] == c["strategy"]) & (keyed["n_real"] == c["n_real"])).sum()),
+                "nme_mean": boot.point[j],
+                "nme_lo": lo[j],
+                "nme_hi": hi[j],
+                "val_nme_mean": float(val.get((c["strategy"], c["n_real"]), np.nan)),
+                "real_n_min": int(real_n.min()) if len(real_n) else 0,
+                "real_n_max": int(real_n.max()) if len(real_n) else 0,
+            }
             same = np.flatnonzero(random & (cells["n_real"] == c["n_real"]).to_numpy())
             if len(same):
                 diff = boot.samples[:, j] - boot.samples[:, same[0]]
                 d_lo, d_hi = interval(diff[:, None])
-                row |= {"diff_mean": boot.point[j] - boot.point[same[0]], "diff_lo": d_lo[0], "diff_hi": d_hi[0]}
+                row |= {
+                    "diff_mean": boot.point[j] - boot.point[same[0]],
+                    "diff_lo": d_lo[0],
+                    "diff_hi": d_hi[0],
+                }
             if len(real_n) >= 2:
-                w_lo, w_hi = interval(equivalent_real_faces_batch(boot.samples[:, [j]], real_n, boot.samples[:, random]))
-                row |= {"worth": equivalent_real_faces(boot.point[j], real_n, boot.point[random]),
-                        "worth_lo": w_lo[0], "worth_hi": w_hi[0]}  # fmt: skip
+                w_lo, w_hi = interval(
+                    equivalent_real_faces_batch(boot.samples[:, [j]], real_n, boot.samples[:, random])
+                )
+                row |= {
+                    "worth": equivalent_real_faces(boot.point[j], real_n, boot.point[random]),
+                    "worth_lo": w_lo[0],
+                    "worth_hi": w_hi[0],
+                }
             rows.append(row)
     order = {m: i for i, m in enumerate((RANDOM, "coverage", "uncertainty", "hybrid"))}
     out = pd.DataFrame(rows)
@@ -99,13 +119,23 @@ def verdict(table: pd.DataFrame, n_real: int = 50) -> tuple[str, str]:
     elif hi < n_real:
         outcome = f"**selection loses to random here**: {m}'s {n_real} picks are worth only {worth}"
     else:
-        outcome = (f"**selection did not beat random here**: {m}'s {n_real} picks are worth {worth}, an interval "
-                   f"that holds {n_real}")  # fmt: skip
-    nme = (f"test NME {best['nme_mean'] * 100:.2f} % against {best['nme_mean'] * 100 - best['diff_mean'] * 100:.2f} % "
-           f"for random picks (difference {best['diff_mean'] * 100:+.2f} points [{best['diff_lo'] * 100:+.2f}, "
-           f"{best['diff_hi'] * 100:+.2f}])") if np.isfinite(best.get("diff_mean", np.nan)) else ""  # fmt: skip
-    text = (f"Which faces to label (pretraining + fine-tuning, {n_real} labels): the method chosen on the validation "
-            f"faces is **{m}** (mean validation NME {best['val_nme_mean'] * 100:.2f} %); {outcome}; {nme}.")
+        outcome = (
+            f"**selection did not beat random here**: {m}'s {n_real} picks are worth {worth}, an interval "
+            f"that holds {n_real}"
+        )
+    nme = (
+        (
+            f"test NME {best['nme_mean'] * 100:.2f} % against {best['nme_mean'] * 100 - best['diff_mean'] * 100:.2f} % "
+            f"for random picks (difference {best['diff_mean'] * 100:+.2f} points [{best['diff_lo'] * 100:+.2f}, "
+            f"{best['diff_hi'] * 100:+.2f}])"
+        )
+        if np.isfinite(best.get("diff_mean", np.nan))
+        else ""
+    )
+    text = (
+        f"Which faces to label (pretraining + fine-tuning, {n_real} labels): the method chosen on the validation "
+        f"faces is **{m}** (mean validation NME {best['val_nme_mean'] * 100:.2f} %); {outcome}; {nme}."
+    )
     return text, m
 
 
@@ -120,7 +150,9 @@ def plot(table: pd.DataFrame, path) -> Path:
     fig, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 4), squeeze=False)
     for ax, arm in zip(axes[0], arms):
         for k, (m, rows) in enumerate(table[table["strategy"] == arm].groupby("method", sort=False)):
-            x = rows["n_real"].to_numpy() * (1 + 0.03 * (k - 1.5))  # a little apart, so the bars do not overlap
+            x = rows["n_real"].to_numpy() * (
+                1 + 0.03 * (k - 1.5)
+            )  # a little apart, so the bars do not overlap
             y = rows["nme_mean"].to_numpy() * 100
             err = np.abs(np.vstack([rows["nme_lo"], rows["nme_hi"]]) * 100 - y)
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=m, ls="-" if m == RANDOM else "--")
@@ -137,36 +169,57 @@ def plot(table: pd.DataFrame, path) -> Path:
 
 def to_markdown(table: pd.DataFrame, verdict_text: str) -> str:
     """The report's section: the verdict, the figure and the table (every method, also where it loses)."""
-    lines = ["## Which real faces to label (annotation-budget selection)", "", verdict_text, "",
-             "![NME against n_real per selection method](selection_nme.png)", "",
-             "| arm | method | n_real | test NME % [95 %] | val NME % | minus random, points [95 %] "
-             "| worth random faces [95 %] | seeds |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "## Which real faces to label (annotation-budget selection)",
+        "",
+        verdict_text,
+        "",
+        "![NME against n_real per selection method](selection_nme.png)",
+        "",
+        "| arm | method | n_real | test NME % [95 %] | val NME % | minus random, points [95 %] "
+        "| worth random faces [95 %] | seeds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in table.itertuples():
         nme = f"{r.nme_mean * 100:.2f} [{r.nme_lo * 100:.2f}, {r.nme_hi * 100:.2f}]"
-        diff = "" if r.method == RANDOM or not np.isfinite(getattr(r, "diff_mean", np.nan)) else \
-            f"{r.diff_mean * 100:+.2f} [{r.diff_lo * 100:+.2f}, {r.diff_hi * 100:+.2f}]"
+        diff = (
+            ""
+            if r.method == RANDOM or not np.isfinite(getattr(r, "diff_mean", np.nan))
+            else f"{r.diff_mean * 100:+.2f} [{r.diff_lo * 100:+.2f}, {r.diff_hi * 100:+.2f}]"
+        )
         span = (r.real_n_min, r.real_n_max)
-        worth = "" if r.method == RANDOM or not hasattr(r, "worth") else \
-            f"{_faces(r.worth, *span)} [{_faces(r.worth_lo, *span)}, {_faces(r.worth_hi, *span)}]"
-        lines.append(f"| {r.arm} | {r.method} | {r.n_real} | {nme} | {r.val_nme_mean * 100:.2f} | {diff} | {worth} "
-                     f"| {r.seeds} |")
-    lines += ["", "Picks: the first n_real of each method's ranking of the training pool by the seed's synthetic-only "
-              "model (`landmix select`'s methods, from detector boxes, never from labels); random: the seeded n_real "
-              "order every other arm uses. Worth: the random picks of the same arm that reach the same mean test NME "
-              "(log-n interpolation on that arm's random curve, which runs to all the training pool); \"minus "
-              "random\" < 0 = better than random picks of the same number."]  # fmt: skip
+        worth = (
+            ""
+            if r.method == RANDOM or not hasattr(r, "worth")
+            else f"{_faces(r.worth, *span)} [{_faces(r.worth_lo, *span)}, {_faces(r.worth_hi, *span)}]"
+        )
+        lines.append(
+            f"| {r.arm} | {r.method} | {r.n_real} | {nme} | {r.val_nme_mean * 100:.2f} | {diff} | {worth} "
+            f"| {r.seeds} |"
+        )
+    lines += [
+        "",
+        "Picks: the first n_real of each method's ranking of the training pool by the seed's synthetic-only "
+        "model (`landmix select`'s methods, from detector boxes, never from labels); random: the seeded n_real "
+        "order every other arm uses. Worth: the random picks of the same arm that reach the same mean test NME "
+        "(log-n interpolation on that arm's random curve, which runs to all the training pool); \"minus "
+        'random" < 0 = better than random picks of the same number.',
+    ]
     return "\n".join(lines) + "\n"
 
 
-def write(df: pd.DataFrame, out_dir: Path, errors: dict | None = None, n_boot: int = 1000,
-          seed: int = 0) -> tuple[dict[str, Path], str, str]:  # fmt: skip
+def write(
+    df: pd.DataFrame, out_dir: Path, errors: dict | None = None, n_boot: int = 1000, seed: int = 0
+) -> tuple[dict[str, Path], str, str]:
     """selection.csv and selection_nme.png in out_dir; returns (name -> path, the verdict, the markdown section)."""
     table = selection_table(df, errors, n_boot, seed)
     if table.empty:
         return {}, "", ""
     text, _ = verdict(table)
-    paths = {"selection_csv": Path(out_dir) / "selection.csv", "selection_figure": Path(out_dir) / "selection_nme.png"}
+    paths = {
+        "selection_csv": Path(out_dir) / "selection.csv",
+        "selection_figure": Path(out_dir) / "selection_nme.png",
+    }
     table.to_csv(paths["selection_csv"], index=False)
     plot(table, paths["selection_figure"])
     return paths, text, to_markdown(table, text)

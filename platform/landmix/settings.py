@@ -24,8 +24,13 @@ def data_root() -> Path:
 
 def ray_runtime_env_vars() -> dict[str, str]:
     """Environment variables every Ray worker needs, forwarded through runtime_env."""
-    keys = ("LANDMIX_DATA_ROOT", "MLFLOW_TRACKING_URI", "MLFLOW_DISABLE_TELEMETRY", "RAY_AUTH_MODE",
-            "RAY_DATA_DISABLE_PROGRESS_BARS")
+    keys = (
+        "LANDMIX_DATA_ROOT",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_DISABLE_TELEMETRY",
+        "RAY_AUTH_MODE",
+        "RAY_DATA_DISABLE_PROGRESS_BARS",
+    )
     return {k: os.environ[k] for k in keys if k in os.environ}
 
 
@@ -56,8 +61,14 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address and address != "local":
         ray.init(address=address, logging_level="WARNING")
         return
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
-             runtime_env={"env_vars": ray_runtime_env_vars()}, logging_level="WARNING")  # fmt: skip
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        runtime_env={"env_vars": ray_runtime_env_vars()},
+        logging_level="WARNING",
+    )
 
 
 def require_ray(what: str) -> None:
@@ -66,8 +77,10 @@ def require_ray(what: str) -> None:
     import ray
 
     if not ray.is_initialized():
-        raise RuntimeError(f"{what} runs on Ray, which this process has not connected to: call "
-                           "landmix.settings.init_ray() first (the landmix commands and jobs/ do)")
+        raise RuntimeError(
+            f"{what} runs on Ray, which this process has not connected to: call "
+            "landmix.settings.init_ray() first (the landmix commands and jobs/ do)"
+        )
 
 
 def default_tracking_uri() -> str:

@@ -10,6 +10,7 @@ A sweep's trials nest under one parent run (`sweep_parent_run`, `log_sweep_repor
 per strategy is registered by name and alias (`register_model`). What a training run logs lives with the
 training loop (landmix.train_tracking); the figures it logs are landmix.figures.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,7 +70,9 @@ class Tracker:
             self.run_id, self.resumed = found[0].info.run_id, True
             self.client.update_run(self.run_id, status="RUNNING")
         else:
-            run = self.client.create_run(exp_id, run_name=run_name, tags={RUN_KEY_TAG: run_key, **(tags or {})})
+            run = self.client.create_run(
+                exp_id, run_name=run_name, tags={RUN_KEY_TAG: run_key, **(tags or {})}
+            )
             self.run_id, self.resumed = run.info.run_id, False
         self.experiment_id = exp_id
 
@@ -167,7 +170,9 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
         except Exception as err:  # the file outlived the tracking store (a new server, a deleted run)
             print(f"parent run {run_id} from {id_file} is not in {uri} ({err}); starting a new parent run")
     exp_id = experiment_id(client, uri, experiment)
-    run = client.create_run(exp_id, run_name=experiment, tags={SWEEP_TAG: experiment, "landmix.role": "sweep"})
+    run = client.create_run(
+        exp_id, run_name=experiment, tags={SWEEP_TAG: experiment, "landmix.role": "sweep"}
+    )
     from mlflow.entities import Param
 
     items = [Param(k, str(v)[:6000]) for k, v in params.items()]
@@ -178,8 +183,16 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
     return run.info.run_id
 
 
-def log_sweep_report(uri: str | None, parent_run_id: str, files: dict[str, Path], compute: dict[str, float],
-                     n_trials: int, n_failed: int, best: dict | None = None, description: str = "") -> None:  # fmt: skip
+def log_sweep_report(
+    uri: str | None,
+    parent_run_id: str,
+    files: dict[str, Path],
+    compute: dict[str, float],
+    n_trials: int,
+    n_failed: int,
+    best: dict | None = None,
+    description: str = "",
+) -> None:
     """Attach the comparison to the parent run: report files under `comparison/`, compute, trial counts,
     and the best trial (chosen on validation NME; the parent's `val_nme` and `test_nme` are that trial's, its
     name a tag), so the parent's row in the MLflow UI already answers "which mix won". `description` (the
@@ -219,8 +232,11 @@ def child_runs(uri: str, parent_run_id: str) -> list:
 
     client = MlflowClient(tracking_uri=uri)
     parent = client.get_run(parent_run_id)
-    return client.search_runs([parent.info.experiment_id],
-                              filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'", max_results=1000)
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+        max_results=1000,
+    )
 
 
 # ------------------------------------------------------------------------------ the model registry
@@ -238,8 +254,15 @@ def _tag_value(v) -> str:
     return json.dumps(v, sort_keys=True) if isinstance(v, dict | list | tuple) else str(v)
 
 
-def register_model(uri: str, name: str, run_id: str, artifact_path: str = CHECKPOINT_ARTIFACT_PATH,
-                   tags: dict | None = None, description: str = "", alias: str = "best") -> dict:  # fmt: skip
+def register_model(
+    uri: str,
+    name: str,
+    run_id: str,
+    artifact_path: str = CHECKPOINT_ARTIFACT_PATH,
+    tags: dict | None = None,
+    description: str = "",
+    alias: str = "best",
+) -> dict:
     """Register the checkpoint folder a run logged (`Tracker.log_checkpoint` logs it under "model") as the
     next version of registered model `name` (created when missing), and point `alias` at that version, so
     `models:/<name>@best` is always the latest registration. `tags` go on the version (metrics, strategy,

@@ -1,7 +1,5 @@
-"""Distributed training with Ray Train: `train_loop_per_worker(config)` and the TorchTrainer that runs it.
-
-    result = fit(spec, out="out/smoke")           # what `landmix train` (landmix.train_command) runs
-    trainer = build_trainer(spec, callbacks=...)  # what a sweep's trials run (landmix.sweep.search)
+"""Distributed training with Ray Train: `train_loop_per_worker(config)`, what every worker runs (the driver's
+side, the TorchTrainer that runs it, is `landmix.trainer`).
 
 Prepared shards (`landmix prepare`, Parquet) reach the workers as Ray Datasets through
 `ray.train.get_dataset_shard`: "synthetic" is split across ranks (streaming_split, equal rows), "real" is
@@ -38,12 +36,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
 from landmix import crops, metrics, mixing, train_tracking
-from landmix.pool import Pool, batches, empty_pool, read_pool, rows_where_synthetic, shard_folder
+from landmix.pool import Pool, batches, empty_pool, read_pool
 from landmix.schedule import Plan, lr_at
 from landmix.sources.split import real_split
 
-SHARED_POOLS = "shared_pools"  # train_loop_config key: {"real": ObjectRef, "synthetic": ObjectRef} of decoded Pools
-FACES_FILE = "faces.json"  # in the final checkpoint: the real faces trained on, validated on, tested on + test errors
+# train_loop_config key: {"real": ObjectRef, "synthetic": ObjectRef} of decoded Pools a sweep shares
+SHARED_POOLS = "shared_pools"
+# in the final checkpoint: the real faces trained on, validated on, tested on, and the test errors
+FACES_FILE = "faces.json"
 
 
 def cpu_has_native_bf16() -> bool:
@@ -106,12 +106,16 @@ def train_loop_per_worker(config: dict) -> None:
     shared = config.get(SHARED_POOLS) or {}
     real_train = val = test = empty_pool(m)
     if d.real_shards:
-        real = ray.get(shared["real"]) if "real" in shared else read_pool(ray.train.get_dataset_shard("real"), m)
+        real = (
+            ray.get(shared["real"]) if "real" in shared else read_pool(ray.train.get_dataset_shard("real"), m)
+        )
         split = real_split(real.ids, d)
         real_train = real.take(mixing.picked(split, d))
         val, test = real.take(split.val), real.take(split.test)
     syn = empty_pool(m)
-    if d.synthetic_shards and "synthetic" in shared:  # every rank its own equal share, as streaming_split does
+    if (
+        d.synthetic_shards and "synthetic" in shared
+    ):  # every rank its own equal share, as streaming_split does
         syn = ray.get(shared["synthetic"])
         syn = syn.take([syn.ids[i] for i in mixing.rank_slice(len(syn), rank, world)]) if world > 1 else syn
     elif d.synthetic_shards:
@@ -125,7 +129,11 @@ def train_loop_per_worker(config: dict) -> None:
     net = getattr(model, "module", model)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     # The weights that are validated, kept and scored: the raw ones, or their moving average (train.ema_decay)
-    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True) if t.ema_decay else None
+    ema = (
+        AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay), use_buffers=True)
+        if t.ema_decay
+        else None
+    )
     kept = ema.module if ema else net
     plan, start_epoch, best_state, resumed, last_metrics = Plan(t), 0, None, {}, {}
     restored = ray.train.get_checkpoint()
@@ -136,7 +144,9 @@ def train_loop_per_worker(config: dict) -> None:
             opt.load_state_dict(state["optimizer"])
             if ema:
                 ema.load_state_dict(state["ema"])
-            best_state = torch.load(Path(folder, ckpt_io.MODEL_FILE), map_location="cpu", weights_only=True)["model"]
+            best_state = torch.load(Path(folder, ckpt_io.MODEL_FILE), map_location="cpu", weights_only=True)[
+                "model"
+            ]
             plan, start_epoch = Plan(t, state["plan"]), state["epoch"] + 1
             resumed = {"resumed_from_epoch": state["epoch"]}
             last_metrics = ckpt_io.read_meta(folder).get("metrics", {})
@@ -178,19 +188,32 @@ def train_loop_per_worker(config: dict) -> None:
             losses.append(loss.item())
             step_s += time.perf_counter() - s0
         seconds = time.perf_counter() - t0
-        report = {"epoch": epoch, "train_loss": float(np.mean(losses)), "epoch_s": seconds,
-                  "n_real_faces": len(real_train), "n_val_faces": len(val), "n_test_faces": len(test),
-                  "n_synthetic_faces": len(syn), "synthetic_fraction": frac, "lr": opt.param_groups[0]["lr"],
-                  "samples_per_s": steps * t.batch_size * world / seconds,
-                  "step_samples_per_s": steps * t.batch_size * world / step_s, **resumed}  # fmt: skip
+        report = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "epoch_s": seconds,
+            "n_real_faces": len(real_train),
+            "n_val_faces": len(val),
+            "n_test_faces": len(test),
+            "n_synthetic_faces": len(syn),
+            "synthetic_fraction": frac,
+            "lr": opt.param_groups[0]["lr"],
+            "samples_per_s": steps * t.batch_size * world / seconds,
+            "step_samples_per_s": steps * t.batch_size * world / step_s,
+            **resumed,
+        }
         decision = None
         if rank == 0:
             v = score(kept, val, m.image_size, device) if len(val) else None
             if plan.after_epoch(epoch, time.perf_counter() - t0, v and v["nme"]):
                 best_state = {k: x.detach().cpu().clone() for k, x in kept.state_dict().items()}
             report |= {f"val_{k}": v[k] for k in ("nme", "fr@10", "auc@10")} if v else {}
-            report |= {"best_epoch": plan.best_epoch, "planned_epochs": plan.planned, "stop_reason": plan.stop_reason,
-                       "train_s": plan.elapsed}  # seconds of training so far, validation included
+            report |= {
+                "best_epoch": plan.best_epoch,
+                "planned_epochs": plan.planned,
+                "stop_reason": plan.stop_reason,
+                "train_s": plan.elapsed,
+            }  # seconds of training so far, validation included
             decision = plan.state()
         plan = Plan(t, _share(decision, rank, world))
         with tempfile.TemporaryDirectory() as folder:
@@ -199,18 +222,48 @@ def train_loop_per_worker(config: dict) -> None:
                 if plan.stop_reason and len(test):  # the test faces, once, with the best weights
                     test_result = _test_scores(spec, best_state, test, device)
                     report |= _test_metrics(test_result)
-                if plan.stop_reason:  # which real faces did what, and each test face's error (a sweep's report)
-                    Path(folder, FACES_FILE).write_text(json.dumps({
-                        "train": real_train.ids, "val": val.ids, "test": test.ids,
-                        "test_errors": test_result["errors"].tolist() if test_result else []}))  # fmt: skip
-                resume = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "plan": plan.state()}
-                ckpt_io.save(folder, best_state, resume | ({"ema": ema.state_dict()} if ema else {}),
-                             spec, epoch=epoch, best_epoch=plan.best_epoch, metrics=report,
-                             mlflow_run_id=tracker and tracker.run_id)  # fmt: skip
+                if (
+                    plan.stop_reason
+                ):  # which real faces did what, and each test face's error (a sweep's report)
+                    Path(folder, FACES_FILE).write_text(
+                        json.dumps(
+                            {
+                                "train": real_train.ids,
+                                "val": val.ids,
+                                "test": test.ids,
+                                "test_errors": test_result["errors"].tolist() if test_result else [],
+                            }
+                        )
+                    )
+                resume = {
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "epoch": epoch,
+                    "plan": plan.state(),
+                }
+                ckpt_io.save(
+                    folder,
+                    best_state,
+                    resume | ({"ema": ema.state_dict()} if ema else {}),
+                    spec,
+                    epoch=epoch,
+                    best_epoch=plan.best_epoch,
+                    metrics=report,
+                    mlflow_run_id=tracker and tracker.run_id,
+                )
                 if tracker:
-                    train_tracking.log_epoch(tracker, report, epoch, folder if plan.stop_reason else None, test,
-                                             test_result, m.image_size)  # fmt: skip
-                    if plan.stop_reason:  # ended before the last report: a Tune scheduler (ASHA) may stop the trial
+                    train_tracking.log_epoch(
+                        tracker,
+                        report,
+                        epoch,
+                        folder if plan.stop_reason else None,
+                        test,
+                        test_result,
+                        m.image_size,
+                    )
+                    if (
+                        plan.stop_reason
+                    ):  # ended before the last report: a Tune scheduler (ASHA) may stop the trial
                         tracker.finish()  # on that report, and then no line after it runs
             _report(report, rank, folder)
         epoch += 1
@@ -243,64 +296,3 @@ def _test_metrics(r: dict) -> dict:
     """The test faces' scalars: NME, FR@10, AUC@10 of all of them, and NME per subset (test_nme_helen ...)."""
     out = {f"test_{k}": r[k] for k in ("nme", "fr@10", "auc@10")}
     return out | {f"test_nme_{name}": sub["nme"] for name, sub in r["per_subset"].items() if name != "all"}
-
-
-# ------------------------------------------------------------------------------------ the driver
-def build_trainer(spec: C.RunSpec, callbacks: list | None = None, train_fn=train_loop_per_worker,
-                  shared_pools: dict | None = None):  # fmt: skip
-    """The TorchTrainer for `spec`: datasets from the shard folders, gloo on CPU, checkpoint every epoch.
-
-    shared_pools: {"real"/"synthetic": ObjectRef of a decoded `Pool`} that a sweep decoded once for all of its
-    trials (`landmix.sweep.search.share_pools`); those kinds are not read from their shards again."""
-    from landmix import settings
-
-    settings.require_ray("build_trainer")
-    import ray.data
-    import ray.train
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    d, t = spec.data, spec.train
-    datasets = {}
-    shared_pools = {k: v for k, v in (shared_pools or {}).items() if {"real": d.real_shards,
-                                                                     "synthetic": d.synthetic_shards}[k]}
-    for name, folder in (("real", d.real_shards), ("synthetic", d.synthetic_shards)):
-        if folder and name not in shared_pools:
-            ds = ray.data.read_parquet(str(shard_folder(folder)))
-            # One `landmix prepare` folder may hold both kinds: each dataset keeps its own rows.
-            datasets[name] = ds.map_batches(rows_where_synthetic, fn_kwargs={"synthetic": name == "synthetic"},
-                                            batch_format="pyarrow")
-    if "real" in datasets:  # small, and read whole by every rank: read once into the object store
-        datasets["real"] = datasets["real"].materialize()
-    return TorchTrainer(
-        train_fn,
-        train_loop_config=C.to_dict(spec) | ({SHARED_POOLS: shared_pools} if shared_pools else {}),
-        torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(
-            num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker={"CPU": t.cpus_per_worker},
-            placement_strategy=t.placement_strategy,
-        ),
-        run_config=ray.train.RunConfig(
-            name=t.name,
-            storage_path=t.storage_path if "://" in t.storage_path else str(Path(t.storage_path).resolve()),
-            failure_config=ray.train.FailureConfig(max_failures=t.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            callbacks=callbacks,
-        ),
-        datasets=datasets,
-        dataset_config=ray.train.DataConfig(datasets_to_split=["synthetic"] if "synthetic" in datasets else []),
-    )
-
-
-def fit(spec: C.RunSpec, out: str | None = None, train_fn=train_loop_per_worker):
-    """Run training; copy the final checkpoint to OUT/checkpoint (and the resolved config beside it)."""
-    result = build_trainer(spec, train_fn=train_fn).fit()
-    if out and result.checkpoint:
-        dest = Path(out, "checkpoint")
-        shutil.rmtree(dest, ignore_errors=True)
-        with result.checkpoint.as_directory() as folder:
-            shutil.copytree(folder, dest)
-        Path(out, "config.json").write_text(json.dumps(C.to_dict(spec), indent=1))
-        Path(out, "metrics.json").write_text(json.dumps(result.metrics, indent=1, default=str))
-    return result
-
-

@@ -35,15 +35,27 @@ def start_run(spec: C.RunSpec, folders: dict, precision: str) -> tracking.Tracke
         tracker.log_params(C.flat_params(spec))
         prov = provenance(folders)
         tracker.log_dict(prov, "provenance.json")
-        tracker.set_tags({f"data.{k}.hash": v["folder_hash"] for k, v in prov.items()}
-                         | {f"data.{k}.translator": ",".join(v["translator_versions"]) for k, v in prov.items()}
-                         | {f"data.{k}.generator": ",".join(v["generator_versions"]) for k, v in prov.items()
-                            if v["generator_versions"]})  # fmt: skip
+        tracker.set_tags(
+            {f"data.{k}.hash": v["folder_hash"] for k, v in prov.items()}
+            | {f"data.{k}.translator": ",".join(v["translator_versions"]) for k, v in prov.items()}
+            | {
+                f"data.{k}.generator": ",".join(v["generator_versions"])
+                for k, v in prov.items()
+                if v["generator_versions"]
+            }
+        )
     return tracker
 
 
-def log_epoch(tracker: tracking.Tracker, report: dict, epoch: int, final_folder: str | None, test: Pool,
-              test_result: dict | None, size: int) -> None:  # fmt: skip
+def log_epoch(
+    tracker: tracking.Tracker,
+    report: dict,
+    epoch: int,
+    final_folder: str | None,
+    test: Pool,
+    test_result: dict | None,
+    size: int,
+) -> None:
     """Everything rank 0 logs for an epoch; the final epoch (`final_folder`: its checkpoint folder) also logs
     the test faces' figures (`test_result`: train.score's on `test`, at `size` px) and the model."""
     scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -52,11 +64,18 @@ def log_epoch(tracker: tracking.Tracker, report: dict, epoch: int, final_folder:
         return
     if test_result:
         errors = test_result["errors"]
-        tracker.log_dict({"ids": test.ids, "nme": errors.tolist(), "per_subset": test_result["per_subset"]},
-                         "test/metrics.json")  # fmt: skip
+        tracker.log_dict(
+            {"ids": test.ids, "nme": errors.tolist(), "per_subset": test_result["per_subset"]},
+            "test/metrics.json",
+        )
         k = min(16, len(test))
         images, gt = test.take(test.ids[:k]).model_inputs(size)
-        tracker.log_figure_files({"ced.png": ced_png({"test": errors}),
-                                  "predictions.png": predictions_png(images, test_result["pred"][:k], gt)}, "test")
+        tracker.log_figure_files(
+            {
+                "ced.png": ced_png({"test": errors}),
+                "predictions.png": predictions_png(images, test_result["pred"][:k], gt),
+            },
+            "test",
+        )
     tracker.set_tags({"landmix.stop_reason": report.get("stop_reason", "")})
     tracker.log_checkpoint(final_folder)

@@ -62,7 +62,9 @@ def natural_background(rng: np.random.Generator, size: int) -> np.ndarray:
     lum, cells = np.zeros((1, 1), np.float32), 1
     while cells < size:  # coarse to fine: upsample what is there, add this octave's noise
         cells = min(2 * cells, size)
-        octave = rng.standard_normal((cells, cells), dtype=np.float32) * np.float32((size / cells) ** (beta / 2 - 1))
+        octave = rng.standard_normal((cells, cells), dtype=np.float32) * np.float32(
+            (size / cells) ** (beta / 2 - 1)
+        )
         lum = cv2.resize(lum, (cells, cells), interpolation=cv2.INTER_CUBIC) + octave
     lum = (lum - lum.mean()) / (lum.std() + 1e-6)
     base = rng.uniform(40, 200)

@@ -13,9 +13,28 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-SEG = {"bg": 0, "skin": 1, "nose": 2, "eye_r": 3, "eye_l": 4, "brow_r": 5, "brow_l": 6, "ear_r": 7,
-       "ear_l": 8, "mouth": 9, "lip_top": 10, "lip_bottom": 11, "neck": 12, "hair": 13, "beard": 14,
-       "clothing": 15, "glasses": 16, "headwear": 17, "facewear": 18, "ignore": 255}  # fmt: skip
+SEG = {
+    "bg": 0,
+    "skin": 1,
+    "nose": 2,
+    "eye_r": 3,
+    "eye_l": 4,
+    "brow_r": 5,
+    "brow_l": 6,
+    "ear_r": 7,
+    "ear_l": 8,
+    "mouth": 9,
+    "lip_top": 10,
+    "lip_bottom": 11,
+    "neck": 12,
+    "hair": 13,
+    "beard": 14,
+    "clothing": 15,
+    "glasses": 16,
+    "headwear": 17,
+    "facewear": 18,
+    "ignore": 255,
+}
 SHIFT = 4  # fixed-point bits for sub-pixel polygon vertices
 
 
@@ -98,7 +117,9 @@ def blobs(n: int, groups: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
         keep = np.all((centre > -r - 1) & (centre < n + r), axis=1)  # a window overlapping the image
         pts, centre = pts[keep], centre[keep]
         offsets = np.arange(-r, r + 1)
-        g = np.exp(-((centre[:, :, None] + offsets - pts[:, :, None]) ** 2) / (2 * sigma * sigma))  # (K, 2, W)
+        g = np.exp(
+            -((centre[:, :, None] + offsets - pts[:, :, None]) ** 2) / (2 * sigma * sigma)
+        )  # (K, 2, W)
         tiles = (height * g[:, 1, :, None] * g[:, 0, None, :]).astype(np.float32)
         for (x, y), tile in zip(centre + pad - r, tiles):
             out[y : y + 2 * r + 1, x : x + 2 * r + 1] += tile

@@ -34,14 +34,79 @@ from landmix.generate.look import STEPS, light_ranges
 LOOK = STEPS  # the default look: every step
 
 # Depth (mm, + away from the camera) of each iBUG point relative to the inner eye corners.
-_DEPTH = np.array([
-    80, 73, 63, 50, 35, 20, 8, -2, -5, -2, 8, 20, 35, 50, 63, 73, 80,     # jaw
-    10, 2, -4, -6, -6, -6, -6, -4, 2, 10,                                 # brows
-    -8, -16, -24, -32, -12, -18, -20, -18, -12,                           # nose
-    8, 2, 0, 0, 3, 3, 0, 0, 2, 8, 3, 3,                                   # eyes
-    5, -6, -11, -12, -11, -6, 5, -6, -9, -10, -9, -6,                     # outer lips
-    2, -7, -8, -7, 2, -6, -7, -6,                                         # inner lips
-], dtype=np.float64)  # fmt: skip
+_DEPTH = np.array(
+    [
+        80,
+        73,
+        63,
+        50,
+        35,
+        20,
+        8,
+        -2,
+        -5,
+        -2,
+        8,
+        20,
+        35,
+        50,
+        63,
+        73,
+        80,  # jaw
+        10,
+        2,
+        -4,
+        -6,
+        -6,
+        -6,
+        -6,
+        -4,
+        2,
+        10,  # brows
+        -8,
+        -16,
+        -24,
+        -32,
+        -12,
+        -18,
+        -20,
+        -18,
+        -12,  # nose
+        8,
+        2,
+        0,
+        0,
+        3,
+        3,
+        0,
+        0,
+        2,
+        8,
+        3,
+        3,  # eyes
+        5,
+        -6,
+        -11,
+        -12,
+        -11,
+        -6,
+        5,
+        -6,
+        -9,
+        -10,
+        -9,
+        -6,  # outer lips
+        2,
+        -7,
+        -8,
+        -7,
+        2,
+        -6,
+        -7,
+        -6,  # inner lips
+    ],
+    dtype=np.float64,
+)
 EYE_CORNERS_MM = 85.0  # the mean face's outer eye corner span: the scale of the shape prior's unit
 PIVOT = np.array([0.0, 30.0, 90.0])  # head rotation centre (mm): between the ears, above the neck
 
@@ -95,14 +160,18 @@ class FaceConfig:
             if getattr(self, f"{angle}_sigma") is None:
                 spread = WIDE_POSE if self.pose == "wide" else shape_prior.load()["pose_sd"]
                 if spread is None:
-                    raise RuntimeError(f"{shape_prior.FILE} has no head_pose: refit it with "
-                                       "`python -m landmix.generate.pose_prior --data <300-W folder>`")  # fmt: skip
+                    raise RuntimeError(
+                        f"{shape_prior.FILE} has no head_pose: refit it with "
+                        "`python -m landmix.generate.pose_prior --data <300-W folder>`"
+                    )
                 object.__setattr__(self, f"{angle}_sigma", float(spread[angle]))
         if self.light_softness is None:
             softness = shape_prior.load()["light_softness"]
             if softness is None:
-                raise RuntimeError(f"{shape_prior.FILE} has no light: refit it with "
-                                   "`python -m landmix.generate.light_prior --data <300-W folder>`")  # fmt: skip
+                raise RuntimeError(
+                    f"{shape_prior.FILE} has no light: refit it with "
+                    "`python -m landmix.generate.light_prior --data <300-W folder>`"
+                )
             object.__setattr__(self, "light_softness", softness)
         light_ranges(self.light_softness)  # raises outside [0, 1], saying so
         bad = [s for s in self.look if s not in STEPS]
@@ -210,8 +279,10 @@ def _identity(rng: np.random.Generator, scale: float) -> np.ndarray:
     # the inner lips' gap from its own fitted distribution (closed on 4 real faces in 10): the modes and the
     # per-point spread, Gaussian, open as many mouths as they close; the lower lip and the jaw follow the change
     if prior["gap_quantiles"] is None:
-        raise RuntimeError(f"{shape_prior.FILE} has no inner_lips_gap_quantiles: refit it with "
-                           "`python -m landmix.generate.shape_prior --data <300-W folder>`")  # fmt: skip
+        raise RuntimeError(
+            f"{shape_prior.FILE} has no inner_lips_gap_quantiles: refit it with "
+            "`python -m landmix.generate.shape_prior --data <300-W folder>`"
+        )
     target = np.interp(rng.uniform(), np.linspace(0, 1, len(prior["gap_quantiles"])), prior["gap_quantiles"])
     _drop_jaw(s, target * EYE_CORNERS_MM - (s[[65, 66, 67], 1].mean() - s[[61, 62, 63], 1].mean()))
     for upper, lower in ((61, 67), (62, 66), (63, 65), (37, 41), (38, 40), (43, 47), (44, 46)):

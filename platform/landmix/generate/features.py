@@ -53,7 +53,12 @@ class FaceStyle:
         upper inner lip of a wide-open mouth."""
         if face.mouth_open > 0.3:
             p = face.xray
-            fill(img, None, np.vstack([p[60:65], (p[60:65] + [0, 3 * face.px_per_mm])[::-1]]), (225.0, 220.0, 205.0))
+            fill(
+                img,
+                None,
+                np.vstack([p[60:65], (p[60:65] + [0, 3 * face.px_per_mm])[::-1]]),
+                (225.0, 220.0, 205.0),
+            )
 
 
 class RoundStyle(FaceStyle):
@@ -67,7 +72,9 @@ class RoundStyle(FaceStyle):
         return rounded(outline)  # through the same points: the labels on it
 
     def brow(self, brow, thick):  # a polygon would draw a corner at every label
-        poly = np.vstack([rounded_path(brow + [0, -thick * 0.1]), rounded_path((brow + [0, thick * 1.2])[::-1])])
+        poly = np.vstack(
+            [rounded_path(brow + [0, -thick * 0.1]), rounded_path((brow + [0, thick * 1.2])[::-1])]
+        )
         poly[[0, -1]] = brow[0]
         return poly
 
@@ -84,8 +91,9 @@ class RoundStyle(FaceStyle):
     def lips(self, pts):  # round between the mouth's corners, through the labels
         mouth = rounded_between_corners(pts[60:68], (0, 4))
         upper_lip = np.vstack([rounded_path(pts[48:55]), rounded_path(pts[[64, 63, 62, 61, 60]])])
-        lower_lip = np.vstack([rounded_path(pts[[54, 55, 56, 57, 58, 59, 48]]),
-                               rounded_path(pts[[60, 67, 66, 65, 64]])])  # fmt: skip
+        lower_lip = np.vstack(
+            [rounded_path(pts[[54, 55, 56, 57, 58, 59, 48]]), rounded_path(pts[[60, 67, 66, 65, 64]])]
+        )
         return mouth, upper_lip, lower_lip
 
     def teeth(self, img, face, lips_closed):  # as smiles show them
@@ -103,8 +111,15 @@ def feature_lines(rng: np.random.Generator, face, lips_closed: bool) -> np.ndarr
 
     def line(pts, strength, width_mm=1.0):
         pts = np.asarray(pts, np.float64)
-        cv2.polylines(field, [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)], False, float(strength),
-                      max(1, int(round(width_mm * mm))), cv2.LINE_AA, 4)  # fmt: skip
+        cv2.polylines(
+            field,
+            [np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)],
+            False,
+            float(strength),
+            max(1, int(round(width_mm * mm))),
+            cv2.LINE_AA,
+            4,
+        )
 
     if lips_closed:  # the lips' meeting line: half-way between the inner contours
         line((p[[60, 61, 62, 63, 64]] + p[[60, 67, 66, 65, 64]]) / 2, rng.uniform(0.45, 0.75))
@@ -113,12 +128,23 @@ def feature_lines(rng: np.random.Generator, face, lips_closed: bool) -> np.ndarr
     wing = rng.uniform(0.25, 0.5)
     for base in (31, 35):  # the nose wing's crease: round the wing from its base up towards the bridge
         out = p[base] - p[33]
-        line([p[base] + out * 0.05 + up * 0.5 * mm, p[base] + out * 0.45 + up * 2.5 * mm,
-              p[base] + out * 0.35 + up * 5.5 * mm, p[base] + out * 0.05 + up * 7.5 * mm], wing)  # fmt: skip
+        line(
+            [
+                p[base] + out * 0.05 + up * 0.5 * mm,
+                p[base] + out * 0.45 + up * 2.5 * mm,
+                p[base] + out * 0.35 + up * 5.5 * mm,
+                p[base] + out * 0.05 + up * 7.5 * mm,
+            ],
+            wing,
+        )
     fold = rng.uniform(0.0, 0.3)
     for base, corner in ((31, 48), (35, 54)):  # nasolabial folds, faint on most faces
         out = p[base] - p[33]
-        line([p[base] + out * 0.7 + up * 3 * mm, p[corner] + (p[corner] - p[[51, 57]].mean(0)) * 0.35], fold, 1.5)
+        line(
+            [p[base] + out * 0.7 + up * 3 * mm, p[corner] + (p[corner] - p[[51, 57]].mean(0)) * 0.35],
+            fold,
+            1.5,
+        )
     crease = rng.uniform(0.15, 0.4)
     for eye in (p[36:42], p[42:48]):  # the upper lid's crease above the lid, the lower lid's edge
         rise = up * (np.ptp(eye[:, 1]) * 0.6 + rng.uniform(1.5, 3.5) * mm)
@@ -142,13 +168,23 @@ def teeth(rng: np.random.Generator, img: np.ndarray, p: np.ndarray, down: np.nda
     rows = np.zeros_like(inside)
     upper = p[[60, 61, 62, 63, 64]] - off
     reach = rng.uniform(7, 10) * mm * np.array([0.3, 0.8, 1.0, 0.8, 0.3])  # shorter towards the corners
-    cv2.fillPoly(rows, [np.round(np.vstack([upper, (upper + reach[:, None] * down)[::-1]]) * 16).astype(np.int32)],
-                 1.0, cv2.LINE_AA, 4)  # fmt: skip
+    cv2.fillPoly(
+        rows,
+        [np.round(np.vstack([upper, (upper + reach[:, None] * down)[::-1]]) * 16).astype(np.int32)],
+        1.0,
+        cv2.LINE_AA,
+        4,
+    )
     if rng.random() < 0.5:  # the lower row
         lower = p[[64, 65, 66, 67, 60]] - off
         reach = rng.uniform(2, 6) * mm * np.array([0.2, 0.8, 1.0, 0.8, 0.2])
-        cv2.fillPoly(rows, [np.round(np.vstack([lower, (lower - reach[:, None] * down)[::-1]]) * 16)
-                            .astype(np.int32)], 1.0, cv2.LINE_AA, 4)  # fmt: skip
+        cv2.fillPoly(
+            rows,
+            [np.round(np.vstack([lower, (lower - reach[:, None] * down)[::-1]]) * 16).astype(np.int32)],
+            1.0,
+            cv2.LINE_AA,
+            4,
+        )
     xx = np.arange(x0, x1, dtype=np.float32)[None, :]
     centre, half = (p[60, 0] + p[64, 0]) / 2, max(abs(p[64, 0] - p[60, 0]) / 2, 1.0)
     recede = np.clip(1 - 0.6 * np.abs(xx - centre) / half, 0.3, 1)  # darker towards the corners
@@ -164,7 +200,9 @@ def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray,
     t1 = knot(p0, p1)
     t2 = t1 + knot(p1, p2)
     t3 = t2 + knot(p2, p3)
-    t = t1[:, None] + (t2 - t1)[:, None] * (np.arange(per_edge) / per_edge)[None]  # (M, per_edge), from p1 to p2
+    t = (
+        t1[:, None] + (t2 - t1)[:, None] * (np.arange(per_edge) / per_edge)[None]
+    )  # (M, per_edge), from p1 to p2
     t1, t2, t3 = t1[:, None, None], t2[:, None, None], t3[:, None, None]
     t, (p0, p1, p2, p3) = t[..., None], (q[:, None] for q in (p0, p1, p2, p3))
     a1 = (t1 - t) / t1 * p0 + t / t1 * p1

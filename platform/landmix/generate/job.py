@@ -151,12 +151,24 @@ def generator_info(cfg: GenerateConfig) -> dict:
     """What drew a folder's faces: the generator's version, look, pose spread and light, the mode, size and seed (`generator.json`,
     which `landmix prepare` copies into its summary and training logs as the run's generator)."""
     if cfg.mode == "recompose":
-        return {"version": generator_version(()), "mode": cfg.mode, "source": str(cfg.source), "size": cfg.size,
-                "seed": cfg.seed}  # fmt: skip
+        return {
+            "version": generator_version(()),
+            "mode": cfg.mode,
+            "source": str(cfg.source),
+            "size": cfg.size,
+            "seed": cfg.seed,
+        }
     face = cfg.face
-    return {"version": generator_version(face.look), "mode": cfg.mode, "look": list(face.look), "pose": face.pose,
-            "pose_sd_deg": {"yaw": face.yaw_sigma, "pitch": face.pitch_sigma, "roll": face.roll_sigma},
-            "light_softness": face.light_softness, "size": cfg.size, "seed": cfg.seed}  # fmt: skip
+    return {
+        "version": generator_version(face.look),
+        "mode": cfg.mode,
+        "look": list(face.look),
+        "pose": face.pose,
+        "pose_sd_deg": {"yaw": face.yaw_sigma, "pitch": face.pitch_sigma, "roll": face.roll_sigma},
+        "light_softness": face.light_softness,
+        "size": cfg.size,
+        "seed": cfg.seed,
+    }
 
 
 def generate(cfg: GenerateConfig) -> GenerateResult:
@@ -194,18 +206,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default="procedural", help="procedural faces or recompose")
     parser.add_argument("--source", type=Path, help="FaceSynthetics folder to re-compose (--mode recompose)")
     wide = ", ".join(f"{k} {v:g}" for k, v in WIDE_POSE.items())
-    parser.add_argument("--pose", choices=POSES, default="wide",
-                        help=f"head-pose spread: wide (default: {wide} degrees) or real (fitted on the 300-W "
-                             "training faces, face_shape.json: about half as wide)")  # fmt: skip
-    parser.add_argument("--yaw-sigma", type=float, default=None, help="yaw spread, degrees (overrides --pose)")
+    parser.add_argument(
+        "--pose",
+        choices=POSES,
+        default="wide",
+        help=f"head-pose spread: wide (default: {wide} degrees) or real (fitted on the 300-W "
+        "training faces, face_shape.json: about half as wide)",
+    )
+    parser.add_argument(
+        "--yaw-sigma", type=float, default=None, help="yaw spread, degrees (overrides --pose)"
+    )
     add_look_argument(parser)
 
 
 def add_look_argument(parser: argparse.ArgumentParser) -> None:
     """`--look STEP ...`: the generator's photographic steps (landmix.generate.look); the same flag wherever faces
     are generated (`landmix generate`, `landmix gap`, bench/generate.py)."""
-    parser.add_argument("--look", nargs="*", choices=STEPS, default=list(LOOK),
-                        help="the renderer's photographic steps (default: all); --look with none = the flat drawing")
+    parser.add_argument(
+        "--look",
+        nargs="*",
+        choices=STEPS,
+        default=list(LOOK),
+        help="the renderer's photographic steps (default: all); --look with none = the flat drawing",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> GenerateConfig:

@@ -61,18 +61,26 @@ def height_map(face, face_mask: np.ndarray) -> np.ndarray:
     cheeks = np.stack(
         [(p[1] + p[2] + p[31] * 2) / 4 - [0, 4 * mm], (p[15] + p[14] + p[35] * 2) / 4 - [0, 4 * mm]]
     )
-    relief = blobs(n, [
-        (nose_ridge, 3.0 * mm, 1.2 * mm), (p[[30]], 4.0 * mm, 3.0 * mm), (p[[31, 35]], 3.0 * mm, 2.0 * mm),
-        (p[17:27], 4.5 * mm, 2.5 * mm), (cheeks, 9.0 * mm, 5.0 * mm),
-        (p[[51, 57]], 4.0 * mm, 2.0 * mm), ((p[[8]] + p[[57]]) / 2, 6.0 * mm, 3.0 * mm),
-        (np.stack([p[36:42].mean(0), p[42:48].mean(0)]) - [0, 2 * mm], 6.0 * mm, -6.0 * mm),
-        (p[[33]] + [0, 2.5 * mm], 2.5 * mm, -2.5 * mm),
-    ])  # fmt: skip
+    relief = blobs(
+        n,
+        [
+            (nose_ridge, 3.0 * mm, 1.2 * mm),
+            (p[[30]], 4.0 * mm, 3.0 * mm),
+            (p[[31, 35]], 3.0 * mm, 2.0 * mm),
+            (p[17:27], 4.5 * mm, 2.5 * mm),
+            (cheeks, 9.0 * mm, 5.0 * mm),
+            (p[[51, 57]], 4.0 * mm, 2.0 * mm),
+            ((p[[8]] + p[[57]]) / 2, 6.0 * mm, 3.0 * mm),
+            (np.stack([p[36:42].mean(0), p[42:48].mean(0)]) - [0, 2 * mm], 6.0 * mm, -6.0 * mm),
+            (p[[33]] + [0, 2.5 * mm], 2.5 * mm, -2.5 * mm),
+        ],
+    )
     return (base * falloff + relief * inside).astype(np.float32)
 
 
-def shade(rng: np.random.Generator, height: np.ndarray, skin: np.ndarray,
-          softness: float = 0.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def shade(
+    rng: np.random.Generator, height: np.ndarray, skin: np.ndarray, softness: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Diffuse (n, n) and specular (n, n) light of a height map: key light from above-front (its direction
     drawn per sample), fill from the other side, ambient, their strengths drawn from `light_ranges(softness)`;
     Blinn-Phong highlights where skin (n, n) > 0."""
@@ -105,9 +113,9 @@ def neck_shadow(rng: np.random.Generator, face_mask: np.ndarray, neck: np.ndarra
     return out
 
 
-
-def as_the_face(rng: np.random.Generator, shade: np.ndarray, seg: np.ndarray, face_mask: np.ndarray,
-                mm: float) -> np.ndarray:  # fmt: skip
+def as_the_face(
+    rng: np.random.Generator, shade: np.ndarray, seg: np.ndarray, face_mask: np.ndarray, mm: float
+) -> np.ndarray:
     """The light factor shade (n, n) float32 with the eyeballs lit as the brighter skin is (not as the socket round
     them) and the neck lit as the face is, a little less, with the chin's shadow on it (`neck_shadow`)."""
     eyes = of_class(seg, "eye_l", "eye_r")
@@ -115,7 +123,9 @@ def as_the_face(rng: np.random.Generator, shade: np.ndarray, seg: np.ndarray, fa
     if eyes.any() and lit.any():
         shade[eyes] = np.maximum(shade[eyes], 0.95 * np.percentile(shade[lit], 75))
     neck = seg == SEG["neck"]
-    if neck.any() and lit.any():  # the neck turns down, away from the light; the face's relief, falling off past
+    if (
+        neck.any() and lit.any()
+    ):  # the neck turns down, away from the light; the face's relief, falling off past
         # the outline, shaded it darker than photos show
         shade[neck] = np.median(shade[lit]) * np.float32(rng.uniform(0.75, 1.0))
     return shade * neck_shadow(rng, face_mask, neck, mm)

@@ -53,8 +53,13 @@ def measure(image: np.ndarray, pts: np.ndarray) -> np.ndarray:
     if not (len(left) and len(right) and len(face)):  # a disc or the face outside the image
         return np.full(3, np.nan)
     lo, hi = np.percentile(face, [10, 90])
-    return np.array([abs(np.log((left.mean() + 1) / (right.mean() + 1))), face.std() / max(face.mean(), 1.0),
-                     lo / max(hi, 1.0)])  # fmt: skip
+    return np.array(
+        [
+            abs(np.log((left.mean() + 1) / (right.mean() + 1))),
+            face.std() / max(face.mean(), 1.0),
+            lo / max(hi, 1.0),
+        ]
+    )
 
 
 def quartiles(stats: np.ndarray) -> dict[str, list[float]]:
@@ -68,7 +73,9 @@ def generated(softness: float, faces: int = FACES, seed: int = 0) -> np.ndarray:
     from landmix.generate import FaceConfig, make_sample
 
     cfg = FaceConfig(light_softness=softness)
-    return np.stack([measure(s.image, s.annotator) for s in (make_sample(seed, i, SIZE, cfg) for i in range(faces))])
+    return np.stack(
+        [measure(s.image, s.annotator) for s in (make_sample(seed, i, SIZE, cfg) for i in range(faces))]
+    )
 
 
 def distance(real: np.ndarray, drawn: np.ndarray) -> float:
@@ -85,9 +92,15 @@ def fit(real: np.ndarray, grid: tuple[float, ...] = GRID, faces: int = FACES) ->
     drawn = {s: generated(s, faces) for s in grid}
     distances = {s: distance(real, d) for s, d in drawn.items()}
     best = min(distances, key=distances.get)
-    return {"softness": best, "faces": int(len(real)), "generated_faces": faces, "real": quartiles(real),
-            "generated": quartiles(drawn[best]), "hard_light": quartiles(drawn[min(grid)]),
-            "distance": {str(s): round(d, 4) for s, d in distances.items()}}  # fmt: skip
+    return {
+        "softness": best,
+        "faces": int(len(real)),
+        "generated_faces": faces,
+        "real": quartiles(real),
+        "generated": quartiles(drawn[best]),
+        "hard_light": quartiles(drawn[min(grid)]),
+        "distance": {str(s): round(d, 4) for s, d in distances.items()},
+    }
 
 
 def real_statistics(data: str) -> np.ndarray:
@@ -101,22 +114,28 @@ def real_statistics(data: str) -> np.ndarray:
     for f, pts in split_faces(list_faces(data, "300w"), "train", DataConfig()):
         image = cv2.imread(str(Path(data, f)), cv2.IMREAD_COLOR)  # (H, W, 3) BGR; greyscale is expanded
         if image is None:
-            raise ValueError(f"OpenCV cannot decode {Path(data, f)}; `landmix ingest --source 300w {data}` "
-                             "lists the faces it refuses")  # fmt: skip
+            raise ValueError(
+                f"OpenCV cannot decode {Path(data, f)}; `landmix ingest --source 300w {data}` "
+                "lists the faces it refuses"
+            )
         stats.append(measure(image[:, :, ::-1], pts))
     return np.stack(stats)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="a 300-W folder (.pts beside images); its train split is used")
+    p.add_argument(
+        "--data", required=True, help="a 300-W folder (.pts beside images); its train split is used"
+    )
     args = p.parse_args(argv)
     light = fit(real_statistics(args.data))
     prior = json.loads(shape_prior.FILE.read_text())
     shape_prior.write({**prior, "light": light}, shape_prior.FILE)
-    print(f"light of {light['faces']} faces: softness {light['softness']} (medians real / generated: "
-          + ", ".join(f"{k} {light['real'][k][1]:.3f} / {light['generated'][k][1]:.3f}" for k in STATISTICS)
-          + f") -> {shape_prior.FILE}")
+    print(
+        f"light of {light['faces']} faces: softness {light['softness']} (medians real / generated: "
+        + ", ".join(f"{k} {light['real'][k][1]:.3f} / {light['generated'][k][1]:.3f}" for k in STATISTICS)
+        + f") -> {shape_prior.FILE}"
+    )
     return 0
 
 

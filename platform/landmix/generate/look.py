@@ -45,5 +45,8 @@ def light_ranges(softness: float) -> dict[str, tuple[float, float]]:
     s = float(softness)
     if not 0.0 <= s <= 1.0:
         raise ValueError(f"light_softness={softness}: use 0 (hard key light) .. 1 (mostly ambient)")
-    return {"ambient": (0.25 + 0.4 * s, 0.45 + 0.4 * s), "key": (0.6 - 0.45 * s, 0.9 - 0.5 * s),
-            "fill": (0.1 * s, 0.25 + 0.05 * s)}  # fmt: skip
+    return {
+        "ambient": (0.25 + 0.4 * s, 0.45 + 0.4 * s),
+        "key": (0.6 - 0.45 * s, 0.9 - 0.5 * s),
+        "fill": (0.1 * s, 0.25 + 0.05 * s),
+    }

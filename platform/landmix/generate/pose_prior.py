@@ -54,11 +54,14 @@ def estimate(shapes: np.ndarray) -> np.ndarray:
         f = np.linalg.norm(p[RIGHT_EYE] - p[LEFT_EYE]) * typical / face3d.EYE_CORNERS_MM
         c = p[INNER].mean(0)
         camera = np.array([[f, 0, c[0]], [0, f, c[1]], [0, 0, 1]])
-        _, rvec, _ = cv2.solvePnP(model, np.ascontiguousarray(p[INNER]), camera, None, flags=cv2.SOLVEPNP_ITERATIVE)
+        _, rvec, _ = cv2.solvePnP(
+            model, np.ascontiguousarray(p[INNER]), camera, None, flags=cv2.SOLVEPNP_ITERATIVE
+        )
         r = cv2.Rodrigues(rvec)[0]  # = rotation(yaw, pitch, roll) = Rz Rx Ry
         eye = p[RIGHT_EYE] - p[LEFT_EYE]
-        out[n] = np.degrees([np.arctan2(r[2, 0], r[2, 2]), -np.arcsin(np.clip(r[2, 1], -1, 1)),
-                             np.arctan2(eye[1], eye[0])])  # fmt: skip
+        out[n] = np.degrees(
+            [np.arctan2(r[2, 0], r[2, 2]), -np.arcsin(np.clip(r[2, 1], -1, 1)), np.arctan2(eye[1], eye[0])]
+        )
     return out
 
 
@@ -77,7 +80,9 @@ def generated_spread(sd: np.ndarray, faces: int = FACES, seed: int = 0) -> tuple
 def fit(shapes: np.ndarray, faces: int = FACES) -> dict:
     """The head-pose spread of real (N, 68, 2) shapes in pixels: see the module docstring."""
     if len(shapes) < 50:
-        raise ValueError(f"{len(shapes)} faces: too few to fit a pose spread; give a folder with more 300-W faces")
+        raise ValueError(
+            f"{len(shapes)} faces: too few to fit a pose spread; give a folder with more 300-W faces"
+        )
     real = estimate(shapes).std(0)
     sd = real.copy()
     for _ in range(ITERATIONS):  # the estimate's spread grows about in proportion to the drawn one's
@@ -86,9 +91,14 @@ def fit(shapes: np.ndarray, faces: int = FACES) -> dict:
     fitted = np.maximum(np.round(sd), FLOOR_DEG)
     drawn, error = generated_spread(fitted, faces)
     as_dict = lambda v: {a: round(float(x), 2) for a, x in zip(ANGLES, v)}  # noqa: E731
-    return {"faces": int(len(shapes)), "sd_deg": as_dict(fitted), "real_estimate_sd_deg": as_dict(real),
-            "generated_estimate_sd_deg": as_dict(drawn), "estimator_error_sd_deg": as_dict(error),
-            "floor_deg": FLOOR_DEG}  # fmt: skip
+    return {
+        "faces": int(len(shapes)),
+        "sd_deg": as_dict(fitted),
+        "real_estimate_sd_deg": as_dict(real),
+        "generated_estimate_sd_deg": as_dict(drawn),
+        "estimator_error_sd_deg": as_dict(error),
+        "floor_deg": FLOOR_DEG,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,15 +106,19 @@ def main(argv: list[str] | None = None) -> int:
     from landmix.sources.faces import list_faces, split_faces
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="a 300-W folder (.pts beside images); its train split is used")
+    p.add_argument(
+        "--data", required=True, help="a 300-W folder (.pts beside images); its train split is used"
+    )
     args = p.parse_args(argv)
     faces = split_faces(list_faces(args.data, "300w"), "train", DataConfig())
     pose = fit(np.stack([pts for _, pts in faces]))
     prior = json.loads(shape_prior.FILE.read_text())
     shape_prior.write({**prior, "head_pose": pose}, shape_prior.FILE)
-    print(f"head pose of {pose['faces']} faces: sd {pose['sd_deg']} degrees (the real faces' estimates "
-          f"{pose['real_estimate_sd_deg']}, the generated faces' {pose['generated_estimate_sd_deg']}) -> "
-          f"{shape_prior.FILE}")  # fmt: skip
+    print(
+        f"head pose of {pose['faces']} faces: sd {pose['sd_deg']} degrees (the real faces' estimates "
+        f"{pose['real_estimate_sd_deg']}, the generated faces' {pose['generated_estimate_sd_deg']}) -> "
+        f"{shape_prior.FILE}"
+    )
     return 0
 
 

@@ -29,10 +29,13 @@ from landmix.generate.steps import Canvas, Step, steps_of
 
 __all__ = ["SEG", "background", "render"]
 
-_SKIN_TONES = np.array([[224, 198, 180], [198, 160, 134], [170, 124, 95], [130, 88, 62], [90, 58, 42],
-                        [236, 212, 196]], np.float32)  # RGB  # fmt: skip
-_HAIR_TONES = np.array([[20, 16, 14], [60, 40, 28], [110, 76, 46], [170, 130, 80], [200, 190, 180],
-                        [90, 40, 20]], np.float32)  # fmt: skip
+_SKIN_TONES = np.array(
+    [[224, 198, 180], [198, 160, 134], [170, 124, 95], [130, 88, 62], [90, 58, 42], [236, 212, 196]],
+    np.float32,
+)  # RGB
+_HAIR_TONES = np.array(
+    [[20, 16, 14], [60, 40, 28], [110, 76, 46], [170, 130, 80], [200, 190, 180], [90, 40, 20]], np.float32
+)
 _FLAT = FaceStyle()
 
 
@@ -120,8 +123,9 @@ def _occluder(rng, img, seg, face: Face, skin_rgb):
     seg[layer_seg == 255] = 255
 
 
-def render(face: Face, rng: np.random.Generator, look: tuple[str, ...] = (),
-           light_softness: float = 0.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def render(
+    face: Face, rng: np.random.Generator, look: tuple[str, ...] = (), light_softness: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw `face`: returns image (size, size, 3) uint8 RGB and seg (size, size) uint8 class ids. `look`: the
     photographic steps to add (landmix.generate.look.STEPS); the flat drawing draws the same from rng either way.
     `light_softness`: the shading step's ambient against key light (landmix.generate.look.light_ranges)."""
@@ -155,8 +159,13 @@ def _head(c: Canvas, rng: np.random.Generator) -> None:
     hull = lambda pts: cv2.convexHull(pts.astype(np.float32))[:, 0]  # noqa: E731
     fill(img, seg, hull(face.shoulders), colour(rng.uniform(0, 255, 3)), SEG["clothing"])
     if hairdo == 2:  # long hair, behind the head
-        back = np.vstack([top, outline[0] + (outline[0] - centre) * 0.25 + [0, 60 * mm],
-                          outline[16] + (outline[16] - centre) * 0.25 + [0, 60 * mm]])  # fmt: skip
+        back = np.vstack(
+            [
+                top,
+                outline[0] + (outline[0] - centre) * 0.25 + [0, 60 * mm],
+                outline[16] + (outline[16] - centre) * 0.25 + [0, 60 * mm],
+            ]
+        )
         back = centre + (back - centre) * 1.12
         fill(img, seg, hull(back), colour(c.hair * 0.8), SEG["hair"])
     fill(img, seg, hull(face.neck), colour(c.style.neck_rgb(c.skin)), SEG["neck"])
@@ -164,7 +173,13 @@ def _head(c: Canvas, rng: np.random.Generator) -> None:
     if hairdo > 0:  # hair volume
         sc = skull.mean(0)
         skull = sc + (skull - sc) * (rng.uniform(1.0, 1.1) + (0.08 if hairdo == 3 else 0.0))
-    fill(img, seg, skull, colour(c.hair if hairdo > 0 else c.skin * 0.95), SEG["hair"] if hairdo > 0 else SEG["skin"])
+    fill(
+        img,
+        seg,
+        skull,
+        colour(c.hair if hairdo > 0 else c.skin * 0.95),
+        SEG["hair"] if hairdo > 0 else SEG["skin"],
+    )
     for (ear, facing), cls in zip(face.ears, (SEG["ear_l"], SEG["ear_r"])):
         if facing < 0.35:
             ce, t, b, fr, bk = ear
@@ -180,8 +195,15 @@ def _head(c: Canvas, rng: np.random.Generator) -> None:
     if hairdo > 0:
         line = face.hairline + face.down * rng.uniform(-4, 6) * mm
         right = np.array([face.down[1], -face.down[0]]) * 4 * n
-        below = np.vstack([line[0] - right, line, line[-1] + right, line[-1] + right + face.down * 4 * n,
-                           line[0] - right + face.down * 4 * n])  # everything under the hairline  # fmt: skip
+        below = np.vstack(
+            [
+                line[0] - right,
+                line,
+                line[-1] + right,
+                line[-1] + right + face.down * 4 * n,
+                line[0] - right + face.down * 4 * n,
+            ]
+        )  # everything under the hairline
         cap = np.zeros((n, n), np.uint8)
         cv2.fillPoly(cap, [fixed(below)], 1, cv2.LINE_8, SHIFT)
         cap = (c.face_mask > 0) & (cap == 0)  # the face above the hairline
@@ -198,9 +220,20 @@ def _features(c: Canvas, rng: np.random.Generator, steps: list[Step]) -> None:
     brow_rgb = c.hair * 0.9 if rng.random() < 0.8 else skin * 0.5
     th = rng.uniform(2.5, 5.5) * mm
     for idx, cls in ((slice(17, 22), SEG["brow_l"]), (slice(22, 27), SEG["brow_r"])):
-        fill(img, seg, c.style.brow(pts[idx], th), colour(brow_rgb), cls)  # the labels on the brow's upper edge
-    nose = np.vstack([pts[27] + [-5 * mm, 0], pts[29] + [-6 * mm, 0], pts[31] + [-4 * mm, -2 * mm], pts[32:35],
-                      pts[35] + [4 * mm, -2 * mm], pts[29] + [6 * mm, 0], pts[27] + [5 * mm, 0]])  # fmt: skip
+        fill(
+            img, seg, c.style.brow(pts[idx], th), colour(brow_rgb), cls
+        )  # the labels on the brow's upper edge
+    nose = np.vstack(
+        [
+            pts[27] + [-5 * mm, 0],
+            pts[29] + [-6 * mm, 0],
+            pts[31] + [-4 * mm, -2 * mm],
+            pts[32:35],
+            pts[35] + [4 * mm, -2 * mm],
+            pts[29] + [6 * mm, 0],
+            pts[27] + [5 * mm, 0],
+        ]
+    )
     fill(img, seg, nose, colour(skin), SEG["nose"])
     light = rng.normal(0, 1, 3) * [1, 0.7, 0] + [0, 0, 1.2]
     light /= np.linalg.norm(light)
@@ -210,9 +243,18 @@ def _features(c: Canvas, rng: np.random.Generator, steps: list[Step]) -> None:
     cv2.fillPoly(img, [fixed(shadow)], colour(skin * 0.9), cv2.LINE_AA, SHIFT)
     for p in (pts[32], pts[34]):  # the nostrils above the nose's lower edge, where the labels are
         axes = (max(8, int(3 * mm * 16)), max(6, int(1.8 * mm * 16)))
-        cv2.ellipse(img, fixed(p + [0, -2.0 * mm])[0, 0], axes, 0, 0, 360, colour(skin * 0.45), -1, cv2.LINE_AA, SHIFT)
-    cv2.circle(img, fixed(pts[30] + [-light[0] * 3 * mm, -3 * mm])[0, 0], max(8, int(2.5 * mm * 16)),
-               colour(skin * 1.12), -1, cv2.LINE_AA, SHIFT)  # fmt: skip
+        cv2.ellipse(
+            img, fixed(p + [0, -2.0 * mm])[0, 0], axes, 0, 0, 360, colour(skin * 0.45), -1, cv2.LINE_AA, SHIFT
+        )
+    cv2.circle(
+        img,
+        fixed(pts[30] + [-light[0] * 3 * mm, -3 * mm])[0, 0],
+        max(8, int(2.5 * mm * 16)),
+        colour(skin * 1.12),
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
     iris = _HAIR_TONES[rng.integers(4)] * 0.7 + rng.uniform(0, 80, 3)
     for eye, pupil, cls in ((pts[36:42], pts[68], SEG["eye_l"]), (pts[42:48], pts[69], SEG["eye_r"])):
         lids, upper = c.style.eye(eye)
@@ -253,7 +295,9 @@ def _light(c: Canvas, rng: np.random.Generator, steps: list[Step], replaced: set
     for s in steps:
         s.light(c)
     c.shade[c.seg == 0] = 1.0
-    if steps:  # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
+    if (
+        steps
+    ):  # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
         img = times(c.img, c.shade.astype(np.float32))
         if c.specular is not None:
             img += cv2.merge([c.specular, c.specular, c.specular])

@@ -72,8 +72,10 @@ def fit(shapes: np.ndarray, modes: int = MODES) -> dict:
     aligned = align(shapes)
     keep = aligned[frontal(aligned)]
     if len(keep) < 2 * modes:
-        raise ValueError(f"{len(keep)} near-frontal faces of {len(shapes)}: too few to fit {modes} shape modes; "
-                         f"give a folder with more 300-W faces")  # fmt: skip
+        raise ValueError(
+            f"{len(keep)} near-frontal faces of {len(shapes)}: too few to fit {modes} shape modes; "
+            f"give a folder with more 300-W faces"
+        )
     both = np.concatenate([keep, mirror(keep)]).reshape(2 * len(keep), -1)
     mean = both.mean(0)
     _, sv, vt = np.linalg.svd(both - mean, full_matrices=False)
@@ -106,7 +108,8 @@ def load() -> dict:
         "residual_sd": float(raw["residual_sd"]),
         # None in a file fitted before the gap's distribution was: sampling says to refit (importing must not
         # fail, or the refit, inside this package, could not run)
-        "gap_quantiles": np.array(raw["inner_lips_gap_quantiles"], np.float64) if "inner_lips_gap_quantiles" in raw
+        "gap_quantiles": np.array(raw["inner_lips_gap_quantiles"], np.float64)
+        if "inner_lips_gap_quantiles" in raw
         else None,
         # the head pose's sigmas in degrees (landmix.generate.pose_prior), None before they were fitted
         "pose_sd": dict(raw["head_pose"]["sd_deg"]) if "head_pose" in raw else None,
@@ -117,7 +120,9 @@ def load() -> dict:
 
 def write(prior: dict, path) -> None:
     """face_shape.json's layout: one key per line."""
-    Path(path).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in prior.items()) + "\n}\n")
+    Path(path).write_text(
+        "{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in prior.items()) + "\n}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,27 +130,35 @@ def main(argv: list[str] | None = None) -> int:
     from landmix.sources.faces import list_faces, split_faces
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="a 300-W folder (.pts beside images); its train split is used")
+    p.add_argument(
+        "--data", required=True, help="a 300-W folder (.pts beside images); its train split is used"
+    )
     p.add_argument("--modes", type=int, default=MODES)
     p.add_argument("--out", default=str(FILE))
     args = p.parse_args(argv)
     faces = split_faces(list_faces(args.data, "300w"), "train", DataConfig())
-    prior = {"source": f"{Path(args.data).name} (train split of landmix.sources.split.real_split)",
-             **fit(np.stack([pts for _, pts in faces]), args.modes)}  # fmt: skip
+    prior = {
+        "source": f"{Path(args.data).name} (train split of landmix.sources.split.real_split)",
+        **fit(np.stack([pts for _, pts in faces]), args.modes),
+    }
     old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     for later in LATER_FITS:  # kept until they are refitted on the new shapes (below, or by hand)
         if later in old:
             prior[later] = old[later]
     write(prior, args.out)
-    print(f"{prior['frontal_faces']} near-frontal faces of {prior['faces']} (x2 mirrored), {args.modes} modes "
-          f"(sd {prior['sd'][0]:.3f} .. {prior['sd'][-1]:.3f}, residual {prior['residual_sd']:.4f}) -> {args.out}")
+    print(
+        f"{prior['frontal_faces']} near-frontal faces of {prior['faces']} (x2 mirrored), {args.modes} modes "
+        f"(sd {prior['sd'][0]:.3f} .. {prior['sd'][-1]:.3f}, residual {prior['residual_sd']:.4f}) -> {args.out}"
+    )
     if Path(args.out).resolve() == FILE.resolve():
         for module in LATER_FITS.values():  # each in a fresh interpreter: this one holds the old prior (load)
             subprocess.run([sys.executable, "-m", module, "--data", args.data], check=True)
     else:
-        print(f"the head pose and the light were not refitted ({args.out} is not the shipped {FILE.name}): "
-              f"`python -m landmix.generate.pose_prior --data {args.data}` and then "
-              f"`python -m landmix.generate.light_prior --data {args.data}` fit them on the shipped prior")
+        print(
+            f"the head pose and the light were not refitted ({args.out} is not the shipped {FILE.name}): "
+            f"`python -m landmix.generate.pose_prior --data {args.data}` and then "
+            f"`python -m landmix.generate.light_prior --data {args.data}` fit them on the shipped prior"
+        )
     return 0
 
 

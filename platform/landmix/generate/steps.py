@@ -41,13 +41,17 @@ class Canvas:
     face: Face
     img: np.ndarray  # (n, n, 3) float32 RGB 0..255; (n, n, 3) uint8 once the camera has taken it
     seg: np.ndarray  # (n, n) uint8 SEG class ids
-    style: FaceStyle  # how the face's parts are drawn (features.FaceStyle; the features step draws them round)
+    style: (
+        FaceStyle  # how the face's parts are drawn (features.FaceStyle; the features step draws them round)
+    )
     skin: np.ndarray  # (3,) float RGB of the face's skin
     hair: np.ndarray  # (3,) float RGB of the hair
     face_mask: np.ndarray | None = None  # (n, n) uint8, 255 inside the drawn skin outline
     lips_closed: bool = False  # the inner lips nearer than 2 mm (or a pixel): where they meet is a line
     light: np.ndarray | None = None  # (3,) unit light direction of the flat drawing (x right, y down, z out)
-    occlusion: np.ndarray | None = None  # (n, n) float32 0..1 ambient occlusion: eye sockets, under nose and lip
+    occlusion: np.ndarray | None = (
+        None  # (n, n) float32 0..1 ambient occlusion: eye sockets, under nose and lip
+    )
     shade: np.ndarray | None = None  # (n, n) float32 light factor the image is multiplied by
     specular: np.ndarray | None = None  # (n, n) float32 0..255 highlights added after the shade, or None
     blur: float = 0.0  # px, the lens blur the camera draws
@@ -182,5 +186,8 @@ def steps_of(look: tuple[str, ...], rng: np.random.Generator, light_softness: fl
     if not look:
         return []
     rngs = step_rngs(rng)
-    return [Shading(rngs[k.name], light_softness) if k is Shading else k(rngs[k.name]) for k in KINDS
-            if k.name in look]  # fmt: skip
+    return [
+        Shading(rngs[k.name], light_softness) if k is Shading else k(rngs[k.name])
+        for k in KINDS
+        if k.name in look
+    ]

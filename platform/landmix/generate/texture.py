@@ -47,14 +47,17 @@ def skin_texture(rng: np.random.Generator, face, skin_mask: np.ndarray) -> np.nd
 def makeup(rng: np.random.Generator, img: np.ndarray, lips: np.ndarray, lids: np.ndarray) -> None:
     """On about a third of faces: coloured lips and darkened upper lids (masks (n, n) bool), in place."""
     if rng.random() < 0.3:
-        img[lips] = img[lips] * 0.55 + np.array([rng.uniform(120, 200), rng.uniform(20, 70), rng.uniform(40, 90)],
-                                                np.float32) * 0.45  # fmt: skip
+        img[lips] = (
+            img[lips] * 0.55
+            + np.array([rng.uniform(120, 200), rng.uniform(20, 70), rng.uniform(40, 90)], np.float32) * 0.45
+        )
     if rng.random() < 0.3:
         img[lids] *= np.float32(rng.uniform(0.6, 0.85)) * (1 + rng.normal(0, 0.08, 3)).astype(np.float32)
 
 
-def eye_detail(rng: np.random.Generator, img: np.ndarray, eye: np.ndarray, pupil: np.ndarray, iris_r: float,
-               mm: float) -> None:  # fmt: skip
+def eye_detail(
+    rng: np.random.Generator, img: np.ndarray, eye: np.ndarray, pupil: np.ndarray, iris_r: float, mm: float
+) -> None:
     """Iris streaks and a dark limbal ring, the upper lid's shadow, lashes; clipped to the eye, in place."""
     x0, y0, x1, y1 = box(eye, img.shape, 4 * mm + 2, 3)
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -73,9 +76,13 @@ def eye_detail(rng: np.random.Generator, img: np.ndarray, eye: np.ndarray, pupil
     roi[:] = np.where(inside[..., None] > 0, roi * f, roi)
     lash = (float(rng.uniform(10, 40)),) * 3
     t = np.linspace(0, 1, 4, endpoint=False)[None, :, None]
-    roots = (eye[[0, 1, 2], None] + (eye[[1, 2, 3]] - eye[[0, 1, 2]])[:, None] * t).reshape(-1, 2)  # 4 per segment
+    roots = (eye[[0, 1, 2], None] + (eye[[1, 2, 3]] - eye[[0, 1, 2]])[:, None] * t).reshape(
+        -1, 2
+    )  # 4 per segment
     tips = roots + np.stack([rng.normal(0, 0.6, len(roots)), -rng.uniform(1.2, 2.2, len(roots))], 1) * mm
-    lashes = np.round(np.stack([roots, tips], 1) * 16).astype(np.int32)  # (12, 2, 2) segments, 4 fractional bits
+    lashes = np.round(np.stack([roots, tips], 1) * 16).astype(
+        np.int32
+    )  # (12, 2, 2) segments, 4 fractional bits
     cv2.polylines(img, list(lashes), False, lash, 1, cv2.LINE_AA, 4)
 
 

@@ -41,6 +41,6 @@ def probe_digest(look: tuple[str, ...]) -> str:
 
 
 def generator_version(look: tuple[str, ...] | None = None) -> str:
-    """"g" + 10 hex digits: the hash of the probe samples drawn with `look` (None: FaceConfig's default look; ()
+    """ "g" + 10 hex digits: the hash of the probe samples drawn with `look` (None: FaceConfig's default look; ()
     the flat drawing) and the default FaceConfig otherwise; see the module docstring."""
     return "g" + probe_digest(FaceConfig().look if look is None else tuple(look))[:10]

@@ -28,8 +28,10 @@ def list_faces(root: str | Path, fmt: str) -> list[tuple[str, np.ndarray]]:
     out = []
     if fmt == "300w":
         for pts_file in sorted(root_p.rglob("*.pts")):
-            image = next((pts_file.with_suffix(s) for s in PTS_IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()),
-                         None)  # fmt: skip
+            image = next(
+                (pts_file.with_suffix(s) for s in PTS_IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()),
+                None,
+            )
             if image is None:
                 raise FileNotFoundError(f"{pts_file}: no image beside it (tried {PTS_IMAGE_SUFFIXES})")
             out.append((image.relative_to(root_p).as_posix(), w300.read_pts(pts_file)))
@@ -42,8 +44,10 @@ def list_faces(root: str | Path, fmt: str) -> list[tuple[str, np.ndarray]]:
     else:
         raise ValueError(f"--format {fmt!r}: choose one of {FORMATS}")
     if not out:
-        raise FileNotFoundError(f"no {fmt} faces under {root} (300w wants .pts beside images; "
-                                f"facesynthetics wants NNNNNN.png + NNNNNN_ldmks.txt)")  # fmt: skip
+        raise FileNotFoundError(
+            f"no {fmt} faces under {root} (300w wants .pts beside images; "
+            f"facesynthetics wants NNNNNN.png + NNNNNN_ldmks.txt)"
+        )
     return out
 
 
@@ -52,7 +56,9 @@ def face_id(rel: str) -> str:
     return rel.rsplit(".", 1)[0]
 
 
-def split_faces(faces: list[tuple[str, np.ndarray]], split: str, data: SplitSpec) -> list[tuple[str, np.ndarray]]:
+def split_faces(
+    faces: list[tuple[str, np.ndarray]], split: str, data: SplitSpec
+) -> list[tuple[str, np.ndarray]]:
     """The faces of one part of the fixed real split under `data` (a `config.DataConfig`) over all of them;
     "all" keeps all."""
     if split not in SPLITS:

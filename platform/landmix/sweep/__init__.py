@@ -17,18 +17,31 @@
 from landmix.sweep.pretrain import fit_real_translator, synthetic_model, translator_path
 from landmix.sweep.search import run_sweep
 from landmix.sweep.spec import (
-                                METRIC,
-                                PRESETS,
-                                REPORTED,
-                                STRATEGIES,
-                                STUDY_GENERATED,
-                                Cell,
-                                SweepConfig,
-                                grid_cells,  # fmt: skip
-                                smoke,
-                                study,
+    METRIC,
+    PRESETS,
+    REPORTED,
+    STRATEGIES,
+    STUDY_GENERATED,
+    Cell,
+    SweepConfig,
+    grid_cells,
+    smoke,
+    study,
 )
 
-__all__ = ["METRIC", "PRESETS", "REPORTED", "STRATEGIES", "STUDY_GENERATED", "Cell", "SweepConfig",
-           "fit_real_translator", "grid_cells", "run_sweep", "smoke", "study", "synthetic_model",
-           "translator_path"]  # fmt: skip
+__all__ = [
+    "METRIC",
+    "PRESETS",
+    "REPORTED",
+    "STRATEGIES",
+    "STUDY_GENERATED",
+    "Cell",
+    "SweepConfig",
+    "fit_real_translator",
+    "grid_cells",
+    "run_sweep",
+    "smoke",
+    "study",
+    "synthetic_model",
+    "translator_path",
+]

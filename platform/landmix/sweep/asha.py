@@ -35,8 +35,12 @@ def mixing_asha(sweep: SweepConfig):
             key = (cell["n_real"], cell["seed"])
             if key not in self.groups:  # max_t past the last epoch: a trial's own end is never ASHA's stop
                 self.groups[key] = AsyncHyperBandScheduler(
-                    metric=METRIC, mode="min", max_t=sweep.base.train.epochs + 1, grace_period=sweep.grace_period,
-                    reduction_factor=max(2, len(sweep.alphas)))  # fmt: skip
+                    metric=METRIC,
+                    mode="min",
+                    max_t=sweep.base.train.epochs + 1,
+                    grace_period=sweep.grace_period,
+                    reduction_factor=max(2, len(sweep.alphas)),
+                )
             return self.groups[key]
 
         def on_trial_add(self, tune_controller, trial):
@@ -45,10 +49,16 @@ def mixing_asha(sweep: SweepConfig):
 
         def on_trial_result(self, tune_controller, trial, result):
             g = self._group(trial)
-            if g is None or result.get("stop_reason"):  # a trial's own last epoch (it carries the test score):
-                return TrialScheduler.CONTINUE  # never cut it before it records its cell; it still counts for ASHA
+            if g is None or result.get(
+                "stop_reason"
+            ):  # a trial's own last epoch (it carries the test score):
+                return (
+                    TrialScheduler.CONTINUE
+                )  # never cut it before it records its cell; it still counts for ASHA
             decision = g.on_trial_result(tune_controller, trial, result)
-            if decision == TrialScheduler.STOP:  # what record_stopped records; a trial cut off otherwise reruns
+            if (
+                decision == TrialScheduler.STOP
+            ):  # what record_stopped records; a trial cut off otherwise reruns
                 marker = asha_marker(sweep, Cell.from_dict(trial.config["cell"]))
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()
@@ -80,8 +90,9 @@ def record_stopped(sweep: SweepConfig, tune_results, tracking_uri: str | None) -
         if stopped and not results.is_finished(sweep, cell):
             seconds = float(m.get("time_total_s", math.nan))
             if final := results.finished_train_run(sweep, cell):  # it ended before the stop reached it
-                results.write_cell_result(sweep, cell, final["metrics"], seconds, final["faces"],
-                                          mlflow_run_id=final["run_id"])  # fmt: skip
+                results.write_cell_result(
+                    sweep, cell, final["metrics"], seconds, final["faces"], mlflow_run_id=final["run_id"]
+                )
             else:
                 results.write_cell_result(sweep, cell, m, seconds, status="stopped")
     if not tracking_uri:

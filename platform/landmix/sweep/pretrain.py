@@ -28,22 +28,43 @@ def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_i
     t = base.train
     spec = replace(
         base,
-        data=replace(base.data, strategy="synthetic_only", n_real=0, alpha=1.0, pretrain_epochs=0,
-                     augment_strength=sweep.augment_strength),
-        train=replace(t, seed=seed, lr=sweep.lr, epochs=sweep.pretrain_epochs, init_checkpoint="",
-                      time_budget_s=sweep.pretrain_budget_s or t.time_budget_s,
-                      cpus_per_worker=sweep.pretrain_cpus_per_worker or t.cpus_per_worker,
-                      storage_path=sweep.ray_storage("pretrain")),
-        tracking=replace(base.tracking, uri=tracking_uri, experiment=sweep.name, parent_run_id=parent_run_id,
-                         strategy_label="pretrain"),
-    )  # fmt: skip
+        data=replace(
+            base.data,
+            strategy="synthetic_only",
+            n_real=0,
+            alpha=1.0,
+            pretrain_epochs=0,
+            augment_strength=sweep.augment_strength,
+        ),
+        train=replace(
+            t,
+            seed=seed,
+            lr=sweep.lr,
+            epochs=sweep.pretrain_epochs,
+            init_checkpoint="",
+            time_budget_s=sweep.pretrain_budget_s or t.time_budget_s,
+            cpus_per_worker=sweep.pretrain_cpus_per_worker or t.cpus_per_worker,
+            storage_path=sweep.ray_storage("pretrain"),
+        ),
+        tracking=replace(
+            base.tracking,
+            uri=tracking_uri,
+            experiment=sweep.name,
+            parent_run_id=parent_run_id,
+            strategy_label="pretrain",
+        ),
+    )
     # Keyed by the shards' content too: shards re-prepared under the same path (a new translator) re-pretrain.
     # Where it is tracked does not change what it trains: one pretraining serves every parent run.
-    ident = {"spec": {k: v for k, v in cfg.to_dict(spec).items() if k != "tracking"},
-             "synthetic": shards_key(spec.data.synthetic_shards)}  # fmt: skip
+    ident = {
+        "spec": {k: v for k, v in cfg.to_dict(spec).items() if k != "tracking"},
+        "synthetic": shards_key(spec.data.synthetic_shards),
+    }
     key = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:10]
     name = f"pretrain-s{seed}-{key}"
-    return replace(spec, train=replace(spec.train, name=name), tracking=replace(spec.tracking, run_label=name))
+    return replace(
+        spec, train=replace(spec.train, name=name), tracking=replace(spec.tracking, run_label=name)
+    )
 
 
 def shards_key(folder: str) -> str:
@@ -57,12 +78,12 @@ def shards_key(folder: str) -> str:
     return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary else ""
 
 
-def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str,
-             shared_pools: dict | None = None) -> dict:  # fmt: skip
+def pretrain(
+    sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: str, shared_pools: dict | None = None
+) -> dict:
     """The synthetic-only training of one seed, run once: {"checkpoint": uri, "seconds", "run_id", "metrics",
     "faces"}, kept in a marker file under the sweep's folder so that a re-run (or a resumed sweep) finds it."""
-    from landmix import checkpoint
-    from landmix import train as train_lib
+    from landmix import checkpoint, trainer
 
     spec = pretrain_spec(sweep, seed, tracking_uri, parent_run_id)
     marker = sweep.root / "pretrain" / spec.train.name / "pretrain.json"
@@ -71,18 +92,23 @@ def pretrain(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_id: st
         print(f"synthetic-only training seed {seed}: reusing {info['checkpoint']}", flush=True)
         return info
     t0 = time.monotonic()
-    result = train_lib.build_trainer(spec, shared_pools=shared_pools).fit()
+    result = trainer.build_trainer(spec, shared_pools=shared_pools).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining {spec.train.name} ended without a checkpoint: {result.error}")
-    info = {"checkpoint": checkpoint.checkpoint_uri(result.checkpoint), "seconds": time.monotonic() - t0,
-            "val_nme": result.metrics.get(METRIC), **results.from_checkpoint(result)}  # fmt: skip
+    info = {
+        "checkpoint": checkpoint.checkpoint_uri(result.checkpoint),
+        "seconds": time.monotonic() - t0,
+        "val_nme": result.metrics.get(METRIC),
+        **results.from_checkpoint(result),
+    }
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(info))
     return info
 
 
-def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str,
-                    shared_pools: dict | None = None) -> dict[int, dict]:  # fmt: skip
+def run_pretraining(
+    sweep: SweepConfig, tracking_uri: str, parent_run_id: str, shared_pools: dict | None = None
+) -> dict[int, dict]:
     """Run (or find) one synthetic-only training per seed, and record the seed's data-adaptation cell from it.
     Returns seed -> its `pretrain` info (checkpoint, seconds, ...); {} when no arm of the sweep needs one."""
     out = {}
@@ -91,9 +117,19 @@ def run_pretraining(sweep: SweepConfig, tracking_uri: str, parent_run_id: str,
     for seed in sweep.seeds:
         out[seed] = info = pretrain(sweep, seed, tracking_uri, parent_run_id, shared_pools)
         cell = Cell("synthetic_only", n_real=0, alpha=1.0, seed=seed)
-        if "synthetic_only" in sweep.strategies and sweep.mode == "grid" and not results.is_finished(sweep, cell):
-            results.write_cell_result(sweep, cell, info["metrics"], info["seconds"], info["faces"],
-                                      mlflow_run_id=info.get("run_id", ""))  # fmt: skip
+        if (
+            "synthetic_only" in sweep.strategies
+            and sweep.mode == "grid"
+            and not results.is_finished(sweep, cell)
+        ):
+            results.write_cell_result(
+                sweep,
+                cell,
+                info["metrics"],
+                info["seconds"],
+                info["faces"],
+                mlflow_run_id=info.get("run_id", ""),
+            )
     return out
 
 
@@ -104,16 +140,21 @@ def synthetic_model(sweep: SweepConfig, tracking_uri: str = "none") -> str:
     return pretrain(sweep, sweep.seeds[0], tracking_uri, "")["checkpoint"]
 
 
-def translator_path(sweep: SweepConfig, n_faces: int, offset_only: bool, modes: int, base: str, model: str) -> Path:
+def translator_path(
+    sweep: SweepConfig, n_faces: int, offset_only: bool, modes: int, base: str, model: str
+) -> Path:
     """Where a re-labelling round's chain is kept under the sweep's folder: keyed by the model it was fitted on,
     the faces, the translator it is chained after (`base`) and the kind of map."""
     key = hashlib.sha1(json.dumps([model, n_faces, base, offset_only, modes]).encode()).hexdigest()[:10]
     kind = f"modes{modes}" if modes else "offset" if offset_only else "ridge"
-    return sweep.root / "translators" / f"real{'all' if n_faces == cfg.ALL_REAL else n_faces}-{kind}-{key}.npz"
+    return (
+        sweep.root / "translators" / f"real{'all' if n_faces == cfg.ALL_REAL else n_faces}-{kind}-{key}.npz"
+    )
 
 
-def fit_real_translator(sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True,
-                        modes: int = 0) -> Path:  # fmt: skip
+def fit_real_translator(
+    sweep: SweepConfig, n_faces: int, tracking_uri: str = "none", offset_only: bool = True, modes: int = 0
+) -> Path:
     """The label translator's second stage, fitted on real faces, chained after the current one: one
     re-labelling round on the sweep's synthetic shards as they are.
 

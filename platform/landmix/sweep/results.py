@@ -41,7 +41,11 @@ def _final(folder) -> dict:
 
     meta = read_meta(folder)
     faces = json.loads(Path(folder, FACES_FILE).read_text())
-    return {"metrics": _numeric(meta.get("metrics", {})), "faces": faces, "run_id": meta.get("mlflow_run_id") or ""}
+    return {
+        "metrics": _numeric(meta.get("metrics", {})),
+        "faces": faces,
+        "run_id": meta.get("mlflow_run_id") or "",
+    }
 
 
 def finished_train_run(sweep: SweepConfig, cell: Cell) -> dict | None:
@@ -57,16 +61,30 @@ def finished_train_run(sweep: SweepConfig, cell: Cell) -> dict | None:
     return final if final and REPORTED in final["metrics"] else None
 
 
-def write_cell_result(sweep: SweepConfig, cell: Cell, metrics: dict, seconds: float, faces: dict | None = None,
-                      status: str = "ok", **extra) -> None:  # fmt: skip
+def write_cell_result(
+    sweep: SweepConfig,
+    cell: Cell,
+    metrics: dict,
+    seconds: float,
+    faces: dict | None = None,
+    status: str = "ok",
+    **extra,
+) -> None:
     """Record a grid cell that is done (its final metrics, the faces it used); written last, so it means "done".
     status "stopped": a mixing ratio that ASHA stopped early (validation NME only, no test score)."""
     path = cell_result_path(sweep, cell)
     path.parent.mkdir(parents=True, exist_ok=True)
-    row = {**cell.row(), "nme": float(metrics[REPORTED]) if status == "ok" else math.nan,
-           "val_nme": float(metrics.get(METRIC, math.nan)), "seconds": seconds,
-           "epochs": int(metrics.get("epoch", -1)) + 1, "status": status, **extra,
-           "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, "faces": faces or {}}  # fmt: skip
+    row = {
+        **cell.row(),
+        "nme": float(metrics[REPORTED]) if status == "ok" else math.nan,
+        "val_nme": float(metrics.get(METRIC, math.nan)),
+        "seconds": seconds,
+        "epochs": int(metrics.get("epoch", -1)) + 1,
+        "status": status,
+        **extra,
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "faces": faces or {},
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(row, indent=1, default=float))
     tmp.replace(path)
@@ -85,8 +103,11 @@ def finished_cells(sweep: SweepConfig) -> dict[str, dict]:
 def per_face_test_errors(sweep: SweepConfig) -> dict[str, np.ndarray]:
     """run name -> each test face's NME, for every finished cell (the same faces in the same order in all)."""
     done = finished_cells(sweep)
-    return {name: np.asarray(r["faces"]["test_errors"], float) for name, r in done.items()
-            if r["status"] == "ok" and r.get("faces", {}).get("test_errors")}  # fmt: skip
+    return {
+        name: np.asarray(r["faces"]["test_errors"], float)
+        for name, r in done.items()
+        if r["status"] == "ok" and r.get("faces", {}).get("test_errors")
+    }
 
 
 def trial_rows(results) -> pd.DataFrame:
@@ -96,15 +117,17 @@ def trial_rows(results) -> pd.DataFrame:
     for r in results:
         ok = r.metrics is not None and REPORTED in r.metrics and r.error is None
         stopped = not ok and r.error is None and r.metrics is not None and METRIC in r.metrics
-        rows.append({
-            **Cell.from_dict(r.config).row(r.metrics if ok else None),
-            "nme": float(r.metrics[REPORTED]) if ok else math.nan,
-            "val_nme": float(r.metrics[METRIC]) if ok or stopped else math.nan,
-            "seconds": float(r.metrics.get("time_total_s", math.nan)) if ok else math.nan,
-            "epochs": int(r.metrics.get("training_iteration", 0)) if ok else 0,
-            "status": "ok" if ok else ("stopped" if stopped else "error" if r.error else "no metrics"),
-            "run": f"trial-{r.metrics['trial_id']}" if r.metrics and "trial_id" in r.metrics else "",
-        })  # fmt: skip
+        rows.append(
+            {
+                **Cell.from_dict(r.config).row(r.metrics if ok else None),
+                "nme": float(r.metrics[REPORTED]) if ok else math.nan,
+                "val_nme": float(r.metrics[METRIC]) if ok or stopped else math.nan,
+                "seconds": float(r.metrics.get("time_total_s", math.nan)) if ok else math.nan,
+                "epochs": int(r.metrics.get("training_iteration", 0)) if ok else 0,
+                "status": "ok" if ok else ("stopped" if stopped else "error" if r.error else "no metrics"),
+                "run": f"trial-{r.metrics['trial_id']}" if r.metrics and "trial_id" in r.metrics else "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -134,8 +157,16 @@ def grid_rows(sweep: SweepConfig, results) -> pd.DataFrame:
             row["ended_by"] = ended_by(done[cell.name])
             rows.append(row | cell.row(done[cell.name]["metrics"]) | {"run": cell.name})
         else:
-            rows.append({**cell.row(), "nme": math.nan, "seconds": math.nan, "epochs": 0,
-                         "status": errors.get(cell.name, "not run"), "run": cell.name})  # fmt: skip
+            rows.append(
+                {
+                    **cell.row(),
+                    "nme": math.nan,
+                    "seconds": math.nan,
+                    "epochs": 0,
+                    "status": errors.get(cell.name, "not run"),
+                    "run": cell.name,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -147,8 +178,12 @@ def compute_accounting(trials: pd.DataFrame, pretrain_seconds: float, n_pretrain
     trials: one row per cell (strategy, n_real, seed, seconds, status); synthetic_only rows are the pretraining
     itself (counted once, in pretrain_seconds) and label_adaptation rows the seconds of their fit."""
     if not len(trials):
-        return {"compute_trial_seconds": 0.0, "compute_pretrain_seconds": pretrain_seconds,
-                "compute_total_seconds": pretrain_seconds, "compute_naive_grid_seconds": pretrain_seconds}  # fmt: skip
+        return {
+            "compute_trial_seconds": 0.0,
+            "compute_pretrain_seconds": pretrain_seconds,
+            "compute_total_seconds": pretrain_seconds,
+            "compute_naive_grid_seconds": pretrain_seconds,
+        }
     own = trials[trials["strategy"] != "synthetic_only"]
     trial_s = float(own["seconds"].fillna(0).sum())
     per_pretrain = pretrain_seconds / n_pretrain if n_pretrain else 0.0
@@ -171,15 +206,19 @@ def compute_accounting(trials: pd.DataFrame, pretrain_seconds: float, n_pretrain
 def write_report(sweep: SweepConfig, trials, pretrained: dict[int, dict]) -> dict:
     """The comparison's files from the grid's cells (per-face test errors: bootstrap intervals), or from the
     optimising mode's trials (no per-face errors kept: intervals over seeds only)."""
-    from landmix import report
+    from landmix import report_files
 
     rows = trials.copy()
-    if "seconds" in rows and pretrained:  # compute behind each model: a derived arm's includes its pretraining
+    if (
+        "seconds" in rows and pretrained
+    ):  # compute behind each model: a derived arm's includes its pretraining
         per_seed = {seed: info["seconds"] for seed, info in pretrained.items()}
-        derived = rows["strategy"].isin(FROM_PRETRAINING) & (rows["strategy"] != "synthetic_only")  # that one is it
+        derived = rows["strategy"].isin(FROM_PRETRAINING) & (
+            rows["strategy"] != "synthetic_only"
+        )  # that one is it
         rows.loc[derived, "seconds"] += rows.loc[derived, "seed"].map(per_seed).fillna(0)
     errors = per_face_test_errors(sweep) if sweep.mode == "grid" else None
-    return report.write_report(rows, sweep.root / "report", errors=errors)
+    return report_files.write_report(rows, sweep.root / "report", errors=errors)
 
 
 def register_best(sweep: SweepConfig, ok, tracking_uri: str | None) -> dict[str, dict]:
@@ -195,16 +234,28 @@ def register_best(sweep: SweepConfig, ok, tracking_uri: str | None) -> dict[str,
         run_id = best.get("mlflow_run_id") if "mlflow_run_id" in rows else None
         if not isinstance(run_id, str) or not run_id:
             continue
-        tags = {"strategy": strategy, "n_real": int(best["n_real"]), "seed": int(best["seed"]), "cell": best["run"],
-                "val_nme": float(best["val_nme"]), "test_nme": float(best["nme"]), "sweep": sweep.name,
-                "real_shards": sweep.base.data.real_shards, "synthetic_shards": sweep.base.data.synthetic_shards,
-                "translator": sweep.translator}  # fmt: skip
+        tags = {
+            "strategy": strategy,
+            "n_real": int(best["n_real"]),
+            "seed": int(best["seed"]),
+            "cell": best["run"],
+            "val_nme": float(best["val_nme"]),
+            "test_nme": float(best["nme"]),
+            "sweep": sweep.name,
+            "real_shards": sweep.base.data.real_shards,
+            "synthetic_shards": sweep.base.data.synthetic_shards,
+            "translator": sweep.translator,
+        }
         if strategy == "mixed":
             tags["alpha"] = float(best["alpha"])
         name = tracking.registered_model_name(sweep.name, strategy)
         out[strategy] = tracking.register_model(
-            tracking_uri, name, run_id, tags=tags,
+            tracking_uri,
+            name,
+            run_id,
+            tags=tags,
             description=f"The best {strategy} model of sweep {sweep.name} by validation NME: cell {best['run']}, "
-                        f"{int(best['n_real'])} real faces, test NME {float(best['nme']) * 100:.2f} %.")  # fmt: skip
+            f"{int(best['n_real'])} real faces, test NME {float(best['nme']) * 100:.2f} %.",
+        )
         print(f"registered {name} version {out[strategy]['version']} ({best['run']})", flush=True)
     return out

@@ -1,7 +1,7 @@
 """The search: Ray Tune over the real/synthetic mix, each trial a Ray Train run, the comparison on MLflow.
 
 Ray Train V2 composition: each Tune trial function builds and runs its own `TorchTrainer`
-(`landmix.train.build_trainer`) with a `TuneReportCallback`, so per-epoch metrics reach Tune
+(`landmix.trainer.build_trainer`) with a `TuneReportCallback`, so per-epoch metrics reach Tune
 (and ASHA) while the Train run keeps its own checkpoints under a stable name.
 
 Where things go: Ray Train/Tune state under `{storage_path}/{sweep name}/{train,pretrain,tune}` (a folder,
@@ -32,8 +32,15 @@ from landmix.sweep.asha import mixing_asha, record_stopped
 from landmix.sweep.spec import METRIC, TUNED, Cell, SweepConfig, grid_cells
 
 
-def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], parent_run_id: str,
-               tracking_uri: str, train_name: str, picks: dict | None = None) -> cfg.RunSpec:  # fmt: skip
+def trial_spec(
+    sweep: SweepConfig,
+    cell: Cell,
+    pretrained: dict[int, str],
+    parent_run_id: str,
+    tracking_uri: str,
+    train_name: str,
+    picks: dict | None = None,
+) -> cfg.RunSpec:
     """The RunSpec of one trial: the base preset with the cell's strategy, n_real, alpha and seed; a cell of a
     selection method trains on the first n_real of that method's ranking for its seed (picks[(seed, method)])."""
     base = sweep.base
@@ -41,8 +48,10 @@ def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], paren
     if cell.selection != "random":
         ranking = (picks or {}).get((cell.seed, cell.selection))
         if ranking is None or len(ranking) < cell.n_real:
-            raise ValueError(f"cell {cell.name}: no ranking of {cell.n_real} faces by {cell.selection} for seed "
-                             f"{cell.seed} (landmix.sweep.selection.run_selection makes them)")  # fmt: skip
+            raise ValueError(
+                f"cell {cell.name}: no ranking of {cell.n_real} faces by {cell.selection} for seed "
+                f"{cell.seed} (landmix.sweep.selection.run_selection makes them)"
+            )
         faces = tuple(ranking[: cell.n_real])
     data = replace(
         base.data,
@@ -52,7 +61,9 @@ def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], paren
         synthetic_shards=base.data.synthetic_shards if cell.strategy in ("synthetic_only", "mixed") else "",
         n_real=cell.n_real,
         alpha=float(cell.alpha),
-        augment_strength=sweep.augment_strength if cell.augment_strength is None else float(cell.augment_strength),
+        augment_strength=sweep.augment_strength
+        if cell.augment_strength is None
+        else float(cell.augment_strength),
         pretrain_epochs=0,
         selection=cell.selection,
         real_faces=faces,
@@ -65,8 +76,14 @@ def trial_spec(sweep: SweepConfig, cell: Cell, pretrained: dict[int, str], paren
         storage_path=sweep.ray_storage("train"),
         name=train_name,
     )
-    tracking = replace(base.tracking, uri=tracking_uri, experiment=sweep.name, parent_run_id=parent_run_id,
-                       run_label=train_name, strategy_label=cell.strategy)  # fmt: skip
+    tracking = replace(
+        base.tracking,
+        uri=tracking_uri,
+        experiment=sweep.name,
+        parent_run_id=parent_run_id,
+        run_label=train_name,
+        strategy_label=cell.strategy,
+    )
     return replace(base, data=data, train=train, tracking=tracking)
 
 
@@ -84,12 +101,20 @@ def share_pools(sweep: SweepConfig):
         refs["real"] = ray.put(real)
     if d.synthetic_shards:
         refs["synthetic"] = ray.put(read_shards(d.synthetic_shards, m, synthetic=True))
-    print(f"sweep {sweep.name}: faces decoded once for every trial in {time.monotonic() - t0:.0f} s", flush=True)
+    print(
+        f"sweep {sweep.name}: faces decoded once for every trial in {time.monotonic() - t0:.0f} s", flush=True
+    )
     return refs, real
 
 
-def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id: str, tracking_uri: str,
-                  shared_pools: dict | None = None, picks: dict | None = None):  # fmt: skip
+def make_trial_fn(
+    sweep: SweepConfig,
+    pretrained: dict[int, str],
+    parent_run_id: str,
+    tracking_uri: str,
+    shared_pools: dict | None = None,
+    picks: dict | None = None,
+):
     """The Tune trial function: builds and runs its own TorchTrainer (Ray Train V2 composition).
 
     Grid cells train under their stable name (`Cell.name`), so a cell cut off by a killed driver resumes
@@ -102,19 +127,27 @@ def make_trial_fn(sweep: SweepConfig, pretrained: dict[int, str], parent_run_id:
         from ray import tune
         from ray.tune.integration.ray_train import TuneReportCallback
 
-        from landmix import train as train_lib
+        from landmix import trainer
 
         cell = Cell.from_dict(config["cell"] if grid else config)
         name = cell.name if grid else f"trial-{tune.get_context().get_trial_id()}"
         spec = trial_spec(sweep, cell, pretrained, parent_run_id, tracking_uri, name, picks)
         t0 = time.monotonic()
-        result = train_lib.build_trainer(spec, callbacks=[TuneReportCallback()], shared_pools=shared_pools).fit()
+        result = trainer.build_trainer(
+            spec, callbacks=[TuneReportCallback()], shared_pools=shared_pools
+        ).fit()
         if result.error is not None:
             raise result.error
         if grid:
             done = results.from_checkpoint(result)
-            results.write_cell_result(sweep, cell, done["metrics"], time.monotonic() - t0, done["faces"],
-                                      mlflow_run_id=done["run_id"])  # fmt: skip
+            results.write_cell_result(
+                sweep,
+                cell,
+                done["metrics"],
+                time.monotonic() - t0,
+                done["faces"],
+                mlflow_run_id=done["run_id"],
+            )
 
     return trial
 
@@ -124,10 +157,15 @@ def param_space(sweep: SweepConfig, cells: list[Cell] | None = None) -> dict:
     from ray import tune
 
     if sweep.mode == "grid":
-        return {"cell": tune.grid_search([asdict(c) for c in (grid_cells(sweep) if cells is None else cells)])}
+        return {
+            "cell": tune.grid_search([asdict(c) for c in (grid_cells(sweep) if cells is None else cells)])
+        }
     # Training strategies only (label adaptation is a fit on the synthetic-only model, a grid arm).
-    strategies = [s for s in sweep.strategies
-                  if s in cfg.STRATEGIES and (s != "synthetic_only" or sweep.budget_n_real == 0)]  # fmt: skip
+    strategies = [
+        s
+        for s in sweep.strategies
+        if s in cfg.STRATEGIES and (s != "synthetic_only" or sweep.budget_n_real == 0)
+    ]
     return {
         "strategy": tune.choice(strategies),
         "alpha": tune.uniform(0.0, 1.0),
@@ -179,15 +217,20 @@ def tuner(sweep: SweepConfig, trial_fn, cells: list[Cell] | None = None):
         exp_path = f"{sweep.ray_storage('tune')}/{name}"
         if tune.Tuner.can_restore(exp_path):
             print(f"resuming sweep from {exp_path}", flush=True)
-            return tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True,
-                                      resume_errored=True)  # fmt: skip
+            return tune.Tuner.restore(
+                exp_path, trainable=trainable, resume_unfinished=True, resume_errored=True
+            )
         tune_config = replace(
             tune_config,
             num_samples=sweep.num_samples,
             search_alg=OptunaSearch(seed=sweep.seeds[0]),
-            scheduler=ASHAScheduler(time_attr="training_iteration", max_t=sweep.base.train.epochs,
-                                    grace_period=sweep.grace_period, reduction_factor=2),
-        )  # fmt: skip
+            scheduler=ASHAScheduler(
+                time_attr="training_iteration",
+                max_t=sweep.base.train.epochs,
+                grace_period=sweep.grace_period,
+                reduction_factor=2,
+            ),
+        )
     return tune.Tuner(
         trainable,
         param_space=param_space(sweep, cells),
@@ -207,25 +250,36 @@ def run_sweep(sweep: SweepConfig) -> dict:
     sweep.root.mkdir(parents=True, exist_ok=True)
     (sweep.root / "sweep.json").write_text(json.dumps(asdict(sweep), indent=2, default=str))
     tracking_uri = tracking.resolve_uri(sweep.base.tracking.uri)
-    parent = tracking.sweep_parent_run(tracking_uri, sweep.name, sweep.root / "parent_run_id",
-                                       params={"sweep." + k: v for k, v in asdict(sweep).items() if k != "base"}
-                                       | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()})  # fmt: skip
+    parent = tracking.sweep_parent_run(
+        tracking_uri,
+        sweep.name,
+        sweep.root / "parent_run_id",
+        params={"sweep." + k: v for k, v in asdict(sweep).items() if k != "base"}
+        | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()},
+    )
     if sweep.translator and tracking_uri:
-        for path in (Path(sweep.translator), Path(sweep.translator).with_suffix(".json")):  # .json: its fit report
+        for path in (
+            Path(sweep.translator),
+            Path(sweep.translator).with_suffix(".json"),
+        ):  # .json: its fit report
             if path.exists():
                 tracking.log_file(tracking_uri, parent, path, "translator")
     shared, real = share_pools(sweep)
     pretrained = pretrain.run_pretraining(sweep, tracking_uri, parent, shared)
     if sweep.mode == "grid" and "label_adaptation" in sweep.strategies:
         adapt.run_label_adaptation(sweep, pretrained, real, tracking_uri, parent)
-    picks = selection.run_selection(sweep, pretrained, real, tracking_uri, parent) if sweep.mode == "grid" else {}
+    picks = (
+        selection.run_selection(sweep, pretrained, real, tracking_uri, parent) if sweep.mode == "grid" else {}
+    )
     del real
     checkpoints = {seed: info["checkpoint"] for seed, info in pretrained.items()}
     trial_fn = make_trial_fn(sweep, checkpoints, parent, tracking_uri, shared, picks)
     if sweep.mode == "grid":
         done = results.finished_cells(sweep)
         todo = [c for c in grid_cells(sweep) if c.name not in done and c.strategy in TUNED]
-        print(f"sweep {sweep.name}: {len(done)} cell(s) already done, {len(todo)} trial(s) to run", flush=True)
+        print(
+            f"sweep {sweep.name}: {len(done)} cell(s) already done, {len(todo)} trial(s) to run", flush=True
+        )
         tune_results = tuner(sweep, trial_fn, todo).fit() if todo else None
         record_stopped(sweep, tune_results, tracking_uri)
         trials = results.grid_rows(sweep, tune_results)
@@ -233,8 +287,12 @@ def run_sweep(sweep: SweepConfig) -> dict:
         trials = results.trial_rows(tuner(sweep, trial_fn).fit())
     pretrain_s = sum(info["seconds"] for info in pretrained.values())
     compute = results.compute_accounting(trials, pretrain_s, len(pretrained))
-    compute["sweep_wall_seconds"] = time.monotonic() - t_start  # this run of the sweep (a resumed one: its part)
-    trials.to_csv(sweep.root / "trials.csv", index=False)  # first: the trials' results outlive any report error
+    compute["sweep_wall_seconds"] = (
+        time.monotonic() - t_start
+    )  # this run of the sweep (a resumed one: its part)
+    trials.to_csv(
+        sweep.root / "trials.csv", index=False
+    )  # first: the trials' results outlive any report error
     ok = trials[trials["status"] == "ok"]
     files = results.write_report(sweep, trials, pretrained) if len(ok) else {}
     files = selection.add_to_report(sweep, files)
@@ -246,13 +304,29 @@ def run_sweep(sweep: SweepConfig) -> dict:
     description = summary
     for figure in (Path(f).name for f in files.values() if Path(f).suffix == ".png"):
         description = description.replace(f"]({figure})", f"](comparison/{figure}) (artifact)")
-    tracking.log_sweep_report(tracking_uri, parent, files, compute, n_trials=len(trials),
-                              n_failed=int((~trials["status"].isin(["ok", "stopped"])).sum()), best=best,
-                              description=description)  # fmt: skip
+    tracking.log_sweep_report(
+        tracking_uri,
+        parent,
+        files,
+        compute,
+        n_trials=len(trials),
+        n_failed=int((~trials["status"].isin(["ok", "stopped"])).sum()),
+        best=best,
+        description=description,
+    )
     registered = results.register_best(sweep, ok, tracking_uri) if sweep.mode == "grid" else {}
     failed = trials[~trials["status"].isin(["ok", "stopped"])]
     if len(failed):
-        print(f"WARNING: {len(failed)} trial(s) did not finish (run the same command again to retry them):\n"
-              f"{failed.to_string()}", flush=True)  # fmt: skip
-    return {"parent_run_id": parent, "experiment": sweep.name, "files": files, "compute": compute, "trials": trials,
-            "registered": registered}  # fmt: skip
+        print(
+            f"WARNING: {len(failed)} trial(s) did not finish (run the same command again to retry them):\n"
+            f"{failed.to_string()}",
+            flush=True,
+        )
+    return {
+        "parent_run_id": parent,
+        "experiment": sweep.name,
+        "files": files,
+        "compute": compute,
+        "trials": trials,
+        "registered": registered,
+    }

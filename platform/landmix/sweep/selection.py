@@ -25,8 +25,9 @@ from landmix.sweep.spec import SweepConfig
 FIGURE_PICKS = 50  # faces on each method's contact sheet and coverage figure
 
 
-def rank_pool(model, ids: list[str], photos: list[Path], detections: list[dict], methods, count: int,
-              seed: int) -> tuple[dict[str, list[str]], object]:  # fmt: skip
+def rank_pool(
+    model, ids: list[str], photos: list[Path], detections: list[dict], methods, count: int, seed: int
+) -> tuple[dict[str, list[str]], object]:
     """Each method's first `count` picks among the photos (one face each, named by ids) -> ({method: ids},
     the described candidates). Reads the photos, never their labels."""
     from landmix import candidates, ranking
@@ -35,8 +36,13 @@ def rank_pool(model, ids: list[str], photos: list[Path], detections: list[dict],
     return {m: [ids[i] for i in ranking.rank(cands, m, count, seed)] for m in methods}, cands
 
 
-def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, tracking_uri: str | None = None,
-                  parent_run_id: str = "") -> dict[tuple[int, str], list[str]]:  # fmt: skip
+def run_selection(
+    sweep: SweepConfig,
+    pretrained: dict[int, dict],
+    real,
+    tracking_uri: str | None = None,
+    parent_run_id: str = "",
+) -> dict[tuple[int, str], list[str]]:
     """(seed, method) -> the method's ranking of the real training pool (as many as the largest n_real below
     all), for every seed and selection method of the sweep but random; {} when the sweep has none.
     real: the sweep's decoded real Pool (its ids and photo paths are read, not its labels)."""
@@ -63,7 +69,10 @@ def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, trackin
         t0 = time.monotonic()
         known = dict(zip(ids, candidates.find_faces(photos)))
         det_file.write_text(json.dumps(known))
-        print(f"selection: faces detected in {len(ids)} training-pool photos in {time.monotonic() - t0:.0f} s", flush=True)
+        print(
+            f"selection: faces detected in {len(ids)} training-pool photos in {time.monotonic() - t0:.0f} s",
+            flush=True,
+        )
     detections = [known[i] for i in ids]
     out = {}
     for seed, info in sorted(pretrained.items()):
@@ -75,15 +84,24 @@ def run_selection(sweep: SweepConfig, pretrained: dict[int, dict], real, trackin
             with ray.train.Checkpoint(info["checkpoint"]).as_directory() as ckpt:
                 model, _ = checkpoint.load(ckpt)
             ranking, cands = rank_pool(model, ids, photos, detections, methods, count, seed)
-            saved = {"methods": ranking, "checkpoint": info["checkpoint"], "n_pool": len(ids),
-                     "no_face": [i for i, d in zip(ids, detections) if d["box"] is None],
-                     "seconds": time.monotonic() - t0}  # fmt: skip
+            saved = {
+                "methods": ranking,
+                "checkpoint": info["checkpoint"],
+                "n_pool": len(ids),
+                "no_face": [i for i, d in zip(ids, detections) if d["box"] is None],
+                "seconds": time.monotonic() - t0,
+            }
             if seed == min(pretrained):
-                figures = _figures(folder, seed, photos, cands, ids, ranking, sweep.base.data.synthetic_shards)
+                figures = _figures(
+                    folder, seed, photos, cands, ids, ranking, sweep.base.data.synthetic_shards
+                )
                 saved |= {"figures": [str(p) for p in figures[0]], "coverage_gaps": figures[1]}
             picks_file.write_text(json.dumps(saved, indent=1))
-            print(f"selection seed {seed}: {len(ids)} training-pool photos ranked by {', '.join(methods)} "
-                  f"({len(saved['no_face'])} with no face found: ranked last) in {saved['seconds']:.0f} s", flush=True)
+            print(
+                f"selection seed {seed}: {len(ids)} training-pool photos ranked by {', '.join(methods)} "
+                f"({len(saved['no_face'])} with no face found: ranked last) in {saved['seconds']:.0f} s",
+                flush=True,
+            )
         if tracking_uri:  # the picks and figures are artifacts of the sweep's parent run (again on a re-run)
             for path in [picks_file, *map(Path, saved.get("figures", []))]:
                 tracking.log_file(tracking_uri, parent_run_id, path, "selection")
@@ -101,8 +119,15 @@ def _figures(folder: Path, seed: int, photos, cands, ids, ranking, synthetic_sha
     for m, picked in ranking.items():
         idx = [pos[i] for i in picked[:FIGURE_PICKS]]
         paths.append(select.contact_sheet(photos, cands, idx, folder / f"{m}-s{seed}-sheet.png"))
-        paths.append(select.plot_coverage(cands, idx, folder / f"{m}-s{seed}-coverage.png", syn,
-                                          f"{m}: first {len(idx)} of {len(ids)} training-pool photos, seed {seed}"))
+        paths.append(
+            select.plot_coverage(
+                cands,
+                idx,
+                folder / f"{m}-s{seed}-coverage.png",
+                syn,
+                f"{m}: first {len(idx)} of {len(ids)} training-pool photos, seed {seed}",
+            )
+        )
     gaps = descriptors.coverage_gaps(cands.descriptors, syn) if syn is not None else []
     return paths, gaps
 
@@ -110,17 +135,24 @@ def _figures(folder: Path, seed: int, photos, cands, ids, ranking, synthetic_sha
 def add_to_report(sweep: SweepConfig, files: dict[str, Path]) -> dict[str, Path]:
     """Put the first seed's pick sheets and coverage figures beside the report and under its selection table,
     with the synthetic set's coverage gaps (the generator's to-do list); returns files with them added."""
-    saved = sorted((sweep.root / "selection").glob("picks-s*.json"), key=lambda p: int(p.stem.split("-s")[-1]))
+    saved = sorted(
+        (sweep.root / "selection").glob("picks-s*.json"), key=lambda p: int(p.stem.split("-s")[-1])
+    )
     if not saved or "summary_md" not in files:
         return files
     first = json.loads(saved[0].read_text())
     seed = saved[0].stem.split("-s")[-1]
-    lines = ["", f"### The picks and where they lie (seed {seed}'s model, each method's first picks, up to "
-             f"{FIGURE_PICKS})", "",
-             f"{first['n_pool']} training-pool photos, {len(first['no_face'])} with no face found by the detector "
-             "(ranked after the others by every method but random). Sheets: the model's crop and predicted points, "
-             "captioned with the pick's rank and its disagreement; figures: the pool (grey), the picks (red) and the "
-             "synthetic faces (blue) in pose, expression and the model's appearance space.", ""]  # fmt: skip
+    lines = [
+        "",
+        f"### The picks and where they lie (seed {seed}'s model, each method's first picks, up to "
+        f"{FIGURE_PICKS})",
+        "",
+        f"{first['n_pool']} training-pool photos, {len(first['no_face'])} with no face found by the detector "
+        "(ranked after the others by every method but random). Sheets: the model's crop and predicted points, "
+        "captioned with the pick's rank and its disagreement; figures: the pool (grey), the picks (red) and the "
+        "synthetic faces (blue) in pose, expression and the model's appearance space.",
+        "",
+    ]
     report_dir = Path(files["summary_md"]).parent
     for path in map(Path, first.get("figures", [])):
         if path.exists():
@@ -129,15 +161,24 @@ def add_to_report(sweep: SweepConfig, files: dict[str, Path]) -> dict[str, Path]
             lines += [f"![{path.stem}]({path.name})", ""]
     gaps = first.get("coverage_gaps")
     if gaps:
-        lines += ["Coverage gaps of the synthetic faces (bins of the pool's predicted shapes that the generator "
-                  "rarely makes; `landmix.descriptors.coverage_gaps`):", "",
-                  "| descriptor | bin | share of the pool | share of the synthetic faces |", "|---|---|---|---|"]
-        lines += [f"| {g['descriptor']} | {g['bin'][0]:g} to {g['bin'][1]:g} | {g['pool_share']:.1%} | "
-                  f"{g['synthetic_share']:.1%} |" for g in gaps]  # fmt: skip
+        lines += [
+            "Coverage gaps of the synthetic faces (bins of the pool's predicted shapes that the generator "
+            "rarely makes; `landmix.descriptors.coverage_gaps`):",
+            "",
+            "| descriptor | bin | share of the pool | share of the synthetic faces |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {g['descriptor']} | {g['bin'][0]:g} to {g['bin'][1]:g} | {g['pool_share']:.1%} | "
+            f"{g['synthetic_share']:.1%} |"
+            for g in gaps
+        ]
     elif gaps is not None:
-        lines += ["No coverage gap in pose or expression: every bin of the descriptors (yaw, pitch, roll, mouth and "
-                  "eye opening) that holds at least 2 % of the pool's faces holds at least 2 % of the synthetic "
-                  "faces too (`landmix.descriptors.coverage_gaps`)."]  # fmt: skip
+        lines += [
+            "No coverage gap in pose or expression: every bin of the descriptors (yaw, pitch, roll, mouth and "
+            "eye opening) that holds at least 2 % of the pool's faces holds at least 2 % of the synthetic "
+            "faces too (`landmix.descriptors.coverage_gaps`)."
+        ]
     summary = Path(files["summary_md"])
     summary.write_text(summary.read_text() + "\n".join(lines) + "\n")
     return files

@@ -22,12 +22,24 @@ from landmix import config as cfg
 from landmix import settings
 
 N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, cfg.ALL_REAL)
-STRATEGIES = cfg.STRATEGIES + ("label_adaptation",)  # the study's arms: the training strategies + label adaptation
-TUNED = ("real_only", "mixed", "pretrain_finetune")  # the arms whose cells are Tune trials (a training run each)
-FROM_PRETRAINING = ("synthetic_only", "label_adaptation", "pretrain_finetune")  # need the seed's synthetic model
+STRATEGIES = cfg.STRATEGIES + (
+    "label_adaptation",
+)  # the study's arms: the training strategies + label adaptation
+TUNED = (
+    "real_only",
+    "mixed",
+    "pretrain_finetune",
+)  # the arms whose cells are Tune trials (a training run each)
+FROM_PRETRAINING = (
+    "synthetic_only",
+    "label_adaptation",
+    "pretrain_finetune",
+)  # need the seed's synthetic model
 SELECTION_ARMS = ("real_only", "pretrain_finetune")  # the arms a selection method picks real faces for
 METRIC = "val_nme"  # what Tune selects and stops trials on: NME on the validation faces, never the test faces
-REPORTED = "test_nme"  # what the report compares: NME on the held-out test faces, scored once per finished trial
+REPORTED = (
+    "test_nme"  # what the report compares: NME on the held-out test faces, scored once per finished trial
+)
 
 
 @dataclass(frozen=True)
@@ -64,9 +76,13 @@ class Cell:
     def row(self, metrics: dict | None = None) -> dict:
         """The cell as a report row. With its metrics, n_real = ALL_REAL becomes the number of real faces it
         trained on (`n_real_faces`), which the report plots and interpolates; alpha is NaN unless mixed."""
-        out = {"strategy": self.strategy, "n_real": self.n_real, "seed": self.seed,
-               "alpha": float(self.alpha) if self.strategy == "mixed" else math.nan,
-               "selection": self.selection}  # fmt: skip
+        out = {
+            "strategy": self.strategy,
+            "n_real": self.n_real,
+            "seed": self.seed,
+            "alpha": float(self.alpha) if self.strategy == "mixed" else math.nan,
+            "selection": self.selection,
+        }
         out |= {k: getattr(self, k) for k in ("lr", "augment_strength") if getattr(self, k) is not None}
         if metrics and self.n_real == cfg.ALL_REAL:
             out["n_real"] = int(metrics.get("n_real_faces", cfg.ALL_REAL))
@@ -110,9 +126,15 @@ class SweepConfig:
     storage_path: str = field(default_factory=settings.storage_path)
     base: cfg.RunSpec = field(default_factory=cfg.cpu)
     max_concurrent_trials: int = 0  # 0 = from the cluster's CPUs/GPUs
-    translator: str = ""  # the .npz that translated the synthetic labels (logged on the parent run); "" = fixed
-    translator_real_faces: int = 0  # real training faces the translator's real-fitted stage saw (0 = no such stage)
-    generator_version: str = ""  # the embedded generator's version behind the generated faces (logged; "" = none)
+    translator: str = (
+        ""  # the .npz that translated the synthetic labels (logged on the parent run); "" = fixed
+    )
+    translator_real_faces: int = (
+        0  # real training faces the translator's real-fitted stage saw (0 = no such stage)
+    )
+    generator_version: str = (
+        ""  # the embedded generator's version behind the generated faces (logged; "" = none)
+    )
 
     def __post_init__(self):
         if self.mode not in ("grid", "optimize"):
@@ -124,10 +146,14 @@ class SweepConfig:
             if s not in cfg.SELECTIONS:
                 raise ValueError(f"sweep.selections has {s!r}; allowed: {list(cfg.SELECTIONS)}")
         if "random" not in self.selections:
-            raise ValueError("sweep.selections must hold 'random': every selection method is measured against it")
+            raise ValueError(
+                "sweep.selections must hold 'random': every selection method is measured against it"
+            )
         for n in self.n_real:
             if n not in N_REAL_CHOICES:
-                raise ValueError(f"sweep.n_real has {n}; allowed: {list(N_REAL_CHOICES)} ({cfg.ALL_REAL} = all)")
+                raise ValueError(
+                    f"sweep.n_real has {n}; allowed: {list(N_REAL_CHOICES)} ({cfg.ALL_REAL} = all)"
+                )
 
     @property
     def root(self) -> Path:
@@ -167,8 +193,11 @@ def grid_cells(sweep: SweepConfig) -> list[Cell]:
                 alphas = sweep.alphas if strategy == "mixed" else (0.0,)
                 cells += [Cell(strategy, n_real=n, alpha=a, seed=seed) for a in alphas]
                 if strategy in SELECTION_ARMS and n != cfg.ALL_REAL:  # picking all faces is no choice
-                    cells += [Cell(strategy, n_real=n, seed=seed, selection=m) for m in sweep.selections
-                              if m != "random"]  # fmt: skip
+                    cells += [
+                        Cell(strategy, n_real=n, seed=seed, selection=m)
+                        for m in sweep.selections
+                        if m != "random"
+                    ]
     return cells
 
 
@@ -179,14 +208,23 @@ def smoke(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
     base = cfg.smoke()
     base = replace(
         base,
-        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
-                     synthetic_shards=synthetic_shards or base.data.synthetic_shards),
+        data=replace(
+            base.data,
+            real_shards=real_shards or base.data.real_shards,
+            synthetic_shards=synthetic_shards or base.data.synthetic_shards,
+        ),
         train=replace(base.train, num_workers=1, epochs=2),
-    )  # fmt: skip
+    )
     return SweepConfig(
-        name="landmix-smoke", n_real=(10, 50), alphas=(0.25, 0.75), seeds=(0,), pretrain_epochs=1, grace_period=1,
-        base=base, storage_path=storage_path or settings.storage_path(),
-    )  # fmt: skip
+        name="landmix-smoke",
+        n_real=(10, 50),
+        alphas=(0.25, 0.75),
+        seeds=(0,),
+        pretrain_epochs=1,
+        grace_period=1,
+        base=base,
+        storage_path=storage_path or settings.storage_path(),
+    )
 
 
 # The study's generated faces (beside the FaceSynthetics renders found in the shared data): as many as the
@@ -206,19 +244,39 @@ def study(real_shards: str = "", synthetic_shards: str = "", storage_path: str |
     base = replace(
         base,
         model=model,
-        data=replace(base.data, real_shards=real_shards or cfg.real_shards(model),
-                     synthetic_shards=synthetic_shards or cfg.synthetic_shards(model), samples_per_epoch=1024),
-        train=replace(base.train, num_workers=1, cpus_per_worker=1, epochs=400, time_budget_s=150, patience=4,
-                      name="landmix-study"),
-    )  # fmt: skip
+        data=replace(
+            base.data,
+            real_shards=real_shards or cfg.real_shards(model),
+            synthetic_shards=synthetic_shards or cfg.synthetic_shards(model),
+            samples_per_epoch=1024,
+        ),
+        train=replace(
+            base.train,
+            num_workers=1,
+            cpus_per_worker=1,
+            epochs=400,
+            time_budget_s=150,
+            patience=4,
+            name="landmix-study",
+        ),
+    )
     return SweepConfig(
-        name="landmix-study", n_real=(10, 50, 250, cfg.ALL_REAL), alphas=(0.25, 0.5, 0.75), seeds=(0, 1, 2),
-        pretrain_epochs=400, pretrain_budget_s=300, pretrain_cpus_per_worker=2, grace_period=4, base=base,
+        name="landmix-study",
+        n_real=(10, 50, 250, cfg.ALL_REAL),
+        alphas=(0.25, 0.5, 0.75),
+        seeds=(0, 1, 2),
+        pretrain_epochs=400,
+        pretrain_budget_s=300,
+        pretrain_cpus_per_worker=2,
+        grace_period=4,
+        base=base,
         storage_path=storage_path or settings.storage_path(),
-    )  # fmt: skip
+    )
 
 
-def study_cluster(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+def study_cluster(
+    real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None
+) -> SweepConfig:
     """The same study at full size on a GPU cluster (`ray job submit ... --preset study-cluster`): the
     real-baseline's model at 160 px, one GPU per trial, and budgets in epochs, not seconds (the same steps on
     any machine): at most 60 epochs of 4096 samples, early stopping after 8 without improvement; each seed's
@@ -226,16 +284,37 @@ def study_cluster(real_shards: str = "", synthetic_shards: str = "", storage_pat
     base = cfg.real_baseline()
     base = replace(
         base,
-        data=replace(base.data, real_shards=real_shards or base.data.real_shards,
-                     synthetic_shards=synthetic_shards or cfg.synthetic_shards(base.model), samples_per_epoch=4096),
-        train=replace(base.train, num_workers=1, use_gpu=True, cpus_per_worker=4, epochs=60, time_budget_s=0,
-                      patience=8, name="landmix-study-cluster"),
-    )  # fmt: skip
-    return replace(study(storage_path=storage_path), name="landmix-study-cluster", base=base, pretrain_epochs=60,
-                   pretrain_budget_s=0, pretrain_cpus_per_worker=0, grace_period=6)  # fmt: skip
+        data=replace(
+            base.data,
+            real_shards=real_shards or base.data.real_shards,
+            synthetic_shards=synthetic_shards or cfg.synthetic_shards(base.model),
+            samples_per_epoch=4096,
+        ),
+        train=replace(
+            base.train,
+            num_workers=1,
+            use_gpu=True,
+            cpus_per_worker=4,
+            epochs=60,
+            time_budget_s=0,
+            patience=8,
+            name="landmix-study-cluster",
+        ),
+    )
+    return replace(
+        study(storage_path=storage_path),
+        name="landmix-study-cluster",
+        base=base,
+        pretrain_epochs=60,
+        pretrain_budget_s=0,
+        pretrain_cpus_per_worker=0,
+        grace_period=6,
+    )
 
 
-def study_selection(real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None) -> SweepConfig:
+def study_selection(
+    real_shards: str = "", synthetic_shards: str = "", storage_path: str | None = None
+) -> SweepConfig:
     """Which real faces to label (issue 14's arm of the study), sized for one session on 2 cores: real only and
     pretraining + fine-tuning on n_real {10, 50, 250} faces picked by each selection method (cfg.SELECTIONS),
     3 seeds, with random picks at all faces too (the top of the equivalence curve) and the synthetic-only
@@ -246,9 +325,17 @@ def study_selection(real_shards: str = "", synthetic_shards: str = "", storage_p
     epochs, crowding changes the time, not the result). docs/results/selection.md has its measured time."""
     s = study(real_shards, synthetic_shards, storage_path)
     base = replace(s.base, train=replace(s.base.train, epochs=14, time_budget_s=0, name="landmix-selection"))
-    return replace(s, name="landmix-selection", strategies=("real_only", "synthetic_only", "pretrain_finetune"),
-                   n_real=(10, 50, 250, cfg.ALL_REAL), selections=cfg.SELECTIONS, base=base, pretrain_epochs=16,
-                   pretrain_budget_s=0, max_concurrent_trials=4)  # fmt: skip
+    return replace(
+        s,
+        name="landmix-selection",
+        strategies=("real_only", "synthetic_only", "pretrain_finetune"),
+        n_real=(10, 50, 250, cfg.ALL_REAL),
+        selections=cfg.SELECTIONS,
+        base=base,
+        pretrain_epochs=16,
+        pretrain_budget_s=0,
+        max_concurrent_trials=4,
+    )
 
 
 PRESETS = {"smoke": smoke, "study": study, "study-cluster": study_cluster, "study-selection": study_selection}

@@ -38,5 +38,20 @@ from landmix.translate.translator import (
     table_matrix,
 )
 
-__all__ = ["FIXED_TABLES", "FORMAT_VERSION", "OFFSET_ONLY", "RIDGE_ALPHAS", "Chain", "Translator", "align", "chain",
-           "fit", "fixed", "in_words", "load", "load_or_fixed", "mean_shape", "table_matrix"]  # fmt: skip
+__all__ = [
+    "FIXED_TABLES",
+    "FORMAT_VERSION",
+    "OFFSET_ONLY",
+    "RIDGE_ALPHAS",
+    "Chain",
+    "Translator",
+    "align",
+    "chain",
+    "fit",
+    "fixed",
+    "in_words",
+    "load",
+    "load_or_fixed",
+    "mean_shape",
+    "table_matrix",
+]

@@ -47,7 +47,14 @@ def _ridge_path(x: np.ndarray, r: np.ndarray, alphas) -> list[tuple[np.ndarray, 
     return out
 
 
-RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # the ridge penalties `fit` chooses among by cross-validation
+RIDGE_ALPHAS = (
+    1e-4,
+    1e-3,
+    1e-2,
+    1e-1,
+    1.0,
+    10.0,
+)  # the ridge penalties `fit` chooses among by cross-validation
 OFFSET_ONLY = (math.inf,)  # as `alphas`: an infinite penalty leaves the per-point offset alone
 
 
@@ -86,7 +93,9 @@ def fit(
     resid = (yn - np.einsum("ij,njk->nik", base, xn)).reshape(len(yn), -1)
     if modes:  # the ridge reads (feats - mean) @ project: the first `modes` principal components, (D, modes)
         if not 0 < modes < feats.shape[1]:
-            raise ValueError(f"modes={modes}: use 1 .. {feats.shape[1] - 1} principal components of the source shapes")
+            raise ValueError(
+                f"modes={modes}: use 1 .. {feats.shape[1] - 1} principal components of the source shapes"
+            )
         mean = feats.mean(0)
         project = np.linalg.svd(feats - mean, full_matrices=False)[2][:modes].T
         feats = (feats - mean) @ project

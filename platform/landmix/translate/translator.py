@@ -88,11 +88,18 @@ class Translator:
         return out[0] if single else out
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("base", "ref", "weight", "bias") if getattr(self, k) is not None}
+        return {
+            k: getattr(self, k) for k in ("base", "ref", "weight", "bias") if getattr(self, k) is not None
+        }
 
     def _meta(self) -> dict:
-        return {"format": FORMAT_VERSION, "src": self.src.name, "dst": self.dst.name, "alpha": self.alpha,
-                "version": self.version}  # fmt: skip
+        return {
+            "format": FORMAT_VERSION,
+            "src": self.src.name,
+            "dst": self.dst.name,
+            "alpha": self.alpha,
+            "version": self.version,
+        }
 
     def save(self, path) -> Path:
         """Write the versioned .npz artifact (log it with landmix.tracking); returns the path."""
@@ -102,7 +109,9 @@ class Translator:
     def _from(cls, meta: dict, arrays: dict, path) -> Translator:
         tr = cls(get_scheme(meta["src"]), get_scheme(meta["dst"]), alpha=meta["alpha"], **arrays)
         if tr.version != meta["version"]:
-            raise ValueError(f"{path}: parameters do not match version {meta['version']}; the file is damaged")
+            raise ValueError(
+                f"{path}: parameters do not match version {meta['version']}; the file is damaged"
+            )
         return tr
 
     @classmethod
@@ -110,7 +119,9 @@ class Translator:
         """Read a single-stage artifact written by `save` (`landmix.translate.load` reads chains too)."""
         tr = load(path)
         if not isinstance(tr, cls):
-            raise ValueError(f"{path} holds a chain of {len(tr.stages)} translators; read it with translate.load")
+            raise ValueError(
+                f"{path} holds a chain of {len(tr.stages)} translators; read it with translate.load"
+            )
         return tr
 
 
@@ -134,7 +145,9 @@ class Chain:
             raise ValueError("a translator chain needs at least one stage")
         for a, b in zip(self.stages, self.stages[1:]):
             if a.dst != b.src:
-                raise ValueError(f"cannot chain {a.src.name} -> {a.dst.name} with {b.src.name} -> {b.dst.name}")
+                raise ValueError(
+                    f"cannot chain {a.src.name} -> {a.dst.name} with {b.src.name} -> {b.dst.name}"
+                )
 
     src = property(lambda self: self.stages[0].src)
     dst = property(lambda self: self.stages[-1].dst)
@@ -156,8 +169,14 @@ class Chain:
         for i, stage in enumerate(self.stages):
             metas.append(stage._meta())
             arrays |= {f"s{i}_{k}": v for k, v in stage._arrays().items()}
-        meta = {"format": FORMAT_VERSION, "kind": self.kind, "src": self.src.name, "dst": self.dst.name,
-                "stages": metas, "version": self.version}  # fmt: skip
+        meta = {
+            "format": FORMAT_VERSION,
+            "kind": self.kind,
+            "src": self.src.name,
+            "dst": self.dst.name,
+            "stages": metas,
+            "version": self.version,
+        }
         return _write_npz(path, meta, arrays)
 
 
