@@ -59,6 +59,7 @@ from landmix import (  # noqa: E402
     config,
     domain_gap,
     pool,
+    presets,
     records,
     relabel,
     settings,
@@ -87,7 +88,7 @@ def synthetic_only_spec(
 ) -> config.RunSpec:
     """The detector recipe (real-baseline) trained on synthetic faces only: for a fixed number of epochs at
     image_size, or (converge) exactly as the preset trains on real faces (160 px, its 18-minute budget)."""
-    base = config.real_baseline()
+    base = presets.real_baseline()
     model = base.model if converge else replace(base.model, image_size=image_size)
     train_cfg = base.train if converge else replace(base.train, epochs=epochs, time_budget_s=0)
     return replace(
@@ -216,8 +217,8 @@ def train_look(args, name: str, look: tuple[str, ...], row: dict, translator: st
     if budget in row:
         return budget, run
     t0 = time.perf_counter()
-    image_size = config.real_baseline().model.image_size if args.converge else args.image_size
-    size = config.shard_size(replace(config.real_baseline().model, image_size=image_size))
+    image_size = presets.real_baseline().model.image_size if args.converge else args.image_size
+    size = config.shard_size(replace(presets.real_baseline().model, image_size=image_size))
     inputs = build_inputs(
         work=args.work,
         n_generated=args.n,
@@ -344,7 +345,7 @@ def final_checkpoint(run_folder: Path) -> Path:
 def run_checkpoint(figures: dict, run: str) -> str:
     """A trained row's checkpoint: as recorded, else (rows from before it was) the run's final one."""
     return figures.get("checkpoint") or str(
-        final_checkpoint(Path(config.real_baseline().train.storage_path, run))
+        final_checkpoint(Path(presets.real_baseline().train.storage_path, run))
     )
 
 

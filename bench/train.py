@@ -78,7 +78,7 @@ def recipes(args) -> None:
     import ray
 
     from landmix import config as C
-    from landmix import settings, train, trainer
+    from landmix import presets, settings, train, trainer
     from landmix.inputs import build_real
     from landmix.models import DECODE_RADIUS
 
@@ -98,9 +98,9 @@ def recipes(args) -> None:
                     }
                 )
                 sections["tracking"] = {"uri": "none"}
-                spec = C.preset("real-baseline", **sections)
+                spec = presets.preset("real-baseline", **sections)
                 shards, _, _ = build_real(settings.PROJECT_ROOT / "out", crop_size=C.shard_size(spec.model))
-                spec = C.preset("real-baseline", data={"real_shards": str(shards)}, **sections)
+                spec = presets.preset("real-baseline", data={"real_shards": str(shards)}, **sections)
                 rec = records.new_record(
                     "train",
                     "recipe",
@@ -209,19 +209,18 @@ def pipeline(args) -> None:
     import pyarrow.parquet as pq
     import torch
 
-    from landmix import config as C
-    from landmix import crops, mixing
+    from landmix import crops, mixing, presets
     from landmix.augment import make_augmenter
     from landmix.losses import landmark_loss
     from landmix.models import create_model
     from landmix.pool import batches, read_pool, shard_folder
 
     torch.set_num_threads(args.threads)
-    spec = C.real_baseline()
+    spec = presets.real_baseline()
     if args.image_size:
-        spec = C.preset("real-baseline", model={"image_size": args.image_size})
+        spec = presets.preset("real-baseline", model={"image_size": args.image_size})
     m, d, t = spec.model, spec.data, spec.train
-    folder = shard_folder(args.real or C.real_shards(m))
+    folder = shard_folder(args.real or presets.real_shards(m))
     table_batches = [b.to_pydict() for b in pq.read_table(folder).to_batches(256)]
     t0 = time.perf_counter()
     pool = read_pool([{k: np.asarray(v, dtype=object) for k, v in b.items()} for b in table_batches], m)

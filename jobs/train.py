@@ -1,4 +1,4 @@
-"""Train a landmark detector with Ray Train from a preset (landmix.train, presets in landmix.config).
+"""Train a landmark detector with Ray Train from a preset (landmix.train, presets in landmix.presets).
 
 Locally (starts a local Ray; MLflow where $MLFLOW_TRACKING_URI points, e.g. sqlite:////abs/out/mlflow.db):
 

@@ -68,10 +68,10 @@ def checkpoint(tmp_path):
     import torch
 
     from landmix import checkpoint as ckpt_io
-    from landmix import config
+    from landmix import config, presets
     from landmix.models import create_model
 
-    spec = config.smoke()
+    spec = presets.smoke()
     spec = config.RunSpec(
         model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
         data=spec.data,

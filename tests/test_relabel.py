@@ -21,7 +21,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
-from landmix import checkpoint, cli, config, metrics, mixing, relabel, translate  # noqa: E402
+from landmix import (  # noqa: E402
+    checkpoint,
+    cli,
+    config,
+    metrics,
+    mixing,
+    presets,  # noqa: E402
+    relabel,
+    translate,
+)
 from landmix.models import create_model  # noqa: E402
 from landmix.pool import read_pool  # noqa: E402
 from landmix.schemes import IBUG68, SYNTH70  # noqa: E402
@@ -42,7 +51,7 @@ def _checkpoint(folder: Path, real_folder: Path, synthetic_shards: str = "") -> 
     mean = pool.model_inputs(SIZE)[1].mean(0)  # the mean face in model-input pixels
     centre = mean.mean(0)
     mean[:17] = centre + (mean[:17] - centre) * 1.3  # the model's wider jaw
-    spec = config.smoke()
+    spec = presets.smoke()
     spec = config.RunSpec(
         model=model_cfg,
         data=config.DataConfig(

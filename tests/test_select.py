@@ -166,11 +166,11 @@ def heatmap_checkpoint(tmp_path):
     import torch
 
     from landmix import checkpoint as ckpt_io
-    from landmix import config
+    from landmix import config, presets
     from landmix.models import create_model
 
     torch.manual_seed(0)
-    spec = config.smoke()
+    spec = presets.smoke()
     spec = config.RunSpec(model=config.ModelConfig(width=8, image_size=64), data=spec.data, train=spec.train)
     model = create_model(spec.model)
     folder = tmp_path / "checkpoint"

@@ -17,7 +17,7 @@ import torch
 
 from landmix import checkpoint as ckpt_io
 from landmix import config as C
-from landmix import evaluate, mixing, pool, schedule, tracking, train, train_command, trainer
+from landmix import evaluate, mixing, pool, presets, schedule, tracking, train, train_command, trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _shards  # noqa: E402
@@ -41,7 +41,7 @@ def _spec(tmp_path, name, **sections) -> C.RunSpec:
         "name": f"{name}-{time.time_ns()}",
         **sections["train"],
     }
-    return C.preset("smoke", **sections)
+    return presets.preset("smoke", **sections)
 
 
 # ----------------------------------------------------------------------------------------- unit
@@ -97,7 +97,7 @@ def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively(
     )
     assert train.training_precision(C.TrainConfig(precision="auto")) == ("bf16" if native else "fp32")
     for preset in ("real-baseline", "cpu", "gpu"):  # the presets that train for real ask for it where it pays
-        assert C.preset(preset).train.precision == "auto"
+        assert presets.preset(preset).train.precision == "auto"
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -130,7 +130,7 @@ def test_cli_overrides_build_a_uniquely_named_spec():
     )
     assert spec.train.epochs == 3 and spec.model.head == "simcc" and spec.data.real_shards == "/x"
     assert spec.train.name.startswith("real-baseline-") and spec.train.time_budget_s == 0
-    base = C.real_baseline().train  # the preset's cores, shared among the workers asked for
+    base = presets.real_baseline().train  # the preset's cores, shared among the workers asked for
     assert spec.train.num_workers * spec.train.cpus_per_worker == base.num_workers * base.cpus_per_worker
 
 
@@ -258,8 +258,8 @@ def test_the_gpu_preset_runs_one_epoch_on_cpu(ray_cluster, shards, tmp_path):
     """The GPU preset's model (ResNet-50 at 256 px, the real-baseline's head and crop) and loop, one short
     epoch on one CPU worker: what a cluster run does first, checked where no GPU is."""
     real, syn = shards
-    base = C.gpu()
-    spec = C.preset(
+    base = presets.gpu()
+    spec = presets.preset(
         "gpu",
         data={"real_shards": real, "synthetic_shards": syn, "samples_per_epoch": 4},
         train={
@@ -313,7 +313,7 @@ TWO_NODES = textwrap.dedent("""
         Path(trace, f"rank{rank}").write_text(ray.get_runtime_context().get_node_id())
         train.train_loop_per_worker(config)
 
-    spec = C.preset("smoke", data={"real_shards": real}, train={
+    spec = presets.preset("smoke", data={"real_shards": real}, train={
         "storage_path": storage, "name": "two-nodes", "placement_strategy": "STRICT_SPREAD", "epochs": 1},
         tracking={"uri": "none"})
     result = trainer.fit(spec, train_fn=killing(loop, 0, marker))  # rank 1 dies after the last epoch's report

@@ -5,8 +5,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from landmix import config as C
-from landmix import crops, tracking, train_tracking
+from landmix import crops, presets, tracking, train_tracking
 from landmix.pool import Pool
 
 
@@ -17,7 +16,9 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
     pq.write_table(
         pa.table({"translator_version": ["ridge-1"]}), tmp_path / "syn" / "shards" / "part-00000.parquet"
     )
-    spec = C.preset("smoke", tracking={"uri": uri, "experiment": "landmix-test"}, train={"name": "run-a"})
+    spec = presets.preset(
+        "smoke", tracking={"uri": uri, "experiment": "landmix-test"}, train={"name": "run-a"}
+    )
     folders = {"real": "", "synthetic": str(tmp_path / "syn")}
     tracker = train_tracking.start_run(spec, folders, "fp32")
     c = crops.context_size(spec.model.image_size)
@@ -58,4 +59,4 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
 
 def test_no_uri_means_no_tracking(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert train_tracking.start_run(C.smoke(), {"real": "", "synthetic": ""}, "fp32") is None
+    assert train_tracking.start_run(presets.smoke(), {"real": "", "synthetic": ""}, "fp32") is None

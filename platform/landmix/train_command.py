@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from landmix import config as C
-from landmix import settings
+from landmix import presets, settings
 from landmix.inputs import build_inputs, build_real
 from landmix.trainer import fit
 
@@ -27,7 +27,7 @@ from landmix.trainer import fit
 def add_arguments(parser) -> None:
     """`landmix train`'s flags: a preset and the fields a user overrides most."""
     parser.add_argument(
-        "--preset", default="smoke", choices=sorted(C.PRESETS), help="run preset (landmix.config)"
+        "--preset", default="smoke", choices=sorted(presets.PRESETS), help="run preset (landmix.presets)"
     )
     parser.add_argument(
         "--out", default="", help="folder for the final checkpoint (OUT/checkpoint) and config"
@@ -67,10 +67,10 @@ def spec_from_args(args) -> C.RunSpec:
         if value != unset:
             train[key] = value
     if args.workers and "num_workers" in train:  # the preset's cores, shared among the workers asked for
-        base = C.preset(args.preset).train
+        base = presets.preset(args.preset).train
         train["cpus_per_worker"] = max(1.0, base.num_workers * base.cpus_per_worker / args.workers)
     model = {k: v for k, v in (("head", args.head), ("backbone", args.backbone)) if v}
-    return C.preset(args.preset, model=model, data=data, train=train)
+    return presets.preset(args.preset, model=model, data=data, train=train)
 
 
 def with_inputs(spec: C.RunSpec, given: dict) -> C.RunSpec:

@@ -1,6 +1,6 @@
-"""Ray Tune over the real/synthetic mix, in six parts:
+"""Ray Tune over the real/synthetic mix, in these parts:
 
-- `landmix.sweep.spec`: what a sweep is (`SweepConfig`, its cells `Cell`, the `smoke` and `study` presets);
+- `landmix.sweep.spec`: what a sweep is (`SweepConfig`, its cells `Cell`); `landmix.sweep.presets`: `smoke`, `study`, ...;
 - `landmix.sweep.search`: the search space, the trial function (each trial its own Ray Train run), the
   Tuner and `run_sweep`;
 - `landmix.sweep.asha`: early stopping among the grid's mixing ratios, and the stopped trials' records;
@@ -14,20 +14,10 @@
     sweep.run_sweep(sweep.study(real_shards=..., synthetic_shards=...))
 """
 
+from landmix.sweep.presets import PRESETS, STUDY_GENERATED, smoke, study
 from landmix.sweep.pretrain import fit_real_translator, synthetic_model, translator_path
 from landmix.sweep.search import run_sweep
-from landmix.sweep.spec import (
-    METRIC,
-    PRESETS,
-    REPORTED,
-    STRATEGIES,
-    STUDY_GENERATED,
-    Cell,
-    SweepConfig,
-    grid_cells,
-    smoke,
-    study,
-)
+from landmix.sweep.spec import METRIC, REPORTED, STRATEGIES, Cell, SweepConfig, grid_cells
 
 __all__ = [
     "METRIC",
