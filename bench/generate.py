@@ -34,13 +34,7 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 from landmix import records  # noqa: E402
 from landmix.generate import FaceConfig, generator_version, make_sample  # noqa: E402
 from landmix.generate.face3d import LOOK  # noqa: E402
-from landmix.generate.job import (  # noqa: E402
-    GenerateConfig,
-    add_look_argument,
-    encode_sample,
-    generate,
-    write_sample,
-)
+from landmix.generate.job import GenerateConfig, add_look_argument, encode_sample, generate, write_sample  # noqa: E402
 
 
 def _tree(root: int) -> set[int]:

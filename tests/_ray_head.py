@@ -56,9 +56,8 @@ class RayHead:
     """
 
     def __init__(self, env: dict[str, str], num_cpus: int = 4):
-        self.temp = Path(
-            tempfile.mkdtemp(prefix="lmx-head-", dir="/tmp")
-        )  # short: Ray's socket paths are limited
+        # short: Ray's socket paths are limited
+        self.temp = Path(tempfile.mkdtemp(prefix="lmx-head-", dir="/tmp"))
         self.dashboard = f"http://127.0.0.1:{(dash := free_port())}"
         # The dashboard and job API listen on loopback; GCS and raylet take this node's own address (Ray
         # resolves a loopback --node-ip-address to it), which never leaves the machine either.

@@ -48,6 +48,7 @@ def test_relabel_rounds_follow_the_chain_not_the_key_order(ablation):
         "accuracy_synthetic_ci": [0.7, 0.8],
         "auc": 0.85,
     }
+    # another --translator run: not a round
     row = {
         "look": ["a"],
         "generator_version": "gx",
@@ -56,7 +57,7 @@ def test_relabel_rounds_follow_the_chain_not_the_key_order(ablation):
         "converge": run(0.0601, relabelled_with="t/0.npz"),
         "converge_chain-aaa": run(0.0492, translator="t/0.npz", relabelled_with="t/1.npz"),
         "converge_chain-zzz": run(0.0700, translator="t/other.npz"),
-    }  # another --translator run: not a round
+    }
     assert [b for b, _ in ablation.relabel_rounds(row)] == [
         "converge",
         "converge_chain-aaa",

@@ -94,9 +94,8 @@ def test_prepare_nonexistent_manifest(capsys, tmp_path):
 
 
 def test_train_invalid_setting(capsys):
-    line = one_line(
-        capsys, "train", "--workers", "-1"
-    )  # 0 means "the preset's"; -1 is refused by TrainConfig
+    # 0 means "the preset's"; -1 is refused by TrainConfig
+    line = one_line(capsys, "train", "--workers", "-1")
     assert "train.num_workers=-1 must be >= 1" in line
 
 

@@ -79,9 +79,8 @@ def test_onprem_yaml_passes_rays_own_schema(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_network)
     prepared = prepare_config(_onprem())
     validate_config(prepared)
-    assert (
-        prepared["provider"]["type"] == "local" and "docker" not in _onprem()
-    )  # SSH and a virtualenv, no Docker
+    # SSH and a virtualenv, no Docker
+    assert prepared["provider"]["type"] == "local" and "docker" not in _onprem()
     assert prepared["head_node_type"] == "local.cluster.node"
     # The file has a worker entry to fill in (a GPU box), and Ray keeps every listed worker running.
     (worker,) = prepared["provider"]["worker_ips"]

@@ -113,9 +113,8 @@ def _pip_conf() -> str:
         [str(BIN / "python"), "-m", "pip", "config", "list"], capture_output=True, text=True
     )
     sections: dict[str, dict[str, str]] = {}
-    lines = sorted(
-        done.stdout.splitlines(), key=lambda line: line.startswith(":env:")
-    )  # PIP_* win, as in pip
+    # PIP_* win, as in pip
+    lines = sorted(done.stdout.splitlines(), key=lambda line: line.startswith(":env:"))
     for line in lines:
         m = re.match(r"^([^.=]*)\.([\w-]+)=(.*)$", line)
         if m:
@@ -142,9 +141,8 @@ def _make_user(key_pub: str) -> pwd.struct_passwd:
             check=True,
         )
         pw = pwd.getpwnam(USER)
-    _kill(
-        _user_pids(pw.pw_uid)
-    )  # what an earlier run that was killed mid-way left (the user runs nothing else)
+    # what an earlier run that was killed mid-way left (the user runs nothing else)
+    _kill(_user_pids(pw.pw_uid))
     # No password, and not locked either: sshd without PAM refuses a locked ("!") account even with a key.
     subprocess.run(["usermod", "-p", "*", USER], check=True)
     home = Path(pw.pw_dir)
@@ -382,9 +380,8 @@ def machine(tmp_path_factory):
         user_hash, name_hash = (
             hashlib.sha256(s.encode()).hexdigest()[:10] for s in (getpass.getuser(), name)
         )
-        shutil.rmtree(
-            f"/tmp/ray_ssh_{user_hash}/{name_hash}", ignore_errors=True
-        )  # Ray's SSH control sockets
+        # Ray's SSH control sockets
+        shutil.rmtree(f"/tmp/ray_ssh_{user_hash}/{name_hash}", ignore_errors=True)
         try:
             os.rmdir(f"/tmp/ray_ssh_{user_hash}")  # only if no other cluster of this user has sockets there
         except OSError:

@@ -37,9 +37,8 @@ def test_image_stats_read_noise_spectrum_and_colour():
     flat = np.full((8, 128, 128, 3), 120, np.uint8)
     noisy = np.clip(flat + np.random.default_rng(0).normal(0, 6, flat.shape), 0, 255).astype(np.uint8)
     s = image_stats.image_stats(noisy)
-    assert np.allclose(
-        s["noise"], 6 * np.sqrt(0.299**2 + 0.587**2 + 0.114**2), rtol=0.15
-    )  # luma of iid noise
+    # luma of iid noise
+    assert np.allclose(s["noise"], 6 * np.sqrt(0.299**2 + 0.587**2 + 0.114**2), rtol=0.15)
     assert abs(np.median(s["spectral_slope"])) < 0.3  # white noise: a flat spectrum
     smooth = image_stats.image_stats(_noise_crops(8, 40, 1, size=128, smooth=2.0))
     assert np.all(smooth["spectral_slope"] < -1.5) and np.all(smooth["high_freq"] < s["high_freq"])

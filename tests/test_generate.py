@@ -65,9 +65,8 @@ def test_pupils_sit_on_the_drawn_eyes_and_nose_tip_on_the_nose():
         if abs(f.yaw) < 20 and abs(f.pitch) < 15:
             noses += 1
             noses_ok += s.seg[y[30], x[30]] in (SEG["nose"], SEG["glasses"], SEG["ignore"])
-    for i in range(
-        25
-    ):  # at 384 px the iris is wide enough to sample: the pupil pixel is darker than the sclera
+    # at 384 px the iris is wide enough to sample: the pupil pixel is darker than the sclera
+    for i in range(25):
         s = make_sample(2, i, 384)
         if abs(s.face.yaw) < 30 and min(s.face.eye_open) > 0.8:
             for p, cls in ((68, SEG["eye_l"]), (69, SEG["eye_r"])):
@@ -85,9 +84,8 @@ def test_round_paths_pass_through_their_points_and_keep_the_corners():
     eye = np.array([[0, 0], [3, -2], [7, -2], [10, 0], [7, 1.5], [3, 1.5]], np.float32)  # corners 0 and 3
     path = rounded_path(eye[:4], per_edge=4)
     assert len(path) == 13 and np.allclose(path[::4], eye[:4], atol=1e-5)  # every point kept, ends included
-    assert path[1:4, 1].max() < 0 and np.all(
-        np.diff(path[:, 0]) > 0
-    )  # a lid: above the corners' line, no loop
+    # a lid: above the corners' line, no loop
+    assert path[1:4, 1].max() < 0 and np.all(np.diff(path[:, 0]) > 0)
     closed = rounded_between_corners(eye, (0, 3), per_edge=4)
     assert len(closed) == 24 and np.allclose(closed[::4], eye, atol=1e-5)
 
@@ -262,9 +260,8 @@ def round_edges(flat) -> np.ndarray:
     band = cv2.dilate(
         lines([flat.face.outline, p[36:42], p[42:48], p[48:60], p[60:68]]), np.ones((7, 7), np.uint8)
     )
-    reach = int(
-        np.ceil(1.3 * 5.5 * flat.face.px_per_mm)
-    )  # a brow is drawn down to 1.2 of its thickness (<= 5.5 mm)
+    # a brow is drawn down to 1.2 of its thickness (<= 5.5 mm)
+    reach = int(np.ceil(1.3 * 5.5 * flat.face.px_per_mm))
     brows = cv2.dilate(lines([p[17:22], p[22:27]]), np.ones((2 * reach + 1, 7), np.uint8))
     return (band > 0) | (brows > 0)
 
@@ -382,9 +379,8 @@ def test_head_pose_spread_is_the_fit_of_the_real_training_faces(shared_data, mon
         FaceConfig(pose="real").yaw_sigma == shipped["sd_deg"]["yaw"]
         and FaceConfig(yaw_sigma=3.0).yaw_sigma == 3.0
     )
-    assert (
-        FaceConfig().yaw_sigma == 30.0
-    )  # the default stays wide: the fitted spread did not help at convergence
+    # the default stays wide: the fitted spread did not help at convergence
+    assert FaceConfig().yaw_sigma == 30.0
     # the real faces turn less than the hand-set spread drew (yaw 30 degrees), and the estimate's noise is removed
     assert refit["sd_deg"]["yaw"] < 22 and refit["sd_deg"]["yaw"] < refit["real_estimate_sd_deg"]["yaw"]
     # the generated faces, estimated the same way, spread as the real ones do: yaw and roll within 10 %, pitch at
@@ -441,9 +437,8 @@ def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
     with pytest.raises(ValueError, match="light_softness"):
         FaceConfig(light_softness=1.5)
     prior = shape_prior.load()
-    monkeypatch.setattr(
-        shape_prior, "load", lambda: {**prior, "light_softness": None}
-    )  # a file from before the fit
+    # a file from before the fit
+    monkeypatch.setattr(shape_prior, "load", lambda: {**prior, "light_softness": None})
     with pytest.raises(RuntimeError, match="landmix.generate.light_prior"):
         FaceConfig()
     assert FaceConfig(light_softness=0.0).light_softness == 0.0  # a given softness needs no fit
@@ -452,9 +447,8 @@ def test_light_softness_is_the_fit_of_the_real_photos(shared_data, monkeypatch):
 def test_the_light_fit_says_which_photo_it_cannot_read(shared_data, tmp_path):
     from landmix.generate import light_prior
 
-    for pts in sorted((shared_data / "300w" / "afw").glob("*.pts"))[
-        :30
-    ]:  # the labels kept, the photos broken
+    # the labels kept, the photos broken
+    for pts in sorted((shared_data / "300w" / "afw").glob("*.pts"))[:30]:
         shutil.copy(pts, tmp_path / pts.name)
         (tmp_path / pts.with_suffix(".jpg").name).write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="OpenCV cannot decode .*landmix ingest"):
@@ -474,9 +468,8 @@ def test_generated_frontal_faces_have_the_real_mean_shape_and_closed_lips():
     assert abs(jaw_width(aligned).mean() / jaw_width(mean) - 1) < 0.03
     gap = aligned[:, [65, 66, 67], 1].mean(1) - aligned[:, [61, 62, 63], 1].mean(1)
     # inner lips never cross (beyond what a few degrees of pose and perspective make of closed lips); many closed
-    assert (
-        gap.min() > -0.01 and (np.abs(gap) < 0.005).mean() > 0.3
-    )  # real: 42 %; the Gaussian modes alone: 18 %
+    # real: 42 %; the Gaussian modes alone: 18 %
+    assert gap.min() > -0.01 and (np.abs(gap) < 0.005).mean() > 0.3
     assert np.mean([f.mouth_open > 0.3 for f in faces]) > 0.05  # and some open enough to show teeth
 
 
@@ -496,9 +489,8 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
         same = ~round_edges(flat)
         assert np.array_equal(feat.seg[same], flat.seg[same]) and (feat.seg != flat.seg).any()
         at = lambda a, xy: a[int(round(xy[1])), int(round(xy[0]))]  # noqa: E731
-        lines = features.feature_lines(
-            steps.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True
-        )  # as drawn
+        # as drawn
+        lines = features.feature_lines(steps.step_rngs(sample_rng(6, i))["features"], face, lips_closed=True)
         mid = (p[62] + p[66]) / 2
 
         def near(a, xy):
@@ -506,15 +498,13 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
                 int(round(xy[1])) - 1 : int(round(xy[1])) + 2, int(round(xy[0])) - 1 : int(round(xy[0])) + 2
             ]
 
-        assert (
-            near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)
-        )  # the lips meet on a line, not on the lips
+        # the lips meet on a line, not on the lips
+        assert near(lines, mid).max() > 0.2 > at(lines, (mid + p[51]) / 2)
         assert at(lines, (p[19] + p[24]) / 2 - face.down * 15 * mm) < 0.05  # nothing on the forehead
         # the lips' colour changes too; the skin's does not (skin in both: the lips and lids are drawn round)
         skin = np.isin(flat.seg, [SEG["skin"], SEG["nose"]]) & np.isin(feat.seg, [SEG["skin"], SEG["nose"]])
-        lids = [
-            np.round(flat.annotator[k : k + 4]).astype(np.int32) for k in (36, 42)
-        ]  # the dark line, drawn round
+        # the dark line, drawn round
+        lids = [np.round(flat.annotator[k : k + 4]).astype(np.int32) for k in (36, 42)]
         off_lids = (
             cv2.dilate(cv2.polylines(np.zeros_like(flat.seg), lids, False, 1), np.ones((5, 5), np.uint8)) == 0
         )
@@ -534,9 +524,8 @@ def test_features_step_darkens_the_folds_and_lights_the_eyes():
 def test_features_step_lights_the_neck_as_photos_show_it():
     from landmix.generate import light, look
 
-    def under_chin(
-        s,
-    ):  # the light just under the chin over the cheeks' (photos: 0.78, median of 400 300-W faces)
+    # the light just under the chin over the cheeks' (photos: 0.78, median of 400 300-W faces)
+    def under_chin(s):
         p, img = s.annotator, s.image.astype(np.float32)
         iod, down = np.linalg.norm(p[45] - p[36]), s.face.down
 
@@ -580,9 +569,8 @@ def test_hair_strands_and_occluders_are_marked_in_the_facesynthetics_classes():
         assert (flat.seg == hair.seg).all()  # the step draws, the mask stays
         seen |= set(np.unique(hair.seg).tolist())
         drawn = np.abs(flat.image.astype(int) - hair.image.astype(int)).max(2) > 8
-        under = (
-            cv2.dilate(np.isin(hair.seg, strands).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-        )  # lens blur
+        # lens blur
+        under = cv2.dilate(np.isin(hair.seg, strands).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         assert not (drawn & ~under).any(), i
         with_strands += drawn.any()
     assert with_strands >= 18  # most faces: bald heads with faint brows show none

@@ -19,9 +19,8 @@ from landmix.generate.look import STEPS
 def test_version_format_default_look_and_cache():
     v = generator_version()
     assert v.startswith("g") and len(v) == 11 and int(v[1:], 16) >= 0
-    assert (
-        v == generator_version(FaceConfig().look) == generator_version(list(STEPS))
-    )  # a list after a Ray hop
+    # a list after a Ray hop
+    assert v == generator_version(FaceConfig().look) == generator_version(list(STEPS))
     assert generator_version(()) != v  # the flat drawing
     assert version_module.probe_digest.cache_info().currsize >= 2  # cached per look: drawn once per process
 

@@ -80,9 +80,8 @@ def test_a_selection_trains_on_its_picks_and_never_on_held_out_faces():
     picks = tuple(split.train[-5:])
     data = DataConfig(real_shards="/r", n_real=5, selection="coverage", real_faces=picks)
     assert mixing.picked(split, data) == list(picks)
-    assert (
-        mixing.picked(split, DataConfig(real_shards="/r", n_real=5)) == split.train[:5]
-    )  # random: the order
+    # random: the order
+    assert mixing.picked(split, DataConfig(real_shards="/r", n_real=5)) == split.train[:5]
     leak = DataConfig(
         real_shards="/r", n_real=5, selection="coverage", real_faces=picks[:4] + (split.test[0],)
     )

@@ -69,9 +69,8 @@ def test_offset_decode_averages_the_votes_of_the_cells_around_the_best_one():
     assert torch.allclose(offset_decode(scores, offsets, 4)[0, 0], want, atol=1e-4)
     offsets[0, 0::2, 5, 9] = 0.0  # the left cell now says x = 9.5 cells: the mean moves by a quarter of that
     assert torch.allclose(offset_decode(scores, offsets, 4)[0, 0], want - torch.tensor([0.8, 0.0]), atol=1e-4)
-    assert torch.allclose(
-        offset_decode(scores, offsets, 4, radius=0)[0, 0], want, atol=1e-4
-    )  # the best cell only
+    # the best cell only
+    assert torch.allclose(offset_decode(scores, offsets, 4, radius=0)[0, 0], want, atol=1e-4)
     scores[0, :, 0, 0] = 30.0  # a best cell in the corner: the window's cells outside the map do not vote
     assert torch.allclose(offset_decode(scores, offsets, 4)[0, 0], torch.tensor([1.5, 1.5]), atol=1e-3)
 

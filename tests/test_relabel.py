@@ -145,12 +145,13 @@ def test_fit_translator_command_chains_after_the_translator_that_labelled_the_mo
     assert report["base"] == [str(tmp_path / "generated.npz")]
     np.testing.assert_allclose(tr(x), tr.stages[1](generated(x)), atol=1e-4)
 
+    # not a checkpoint folder: says so
     assert (
         cli.main(
             ["fit-translator", "--checkpoint", str(tmp_path), "--real-shards", str(real), "--out", str(out)]
         )
         == 2
-    )  # not a checkpoint folder: says so
+    )
 
     # --modes: the offset plus a map of the predicted shape's first principal components, chained the same way
     assert (
@@ -236,9 +237,8 @@ def test_a_prediction_translator_is_applied_by_eval_and_refused_for_labels(real,
     before, after = (json.loads(p.read_text()) for p in (plain, translated))
     assert after["translator"] == tr.version and before["translator"] == ""
     assert after["summary"]["nme"] < before["summary"]["nme"], (before["summary"], after["summary"])
-    with pytest.raises(
-        ValueError, match="ibug68 -> ibug68"
-    ):  # made for predictions, not for synthetic labels
+    # made for predictions, not for synthetic labels
+    with pytest.raises(ValueError, match="ibug68 -> ibug68"):
         translate.load_or_fixed(out)
 
 
@@ -258,16 +258,14 @@ def test_label_adaptation_fits_on_the_first_n_training_faces_and_only_scores_the
     data = config.DataConfig(real_shards="/r")
     split = real_split(ids, data)
     fit = relabel.adapt_outputs(pred, gt, ids, 20, data)
-    assert fit["faces"]["train"] == mixing.real_subset(
-        split.train, 20, data.split_seed
-    )  # an n_real = 20 run's faces
+    # an n_real = 20 run's faces
+    assert fit["faces"]["train"] == mixing.real_subset(split.train, 20, data.split_seed)
     assert fit["faces"]["val"] == split.val and fit["faces"]["test"] == split.test
     assert not set(fit["faces"]["test"]) & (set(fit["faces"]["train"]) | set(fit["faces"]["val"]))
     pos = {i: k for k, i in enumerate(ids)}
     test_idx = [pos[i] for i in split.test]
-    assert (
-        fit["test_errors"].mean() < metrics.nme(pred[test_idx], gt[test_idx]).mean()
-    )  # the offset is learnt
+    # the offset is learnt
+    assert fit["test_errors"].mean() < metrics.nme(pred[test_idx], gt[test_idx]).mean()
     # Changing the test faces' labels changes their scores and nothing else: not the map, not its choice.
     moved = gt.copy()
     moved[test_idx] += 25.0
@@ -287,9 +285,8 @@ def test_rounds_chain_one_map_per_round_after_the_labels_the_model_trained_on(re
     """relabel.rounds as jobs/tune_mix.py --translator-rounds calls it: train(translator) returns the checkpoint
     of a model trained on those labels, out(translator, checkpoint) names the round's chain; each round's map is
     chained after the translator its model trained on, and a round whose file exists is not fitted again."""
-    ckpt = _checkpoint(
-        tmp_path / "ckpt", real
-    )  # its synthetic shards: none, so the first base is the fixed table
+    # its synthetic shards: none, so the first base is the fixed table
+    ckpt = _checkpoint(tmp_path / "ckpt", real)
     trained, named = [], []
 
     def train(translator: str) -> str:

@@ -226,9 +226,8 @@ def test_write_report_files(tmp_path):
     summary = pd.read_csv(paths["summary_csv"])
     assert summary["seeds"].eq(3).all()
     assert summary.set_index("strategy").loc["mixed", "alpha_chosen"] == "0.5, 0.5, 0.5"
-    assert set(summary.loc[summary["strategy"] == "real_only", "ended_by"]) == {
-        "budget 3"
-    }  # 3 seeds, none converged
+    # 3 seeds, none converged
+    assert set(summary.loc[summary["strategy"] == "real_only", "ended_by"]) == {"budget 3"}
     assert len(pd.read_csv(paths["trials_csv"])) == len(df)
     assert len(pd.read_csv(paths["mixing_csv"])) == 7
 
@@ -302,9 +301,8 @@ def test_selection_table_and_verdict_choose_the_method_on_validation():
     assert set(table["strategy"]) == {"real_only", "pretrain_finetune"}
     at50 = table[(table["strategy"] == "pretrain_finetune") & (table["n_real"] == 50)].set_index("method")
     assert at50.loc["coverage", "worth"] > 50 and at50.loc["coverage", "worth_lo"] > 50  # 0.8 x random at 50
-    assert (
-        at50.loc["uncertainty", "worth_hi"] < 50 and at50.loc["uncertainty", "diff_lo"] > 0
-    )  # worse than random
+    # worse than random
+    assert at50.loc["uncertainty", "worth_hi"] < 50 and at50.loc["uncertainty", "diff_lo"] > 0
     assert at50.loc["coverage", "seeds"] == 3
     text, chosen = selection_report.verdict(table)
     assert chosen == "coverage" and "selection beats random here" in text
@@ -318,9 +316,8 @@ def test_write_report_keeps_the_arms_comparison_on_random_picks(tmp_path):
     paths = report_files.write_report(df, tmp_path, errors, n_boot=200)
     summary = pd.read_csv(paths["summary_csv"])
     at50 = summary[(summary["strategy"] == "pretrain_finetune") & (summary["n_real"] == 50)]
-    assert at50["nme_mean"].iloc[0] == pytest.approx(
-        0.048, rel=0.1
-    )  # random's 0.8 x 0.060, not coverage's mix
+    # random's 0.8 x 0.060, not coverage's mix
+    assert at50["nme_mean"].iloc[0] == pytest.approx(0.048, rel=0.1)
     assert len(pd.read_csv(paths["trials_csv"])) == len(df)  # every trial is listed
     text = paths["summary_md"].read_text()
     assert "## Which real faces to label" in text and "selection_nme.png" in text

@@ -18,15 +18,8 @@ import yaml
 from landmix import mlflow_server
 
 ROOT = Path(__file__).resolve().parents[1]
-UNAUTHENTICATED_PORTS = {
-    8265,
-    10001,
-    6379,
-    5000,
-    8076,
-    52365,
-    8080,
-}  # dashboard/jobs, client, GCS, MLflow, ...
+# dashboard/jobs, client, GCS, MLflow, ...
+UNAUTHENTICATED_PORTS = {8265, 10001, 6379, 5000, 8076, 52365, 8080}
 WORLD = {"0.0.0.0/0", "::/0"}
 
 

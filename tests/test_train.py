@@ -80,9 +80,8 @@ def test_the_plan_keeps_the_best_epoch_and_stops_on_patience_or_budget():
     budget.after_epoch(1, 3.0, 0.4)
     budget.after_epoch(2, 3.0, 0.3)
     assert budget.stop_reason == "budget" and budget.best_epoch == 2
-    assert schedule.Plan(C.TrainConfig(epochs=1)).after_epoch(
-        0, 1.0, None
-    )  # no validation faces: keep the last
+    # no validation faces: keep the last
+    assert schedule.Plan(C.TrainConfig(epochs=1)).after_epoch(0, 1.0, None)
 
 
 def test_precision_auto_is_bf16_on_a_gpu_and_on_a_cpu_that_computes_it_natively():

@@ -189,9 +189,8 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     client = MlflowClient(s["uri"])
     exp = client.get_experiment_by_name(s["name"])
     (parent,) = client.search_runs([exp.experiment_id], filter_string="tags.`landmix.role` = 'sweep'")
-    assert (
-        parent.info.run_id == (s["root"] / "parent_run_id").read_text().strip()
-    )  # one parent across resumes
+    # one parent across resumes
+    assert parent.info.run_id == (s["root"] / "parent_run_id").read_text().strip()
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_failed_trials"] == 0
     assert parent.data.metrics["compute_naive_grid_seconds"] > parent.data.metrics["compute_total_seconds"]
     children = tracking.child_runs(s["uri"], parent.info.run_id)
@@ -208,9 +207,8 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
             assert run.info.status == "KILLED" and run.data.tags["landmix.stop_reason"] == "asha", name
             continue
         assert run.info.status == "FINISHED", name
-        if name.startswith(
-            "label_adaptation"
-        ):  # no training run: a fit on the seed's synthetic model's outputs
+        # no training run: a fit on the seed's synthetic model's outputs
+        if name.startswith("label_adaptation"):
             assert {"n_real", "translator.kind"} <= set(run.data.params) and "test_nme" in run.data.metrics
             assert {"translator.npz", "model.pt"} <= {
                 Path(a.path).name
@@ -236,9 +234,8 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     shown = {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert COMPARISON <= shown, shown
     local = Path(client.download_artifacts(parent.info.run_id, "comparison/summary.md")).read_text()
-    assert local.startswith(
-        (s["root"] / "report" / "verdict.md").read_text().strip()
-    )  # the verdict comes first
+    # the verdict comes first
+    assert local.startswith((s["root"] / "report" / "verdict.md").read_text().strip())
     for arm in ("real only", "data adaptation", "label adaptation", "mixing", "pretraining + fine-tuning"):
         assert arm in local, arm
     report = client.download_artifacts(parent.info.run_id, "comparison/trials.csv")
@@ -314,9 +311,10 @@ def test_mlflow_ui_lists_the_sweep_parent_and_children_with_nme(submitted_sweep,
     parent = next(r.info.run_name for r in runs if r.data.tags.get("landmix.role") == "sweep")
     shot = tmp_path / "mlflow_ui.png"
     shown = check_runs_page(s["uri"], exp.experiment_id, parent, CELL_RUNS, shot, metric="val_nme")
+    # the UI rounds for display
     assert {n: shown[n] for n in [parent, *CELL_RUNS]} == pytest.approx(
         {n: logged[n] for n in [parent, *CELL_RUNS]}, rel=1e-2
-    )  # the UI rounds for display
+    )
     assert shot.stat().st_size > 10_000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "mlflow_ui.png").write_bytes(shot.read_bytes())

@@ -75,14 +75,13 @@ def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, 
     pts = predict.landmarks(model, image, [calibration.model_box(box, scale)], passes)[0]
     x0, y0, side = crops.box_for(pts, scale)
     none = np.zeros((0, 2), np.float32)
-    cx, cy = (
-        x0 + side / 2,
-        y0 + side / 2,
-    )  # each variant: the crop moved by (dx, dy) sides, scaled about its centre
+    # each variant: the crop moved by (dx, dy) sides, scaled about its centre
+    cx, cy = (x0 + side / 2, y0 + side / 2)
+    # integers: crops.crop_image cuts whole pixels
     boxes = [
         (round(cx + (dx - k / 2) * side), round(cy + (dy - k / 2) * side), round(k * side))
         for dx, dy, k in VARIANTS
-    ]  # integers: crops.crop_image cuts whole pixels
+    ]
     batch = np.stack([crops.crop_image(image, none, b, size)[0] for b in boxes])
     plain = checkpoint.predict(model, batch, flip=False)
     mirrored = flip_points(checkpoint.predict(model, batch[:, :, ::-1], flip=False), size, IBUG68)

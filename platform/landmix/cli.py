@@ -39,10 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("landmix.generate.job", "render procedural synthetic faces in the FaceSynthetics layout"),
     "inspect": ("landmix.inspect", "draw contact sheets and label-spread figures for a manifest"),
     "prepare": ("landmix.prepare", "crop, translate and shard manifests into training-ready Parquet"),
-    "fit-translator": (
-        "landmix.relabel",
-        "fit the real-face label translation on a synthetic-trained model",
-    ),
+    "fit-translator": ("landmix.relabel", "fit the real-face label translation on a synthetic-trained model"),
     "train": ("landmix.train_command", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),

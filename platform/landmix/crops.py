@@ -77,9 +77,8 @@ CONTEXT = 1.5
 
 def context_size(image_size: int) -> int:
     """Side in pixels of a training face's decoded crop: the model-input crop and its surround."""
-    return (
-        int(round(image_size * CONTEXT / 2)) * 2
-    )  # even, so the model-input crop sits exactly in its centre
+    # even, so the model-input crop sits exactly in its centre
+    return int(round(image_size * CONTEXT / 2)) * 2
 
 
 def input_crop(

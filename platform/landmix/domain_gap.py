@@ -127,9 +127,8 @@ class GapConfig:
     out: Path  # folder for gap.json, gap.md, gap.png
     sources: tuple[str, ...] = SOURCES
     real: Path = Path()  # a 300-W folder; default: the shared faces ($LANDMIX_DATA_ROOT/300w)
-    facesynthetics: Path = (
-        Path()
-    )  # default: the shared FaceSynthetics renders ($LANDMIX_DATA_ROOT/facesynthetics_100)
+    # default: the shared FaceSynthetics renders ($LANDMIX_DATA_ROOT/facesynthetics_100)
+    facesynthetics: Path = Path()
     n: int = 100  # crops per class in each repeat (the 100 shared FaceSynthetics renders set the default)
     repeats: int = 2  # fresh real draws (and fresh generated faces) per repeat; the figures pool them
     size: int = 112  # crop side in pixels

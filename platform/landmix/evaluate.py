@@ -42,10 +42,8 @@ from landmix.schemes import IBUG68
 from landmix.sources.faces import SPLITS, list_faces, split_faces
 from landmix.translate import load_or_fixed
 
-BOXES = (
-    "gt",
-    "detector",
-)  # each face's crop from its ground-truth landmark box, or (also) from the face detector
+# each face's crop from its ground-truth landmark box, or (also) from the face detector
+BOXES = ("gt", "detector")
 
 
 def crop_face(image: np.ndarray, pts: np.ndarray, size: int, scale: float):
@@ -94,9 +92,8 @@ def evaluate(
     from landmix import checkpoint
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    output_tr = (
-        load_or_fixed(translator, IBUG68, IBUG68) if translator else None
-    )  # a wrong file fails before the work
+    # a wrong file fails before the work
+    output_tr = load_or_fixed(translator, IBUG68, IBUG68) if translator else None
     if boxes not in BOXES:
         raise ValueError(f"boxes={boxes!r}: choose one of {BOXES}")
     calibration = detect.BoxCalibration.load() if boxes == "detector" else None

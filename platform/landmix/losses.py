@@ -37,9 +37,8 @@ def offset_loss(scores: torch.Tensor, offsets: torch.Tensor, pts: torch.Tensor, 
     ij[..., 0].clamp_(0, w - 1)
     ij[..., 1].clamp_(0, h - 1)
     idx = ij[..., 1] * w + ij[..., 0]  # (B, K)
-    score_loss = F.cross_entropy(
-        scores.float().flatten(2).transpose(1, 2), idx
-    )  # (B, HW, K) logits vs (B, K)
+    # (B, HW, K) logits vs (B, K)
+    score_loss = F.cross_entropy(scores.float().flatten(2).transpose(1, 2), idx)
     off = offsets.float().view(b, k, 2, h * w).gather(3, idx[:, :, None, None].expand(b, k, 2, 1)).squeeze(-1)
     off_loss = F.l1_loss(off, cell - ij.float() - 0.5)
     return score_loss + OFFSET_WEIGHT * off_loss

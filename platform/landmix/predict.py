@@ -142,9 +142,8 @@ def predict_photos(
     predictions.json holds."""
     from landmix import checkpoint
 
-    model, _ = checkpoint.load(
-        checkpoint_folder
-    )  # a clear error before any work where it is not a checkpoint
+    # a clear error before any work where it is not a checkpoint
+    model, _ = checkpoint.load(checkpoint_folder)
     calibration = calibration or detect.BoxCalibration.load()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

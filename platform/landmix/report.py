@@ -27,13 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from landmix.bootstrap import (
-    CELL,
-    Bootstrap,
-    equivalent_real_faces,
-    equivalent_real_faces_batch,
-    interval,
-)
+from landmix.bootstrap import CELL, Bootstrap, equivalent_real_faces, equivalent_real_faces_batch, interval
 
 REAL_ONLY, MIXED, PRETRAIN = "real_only", "mixed", "pretrain_finetune"
 # The seed study's five arms, in the order tables and the figure list them: long names for the figure legend

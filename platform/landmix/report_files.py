@@ -160,9 +160,8 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     everything = df
-    if selection_report.has_selection(
-        df
-    ):  # the arms' comparison is on random picks; selection has its section
+    # the arms' comparison is on random picks; selection has its section
+    if selection_report.has_selection(df):
         df = df[df["selection"].fillna("random") == "random"]
     selected = select_mixing(df)
     if selected.empty:

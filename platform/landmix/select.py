@@ -101,9 +101,8 @@ def plot_coverage(
     axes[0].set_title("pose (from the predicted points)", fontsize=9)
     axes[1].set_title("expression", fontsize=9)
     axes[1].set_xlim(-0.05, 1.0)
-    axes[1].set_ylim(
-        0.0, 1.0
-    )  # a few labels of closed or turned-away eyes run far above; the bulk is below 0.6
+    # a few labels of closed or turned-away eyes run far above; the bulk is below 0.6
+    axes[1].set_ylim(0.0, 1.0)
     axes[0].legend(fontsize=7, loc="upper right")
     emb = cands.embedding[ok]
     if len(emb) >= 2:

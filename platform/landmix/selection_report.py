@@ -150,9 +150,8 @@ def plot(table: pd.DataFrame, path) -> Path:
     fig, axes = plt.subplots(1, len(arms), figsize=(5.5 * len(arms), 4), squeeze=False)
     for ax, arm in zip(axes[0], arms):
         for k, (m, rows) in enumerate(table[table["strategy"] == arm].groupby("method", sort=False)):
-            x = rows["n_real"].to_numpy() * (
-                1 + 0.03 * (k - 1.5)
-            )  # a little apart, so the bars do not overlap
+            # a little apart, so the bars do not overlap
+            x = rows["n_real"].to_numpy() * (1 + 0.03 * (k - 1.5))
             y = rows["nme_mean"].to_numpy() * 100
             err = np.abs(np.vstack([rows["nme_lo"], rows["nme_hi"]]) * 100 - y)
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=m, ls="-" if m == RANDOM else "--")

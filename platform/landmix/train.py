@@ -113,9 +113,8 @@ def train_loop_per_worker(config: dict) -> None:
         real_train = real.take(mixing.picked(split, d))
         val, test = real.take(split.val), real.take(split.test)
     syn = empty_pool(m)
-    if (
-        d.synthetic_shards and "synthetic" in shared
-    ):  # every rank its own equal share, as streaming_split does
+    # every rank its own equal share, as streaming_split does
+    if d.synthetic_shards and "synthetic" in shared:
         syn = ray.get(shared["synthetic"])
         syn = syn.take([syn.ids[i] for i in mixing.rank_slice(len(syn), rank, world)]) if world > 1 else syn
     elif d.synthetic_shards:
@@ -208,12 +207,13 @@ def train_loop_per_worker(config: dict) -> None:
             if plan.after_epoch(epoch, time.perf_counter() - t0, v and v["nme"]):
                 best_state = {k: x.detach().cpu().clone() for k, x in kept.state_dict().items()}
             report |= {f"val_{k}": v[k] for k in ("nme", "fr@10", "auc@10")} if v else {}
+            # seconds of training so far, validation included
             report |= {
                 "best_epoch": plan.best_epoch,
                 "planned_epochs": plan.planned,
                 "stop_reason": plan.stop_reason,
                 "train_s": plan.elapsed,
-            }  # seconds of training so far, validation included
+            }
             decision = plan.state()
         plan = Plan(t, _share(decision, rank, world))
         with tempfile.TemporaryDirectory() as folder:
@@ -222,9 +222,8 @@ def train_loop_per_worker(config: dict) -> None:
                 if plan.stop_reason and len(test):  # the test faces, once, with the best weights
                     test_result = _test_scores(spec, best_state, test, device)
                     report |= _test_metrics(test_result)
-                if (
-                    plan.stop_reason
-                ):  # which real faces did what, and each test face's error (a sweep's report)
+                # which real faces did what, and each test face's error (a sweep's report)
+                if plan.stop_reason:
                     Path(folder, FACES_FILE).write_text(
                         json.dumps(
                             {
@@ -261,9 +260,8 @@ def train_loop_per_worker(config: dict) -> None:
                         test_result,
                         m.image_size,
                     )
-                    if (
-                        plan.stop_reason
-                    ):  # ended before the last report: a Tune scheduler (ASHA) may stop the trial
+                    # ended before the last report: a Tune scheduler (ASHA) may stop the trial
+                    if plan.stop_reason:
                         tracker.finish()  # on that report, and then no line after it runs
             _report(report, rank, folder)
         epoch += 1

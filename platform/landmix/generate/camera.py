@@ -24,9 +24,8 @@ def flat_camera(
     img = cv2.GaussianBlur(img, (0, 0), blur)
     noise = np.empty(img.shape, np.float32)
     cv2.setRNGSeed(noise_seed)  # cv2's own rng, reseeded per sample
-    cv2.randn(
-        noise.reshape(n, -1), 0.0, noise_sigma
-    )  # one channel's view: a scalar sigma on 3 fills only red
+    # one channel's view: a scalar sigma on 3 fills only red
+    cv2.randn(noise.reshape(n, -1), 0.0, noise_sigma)
     img = cv2.addWeighted(img, exposure, noise, 1.0, 0.0)
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -43,9 +42,8 @@ def camera(rng: np.random.Generator, img: np.ndarray, blur: float) -> np.ndarray
     n = img.shape[0]
     img = cv2.GaussianBlur(img, (0, 0), max(0.1, blur * rng.uniform(0.2, 0.8)))
     balance = np.diag(np.array([1.12, 1.0, 0.97]) * (1 + rng.normal(0, 0.05, 3)))  # white balance
-    img = cv2.transform(
-        img, (_towards_grey(rng.uniform(0.6, 1.0)) @ balance).astype(np.float32)
-    )  # muted colour
+    # muted colour
+    img = cv2.transform(img, (_towards_grey(rng.uniform(0.6, 1.0)) @ balance).astype(np.float32))
     t = np.linspace(-0.5, 0.5, n, dtype=np.float32) ** 2
     img = times(img, 1 - np.float32(rng.uniform(0, 0.35) * 2) * (t[:, None] + t[None, :]))  # vignetting
     if rng.random() < 0.3:  # a sensor with fewer pixels than the image: down then up

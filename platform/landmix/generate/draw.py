@@ -117,9 +117,8 @@ def blobs(n: int, groups: list[tuple[np.ndarray, float, float]]) -> np.ndarray:
         keep = np.all((centre > -r - 1) & (centre < n + r), axis=1)  # a window overlapping the image
         pts, centre = pts[keep], centre[keep]
         offsets = np.arange(-r, r + 1)
-        g = np.exp(
-            -((centre[:, :, None] + offsets - pts[:, :, None]) ** 2) / (2 * sigma * sigma)
-        )  # (K, 2, W)
+        # (K, 2, W)
+        g = np.exp(-((centre[:, :, None] + offsets - pts[:, :, None]) ** 2) / (2 * sigma * sigma))
         tiles = (height * g[:, 1, :, None] * g[:, 0, None, :]).astype(np.float32)
         for (x, y), tile in zip(centre + pad - r, tiles):
             out[y : y + 2 * r + 1, x : x + 2 * r + 1] += tile

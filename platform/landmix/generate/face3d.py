@@ -115,6 +115,7 @@ JAW = np.arange(17)
 _THETAS = np.radians(np.linspace(-80, 90, 30))  # position along each contour curve: back (-) to front (+)
 _CRANIUM_ANGLES = np.radians(np.linspace(-5, -175, 19))
 _GOLDEN = np.pi * (3 - np.sqrt(5))
+# unit sphere
 _SPHERE = np.stack(
     [
         np.sqrt(1 - np.linspace(-1, 1, 80) ** 2) * np.cos(_GOLDEN * np.arange(80)),
@@ -122,7 +123,7 @@ _SPHERE = np.stack(
         np.sqrt(1 - np.linspace(-1, 1, 80) ** 2) * np.sin(_GOLDEN * np.arange(80)),
     ],
     1,
-)  # unit sphere
+)
 
 
 POSES = ("wide", "real")  # FaceConfig.pose
@@ -210,9 +211,8 @@ class Face:
     xray: np.ndarray  # (70, 2) SYNTH70 projections of the 3D points
     annotator: np.ndarray  # (68, 2) IBUG68 human convention (jaw on the visible outline)
     outline: np.ndarray  # (M, 2) closed visible outline of the head (jaw + cranium), the skin polygon
-    hairline: (
-        np.ndarray
-    )  # (H, 2) front hairline, image-left sideburn over the forehead to the image-right one
+    # (H, 2) front hairline, image-left sideburn over the forehead to the image-right one
+    hairline: np.ndarray
     ears: (
         tuple  # image-left, image-right ear: (pts (5, 2): centre, top, bottom, front, back; facing < 0: seen)
     )
@@ -329,9 +329,8 @@ def _contour_curves(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     jaw = s[JAW]
     tangent = np.gradient(jaw[:, :2], axis=0)
-    normal = np.stack(
-        [-tangent[:, 1], tangent[:, 0]], 1
-    )  # outward for a jaw ordered image-left -> right (y down)
+    # outward for a jaw ordered image-left -> right (y down)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
     normal /= np.linalg.norm(normal, axis=1, keepdims=True)
     k = np.abs(np.arange(17) - 8) / 8.0
     # cranium: an elliptic outline over the top of the head from jaw 16 back round to jaw 0
@@ -345,9 +344,8 @@ def _contour_curves(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros_like(sil)
     out[:17, :2] = normal
     out[17:, 0], out[17:, 1] = np.cos(ang), np.sin(ang)
-    reach = np.concatenate(
-        [14 + 38 * k - 48 * np.maximum(k - 0.5, 0), 30 + 22 * np.abs(np.sin(ang))]
-    )  # inward (mm)
+    # inward (mm)
+    reach = np.concatenate([14 + 38 * k - 48 * np.maximum(k - 0.5, 0), 30 + 22 * np.abs(np.sin(ang))])
     # depth from the silhouette to the front of the cheek / chin / forehead, and how far the curve goes back
     front = np.concatenate([np.maximum(jaw[:, 2] - (-4 + 14 * k), 4), np.full_like(ang, 78.0)])
     back = np.concatenate([28 + 30 * (1 - k), np.full_like(ang, 40.0)])

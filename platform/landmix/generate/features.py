@@ -200,9 +200,8 @@ def _catmull_rom(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray,
     t1 = knot(p0, p1)
     t2 = t1 + knot(p1, p2)
     t3 = t2 + knot(p2, p3)
-    t = (
-        t1[:, None] + (t2 - t1)[:, None] * (np.arange(per_edge) / per_edge)[None]
-    )  # (M, per_edge), from p1 to p2
+    # (M, per_edge), from p1 to p2
+    t = t1[:, None] + (t2 - t1)[:, None] * (np.arange(per_edge) / per_edge)[None]
     t1, t2, t3 = t1[:, None, None], t2[:, None, None], t3[:, None, None]
     t, (p0, p1, p2, p3) = t[..., None], (q[:, None] for q in (p0, p1, p2, p3))
     a1 = (t1 - t) / t1 * p0 + t / t1 * p1

@@ -123,9 +123,8 @@ def as_the_face(
     if eyes.any() and lit.any():
         shade[eyes] = np.maximum(shade[eyes], 0.95 * np.percentile(shade[lit], 75))
     neck = seg == SEG["neck"]
-    if (
-        neck.any() and lit.any()
-    ):  # the neck turns down, away from the light; the face's relief, falling off past
+    # the neck turns down, away from the light; the face's relief, falling off past
+    if neck.any() and lit.any():
         # the outline, shaded it darker than photos show
         shade[neck] = np.median(shade[lit]) * np.float32(rng.uniform(0.75, 1.0))
     return shade * neck_shadow(rng, face_mask, neck, mm)

@@ -29,10 +29,11 @@ from landmix.generate.steps import Canvas, Step, steps_of
 
 __all__ = ["SEG", "background", "render"]
 
+# RGB
 _SKIN_TONES = np.array(
     [[224, 198, 180], [198, 160, 134], [170, 124, 95], [130, 88, 62], [90, 58, 42], [236, 212, 196]],
     np.float32,
-)  # RGB
+)
 _HAIR_TONES = np.array(
     [[20, 16, 14], [60, 40, 28], [110, 76, 46], [170, 130, 80], [200, 190, 180], [90, 40, 20]], np.float32
 )
@@ -195,6 +196,7 @@ def _head(c: Canvas, rng: np.random.Generator) -> None:
     if hairdo > 0:
         line = face.hairline + face.down * rng.uniform(-4, 6) * mm
         right = np.array([face.down[1], -face.down[0]]) * 4 * n
+        # everything under the hairline
         below = np.vstack(
             [
                 line[0] - right,
@@ -203,7 +205,7 @@ def _head(c: Canvas, rng: np.random.Generator) -> None:
                 line[-1] + right + face.down * 4 * n,
                 line[0] - right + face.down * 4 * n,
             ]
-        )  # everything under the hairline
+        )
         cap = np.zeros((n, n), np.uint8)
         cv2.fillPoly(cap, [fixed(below)], 1, cv2.LINE_8, SHIFT)
         cap = (c.face_mask > 0) & (cap == 0)  # the face above the hairline
@@ -220,9 +222,8 @@ def _features(c: Canvas, rng: np.random.Generator, steps: list[Step]) -> None:
     brow_rgb = c.hair * 0.9 if rng.random() < 0.8 else skin * 0.5
     th = rng.uniform(2.5, 5.5) * mm
     for idx, cls in ((slice(17, 22), SEG["brow_l"]), (slice(22, 27), SEG["brow_r"])):
-        fill(
-            img, seg, c.style.brow(pts[idx], th), colour(brow_rgb), cls
-        )  # the labels on the brow's upper edge
+        # the labels on the brow's upper edge
+        fill(img, seg, c.style.brow(pts[idx], th), colour(brow_rgb), cls)
     nose = np.vstack(
         [
             pts[27] + [-5 * mm, 0],
@@ -295,9 +296,8 @@ def _light(c: Canvas, rng: np.random.Generator, steps: list[Step], replaced: set
     for s in steps:
         s.light(c)
     c.shade[c.seg == 0] = 1.0
-    if (
-        steps
-    ):  # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
+    # OpenCV's per-channel arithmetic; the flat drawing keeps numpy's, so that its bytes do not change
+    if steps:
         img = times(c.img, c.shade.astype(np.float32))
         if c.specular is not None:
             img += cv2.merge([c.specular, c.specular, c.specular])

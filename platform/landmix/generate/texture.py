@@ -76,13 +76,11 @@ def eye_detail(
     roi[:] = np.where(inside[..., None] > 0, roi * f, roi)
     lash = (float(rng.uniform(10, 40)),) * 3
     t = np.linspace(0, 1, 4, endpoint=False)[None, :, None]
-    roots = (eye[[0, 1, 2], None] + (eye[[1, 2, 3]] - eye[[0, 1, 2]])[:, None] * t).reshape(
-        -1, 2
-    )  # 4 per segment
+    # 4 per segment
+    roots = (eye[[0, 1, 2], None] + (eye[[1, 2, 3]] - eye[[0, 1, 2]])[:, None] * t).reshape(-1, 2)
     tips = roots + np.stack([rng.normal(0, 0.6, len(roots)), -rng.uniform(1.2, 2.2, len(roots))], 1) * mm
-    lashes = np.round(np.stack([roots, tips], 1) * 16).astype(
-        np.int32
-    )  # (12, 2, 2) segments, 4 fractional bits
+    # (12, 2, 2) segments, 4 fractional bits
+    lashes = np.round(np.stack([roots, tips], 1) * 16).astype(np.int32)
     cv2.polylines(img, list(lashes), False, lash, 1, cv2.LINE_AA, 4)
 
 

@@ -49,16 +49,13 @@ def mixing_asha(sweep: SweepConfig):
 
         def on_trial_result(self, tune_controller, trial, result):
             g = self._group(trial)
-            if g is None or result.get(
-                "stop_reason"
-            ):  # a trial's own last epoch (it carries the test score):
-                return (
-                    TrialScheduler.CONTINUE
-                )  # never cut it before it records its cell; it still counts for ASHA
+            # a trial's own last epoch (it carries the test score):
+            if g is None or result.get("stop_reason"):
+                # never cut it before it records its cell; it still counts for ASHA
+                return TrialScheduler.CONTINUE
             decision = g.on_trial_result(tune_controller, trial, result)
-            if (
-                decision == TrialScheduler.STOP
-            ):  # what record_stopped records; a trial cut off otherwise reruns
+            # what record_stopped records; a trial cut off otherwise reruns
+            if decision == TrialScheduler.STOP:
                 marker = asha_marker(sweep, Cell.from_dict(trial.config["cell"]))
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()

@@ -209,13 +209,11 @@ def write_report(sweep: SweepConfig, trials, pretrained: dict[int, dict]) -> dic
     from landmix import report_files
 
     rows = trials.copy()
-    if (
-        "seconds" in rows and pretrained
-    ):  # compute behind each model: a derived arm's includes its pretraining
+    # compute behind each model: a derived arm's includes its pretraining
+    if "seconds" in rows and pretrained:
         per_seed = {seed: info["seconds"] for seed, info in pretrained.items()}
-        derived = rows["strategy"].isin(FROM_PRETRAINING) & (
-            rows["strategy"] != "synthetic_only"
-        )  # that one is it
+        # that one is it
+        derived = rows["strategy"].isin(FROM_PRETRAINING) & (rows["strategy"] != "synthetic_only")
         rows.loc[derived, "seconds"] += rows.loc[derived, "seed"].map(per_seed).fillna(0)
     errors = per_face_test_errors(sweep) if sweep.mode == "grid" else None
     return report_files.write_report(rows, sweep.root / "report", errors=errors)

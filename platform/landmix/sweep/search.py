@@ -258,10 +258,8 @@ def run_sweep(sweep: SweepConfig) -> dict:
         | {f"base.{k}": v for k, v in cfg.flat_params(sweep.base).items()},
     )
     if sweep.translator and tracking_uri:
-        for path in (
-            Path(sweep.translator),
-            Path(sweep.translator).with_suffix(".json"),
-        ):  # .json: its fit report
+        # .json: its fit report
+        for path in (Path(sweep.translator), Path(sweep.translator).with_suffix(".json")):
             if path.exists():
                 tracking.log_file(tracking_uri, parent, path, "translator")
     shared, real = share_pools(sweep)
@@ -287,12 +285,10 @@ def run_sweep(sweep: SweepConfig) -> dict:
         trials = results.trial_rows(tuner(sweep, trial_fn).fit())
     pretrain_s = sum(info["seconds"] for info in pretrained.values())
     compute = results.compute_accounting(trials, pretrain_s, len(pretrained))
-    compute["sweep_wall_seconds"] = (
-        time.monotonic() - t_start
-    )  # this run of the sweep (a resumed one: its part)
-    trials.to_csv(
-        sweep.root / "trials.csv", index=False
-    )  # first: the trials' results outlive any report error
+    # this run of the sweep (a resumed one: its part)
+    compute["sweep_wall_seconds"] = time.monotonic() - t_start
+    # first: the trials' results outlive any report error
+    trials.to_csv(sweep.root / "trials.csv", index=False)
     ok = trials[trials["status"] == "ok"]
     files = results.write_report(sweep, trials, pretrained) if len(ok) else {}
     files = selection.add_to_report(sweep, files)

@@ -23,19 +23,12 @@ from landmix import config as cfg
 from landmix import presets, settings
 
 N_REAL_CHOICES = (0, 10, 25, 50, 100, 250, 500, cfg.ALL_REAL)
-STRATEGIES = cfg.STRATEGIES + (
-    "label_adaptation",
-)  # the study's arms: the training strategies + label adaptation
-TUNED = (
-    "real_only",
-    "mixed",
-    "pretrain_finetune",
-)  # the arms whose cells are Tune trials (a training run each)
-FROM_PRETRAINING = (
-    "synthetic_only",
-    "label_adaptation",
-    "pretrain_finetune",
-)  # need the seed's synthetic model
+# the study's arms: the training strategies + label adaptation
+STRATEGIES = cfg.STRATEGIES + ("label_adaptation",)
+# the arms whose cells are Tune trials (a training run each)
+TUNED = ("real_only", "mixed", "pretrain_finetune")
+# need the seed's synthetic model
+FROM_PRETRAINING = ("synthetic_only", "label_adaptation", "pretrain_finetune")
 SELECTION_ARMS = ("real_only", "pretrain_finetune")  # the arms a selection method picks real faces for
 METRIC = "val_nme"  # what Tune selects and stops trials on: NME on the validation faces, never the test faces
 REPORTED = (

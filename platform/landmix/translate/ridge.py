@@ -47,14 +47,8 @@ def _ridge_path(x: np.ndarray, r: np.ndarray, alphas) -> list[tuple[np.ndarray, 
     return out
 
 
-RIDGE_ALPHAS = (
-    1e-4,
-    1e-3,
-    1e-2,
-    1e-1,
-    1.0,
-    10.0,
-)  # the ridge penalties `fit` chooses among by cross-validation
+# the ridge penalties `fit` chooses among by cross-validation
+RIDGE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 OFFSET_ONLY = (math.inf,)  # as `alphas`: an infinite penalty leaves the per-point offset alone
 
 
