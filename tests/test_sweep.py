@@ -387,6 +387,42 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1"
 
 
+@pytest.mark.parametrize("as_uri", [False, True], ids=["folder", "uri"])
+def test_a_ratio_asha_stopped_after_it_finished_is_read_through_the_storage_filesystem(
+    tmp_path, monkeypatch, as_uri
+):
+    """The cluster's storage is a URI (s3://...): the final checkpoint of a ratio that ASHA stopped after its
+    last epoch is read through the filesystem Ray writes it with (pyarrow's, from the URI), as on a folder."""
+    import pyarrow.fs
+
+    from landmix import settings
+
+    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path / "project")  # a URI sweep's bookkeeping goes here
+    store = tmp_path / "store"
+    sw = sweep.SweepConfig(
+        base=sweep.smoke("/r", "/s").base, storage_path=store.as_uri() if as_uri else str(store)
+    )
+    late = sweep.Cell("mixed", 50, 0.25)
+    fs, run = pyarrow.fs.FileSystem.from_uri(f"{store.as_uri()}/{sw.name}/train/{late.name}")
+    report_ = {"epoch": 1, sweep.METRIC: 0.2, sweep.REPORTED: 0.21}
+    faces = {"train": ["a"], "val": ["v"], "test": ["t"], "test_errors": [0.21]}
+    for k, files in enumerate(({"meta.json": report_}, {"meta.json": report_, "faces.json": faces})):
+        folder = f"{run}/checkpoint_2026-12-01_00-00-0{k}"
+        fs.create_dir(folder)
+        for name, body in files.items():
+            meta = {"metrics": body, "mlflow_run_id": "r1"} if name == "meta.json" else body
+            with fs.open_output_stream(f"{folder}/{name}") as f:
+                f.write(json.dumps(meta).encode())
+    assert results.finished_train_run(sw, late)["faces"] == faces
+    asha.asha_marker(sw, late).parent.mkdir(parents=True)
+    asha.asha_marker(sw, late).touch()
+    stopped = SimpleNamespace(config={"cell": late.__dict__}, metrics={sweep.METRIC: 0.3}, error=None)
+    asha.record_stopped(sw, [stopped], None)
+    done = results.finished_cells(sw)[late.name]
+    assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1", done
+    assert results.finished_train_run(sw, sweep.Cell("mixed", 50, 0.5)) is None  # a cell that never ran
+
+
 def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():
     """The full-size study runs the CPU study's grid on GPUs, and its budgets are epochs, not seconds, so that a
     busy or a faster machine trains every cell the same number of steps."""
