@@ -93,6 +93,25 @@ def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
     assert pretrain.pretrain_spec(sw, 0, "", "").train.name != first
 
 
+def test_pretraining_key_follows_the_shards_themselves_without_a_prepare_json(tmp_path):
+    """Shards written without `landmix prepare` (no prepare.json): re-written shards must not reuse an old
+    pretraining either; the key follows the Parquet files' bytes."""
+    shards = tmp_path / "prepared" / "shards"
+    shards.mkdir(parents=True)
+    (shards / "part-00000.parquet").write_bytes(b"PAR1 first faces")
+    sw = sweep.SweepConfig(
+        base=sweep.smoke("/r", str(tmp_path / "prepared")).base, storage_path=str(tmp_path)
+    )
+    first = pretrain.pretrain_spec(sw, 0, "", "").train.name
+    assert first == pretrain.pretrain_spec(sw, 0, "", "").train.name  # stable: a re-run finds it
+    assert pretrain.shards_key(str(tmp_path / "prepared")) != ""
+    (shards / "part-00000.parquet").write_bytes(b"PAR1 other faces")  # re-written in place
+    second = pretrain.pretrain_spec(sw, 0, "", "").train.name
+    assert second != first
+    (shards / "part-00001.parquet").write_bytes(b"PAR1 more faces")  # one more file
+    assert pretrain.pretrain_spec(sw, 0, "", "").train.name not in (first, second)
+
+
 def test_finished_cells_are_read_back_and_reported_once(tmp_path):
     sw = _sweep(tmp_path)
     cells = sweep.grid_cells(sw)
