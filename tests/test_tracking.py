@@ -80,3 +80,16 @@ def test_a_resumed_sweep_stops_when_its_parent_cannot_be_reached(mlflow_tracking
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name(exp).experiment_id])
     assert {r.info.run_id for r in runs} == {parent, new}
+
+
+def test_a_resumed_run_logs_the_params_its_first_attempt_never_logged(mlflow_tracking):
+    uri, exp = mlflow_tracking, "landmix-test"
+    first = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")  # died before logging its params
+    again = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")
+    assert again.resumed and again.run_id == first.run_id
+    assert again.log_params({"model.head": "heatmap", "train.lr": 0.002}) == 2
+    third = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")
+    # only the missing one: MLflow refuses to change a logged param, so a changed value is never sent
+    assert third.log_params({"model.head": "regression", "train.epochs": 3}) == 1
+    params = tracking.get_run(uri, first.run_id).data.params
+    assert params == {"model.head": "heatmap", "train.lr": "0.002", "train.epochs": "3"}

@@ -56,6 +56,29 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
     }
 
 
+def test_a_restarted_run_whose_first_attempt_died_before_logging_gets_its_params(mlflow_tracking, tmp_path):
+    """Ray restarted a run whose first attempt died right after creating its MLflow run: the restart logs the
+    params, the provenance and the data tags it never got (on the real MLflow server)."""
+    (tmp_path / "syn" / "shards").mkdir(parents=True)
+    pq.write_table(
+        pa.table({"translator_version": ["ridge-1"]}), tmp_path / "syn" / "shards" / "part-00000.parquet"
+    )
+    spec = C.preset(
+        "smoke",
+        tracking={"uri": mlflow_tracking, "experiment": "landmix-test"},
+        train={"name": "restarted-early"},
+    )
+    first = tracking.Tracker(
+        mlflow_tracking, "landmix-test", run_key="restarted-early", run_name="restarted-early"
+    )
+    again = train_tracking.start_run(spec, {"real": "", "synthetic": str(tmp_path / "syn")}, "fp32")
+    assert again.resumed and again.run_id == first.run_id
+    run = tracking.get_run(mlflow_tracking, first.run_id)
+    assert run.data.params == {k: str(v) for k, v in C.flat_params(spec).items()}
+    assert run.data.tags["data.synthetic.translator"] == "ridge-1" and "data.synthetic.hash" in run.data.tags
+    assert tracking.list_artifacts(mlflow_tracking, first.run_id) == ["provenance.json"]
+
+
 def test_no_uri_means_no_tracking(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert train_tracking.start_run(C.smoke(), {"real": "", "synthetic": ""}, "fp32") is None

@@ -76,14 +76,20 @@ class Tracker:
             self.run_id, self.resumed = run.info.run_id, False
         self.experiment_id = exp_id
 
-    def log_params(self, params: dict) -> None:
-        if self.resumed:  # already logged before the failure; MLflow refuses to change a param
-            return
+    def log_params(self, params: dict) -> int:
+        """Log `params`; a resumed run logs only those it lacks (its first attempt may have died before logging
+        them, or part-way), since MLflow refuses to change a logged param. Returns how many were logged."""
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        logged = self.client.get_run(self.run_id).data.params if self.resumed else {}
+        items = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in logged]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
+        return len(items)
+
+    def artifacts(self) -> list[str]:
+        """The run's top-level artifact paths (a resumed run: what its earlier attempts logged)."""
+        return [a.path for a in self.client.list_artifacts(self.run_id)]
 
     def set_tags(self, tags: dict) -> None:
         for k, v in tags.items():
