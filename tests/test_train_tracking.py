@@ -1,10 +1,13 @@
 """What a training run logs to MLflow (landmix.train_tracking), on a real SQLite store and without Ray: the
 data's provenance and tags, every epoch's scalars, and at the end the test faces' figures and the model."""
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from _png import assert_drawn, read_png
 from landmix import config as C
 from landmix import crops, tracking, train_tracking
 from landmix.pool import Pool
@@ -54,6 +57,17 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
         "test/predictions.png",
         "test/metrics.json",
     }
+    from mlflow.tracking import MlflowClient
+
+    figs = Path(MlflowClient(uri).download_artifacts(tracker.run_id, "test", str(tmp_path / "dl")))
+    assert_drawn(read_png(figs / "ced.png"), (300, 450), (400, 560))
+    grid = read_png(figs / "predictions.png")  # 2 faces of a 4-column grid, at twice the model's input size
+    s = spec.model.image_size * 2
+    assert grid.shape == (s, 4 * s, 3) and not grid[:, 2 * s :].any()
+    for tile in (grid[:, :s], grid[:, s : 2 * s]):  # truth green and prediction red drawn on each face
+        assert (tile == (0, 255, 0)).all(-1).sum() >= 5 and (tile == (255, 0, 0)).all(
+            -1
+        ).sum() >= 5  # one dot each
 
 
 def test_a_restarted_run_whose_first_attempt_died_before_logging_gets_its_params(mlflow_tracking, tmp_path):
