@@ -3,6 +3,9 @@
 Ray costs seconds to start and each Train run ~30 s on 2 cores, so the cluster is session-scoped.
 Tests that need the research-only shared data use `shared_data` and skip with the reason when the
 folder is absent (a fresh clone without ../shared still passes its unit tests).
+
+In CI (`CI` set, as `.ci/run` sets it) a skip is a failure: a missing prerequisite (shared data, chromium,
+sshd) must not let CI pass without running what it claims to test. Outside CI a skip stays a skip.
 """
 
 from __future__ import annotations
@@ -17,6 +20,32 @@ os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 import pytest  # noqa: E402
 
 from landmix import mlflow_server, settings  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _skip_fails_in_ci(report) -> None:
+    """Turn a skipped report (a test's setup or call, or a module's collection) into a failure, in CI only.
+    An xfail is left alone: it is an expected failure, not a missing prerequisite."""
+    if not (IN_CI and report.skipped) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped in CI (CI={os.environ['CI']}), which counts as a failure: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    _skip_fails_in_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    report = yield
+    _skip_fails_in_ci(report)
+    return report
 
 
 @pytest.fixture(scope="session")

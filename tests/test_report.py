@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _png import assert_drawn, read_png
 from landmix import bootstrap, report, report_files
 
 FACES = 241
@@ -217,8 +218,7 @@ def test_write_report_files(tmp_path):
     }
     for p in paths.values():
         assert p.parent == tmp_path and p.exists() and p.stat().st_size > 0
-    png = paths["figure"].read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert_drawn(read_png(paths["figure"]), (700, 1000), (750, 1100), min_colours=50)  # ~9 x 6.5 in, tight
     verdict = paths["verdict_md"].read_text().strip()
     md = paths["summary_md"].read_text()
     assert md.startswith(verdict) and verdict.startswith(f"{CLAIM} **holds**")
@@ -322,4 +322,6 @@ def test_write_report_keeps_the_arms_comparison_on_random_picks(tmp_path):
     text = paths["summary_md"].read_text()
     assert "## Which real faces to label" in text and "selection_nme.png" in text
     assert "Which faces to label" in paths["verdict_md"].read_text()
-    assert paths["selection_figure"].exists()
+    assert_drawn(
+        read_png(paths["selection_figure"]), (300, 400), (400, 2000), min_colours=50
+    )  # 4 in at 90 dpi

@@ -91,6 +91,25 @@ def test_pretraining_key_follows_the_content_of_the_synthetic_shards(tmp_path):
     assert pretrain.pretrain_spec(sw, 0, "", "").train.name != first
 
 
+def test_pretraining_key_follows_the_shards_themselves_without_a_prepare_json(tmp_path):
+    """Shards written without `landmix prepare` (no prepare.json): re-written shards must not reuse an old
+    pretraining either; the key follows the Parquet files' bytes."""
+    shards = tmp_path / "prepared" / "shards"
+    shards.mkdir(parents=True)
+    (shards / "part-00000.parquet").write_bytes(b"PAR1 first faces")
+    sw = sweep.SweepConfig(
+        base=sweep.smoke("/r", str(tmp_path / "prepared")).base, storage_path=str(tmp_path)
+    )
+    first = pretrain.pretrain_spec(sw, 0, "", "").train.name
+    assert first == pretrain.pretrain_spec(sw, 0, "", "").train.name  # stable: a re-run finds it
+    assert pretrain.shards_key(str(tmp_path / "prepared")) != ""
+    (shards / "part-00000.parquet").write_bytes(b"PAR1 other faces")  # re-written in place
+    second = pretrain.pretrain_spec(sw, 0, "", "").train.name
+    assert second != first
+    (shards / "part-00001.parquet").write_bytes(b"PAR1 more faces")  # one more file
+    assert pretrain.pretrain_spec(sw, 0, "", "").train.name not in (first, second)
+
+
 def test_finished_cells_are_read_back_and_reported_once(tmp_path):
     sw = _sweep(tmp_path)
     cells = sweep.grid_cells(sw)
@@ -382,6 +401,42 @@ def test_mixing_ratios_race_only_against_their_own_n_real_and_seed(tmp_path):
     asha.record_stopped(sw, [result(late)], None)
     done = results.finished_cells(sw)[late.name]
     assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1"
+
+
+@pytest.mark.parametrize("as_uri", [False, True], ids=["folder", "uri"])
+def test_a_ratio_asha_stopped_after_it_finished_is_read_through_the_storage_filesystem(
+    tmp_path, monkeypatch, as_uri
+):
+    """The cluster's storage is a URI (s3://...): the final checkpoint of a ratio that ASHA stopped after its
+    last epoch is read through the filesystem Ray writes it with (pyarrow's, from the URI), as on a folder."""
+    import pyarrow.fs
+
+    from landmix import settings
+
+    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path / "project")  # a URI sweep's bookkeeping goes here
+    store = tmp_path / "store"
+    sw = sweep.SweepConfig(
+        base=sweep.smoke("/r", "/s").base, storage_path=store.as_uri() if as_uri else str(store)
+    )
+    late = sweep.Cell("mixed", 50, 0.25)
+    fs, run = pyarrow.fs.FileSystem.from_uri(f"{store.as_uri()}/{sw.name}/train/{late.name}")
+    report_ = {"epoch": 1, sweep.METRIC: 0.2, sweep.REPORTED: 0.21}
+    faces = {"train": ["a"], "val": ["v"], "test": ["t"], "test_errors": [0.21]}
+    for k, files in enumerate(({"meta.json": report_}, {"meta.json": report_, "faces.json": faces})):
+        folder = f"{run}/checkpoint_2026-12-01_00-00-0{k}"
+        fs.create_dir(folder)
+        for name, body in files.items():
+            meta = {"metrics": body, "mlflow_run_id": "r1"} if name == "meta.json" else body
+            with fs.open_output_stream(f"{folder}/{name}") as f:
+                f.write(json.dumps(meta).encode())
+    assert results.finished_train_run(sw, late)["faces"] == faces
+    asha.asha_marker(sw, late).parent.mkdir(parents=True)
+    asha.asha_marker(sw, late).touch()
+    stopped = SimpleNamespace(config={"cell": late.__dict__}, metrics={sweep.METRIC: 0.3}, error=None)
+    asha.record_stopped(sw, [stopped], None)
+    done = results.finished_cells(sw)[late.name]
+    assert done["status"] == "ok" and done["nme"] == 0.21 and done["mlflow_run_id"] == "r1", done
+    assert results.finished_train_run(sw, sweep.Cell("mixed", 50, 0.5)) is None  # a cell that never ran
 
 
 def test_the_cluster_study_is_the_same_grid_with_budgets_in_epochs():

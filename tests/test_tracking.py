@@ -54,3 +54,42 @@ def test_tracker_against_local_sqlite(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "elsewhere")  # as a Ray worker runs: in a working directory of its own
     _exercise(f"sqlite:///{tmp_path / 'mlflow.db'}", "sqlite-key", tmp_path / "ckpt")
     assert (tmp_path / "artifacts").is_dir() and not list((tmp_path / "elsewhere").iterdir())  # beside the db
+
+
+def test_a_resumed_sweep_stops_when_its_parent_cannot_be_reached(mlflow_tracking, tmp_path, monkeypatch):
+    """A sweep's parent run, resumed through its id file: a store that says "no such run" gives a new parent;
+    a server that is down stops the sweep with the reason (never a second parent); back up, the same parent."""
+    from mlflow.tracking import MlflowClient
+
+    from landmix import mlflow_server
+
+    monkeypatch.setenv(
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"
+    )  # a down server answers at once, not after ~2 min
+    uri, exp, id_file = mlflow_tracking, "landmix-resume", tmp_path / "sweep" / "parent_run_id"
+    parent = tracking.sweep_parent_run(uri, exp, id_file, {"sweep.seeds": 2})
+    assert tracking.sweep_parent_run(uri, exp, id_file, {}) == parent
+    id_file.write_text("0123456789abcdef0123456789abcdef")  # the file outlived its store: no such run
+    new = tracking.sweep_parent_run(uri, exp, id_file, {"sweep.seeds": 2})
+    assert new != parent and id_file.read_text() == new
+    down = f"http://127.0.0.1:{mlflow_server.free_port()}"  # the same sweep while its server is down
+    with pytest.raises(RuntimeError, match=f"cannot resume the sweep's parent run {new} .*did not answer"):
+        tracking.sweep_parent_run(down, exp, id_file, {"sweep.seeds": 2})
+    assert id_file.read_text() == new
+    assert tracking.sweep_parent_run(uri, exp, id_file, {}) == new  # back up: the same parent
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(exp).experiment_id])
+    assert {r.info.run_id for r in runs} == {parent, new}
+
+
+def test_a_resumed_run_logs_the_params_its_first_attempt_never_logged(mlflow_tracking):
+    uri, exp = mlflow_tracking, "landmix-test"
+    first = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")  # died before logging its params
+    again = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")
+    assert again.resumed and again.run_id == first.run_id
+    assert again.log_params({"model.head": "heatmap", "train.lr": 0.002}) == 2
+    third = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")
+    # only the missing one: MLflow refuses to change a logged param, so a changed value is never sent
+    assert third.log_params({"model.head": "regression", "train.epochs": 3}) == 1
+    params = tracking.get_run(uri, first.run_id).data.params
+    assert params == {"model.head": "heatmap", "train.lr": "0.002", "train.epochs": "3"}

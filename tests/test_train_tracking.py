@@ -1,10 +1,14 @@
 """What a training run logs to MLflow (landmix.train_tracking), on a real SQLite store and without Ray: the
 data's provenance and tags, every epoch's scalars, and at the end the test faces' figures and the model."""
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from _png import assert_drawn, read_png
+from landmix import config as C
 from landmix import crops, presets, tracking, train_tracking
 from landmix.pool import Pool
 
@@ -55,6 +59,39 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
         "test/predictions.png",
         "test/metrics.json",
     }
+    from mlflow.tracking import MlflowClient
+
+    figs = Path(MlflowClient(uri).download_artifacts(tracker.run_id, "test", str(tmp_path / "dl")))
+    assert_drawn(read_png(figs / "ced.png"), (300, 450), (400, 560))
+    grid = read_png(figs / "predictions.png")  # 2 faces of a 4-column grid, at twice the model's input size
+    s = spec.model.image_size * 2
+    assert grid.shape == (s, 4 * s, 3) and not grid[:, 2 * s :].any()
+    for tile in (grid[:, :s], grid[:, s : 2 * s]):  # truth green and prediction red drawn on each face
+        green, red = (tile == (0, 255, 0)).all(-1), (tile == (255, 0, 0)).all(-1)
+        assert green.sum() >= 5 and red.sum() >= 5  # a dot each: all 68 points share one place here
+
+
+def test_a_restarted_run_whose_first_attempt_died_before_logging_gets_its_params(mlflow_tracking, tmp_path):
+    """Ray restarted a run whose first attempt died right after creating its MLflow run: the restart logs the
+    params, the provenance and the data tags it never got (on the real MLflow server)."""
+    (tmp_path / "syn" / "shards").mkdir(parents=True)
+    pq.write_table(
+        pa.table({"translator_version": ["ridge-1"]}), tmp_path / "syn" / "shards" / "part-00000.parquet"
+    )
+    spec = presets.preset(
+        "smoke",
+        tracking={"uri": mlflow_tracking, "experiment": "landmix-test"},
+        train={"name": "restarted-early"},
+    )
+    first = tracking.Tracker(
+        mlflow_tracking, "landmix-test", run_key="restarted-early", run_name="restarted-early"
+    )
+    again = train_tracking.start_run(spec, {"real": "", "synthetic": str(tmp_path / "syn")}, "fp32")
+    assert again.resumed and again.run_id == first.run_id
+    run = tracking.get_run(mlflow_tracking, first.run_id)
+    assert run.data.params == {k: str(v) for k, v in C.flat_params(spec).items()}
+    assert run.data.tags["data.synthetic.translator"] == "ridge-1" and "data.synthetic.hash" in run.data.tags
+    assert tracking.list_artifacts(mlflow_tracking, first.run_id) == ["provenance.json"]
 
 
 def test_no_uri_means_no_tracking(monkeypatch):

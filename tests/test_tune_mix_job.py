@@ -201,7 +201,12 @@ def test_sweep_runs_are_nested_in_mlflow_with_the_comparison(submitted_sweep):
     status = {p.stem: json.loads(p.read_text())["status"] for p in s["cells"].glob("*.json")}
     for run in children:
         name = run.info.run_name
-        assert 0 < run.data.metrics["val_nme"] < 5
+        # NME is a fraction of the inter-ocular distance (~0.05 trained, ~0.9 for a barely trained smoke model),
+        # never a percentage; a cell's run shows the validation NME its cell file recorded
+        assert 0 < run.data.metrics["val_nme"] < 2, (name, run.data.metrics["val_nme"])
+        if status.get(name) == "ok":
+            recorded = json.loads((s["cells"] / f"{name}.json").read_text())["val_nme"]
+            assert run.data.metrics["val_nme"] == pytest.approx(recorded), name
         assert run.data.tags["landmix.strategy"] in sweep.STRATEGIES + ("pretrain",)
         if status.get(name) == "stopped":  # a mixing ratio ASHA stopped: ended KILLED, saying why
             assert run.info.status == "KILLED" and run.data.tags["landmix.stop_reason"] == "asha", name

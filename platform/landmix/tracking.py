@@ -76,14 +76,20 @@ class Tracker:
             self.run_id, self.resumed = run.info.run_id, False
         self.experiment_id = exp_id
 
-    def log_params(self, params: dict) -> None:
-        if self.resumed:  # already logged before the failure; MLflow refuses to change a param
-            return
+    def log_params(self, params: dict) -> int:
+        """Log `params`; a resumed run logs only those it lacks (its first attempt may have died before logging
+        them, or part-way), since MLflow refuses to change a logged param. Returns how many were logged."""
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        logged = self.client.get_run(self.run_id).data.params if self.resumed else {}
+        items = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in logged]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
+        return len(items)
+
+    def artifacts(self) -> list[str]:
+        """The run's top-level artifact paths (a resumed run: what its earlier attempts logged)."""
+        return [a.path for a in self.client.list_artifacts(self.run_id)]
 
     def set_tags(self, tags: dict) -> None:
         for k, v in tags.items():
@@ -164,11 +170,11 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
     id_file = Path(id_file)
     if id_file.exists():
         run_id = id_file.read_text().strip()
-        try:
+        if gone := _missing_reason(client, uri, run_id, id_file):
+            print(f"parent run {run_id} from {id_file} {gone}; starting a new parent run")
+        else:
             client.update_run(run_id, status="RUNNING")
             return run_id
-        except Exception as err:  # the file outlived the tracking store (a new server, a deleted run)
-            print(f"parent run {run_id} from {id_file} is not in {uri} ({err}); starting a new parent run")
     exp_id = experiment_id(client, uri, experiment)
     run = client.create_run(
         exp_id, run_name=experiment, tags={SWEEP_TAG: experiment, "landmix.role": "sweep"}
@@ -181,6 +187,34 @@ def sweep_parent_run(uri: str | None, experiment: str, id_file: Path, params: di
     id_file.parent.mkdir(parents=True, exist_ok=True)
     id_file.write_text(run.info.run_id)
     return run.info.run_id
+
+
+def _missing_reason(client, uri: str, run_id: str, id_file: Path) -> str:
+    """Why a resumed sweep's parent run is gone ("" when it is there to resume). Only a store that answers
+    "no such run" (a new server, a deleted run: the id file outlived the store) lets the sweep start a new
+    parent; a server that cannot be reached or refuses us stops the sweep, or its next trials would nest
+    under a second parent and the earlier ones stay under the first."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as err:
+        if err.error_code in (
+            ErrorCode.Name(RESOURCE_DOES_NOT_EXIST),
+            ErrorCode.Name(INVALID_PARAMETER_VALUE),
+        ):
+            return f"is not in {uri} ({err.message})"
+        reason = err
+    except Exception as err:  # a connection, timeout or TLS error: whatever it is, not "no such run"
+        reason = err
+    else:
+        return f"was deleted from {uri}" if run.info.lifecycle_stage == "deleted" else ""
+    raise RuntimeError(
+        f"cannot resume the sweep's parent run {run_id} (named in {id_file}): {uri} did not answer whether it "
+        f"exists ({type(reason).__name__}: {reason}). Start the tracking server or fix MLFLOW_TRACKING_URI and "
+        f"its credentials, then run again; delete {id_file} only to start a new parent run on purpose."
+    ) from reason
 
 
 def log_sweep_report(

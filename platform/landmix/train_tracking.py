@@ -5,7 +5,9 @@
 
 A new run gets the flattened config as params (config.flat_params), the shards' provenance as
 provenance.json (pool.provenance) and tags naming the data: `data.<kind>.hash`, `.translator`, `.generator`;
-a run that Ray restarted finds its MLflow run again (tracking.Tracker) and logs none of that twice. Every
+a run that Ray restarted finds its MLflow run again (tracking.Tracker) and logs none of that twice, only what
+its first attempt died before logging (the params it lacks; provenance and data tags when provenance.json is
+missing). Every
 epoch logs the report's scalars; the final epoch adds the test faces' errors (test/metrics.json), their CED
 curve and a grid of predictions (test/ced.png, test/predictions.png), the stop reason as a tag, and the
 checkpoint folder (under "model", what the registry points at).
@@ -31,8 +33,8 @@ def start_run(spec: C.RunSpec, folders: dict, precision: str) -> tracking.Tracke
         tags["mlflow.parentRunId"] = tr.parent_run_id
     name = spec.train.name
     tracker = tracking.Tracker(uri, tr.experiment, run_key=name, run_name=tr.run_label or name, tags=tags)
-    if not tracker.resumed:
-        tracker.log_params(C.flat_params(spec))
+    tracker.log_params(C.flat_params(spec))  # resumed: only those its first attempt died before logging
+    if not tracker.resumed or "provenance.json" not in tracker.artifacts():
         prov = provenance(folders)
         tracker.log_dict(prov, "provenance.json")
         tracker.set_tags(

@@ -68,14 +68,20 @@ def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_i
 
 
 def shards_key(folder: str) -> str:
-    """What a `landmix prepare` folder was built from and holds (a hash of its prepare.json), "" when unknown."""
-    from landmix.pool import prepare_summary
+    """What a `landmix prepare` folder was built from and holds: a hash of its prepare.json, or, where there is
+    none (shards written by other means), of the Parquet files' names and bytes, so that re-written shards
+    never reuse an old pretraining. "" when there are no shards (yet)."""
+    from landmix.pool import prepare_summary, shard_folder
 
     try:
         summary = prepare_summary(folder)
     except FileNotFoundError:  # no shards (yet)
         return ""
-    return hashlib.sha1(summary.read_bytes()).hexdigest()[:12] if summary else ""
+    if summary:
+        return hashlib.sha1(summary.read_bytes()).hexdigest()[:12]
+    files = sorted(shard_folder(folder).glob("*.parquet"))
+    hashes = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    return "parquet-" + hashlib.sha1(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def pretrain(

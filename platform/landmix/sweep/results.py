@@ -26,38 +26,55 @@ def cell_result_path(sweep: SweepConfig, cell: Cell) -> Path:
 def from_checkpoint(result) -> dict:
     """{"metrics": the final numeric metrics, "faces": the faces file of the final checkpoint} of a Ray Train
     Result: what a cell's file keeps of a finished training run."""
+    import pyarrow.fs
+
     with result.checkpoint.as_directory() as folder:
-        return _final(folder) | {"metrics": _numeric(result.metrics)}
+        return _final(pyarrow.fs.LocalFileSystem(), str(folder)) | {"metrics": _numeric(result.metrics)}
 
 
 def _numeric(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _final(folder) -> dict:
-    """{"metrics", "faces", "run_id"} of a final checkpoint folder (meta.json's metrics, the faces file)."""
-    from landmix.checkpoint import read_meta
+def _final(fs, folder: str) -> dict:
+    """{"metrics", "faces", "run_id"} of a final checkpoint folder on filesystem `fs` (a pyarrow.fs
+    FileSystem): meta.json's metrics, the faces file."""
+    from landmix.checkpoint import META_FILE
     from landmix.train import FACES_FILE
 
-    meta = read_meta(folder)
-    faces = json.loads(Path(folder, FACES_FILE).read_text())
+    def read(name: str) -> dict:
+        with fs.open_input_stream(f"{folder}/{name}") as f:
+            return json.loads(f.read())
+
+    meta = read(META_FILE)
     return {
         "metrics": _numeric(meta.get("metrics", {})),
-        "faces": faces,
+        "faces": read(FACES_FILE),
         "run_id": meta.get("mlflow_run_id") or "",
     }
 
 
 def finished_train_run(sweep: SweepConfig, cell: Cell) -> dict | None:
     """The end of a cell's Train run as its final checkpoint holds it ({"metrics", "faces", "run_id"}: the faces
-    file is written into the last checkpoint only), or None where the run did not get there (or its storage is
-    remote). A trial that ASHA stopped while its workers were finishing their last epoch ended all the same."""
+    file is written into the last checkpoint only), or None where the run did not get there. A trial that ASHA
+    stopped while its workers were finishing their last epoch ended all the same. The checkpoints are read
+    where Ray Train wrote them, through the filesystem Ray resolves the storage path to (pyarrow's
+    `FileSystem.from_uri`: a folder, file://, s3://, gs://...)."""
+    import pyarrow.fs
+
     from landmix.train import FACES_FILE
 
-    if "://" in sweep.storage_path:
-        return None
-    finals = sorted(Path(sweep.ray_storage("train"), cell.name).glob(f"checkpoint_*/{FACES_FILE}"))
-    final = _final(finals[-1].parent) if finals else None
+    storage = sweep.ray_storage("train")
+    fs, base = pyarrow.fs.FileSystem.from_uri(storage if "://" in storage else str(Path(storage).resolve()))
+    runs = fs.get_file_info(pyarrow.fs.FileSelector(f"{base}/{cell.name}", allow_not_found=True))
+    folders = sorted(i.path for i in runs if i.type == pyarrow.fs.FileType.Directory)
+    finals = [
+        f
+        for f in folders
+        if Path(f).name.startswith("checkpoint_")
+        and fs.get_file_info(f"{f}/{FACES_FILE}").type == pyarrow.fs.FileType.File
+    ]
+    final = _final(fs, finals[-1]) if finals else None
     return final if final and REPORTED in final["metrics"] else None
 
 
