@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from landmix import tracking
+from landmix import registry, tracking
 
 
 def _trial(uri: str, tmp_path, key: str, weights: bytes) -> tuple[str, dict[str, bytes]]:
@@ -32,7 +32,7 @@ def _download(model_uri: str, dst) -> dict[str, bytes]:
 
 def _exercise(uri: str, tmp_path, monkeypatch) -> list[dict]:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # what `mlflow.set_tracking_uri(uri)` does, undone after
-    name = tracking.registered_model_name("landmix-registry", "pretrain_finetune")
+    name = registry.registered_model_name("landmix-registry", "pretrain_finetune")
     first, files = _trial(uri, tmp_path, "trial-a", b"weights-a")
     tags = {
         "strategy": "pretrain_finetune",
@@ -42,7 +42,7 @@ def _exercise(uri: str, tmp_path, monkeypatch) -> list[dict]:
         "shards": {"real": "ab12", "synthetic": "cd34"},
         "translator_versions": ["fixed-v1"],
     }
-    v1 = tracking.register_model(uri, name, first, tags=tags, description="best of 6 trials on val NME")
+    v1 = registry.register_model(uri, name, first, tags=tags, description="best of 6 trials on val NME")
     assert v1 == {"name": name, "version": 1, "source": v1["source"], "run_id": first}
     assert v1["source"].endswith(f"{first}/artifacts/model")
 
@@ -61,7 +61,7 @@ def _exercise(uri: str, tmp_path, monkeypatch) -> list[dict]:
     assert _download(f"models:/{name}@best", tmp_path / "dl1") == files
 
     second, files2 = _trial(uri, tmp_path, "trial-b", b"weights-b")
-    v2 = tracking.register_model(uri, name, second, tags={"val_nme": 0.03})
+    v2 = registry.register_model(uri, name, second, tags={"val_nme": 0.03})
     assert v2["version"] == 2 and v2["run_id"] == second
     assert int(client.get_model_version_by_alias(name, "best").version) == 2
     assert client.get_model_version(name, "2").description == ""
@@ -85,21 +85,21 @@ def test_register_against_absolute_sqlite(tmp_path, monkeypatch):
 
 def test_register_refuses_a_missing_run_or_checkpoint(mlflow_tracking, tmp_path):
     with pytest.raises(ValueError, match="pass the run id of a trial"):
-        tracking.register_model(mlflow_tracking, "landmix-registry.missing", "0" * 32)
+        registry.register_model(mlflow_tracking, "landmix-registry.missing", "0" * 32)
     t = tracking.Tracker(mlflow_tracking, "landmix-registry", run_key="no-ckpt", run_name="no-ckpt")
     t.log_dict({"a": 1}, "provenance.json")
     with pytest.raises(ValueError, match=r"no artifacts under 'model' \(it has \['provenance.json'\]\); log"):
-        tracking.register_model(mlflow_tracking, "landmix-registry.missing", t.run_id)
+        registry.register_model(mlflow_tracking, "landmix-registry.missing", t.run_id)
     with pytest.raises(ValueError, match="no artifacts under 'checkpoint'"):
-        tracking.register_model(mlflow_tracking, "landmix-registry.missing", t.run_id, "checkpoint")
+        registry.register_model(mlflow_tracking, "landmix-registry.missing", t.run_id, "checkpoint")
     client = mlflow.MlflowClient(tracking_uri=mlflow_tracking, registry_uri=mlflow_tracking)
     assert not client.search_registered_models("name = 'landmix-registry.missing'")  # nothing half-made
 
 
 def test_registered_model_name_is_valid_and_stable():
-    name = tracking.registered_model_name("landmix-study", "pretrain_finetune")
+    name = registry.registered_model_name("landmix-study", "pretrain_finetune")
     assert name == "landmix-study.pretrain_finetune"
-    assert tracking.registered_model_name("team/study: v2", "mix@0.5") == "team-study-v2.mix-0-5"
-    assert tracking.registered_model_name("a b", "c") == tracking.registered_model_name("a b", "c")
+    assert registry.registered_model_name("team/study: v2", "mix@0.5") == "team-study-v2.mix-0-5"
+    assert registry.registered_model_name("a b", "c") == registry.registered_model_name("a b", "c")
     with pytest.raises(ValueError, match="letter or digit"):
-        tracking.registered_model_name("landmix-study", "..")
+        registry.registered_model_name("landmix-study", "..")

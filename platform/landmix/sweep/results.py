@@ -239,7 +239,7 @@ def write_report(sweep: SweepConfig, trials, pretrained: dict[int, dict]) -> dic
 def register_best(sweep: SweepConfig, ok, tracking_uri: str | None) -> dict[str, dict]:
     """Register the best model of each strategy (lowest validation NME over its finished cells) in MLflow's
     model registry as `<sweep>.<strategy>`, alias "best", tagged with its metrics and the data it saw."""
-    from landmix import tracking
+    from landmix import registry
 
     out = {}
     if tracking_uri is None:
@@ -263,8 +263,8 @@ def register_best(sweep: SweepConfig, ok, tracking_uri: str | None) -> dict[str,
         }
         if strategy == "mixed":
             tags["alpha"] = float(best["alpha"])
-        name = tracking.registered_model_name(sweep.name, strategy)
-        out[strategy] = tracking.register_model(
+        name = registry.registered_model_name(sweep.name, strategy)
+        out[strategy] = registry.register_model(
             tracking_uri,
             name,
             run_id,
