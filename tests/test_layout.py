@@ -163,5 +163,7 @@ def test_bench_scripts_stand_alone_and_write_nothing_into_the_package():
 
 def test_only_tracking_and_the_registry_talk_to_mlflow():
     files = _module_files(ROOT / "platform" / "landmix")
-    talking = {m for m, path in files.items() if any(i.split(".")[0] == "mlflow" for i in _landmix_imports(path))}
+    talking = {
+        m for m, path in files.items() if any(i.split(".")[0] == "mlflow" for i in _landmix_imports(path))
+    }
     assert talking <= {"landmix.tracking", "landmix.registry"}, talking
