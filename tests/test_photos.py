@@ -1,40 +1,12 @@
 """The image decoder predict and serve share: limits read from the header before decoding, orientation, colour."""
 
-import io
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from _photos import encode, exif_rotated_jpeg, huge_png
 from landmix import photos
-
-
-def _encode(array, fmt: str, **kw) -> bytes:
-    """Encoded bytes of an array (or a PIL image: CMYK)."""
-    out = io.BytesIO()
-    (array if isinstance(array, Image.Image) else Image.fromarray(array)).save(out, fmt, **kw)
-    return out.getvalue()
-
-
-def huge_png(width: int = 10_000, height: int = 10_000) -> bytes:
-    """A small valid PNG whose IHDR claims width x height (what a decompression bomb sends)."""
-    data = bytearray(_encode(np.zeros((8, 8, 3), np.uint8), "PNG"))
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
-
-
-def exif_rotated_jpeg(upright: np.ndarray) -> bytes:
-    """upright's pixels stored turned 90 degrees anticlockwise, with EXIF orientation 6 (turn clockwise to
-    display): a phone photo taken in portrait."""
-    im = Image.fromarray(np.ascontiguousarray(np.rot90(upright)))
-    exif = im.getexif()
-    exif[0x0112] = 6
-    return _encode(np.asarray(im), "JPEG", quality=95, exif=exif.tobytes())
 
 
 def test_sizes_are_checked_from_the_header_before_decoding():
@@ -51,8 +23,8 @@ def test_sizes_are_checked_from_the_header_before_decoding():
     [
         (b"", 400, "empty"),
         (b"hello, not an image", 415, "not PNG, JPEG"),
-        (_encode(np.zeros((64, 64, 3), np.uint8), "JPEG")[:300], 400, "truncated"),
-        (_encode(np.zeros((64, 64, 3), np.uint8), "PNG")[:-20], 400, "truncated"),
+        (encode(np.zeros((64, 64, 3), np.uint8), "JPEG")[:300], 400, "truncated"),
+        (encode(np.zeros((64, 64, 3), np.uint8), "PNG")[:-20], 400, "truncated"),
     ],
 )
 def test_broken_bytes_say_why(data, status, says):
@@ -64,13 +36,13 @@ def test_broken_bytes_say_why(data, status, says):
 def test_grey_alpha_cmyk_and_one_pixel_decode_to_rgb():
     rgb = np.zeros((30, 40, 3), np.uint8)
     rgb[:, :20] = (200, 100, 50)
-    grey = photos.decode(_encode(rgb[:, :, 0], "PNG"))
+    grey = photos.decode(encode(rgb[:, :, 0], "PNG"))
     assert grey.shape == (30, 40, 3) and (grey[:, :, 0] == grey[:, :, 2]).all() and grey[0, 0, 0] == 200
-    rgba = photos.decode(_encode(np.dstack([rgb, np.full((30, 40), 7, np.uint8)]), "PNG"))
+    rgba = photos.decode(encode(np.dstack([rgb, np.full((30, 40), 7, np.uint8)]), "PNG"))
     assert np.array_equal(rgba, rgb)  # the alpha dropped, the colour under it kept
-    cmyk = photos.decode(_encode(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=98))
+    cmyk = photos.decode(encode(Image.fromarray(rgb).convert("CMYK"), "JPEG", quality=98))
     assert cmyk.shape == (30, 40, 3) and np.abs(cmyk[5, 5].astype(int) - (200, 100, 50)).max() < 12
-    assert photos.decode(_encode(np.zeros((1, 1, 3), np.uint8), "PNG")).shape == (1, 1, 3)
+    assert photos.decode(encode(np.zeros((1, 1, 3), np.uint8), "PNG")).shape == (1, 1, 3)
 
 
 def test_exif_orientation_gives_the_displayed_pixels():

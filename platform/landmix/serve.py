@@ -1,0 +1,245 @@
+"""`landmix serve`: the landmark detector as an HTTP endpoint, a Ray Serve application.
+
+    landmix serve --model out/real/checkpoint                            # http://127.0.0.1:8000, this machine only
+    landmix serve --model models:/landmix-study.pretrain_finetune@best   # a registered model, by alias
+    curl --data-binary @face.jpg http://127.0.0.1:8000/landmarks
+    curl http://127.0.0.1:8000/healthz                                   # 200: model loaded and warmed up
+
+On a cluster (`ray up cluster.yaml`), on the head node, where the tracking server and the token are set:
+    export MLFLOW_TRACKING_URI=http://HEAD:5000 LANDMIX_SERVE_TOKEN=$(openssl rand -hex 32)
+    RAY_ADDRESS=auto landmix serve --model models:/NAME@best --host 0.0.0.0 --port 8000
+    curl -H "Authorization: Bearer $LANDMIX_SERVE_TOKEN" --data-binary @face.jpg http://HEAD:8000/landmarks
+
+`POST /landmarks` (the image file's bytes as the body) answers {"faces": [{"box", "score", "crop", "points"}],
+"width", "height", "model": {"uri", "version"}}: per face the detector box (x0, y0, x1, y1) and score and the 68
+points, all in the photo's displayed 0-based pixels (EXIF orientation applied), and which model answered (a
+checkpoint folder, or a registry name@alias and the version it pointed at). It runs `predict.Predictor`: the
+detector, calibration, passes and flip averaging of `landmix predict`, one code path; `landmix.photos` decodes.
+
+- Batching: requests are batched (`@serve.batch`, --max-batch, --batch-wait-ms); a batch's faces go through
+  the model together, in a thread, so the replica keeps answering /healthz while it computes.
+- Back-pressure: a replica takes --max-ongoing requests at once, Serve queues --max-queued more and answers
+  503 beyond; a request not answered within --timeout-s gets Serve's 408. torch uses --threads per replica.
+- Bad requests: over --max-mb bytes or --max-megapixels (read from the header, before decoding) 413; not a
+  JPEG/PNG/PPM/BMP 415; empty, truncated or corrupt 400; each with a message. The replica goes on serving.
+- Bound to 127.0.0.1 unless --host says otherwise, and another host only with a bearer token in
+  $LANDMIX_SERVE_TOKEN: requests without it get 401 (the replica holds only its SHA-256).
+- Promotion: move the alias (`tracking.register_model`, or the MLflow UI) and run the same command again, or
+  pass --poll-s N to the running one: the new version is loaded by `reconfigure` in the running replicas
+  (Serve's user_config), which keep answering with the old model until the new one is warmed up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from ray import serve
+
+from landmix import photos, predict
+
+APP = "landmix"
+TOKEN_ENV = "LANDMIX_SERVE_TOKEN"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def registry_version(model_uri: str, tracking_uri: str | None) -> str:
+    """The version a `models:/NAME@ALIAS` (or models:/NAME/VERSION) names now. To move into landmix.tracking."""
+    from mlflow.tracking import MlflowClient
+
+    name, _, alias = model_uri.removeprefix("models:/").partition("@")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if not alias:
+        return model_uri.rsplit("/", 1)[1]
+    return str(client.get_model_version_by_alias(name, alias).version)
+
+
+def registry_download(model_uri: str, version: str, tracking_uri: str | None, dst: str) -> str:
+    """The checkpoint folder of one registered version, downloaded to dst. To move into landmix.tracking."""
+    import mlflow.artifacts
+    from mlflow.tracking import MlflowClient
+
+    name = model_uri.removeprefix("models:/").partition("@")[0].split("/")[0]
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version(name, version).source
+    return mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=dst, tracking_uri=tracking_uri)
+
+
+def model_config(model: str, tracking_uri: str | None = None) -> dict:
+    """The deployment's user_config for --model: a checkpoint folder, or a registry URI with the version it
+    names now (a new version is a new user_config: Serve reconfigures the replicas in place)."""
+    if model.startswith("models:/"):
+        return {"uri": model, "version": registry_version(model, tracking_uri), "tracking_uri": tracking_uri}
+    from landmix import checkpoint
+
+    checkpoint.read_meta(model)  # a clear error here, not in a replica
+    return {"uri": str(Path(model).resolve()), "version": None, "tracking_uri": None}
+
+
+@serve.deployment(name="Landmarks")
+class Landmarks:
+    """Ingress and model in one replica: HTTP, the token, decoding, then the batched predictor."""
+
+    def __init__(self, passes: int, threads: int, token_sha256: str | None, limits: tuple, batching: tuple):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.passes, self.token_sha256 = passes, token_sha256
+        self.max_bytes, self.max_pixels = limits  # bytes, width x height
+        self.landmarks.set_max_batch_size(batching[0])  # requests, seconds
+        self.landmarks.set_batch_wait_timeout_s(batching[1])
+        self.current = None  # (Predictor, {"uri", "version"}), swapped whole by reconfigure
+
+    def reconfigure(self, config: dict) -> None:
+        """Load (and warm up) the model that config names, then switch to it in one assignment."""
+        folder = config["uri"]
+        if config["version"] is not None:
+            dst = tempfile.mkdtemp(prefix="landmix-serve-")
+            folder = registry_download(config["uri"], config["version"], config["tracking_uri"], dst)
+        predictor = predict.Predictor.load(folder, passes=self.passes)
+        warm = np.full((256, 256, 3), 128, np.uint8)
+        predictor.faces(warm)  # the detector and torch's first run are slow: not on a user's request
+        predict.landmarks_of(predictor.model, [(warm, (64.0, 64.0, 128.0))], self.passes)
+        self.current = (predictor, {"uri": config["uri"], "version": config["version"]})
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def landmarks(self, images: list[np.ndarray]) -> list[dict]:
+        predictor, model = self.current  # one model answers the whole batch, even during a switch
+        found = await asyncio.to_thread(predictor.faces_of, images)
+        return [{"faces": [predict.face_json(f) for f in faces], "model": model} for faces in found]
+
+    def _authorized(self, request) -> bool:
+        if self.token_sha256 is None:
+            return True
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(hashlib.sha256(given.encode()).hexdigest(), self.token_sha256)
+
+    async def _body(self, request) -> bytes:
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > self.max_bytes:  # refused before reading it
+            raise photos.PhotoError(f"image: {declared} bytes, over the limit of {self.max_bytes}", 413)
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > self.max_bytes:
+                raise photos.PhotoError(f"image: over the limit of {self.max_bytes} bytes", 413)
+        return bytes(data)
+
+    async def __call__(self, request):
+        from starlette.responses import JSONResponse
+
+        path = request.url.path.rstrip("/")
+        if path == "/healthz":
+            ready = self.current is not None
+            body = {"ready": ready, "model": self.current[1] if ready else None}
+            return JSONResponse(body, status_code=200 if ready else 503)
+        if path != "/landmarks":
+            return JSONResponse({"error": f"no route {path}: POST /landmarks or GET /healthz"}, 404)
+        if request.method != "POST":
+            return JSONResponse({"error": "POST the image file's bytes to /landmarks"}, 405)
+        if not self._authorized(request):
+            return JSONResponse({"error": "missing or wrong token: send Authorization: Bearer TOKEN"}, 401)
+        try:
+            data = await self._body(request)
+            image = await asyncio.to_thread(photos.decode, data, self.max_bytes, self.max_pixels)
+        except photos.PhotoError as e:
+            return JSONResponse({"error": str(e)}, status_code=e.status)
+        answer = await self.landmarks(image)
+        return JSONResponse(answer | {"width": image.shape[1], "height": image.shape[0]})
+
+
+def application(config: dict, args) -> serve.Application:
+    """The bound application of parsed flags (`add_arguments`) and a model_config."""
+    token = os.environ.get(TOKEN_ENV) or None
+    digest = hashlib.sha256(token.encode()).hexdigest() if token else None
+    deployment = Landmarks.options(
+        user_config=config,
+        max_ongoing_requests=args.max_ongoing,
+        max_queued_requests=args.max_queued,
+        ray_actor_options={"num_cpus": args.threads},
+    )
+    limits = (int(args.max_mb * 2**20), int(args.max_megapixels * 1e6))
+    return deployment.bind(
+        args.passes, args.threads, digest, limits, (args.max_batch, args.batch_wait_ms / 1000)
+    )
+
+
+def deploy(config: dict, args) -> None:
+    """Start Serve on --host/--port (once per Ray cluster) and deploy or update the application."""
+    serve.start(
+        http_options={"host": args.host, "port": args.port, "request_timeout_s": args.timeout_s},
+    )
+    serve.run(application(config, args), name=APP, route_prefix="/")
+
+
+def check(args) -> None:
+    """The user's mistakes, said before Ray starts."""
+    if args.host not in LOOPBACK and not os.environ.get(TOKEN_ENV):
+        raise ValueError(
+            f"--host {args.host} serves other machines: set {TOKEN_ENV} to a secret token first "
+            f"(clients send Authorization: Bearer TOKEN), or keep the default --host 127.0.0.1"
+        )
+    for flag in ("passes", "threads", "max_batch", "max_ongoing", "max_queued"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: give 1 or more")
+    if args.max_ongoing < args.max_batch:
+        raise ValueError(
+            f"--max-ongoing {args.max_ongoing} under --max-batch {args.max_batch}: a batch never fills"
+        )
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--model", required=True, help="checkpoint folder, or models:/NAME@ALIAS (MLflow registry)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help=f"bind address (another than loopback needs ${TOKEN_ENV})"
+    )
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--passes", type=int, default=predict.DEFAULT_PASSES, help="as landmix predict --passes"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (and Ray CPUs) per replica")
+    parser.add_argument("--max-batch", type=int, default=8, help="requests per model batch")
+    parser.add_argument("--batch-wait-ms", type=float, default=10.0, help="wait for a batch to fill, at most")
+    parser.add_argument("--max-ongoing", type=int, default=16, help="requests a replica takes at once")
+    parser.add_argument("--max-queued", type=int, default=64, help="requests queued beyond those (then 503)")
+    parser.add_argument("--timeout-s", type=float, default=30.0, help="a request's limit (then 408)")
+    parser.add_argument("--max-mb", type=float, default=photos.MAX_BYTES / 2**20, help="image bytes, MiB")
+    parser.add_argument("--max-megapixels", type=float, default=photos.MAX_PIXELS / 1e6, help="image size")
+    parser.add_argument("--poll-s", type=float, default=0, help="re-read the alias every N s (0: never)")
+    parser.add_argument(
+        "--address", default=None, help="Ray cluster to join (default $RAY_ADDRESS or a local one)"
+    )
+
+
+def run(args) -> int:
+    from landmix import settings
+
+    check(args)
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or settings.default_tracking_uri()
+    config = model_config(args.model, tracking_uri)
+    settings.init_ray(args.address)
+    deploy(config, args)
+    where = f"http://{args.host}:{args.port}"
+    print(
+        f"serving {config['uri']} (version {config['version']}) at {where}/landmarks; Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(args.poll_s or 3600)
+            if args.poll_s and config["version"] is not None:
+                new = model_config(args.model, tracking_uri)
+                if new != config:
+                    print(f"{args.model}: version {config['version']} -> {new['version']}", flush=True)
+                    deploy(config := new, args)
+    except KeyboardInterrupt:
+        serve.shutdown()
+    return 0
