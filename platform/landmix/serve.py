@@ -35,6 +35,8 @@ import asyncio
 import hashlib
 import hmac
 import os
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -228,10 +230,9 @@ def run(args) -> int:
     settings.init_ray(args.address)
     deploy(config, args)
     where = f"http://{args.host}:{args.port}"
-    print(
-        f"serving {config['uri']} (version {config['version']}) at {where}/landmarks; Ctrl-C stops",
-        flush=True,
-    )
+    which = f"version {config['version']}" if config["version"] else "checkpoint"
+    print(f"serving {config['uri']} ({which}) at {where}/landmarks; Ctrl-C stops", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops it as Ctrl-C does
     try:
         while True:
             time.sleep(args.poll_s or 3600)
@@ -239,7 +240,10 @@ def run(args) -> int:
                 new = model_config(args.model, tracking_uri)
                 if new != config:
                     print(f"{args.model}: version {config['version']} -> {new['version']}", flush=True)
-                    deploy(config := new, args)
+                    config = new
+                    deploy(config, args)
     except KeyboardInterrupt:
+        pass
+    finally:
         serve.shutdown()
     return 0
