@@ -1,6 +1,6 @@
 """`landmix serve` under load: requests/s and latency over HTTP on loopback, and its two parts apart.
 
-    .venv/bin/python bench/serve.py                                    # untrained real-baseline model: speed only
+    .venv/bin/python bench/serve.py                                    # untrained real-baseline model
     .venv/bin/python bench/serve.py --checkpoint out/real/checkpoint --clients 8 --seconds 30
 
 Photos: --photos real 300-W photos (every k-th of the shared 300w/ folder, sorted). Four experiments, each a
@@ -8,9 +8,9 @@ record of docs/results/serve/records.jsonl (page "serve"; --no-record: print onl
 - `detector`: dlib's face detector alone (`detect.detect_faces`), photos/s, one thread;
 - `model`: the landmark model alone on the detector's faces (`predict.landmarks_of`: the passes, each a flip-
   averaged model run), faces/s with torch on one thread, one face per call and all faces in one call;
-- `http`: the Serve application (one replica, --threads 1) with --clients concurrent clients posting the photos
-  in turn for --seconds: requests/s, p50/p99 latency, errors (any answer but 200), with --max-batch 1 (no
-  batching) and --max-batch 8;
+- `http`: the Serve application (one replica, --threads 1) with --clients concurrent clients posting the
+  photos in turn for --seconds: requests/s, p50/p99 latency, errors (any answer but 200), with --max-batch 1
+  (no batching) and --max-batch 8;
 - `overload`: 4 x --clients clients against --max-ongoing 8 --max-queued 4, for a quarter of --seconds: the
   share Serve answers 503 at once (back-pressure) and that no answer is anything but 200 or 503.
 

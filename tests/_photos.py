@@ -1,4 +1,4 @@
-"""Encoded test images: any array or PIL image as bytes, a header claiming 100 megapixels, an EXIF-rotated JPEG."""
+"""Encoded test images: an array or PIL image as bytes, a 100-megapixel header, an EXIF-rotated JPEG."""
 
 import io
 import struct

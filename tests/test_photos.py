@@ -1,4 +1,4 @@
-"""The image decoder predict and serve share: limits read from the header before decoding, orientation, colour."""
+"""The image decoder predict and serve share: limits from the header before decoding, orientation, colour."""
 
 import cv2
 import numpy as np

@@ -1,4 +1,4 @@
-"""`landmix serve`: the Ray Serve application on a real local Ray cluster, a model from a real MLflow registry.
+"""`landmix serve`: the Ray Serve application on a real local Ray cluster, a model from a real registry.
 
 One application is deployed once for the module (on loopback, a free port, with a token) and every test talks
 to it over HTTP.
@@ -174,7 +174,10 @@ def test_moving_the_alias_switches_the_model_without_a_failed_request(app, share
     assert _call(app["url"] + "/healthz", token=None)[1]["model"]["version"] == "2"
 
 
-def test_another_host_needs_a_token(checkpoint, monkeypatch, capsys):
+def test_another_host_needs_a_token_and_detach_a_cluster(checkpoint, monkeypatch, capsys):
     monkeypatch.delenv(serve.TOKEN_ENV, raising=False)
     assert cli.main(["serve", "--model", str(checkpoint), "--host", "0.0.0.0"]) == 2
     assert f"set {serve.TOKEN_ENV}" in capsys.readouterr().err
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert cli.main(["serve", "--model", str(checkpoint), "--detach"]) == 2
+    assert "--address auto" in capsys.readouterr().err

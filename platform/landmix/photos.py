@@ -1,6 +1,6 @@
 """Photos as pixels: the one image decoder that `landmix predict` and `landmix serve` share.
 
-    image = decode(data)                     # bytes -> (H, W, 3) uint8 RGB, in the orientation it is displayed
+    image = decode(data)                     # bytes -> (H, W, 3) uint8 RGB, displayed orientation
     image = read_photo("face.jpg")           # a file, the same way (its path named in any error)
 
 The size is read from the header (`sources.probe_image`) and checked against the limits BEFORE decoding:

@@ -142,7 +142,7 @@ class Predictor:
 
 
 def face_json(face: dict) -> dict:
-    """A face of `Predictor.faces` as JSON (predictions.json and serve's answer): box and points to 0.01 px."""
+    """A face of `Predictor.faces` as JSON (predictions.json, serve's answer): box and points to 0.01 px."""
     return {
         "box": np.round(face["box"], 2).tolist(),
         "score": round(face["score"], 4),

@@ -1,20 +1,26 @@
 """`landmix serve`: the landmark detector as an HTTP endpoint, a Ray Serve application.
 
-    landmix serve --model out/real/checkpoint                            # http://127.0.0.1:8000, this machine only
+    landmix serve --model out/real/checkpoint                            # http://127.0.0.1:8000, loopback
     landmix serve --model models:/landmix-study.pretrain_finetune@best   # a registered model, by alias
     curl --data-binary @face.jpg http://127.0.0.1:8000/landmarks
     curl http://127.0.0.1:8000/healthz                                   # 200: model loaded and warmed up
 
-On a cluster (`ray up cluster.yaml`), on the head node, where the tracking server and the token are set:
-    export MLFLOW_TRACKING_URI=http://HEAD:5000 LANDMIX_SERVE_TOKEN=$(openssl rand -hex 32)
+On a cluster (`ray up cluster.yaml`), on the head node (~/landmix.env sets MLFLOW_TRACKING_URI and Ray's
+token). cluster.yaml opens only SSH, so keep the default loopback bind and forward the port:
+    ray exec cluster.yaml 'source ~/landmix.env && landmix serve --model models:/NAME@best --address auto \
+        --detach'
+    ray attach cluster.yaml -p 8000                                      # then curl as above, on localhost
+Behind a load balancer or an opened port instead, bind every interface with a bearer token:
+    export LANDMIX_SERVE_TOKEN=$(openssl rand -hex 32)
     RAY_ADDRESS=auto landmix serve --model models:/NAME@best --host 0.0.0.0 --port 8000
     curl -H "Authorization: Bearer $LANDMIX_SERVE_TOKEN" --data-binary @face.jpg http://HEAD:8000/landmarks
 
 `POST /landmarks` (the image file's bytes as the body) answers {"faces": [{"box", "score", "crop", "points"}],
-"width", "height", "model": {"uri", "version"}}: per face the detector box (x0, y0, x1, y1) and score and the 68
-points, all in the photo's displayed 0-based pixels (EXIF orientation applied), and which model answered (a
+"width", "height", "model": {"uri", "version"}}: per face the detector box (x0, y0, x1, y1) and score and the
+68 points, all in the photo's displayed 0-based pixels (EXIF orientation applied), and which model answered (a
 checkpoint folder, or a registry name@alias and the version it pointed at). It runs `predict.Predictor`: the
-detector, calibration, passes and flip averaging of `landmix predict`, one code path; `landmix.photos` decodes.
+detector, calibration, passes and flip averaging of `landmix predict`, one code path; `landmix.photos`
+decodes.
 
 - Batching: requests are batched (`@serve.batch`, --max-batch, --batch-wait-ms); a batch's faces go through
   the model together, in a thread, so the replica keeps answering /healthz while it computes.
@@ -24,9 +30,11 @@ detector, calibration, passes and flip averaging of `landmix predict`, one code 
   JPEG/PNG/PPM/BMP 415; empty, truncated or corrupt 400; each with a message. The replica goes on serving.
 - Bound to 127.0.0.1 unless --host says otherwise, and another host only with a bearer token in
   $LANDMIX_SERVE_TOKEN: requests without it get 401 (the replica holds only its SHA-256).
-- Promotion: move the alias (`tracking.register_model`, or the MLflow UI) and run the same command again, or
-  pass --poll-s N to the running one: the new version is loaded by `reconfigure` in the running replicas
-  (Serve's user_config), which keep answering with the old model until the new one is warmed up.
+- Promotion: move the alias (`tracking.register_model`, or the MLflow UI), then on a cluster run the same
+  command again with --detach (it redeploys and returns), or give the serving command --poll-s N (it re-reads
+  the alias every N s; the way on one machine, where the command owns a private Ray). The new version reaches
+  the running replicas as a new user_config: `reconfigure` loads and warms it up while they keep answering
+  with the old model, then switches in one assignment (tested under load: no failed request).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -52,7 +61,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def registry_version(model_uri: str, tracking_uri: str | None) -> str:
-    """The version a `models:/NAME@ALIAS` (or models:/NAME/VERSION) names now. To move into landmix.tracking."""
+    """The version `models:/NAME@ALIAS` (or models:/NAME/VERSION) names now. To move into landmix.tracking."""
     from mlflow.tracking import MlflowClient
 
     name, _, alias = model_uri.removeprefix("models:/").partition("@")
@@ -97,10 +106,11 @@ class Landmarks:
         self.landmarks.set_max_batch_size(batching[0])  # requests, seconds
         self.landmarks.set_batch_wait_timeout_s(batching[1])
         self.current = None  # (Predictor, {"uri", "version"}), swapped whole by reconfigure
+        self.download = None  # the temporary folder a registry version was downloaded to
 
     def reconfigure(self, config: dict) -> None:
         """Load (and warm up) the model that config names, then switch to it in one assignment."""
-        folder = config["uri"]
+        folder, dst = config["uri"], None
         if config["version"] is not None:
             dst = tempfile.mkdtemp(prefix="landmix-serve-")
             folder = registry_download(config["uri"], config["version"], config["tracking_uri"], dst)
@@ -109,6 +119,9 @@ class Landmarks:
         predictor.faces(warm)  # the detector and torch's first run are slow: not on a user's request
         predict.landmarks_of(predictor.model, [(warm, (64.0, 64.0, 128.0))], self.passes)
         self.current = (predictor, {"uri": config["uri"], "version": config["version"]})
+        if self.download:  # the old model is in memory; its files are no longer read
+            shutil.rmtree(self.download, ignore_errors=True)
+        self.download = dst
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def landmarks(self, images: list[np.ndarray]) -> list[dict]:
@@ -187,6 +200,10 @@ def check(args) -> None:
             f"--host {args.host} serves other machines: set {TOKEN_ENV} to a secret token first "
             f"(clients send Authorization: Bearer TOKEN), or keep the default --host 127.0.0.1"
         )
+    if args.detach and not (args.address or os.environ.get("RAY_ADDRESS")):
+        raise ValueError(
+            "--detach leaves the application on a Ray cluster: give --address auto (or RAY_ADDRESS)"
+        )
     for flag in ("passes", "threads", "max_batch", "max_ongoing", "max_queued"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: give 1 or more")
@@ -216,6 +233,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-mb", type=float, default=photos.MAX_BYTES / 2**20, help="image bytes, MiB")
     parser.add_argument("--max-megapixels", type=float, default=photos.MAX_PIXELS / 1e6, help="image size")
     parser.add_argument("--poll-s", type=float, default=0, help="re-read the alias every N s (0: never)")
+    parser.add_argument("--detach", action="store_true", help="deploy and return (a cluster's Ray keeps it)")
     parser.add_argument(
         "--address", default=None, help="Ray cluster to join (default $RAY_ADDRESS or a local one)"
     )
@@ -232,6 +250,8 @@ def run(args) -> int:
     where = f"http://{args.host}:{args.port}"
     which = f"version {config['version']}" if config["version"] else "checkpoint"
     print(f"serving {config['uri']} ({which}) at {where}/landmarks; Ctrl-C stops", flush=True)
+    if args.detach:
+        return 0  # the application stays on the cluster: `serve shutdown` (Ray's CLI) stops it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops it as Ctrl-C does
     try:
         while True:
