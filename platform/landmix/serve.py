@@ -32,9 +32,10 @@ decodes.
   $LANDMIX_SERVE_TOKEN: requests without it get 401 (the replica holds only its SHA-256).
 - Promotion: move the alias (`tracking.register_model`, or the MLflow UI), then on a cluster run the same
   command again with --detach (it redeploys and returns), or give the serving command --poll-s N (it re-reads
-  the alias every N s; the way on one machine, where the command owns a private Ray). The new version reaches
-  the running replicas as a new user_config: `reconfigure` loads and warms it up while they keep answering
-  with the old model, then switches in one assignment (tested under load: no failed request).
+  the alias every N s; the way on one machine, where the command owns a private Ray). Serve rolls the
+  replicas over with a surge (max_surge_percent=100): each new replica loads and warms up the new version
+  (in `reconfigure`, from the user_config naming it) while the old ones keep answering, and an old one stops
+  only once its replacement is ready (tested under load: no failed request).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def registry_download(model_uri: str, version: str, tracking_uri: str | None, ds
 
 def model_config(model: str, tracking_uri: str | None = None) -> dict:
     """The deployment's user_config for --model: a checkpoint folder, or a registry URI with the version it
-    names now (a new version is a new user_config: Serve reconfigures the replicas in place)."""
+    names now (a new version: a redeploy rolls the replicas over to it, see the module docstring)."""
     if model.startswith("models:/"):
         return {"uri": model, "version": registry_version(model, tracking_uri), "tracking_uri": tracking_uri}
     from landmix import checkpoint
@@ -152,7 +153,8 @@ class Landmarks:
         path = request.url.path.rstrip("/")
         if path == "/healthz":
             ready = self.current is not None
-            body = {"ready": ready, "model": self.current[1] if ready else None}
+            replica = serve.get_replica_context().replica_id.unique_id
+            body = {"ready": ready, "model": self.current[1] if ready else None, "replica": replica}
             return JSONResponse(body, status_code=200 if ready else 503)
         if path != "/landmarks":
             return JSONResponse({"error": f"no route {path}: POST /landmarks or GET /healthz"}, 404)
@@ -178,6 +180,7 @@ def application(config: dict, args) -> serve.Application:
         max_ongoing_requests=args.max_ongoing,
         max_queued_requests=args.max_queued,
         ray_actor_options={"num_cpus": args.threads},
+        max_surge_percent=100,  # a redeploy starts the new replicas before the old ones stop
     )
     limits = (int(args.max_mb * 2**20), int(args.max_megapixels * 1e6))
     return deployment.bind(
