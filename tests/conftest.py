@@ -64,6 +64,7 @@ def ray_cluster():
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # a cluster of its own, even where a `ray start` head runs on this machine
             num_cpus=4,  # logical CPUs: a Tune trial plus its Train workers fit on this 2-core machine
             include_dashboard=True,
             dashboard_host="127.0.0.1",

@@ -3,8 +3,9 @@
     landmix predict --checkpoint out/real/checkpoint photos/ face.jpg --out out/predict
     landmix predict --checkpoint CKPT PHOTOS... --out DIR --passes 1      # one pass, from the detector box
 
-PHOTOS are image files or folders of them (searched recursively for .jpg .jpeg .png .ppm .pgm .bmp; greyscale
-is read as RGB). For each photo:
+PHOTOS are image files or folders of them (searched recursively for .jpg .jpeg .png .ppm .pgm .bmp), decoded
+by `landmix.photos` as `landmix serve` decodes a request: greyscale read as RGB, the EXIF orientation applied
+(points are in the displayed orientation), the size checked from the header before decoding. For each photo:
 1. dlib's face detector finds the faces (`landmix.detect`);
 2. each detector box is mapped to the model-input crop by the calibration fitted on 300-W training faces
    (`detect.BoxCalibration`, detector_calibration.json) and the checkpoint's crop_scale;
@@ -38,6 +39,7 @@ import cv2
 import numpy as np
 
 from landmix import crops, detect
+from landmix.photos import read_photo  # the decoder serve shares: limits, EXIF orientation
 from landmix.sources import IMAGE_SUFFIXES, w300
 
 DEFAULT_PASSES = 3  # measured: bench/detector.py passes (see the module docstring)
@@ -61,19 +63,6 @@ def list_photos(paths) -> list[Path]:
     return out
 
 
-def read_photo(path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file of any size (greyscale and 16-bit images are converted);
-    ValueError naming the file where OpenCV cannot decode it."""
-    data = np.fromfile(str(path), np.uint8)  # not cv2.imread: it answers None for a missing file too
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ValueError(
-            f"{path}: not an image OpenCV can decode ({data.size} bytes); "
-            f"give a JPEG, PNG, PPM/PGM or BMP file"
-        )
-    return np.ascontiguousarray(image[:, :, ::-1])
-
-
 def uncrop(pts: np.ndarray, box, size: int) -> np.ndarray:
     """Crop pixels -> original image pixels; inverse of crops.crop_image's u = (x - x0 + 0.5) k - 0.5."""
     x0, y0, side = (float(v) for v in box)
@@ -85,12 +74,18 @@ def landmarks(model, image: np.ndarray, boxes, passes: int = DEFAULT_PASSES) -> 
     """Points (N, K, 2) float32, image pixels, of the faces whose first crops are boxes (N, 3) = (x0, y0, side)
     in image (H, W, 3) uint8: each later pass re-crops around the previous pass's points, as training crops
     (where those points' crop would be under half or over twice the last one, the last crop is kept)."""
+    return landmarks_of(model, [(image, tuple(b)) for b in boxes], passes)
+
+
+def landmarks_of(model, faces: list[tuple[np.ndarray, tuple]], passes: int = DEFAULT_PASSES) -> np.ndarray:
+    """`landmarks` for faces of several photos at once, [(image, first crop (x0, y0, side))] -> (N, K, 2):
+    one model batch per pass for all of them (serve's batches of requests go through here)."""
     from landmix import checkpoint
 
     if passes < 1:
         raise ValueError(f"passes={passes}: give 1 (the crop from the box only) or more")
     size, scale = model.cfg.image_size, model.cfg.crop_scale
-    boxes = [tuple(b) for b in boxes]
+    images, boxes = [f[0] for f in faces], [tuple(f[1]) for f in faces]
     none = np.zeros((0, 2), np.float32)
     pts = np.zeros((0, model.cfg.num_points, 2), np.float32)
     for i in range(passes):
@@ -99,22 +94,61 @@ def landmarks(model, image: np.ndarray, boxes, passes: int = DEFAULT_PASSES) -> 
             boxes = [n if 0.5 <= n[2] / b[2] <= 2.0 else b for n, b in zip(new, boxes)]
         if not boxes:
             break
-        batch = np.stack([crops.crop_image(image, none, b, size)[0] for b in boxes])
+        batch = np.stack([crops.crop_image(im, none, b, size)[0] for im, b in zip(images, boxes)])
         pts = np.stack([uncrop(p, b, size) for p, b in zip(checkpoint.predict(model, batch), boxes)])
     return pts
 
 
-def faces_in(
-    model, image: np.ndarray, calibration: detect.BoxCalibration, passes: int = DEFAULT_PASSES
-) -> list[dict]:
-    """The faces of one photo, best detector score first: {"box" (x0, y0, x1, y1), "score", "crop" (x0, y0, side)
-    of the first pass, "points" (K, 2) float32 image pixels}."""
-    boxes, scores = detect.detect_faces(image, scores=True)
-    first = [calibration.model_box(b, model.cfg.crop_scale) for b in boxes]
-    pts = landmarks(model, image, first, passes)
-    return [
-        {"box": b, "score": float(s), "crop": c, "points": p} for b, s, c, p in zip(boxes, scores, first, pts)
-    ]
+class Predictor:
+    """The detector, its calibration, the model's passes and flip averaging: what `landmix predict` and
+    `landmix serve` run on a photo, one code path.
+
+        predictor = Predictor.load("out/real/checkpoint")
+        faces = predictor.faces(image)                 # one photo
+        per_photo = predictor.faces_of([im1, im2])     # several: one model batch per pass for all faces
+    """
+
+    def __init__(self, model, calibration: detect.BoxCalibration, passes: int = DEFAULT_PASSES):
+        if passes < 1:
+            raise ValueError(f"passes={passes}: give 1 (the crop from the detector box only) or more")
+        self.model, self.calibration, self.passes = model, calibration, passes
+
+    @classmethod
+    def load(cls, checkpoint_folder, calibration: detect.BoxCalibration | None = None, passes=DEFAULT_PASSES):
+        from landmix import checkpoint
+
+        model, _ = checkpoint.load(checkpoint_folder)  # a clear error before any work where it is not one
+        return cls(model, calibration or detect.BoxCalibration.load(), passes)
+
+    def faces(self, image: np.ndarray) -> list[dict]:
+        """The faces of one photo (H, W, 3) uint8 RGB, best detector score first: {"box" (x0, y0, x1, y1),
+        "score", "crop" (x0, y0, side) of the first pass, "points" (K, 2) float32 image pixels}."""
+        return self.faces_of([image])[0]
+
+    def faces_of(self, images: list[np.ndarray]) -> list[list[dict]]:
+        """`faces` of each photo; the model runs on all their faces together."""
+        found = [detect.detect_faces(im, scores=True) for im in images]
+        scale = self.model.cfg.crop_scale
+        first = [[self.calibration.model_box(b, scale) for b in boxes] for boxes, _ in found]
+        flat = [(im, c) for im, crops_ in zip(images, first) for c in crops_]
+        pts = iter(landmarks_of(self.model, flat, self.passes))
+        return [
+            [
+                {"box": b, "score": float(s), "crop": c, "points": next(pts)}
+                for b, s, c in zip(boxes, scores, crops_)
+            ]
+            for (boxes, scores), crops_ in zip(found, first)
+        ]
+
+
+def face_json(face: dict) -> dict:
+    """A face of `Predictor.faces` as JSON (predictions.json, serve's answer): box and points to 0.01 px."""
+    return {
+        "box": np.round(face["box"], 2).tolist(),
+        "score": round(face["score"], 4),
+        "crop": list(face["crop"]),
+        "points": np.round(face["points"].astype(np.float64), 2).tolist(),
+    }
 
 
 def draw_face(image: np.ndarray, box, pts: np.ndarray, path, side: int = PICTURE_SIDE) -> None:
@@ -140,11 +174,7 @@ def predict_photos(
 ) -> dict:
     """Predict the faces of photos (paths from `list_photos`), write their files to `out` and return what
     predictions.json holds."""
-    from landmix import checkpoint
-
-    # a clear error before any work where it is not a checkpoint
-    model, _ = checkpoint.load(checkpoint_folder)
-    calibration = calibration or detect.BoxCalibration.load()
+    predictor = Predictor.load(checkpoint_folder, calibration, passes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, stems = [], set()
@@ -161,7 +191,7 @@ def predict_photos(
             rows.append(row | {"status": "unreadable", "error": str(e), "faces": []})
             continue
         t0 = time.perf_counter()
-        faces = faces_in(model, image, calibration, passes)
+        faces = predictor.faces(image)
         row |= {
             "width": image.shape[1],
             "height": image.shape[0],
@@ -174,21 +204,13 @@ def predict_photos(
             w300.write_pts(out / f"{stem}_{k}.pts", face["points"])
             draw_face(image, face["box"], face["points"], out / f"{stem}_{k}.png")
             listed.append(
-                {
-                    "k": k,
-                    "pts_file": f"{stem}_{k}.pts",
-                    "png_file": f"{stem}_{k}.png",
-                    "box": np.round(face["box"], 2).tolist(),
-                    "score": round(face["score"], 4),
-                    "crop": list(face["crop"]),
-                    "points": np.round(face["points"].astype(np.float64), 2).tolist(),
-                }
+                {"k": k, "pts_file": f"{stem}_{k}.pts", "png_file": f"{stem}_{k}.png"} | face_json(face)
             )
         rows.append(row | {"status": "faces" if faces else "no_face", "faces": listed})
     return {
         "checkpoint": str(Path(checkpoint_folder).resolve()),
         "passes": passes,
-        "calibration": asdict(calibration),
+        "calibration": asdict(predictor.calibration),
         "points": "0-based pixel centres of the photo (the .pts files hold the same points 1-based)",
         "box": "detector box x0, y0, x1, y1 (first and last pixel centres); crop: the first pass's x0, y0, side",
         "photos": rows,

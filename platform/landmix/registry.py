@@ -1,5 +1,7 @@
 """The MLflow model registry: a run's logged checkpoint folder registered as the next version of a name, with
-an alias pointing at it (`register_model`), and the names a sweep registers (`registered_model_name`).
+an alias pointing at it (`register_model`), the names a sweep registers (`registered_model_name`), and a
+`models:/NAME@ALIAS` (or `models:/NAME/VERSION`) URI resolved to its version (`version_of`) and downloaded as a
+checkpoint folder (`download`), as `landmix serve` and `landmix export` read them.
 
     from landmix import registry
     registry.register_model(uri, "landmix-study.pretrain_finetune", run_id, tags={"val_nme": 0.03})
@@ -91,3 +93,49 @@ def register_model(
     mv = client.create_model_version(name, source, run_id=run_id, tags=version_tags, description=description)
     client.set_registered_model_alias(name, alias, mv.version)
     return {"name": name, "version": int(mv.version), "source": mv.source, "run_id": run_id}
+
+
+def _name_and_pointer(model_uri: str) -> tuple[str, str, str]:
+    """(name, alias, version) of `models:/NAME@ALIAS` or `models:/NAME/VERSION` (one of alias and version "")."""
+    if not model_uri.startswith("models:/"):
+        raise ValueError(f"{model_uri!r}: a registry URI reads models:/NAME@ALIAS or models:/NAME/VERSION")
+    rest = model_uri.removeprefix("models:/")
+    name, _, alias = rest.partition("@")
+    name, _, version = name.partition("/")
+    if not name or not (alias or version):
+        raise ValueError(
+            f"{model_uri!r}: name the alias or the version (models:/NAME@ALIAS, models:/NAME/VERSION)"
+        )
+    return name, alias, version
+
+
+def version_of(model_uri: str, tracking_uri: str | None) -> str:
+    """The version `models:/NAME@ALIAS` names now (`models:/NAME/VERSION`: that version, checked to exist)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    name, alias, version = _name_and_pointer(model_uri)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        found = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, version)
+        )
+    except MlflowException as e:
+        raise ValueError(
+            f"{model_uri}: not in the registry at {tracking_uri or 'the default tracking URI'} "
+            f"({e.error_code}); list the registered models in the MLflow UI, or set MLFLOW_TRACKING_URI"
+        ) from None
+    return str(found.version)
+
+
+def download(model_uri: str, version: str, tracking_uri: str | None, dst: str) -> str:
+    """The checkpoint folder of one registered version of `model_uri`'s name, downloaded into dst; its path."""
+    import mlflow.artifacts
+    from mlflow.tracking import MlflowClient
+
+    name = _name_and_pointer(model_uri)[0]
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    source = client.get_model_version(name, version).source
+    return mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=dst, tracking_uri=tracking_uri)
