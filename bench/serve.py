@@ -44,10 +44,10 @@ def pick_photos(n: int) -> list[Path]:
 def untrained_checkpoint(folder: Path) -> Path:
     import torch
 
-    from landmix import checkpoint, config
+    from landmix import checkpoint, presets
     from landmix.models import create_model
 
-    spec = config.real_baseline()
+    spec = presets.real_baseline()
     model = create_model(spec.model)
     folder.mkdir(parents=True, exist_ok=True)
     resume = {"model": model.state_dict(), "optimizer": {}, "epoch": 0}

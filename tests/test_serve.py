@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from _photos import encode, exif_rotated_jpeg, huge_png
-from landmix import cli, mlflow_server, photos, serve, tracking
+from landmix import cli, mlflow_server, photos, registry, serve, tracking
 
 TOKEN = "test-token-4f1c"
 
@@ -28,10 +28,10 @@ def _checkpoint(folder):
     import torch
 
     from landmix import checkpoint as ckpt_io
-    from landmix import config
+    from landmix import config, presets
     from landmix.models import create_model
 
-    spec = config.smoke()
+    spec = presets.smoke()
     spec = config.RunSpec(
         model=config.ModelConfig(head="regression", width=8, image_size=64, crop_scale=1.25),
         data=spec.data,
@@ -49,7 +49,7 @@ def _register(uri: str, folder, name: str, key: str) -> int:
     t = tracking.Tracker(uri, "landmix-serve", run_key=key, run_name=key)
     t.log_checkpoint(str(folder))
     t.finish()
-    return tracking.register_model(uri, name, t.run_id)["version"]
+    return registry.register_model(uri, name, t.run_id)["version"]
 
 
 def _args(*flags) -> argparse.Namespace:

@@ -26,7 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from _browser import browser_missing, check_runs_page  # noqa: E402
 from _ray_head import RayHead  # noqa: E402
-from landmix import sweep, tracking  # noqa: E402
+from landmix import registry, sweep, tracking  # noqa: E402
 
 pytestmark = pytest.mark.cluster  # a Ray head of its own (`ray start`) and `ray job submit`
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,7 +275,7 @@ def test_no_test_face_is_trained_on_validated_on_or_used_to_select(submitted_swe
     for strategy in sweep.STRATEGIES:
         ok = {n: c for n, c in finished.items() if c["strategy"] == strategy}
         version = client.get_model_version_by_alias(
-            tracking.registered_model_name(s["name"], strategy), "best"
+            registry.registered_model_name(s["name"], strategy), "best"
         )
         assert version.tags["cell"] == min(ok, key=lambda n: ok[n]["val_nme"]), strategy
 

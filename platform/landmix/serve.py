@@ -30,7 +30,7 @@ decodes.
   JPEG/PNG/PPM/BMP 415; empty, truncated or corrupt 400; each with a message. The replica goes on serving.
 - Bound to 127.0.0.1 unless --host says otherwise, and another host only with a bearer token in
   $LANDMIX_SERVE_TOKEN: requests without it get 401 (the replica holds only its SHA-256).
-- Promotion: move the alias (`tracking.register_model`, or the MLflow UI), then on a cluster run the same
+- Promotion: move the alias (`registry.register_model`, or the MLflow UI), then on a cluster run the same
   command again with --detach (it redeploys and returns), or give the serving command --poll-s N (it re-reads
   the alias every N s; the way on one machine, where the command owns a private Ray). Serve rolls the
   replicas over with a surge (max_surge_percent=100): each new replica loads and warms up the new version
