@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("landmix.train_command", "train a landmark detector with Ray Train from a preset"),
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
+    "export": (
+        "landmix.export",
+        "write a checkpoint as ONNX with its preprocessing contract, parity-checked",
+    ),
     "select": (
         "landmix.select",
         "pick which unlabelled real photos to annotate, with a synthetic-pretrained model",
