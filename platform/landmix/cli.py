@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("landmix.evaluate", "evaluate a checkpoint on a 300-W or FaceSynthetics folder"),
     "predict": ("landmix.predict", "find the faces in photos and write their 68 landmarks (.pts, pictures)"),
     "serve": ("landmix.serve", "serve the detector over HTTP (Ray Serve): POST an image, get its landmarks"),
+    "export": (
+        "landmix.export",
+        "write a checkpoint as ONNX with its preprocessing contract, parity-checked",
+    ),
     "select": (
         "landmix.select",
         "pick which unlabelled real photos to annotate, with a synthetic-pretrained model",

@@ -124,7 +124,7 @@ def version_of(model_uri: str, tracking_uri: str | None) -> str:
         )
     except MlflowException as e:
         raise ValueError(
-            f"{model_uri}: not in the registry at {tracking_uri or 'the default tracking URI'} "
+            f"{model_uri}: not found in the registry at {tracking_uri or 'the default tracking URI'} "
             f"({e.error_code}); list the registered models in the MLflow UI, or set MLFLOW_TRACKING_URI"
         ) from None
     return str(found.version)
