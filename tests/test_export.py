@@ -12,7 +12,7 @@ import onnx
 import pytest
 import torch
 
-from landmix import checkpoint, cli, config, detect, export, tracking
+from landmix import checkpoint, cli, config, detect, export, presets, registry, tracking
 from landmix.models import create_model
 from landmix.schemes import IBUG68
 
@@ -22,7 +22,7 @@ SIZE = 64
 def _checkpoint(folder, head: str, seed: int = 0):
     """A checkpoint folder of a tiny random-weight model of `head` (its weights perturbed, so the zero-initialised
     regression heads do not answer the crop centre for every face)."""
-    spec = config.smoke()
+    spec = presets.smoke()
     spec = config.RunSpec(
         model=config.ModelConfig(head=head, width=8, image_size=SIZE, crop_scale=1.25),
         data=spec.data,
@@ -149,7 +149,7 @@ def test_registry_name_and_alias(monkeypatch, tmp_path, capsys):
     run = tracking.Tracker(uri, "landmix-export", run_key="export", run_name="export")
     run.log_checkpoint(str(folder))
     run.finish()
-    tracking.register_model(uri, "landmix-export-test", run.run_id)
+    registry.register_model(uri, "landmix-export-test", run.run_id)
     got = export.checkpoint_folder("models:/landmix-export-test@best", tmp_path / "download")
     assert (got / "model.pt").read_bytes() == (folder / "model.pt").read_bytes()
     for wrong in ("models:/landmix-export-test@nope", "models:/no-such-model@best"):
