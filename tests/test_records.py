@@ -108,6 +108,31 @@ def test_where_accepts_lists_and_cells_escape_pipes_and_say_yes_or_no():
     assert records.render_table(rows, spec).splitlines()[2:] == ["| a\\|b | yes |", "| d | no |"]
 
 
+def test_a_list_of_templates_takes_the_first_the_record_fills_and_min_prints_minutes():
+    rows = [
+        {
+            "experiment": "x",
+            "label": "a",
+            "metrics": {"mean_rate": 195.2, "rate": 180.0, "test_fr@10": 0.004},
+        },
+        {"experiment": "x", "label": "b", "metrics": {"rate": 82.4, "wall_s": 1148}},
+        {"experiment": "x", "label": "c", "metrics": {"wall_s": 240.0}},
+    ]
+    spec = {
+        "columns": [
+            ["name", "{label}"],
+            ["samples/s", ["{metrics.mean_rate:.0f}", "{metrics.rate:.0f}*"]],
+            ["FR@10", "{metrics.test_fr@10:.1%}"],
+            ["wall", "{metrics.wall_s:min}"],
+        ]
+    }
+    assert records.render_table(rows, spec).splitlines()[2:] == [
+        "| a | 195 | 0.4 % |  |",
+        "| b | 82* |  | 19 min 8 s |",
+        "| c |  |  | 4 min |",
+    ]
+
+
 def test_render_page_changes_the_table_and_nothing_else(tmp_path):
     page = tmp_path / "gen.md"
     page.write_text(page_text(SPEC))

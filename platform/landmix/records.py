@@ -23,9 +23,9 @@ A page's table sits between markers whose opening comment holds its spec as JSON
     <!-- /table:steps -->
 
 `where` maps dotted paths to a value or a list of allowed values (a list of such maps: any of them). A column
-is a header and a template; `{field.path:spec}` takes a dotted path into the record (a list index is a number)
+is a header and a template (or a list of them: the first whose fields the record has); `{field.path:spec}` takes a dotted path into the record (a list index is a number)
 and a format spec, where a spec ending in `%` prints the value x100 followed by " %" and one ending in `p` prints
-it x100 alone; true and false print as yes and no. A cell whose template names a field the record lacks is left
+it x100 alone, and `min` prints seconds as "M min S s"; true and false print as yes and no. A cell whose template names a field the record lacks is left
 empty. `"mean": "LABEL"` adds a row of the means of the fractional fields every selected record has. Only what lies between the markers is
 rewritten; the rest of the page is the author's.
 """
@@ -64,7 +64,7 @@ FIELDS = (
     "note",
 )
 _OPEN = re.compile(r"<!-- table:(?P<name>[\w-]+)(?P<spec>.*?)-->\n", re.S)
-_FIELD = re.compile(r"\{(?P<path>[\w.]+)(?::(?P<spec>[^}]*))?\}")
+_FIELD = re.compile(r"\{(?P<path>[\w.@]+)(?::(?P<spec>[^}]*))?\}")
 
 
 def records_path(page: str, root: Path | None = None) -> Path:
@@ -188,6 +188,9 @@ def field(record: dict, path: str):
 def _format(value, spec: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if spec == "min" and isinstance(value, (int, float)):  # seconds as "M min S s" ("M min" when S is 0)
+        m, s = divmod(round(value), 60)
+        return f"{m} min {s} s" if s else f"{m} min"
     if spec.endswith(("%", "p")) and isinstance(value, (int, float)):
         return format(value * 100, spec[:-1] + "f" if spec[:-1] else "g") + (
             " %" if spec.endswith("%") else ""
@@ -195,8 +198,11 @@ def _format(value, spec: str) -> str:
     return format(value, spec) if spec else str(value)
 
 
-def cell(record: dict, template: str) -> str:
-    """A template filled from a record; empty when the record lacks any field it names."""
+def cell(record: dict, template: str | list[str]) -> str:
+    """A template filled from a record; empty when the record lacks any field it names. A list of templates
+    is filled by the first whose fields the record has."""
+    if isinstance(template, list):
+        return next((c for c in (cell(record, t) for t in template) if c), "")
     values = {m.group(0): field(record, m.group("path")) for m in _FIELD.finditer(template)}
     if any(v is None for v in values.values()):
         return ""
