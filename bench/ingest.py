@@ -138,7 +138,7 @@ def main() -> int:
                 },
             )
             res = run_once(folder, args.work / f"fs_{n}.parquet", args.decode)
-            rec["metrics"] = res
+            rec["metrics"] = res | {"samples_per_s": n / res["ingest_s"]}
             runs.append(res)
             print(json.dumps(res), flush=True)
             if not args.no_record:
