@@ -127,6 +127,11 @@ def recipes(args) -> None:
                     "workers": spec.train.num_workers,
                     "precision": train.training_precision(spec.train),
                     "decode_radius": DECODE_RADIUS if spec.model.head == "heatmap_offset" else None,
+                    "decoding": "-"
+                    if spec.model.head != "heatmap_offset"
+                    else "best cell"
+                    if DECODE_RADIUS == 0
+                    else f"{2 * DECODE_RADIUS + 1}x{2 * DECODE_RADIUS + 1} votes",
                     "epochs": m["epoch"] + 1,
                     "best_epoch": m["best_epoch"],
                     "stop_reason": m["stop_reason"],
@@ -284,6 +289,9 @@ def pipeline(args) -> None:
         "train_steps_per_s": statistics.median(both),
     }
     res["ready_over_steps"] = res["batches_ready_per_s"] / res["model_steps_per_s"]
+    for kind in ("ready", "model", "train"):  # the page's table gives samples/s too
+        steps_key = "batches_ready_per_s" if kind == "ready" else f"{kind}_steps_per_s"
+        res[f"{kind}_samples_per_s"] = res[steps_key] * res["batch_size"]
     print(json.dumps(res), flush=True)
     keep(args, rec | {"metrics": res})
 
