@@ -291,7 +291,7 @@ TWO_NODES = textwrap.dedent("""
     import ray
     from ray.cluster_utils import Cluster
 
-    from landmix import config as C, prepare, train
+    from landmix import prepare, presets, train, trainer
 
     real, storage, trace, marker, manifest, prepared, tests = sys.argv[1:8]
     sys.path.insert(0, tests)
