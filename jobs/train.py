@@ -3,6 +3,7 @@
 Locally (starts a local Ray; MLflow where $MLFLOW_TRACKING_URI points, e.g. sqlite:////abs/out/mlflow.db):
 
     python jobs/train.py --smoke-test                                   # 2 epochs, tiny model, 2 CPU workers
+    python jobs/train.py --preset pretrained --smoke-test               # any preset's path at that size
     python jobs/train.py --preset real-baseline --out out/real-baseline # 19 min of training on 2 cores
     landmix eval --checkpoint out/real-baseline/checkpoint --data ../shared/data/300w --json out/eval.json
     landmix predict --checkpoint out/real-baseline/checkpoint my_photos/ --out out/predict
@@ -35,12 +36,8 @@ from landmix import train_command  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke-test", action="store_true", help="the smoke preset (seconds of training)")
-    train_command.add_arguments(parser)
-    args = parser.parse_args(argv)
-    if args.smoke_test:
-        args.preset = "smoke"
-    return train_command.run(args)
+    train_command.add_arguments(parser)  # --smoke-test: the preset (default: smoke) at the smoke size
+    return train_command.run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

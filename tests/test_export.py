@@ -150,7 +150,7 @@ def test_registry_name_and_alias(monkeypatch, tmp_path, capsys):
     run.log_checkpoint(str(folder))
     run.finish()
     registry.register_model(uri, "landmix-export-test", run.run_id)
-    got = export.checkpoint_folder("models:/landmix-export-test@best", tmp_path / "download")
+    got = registry.checkpoint_folder("models:/landmix-export-test@best", tmp_path / "download")
     assert (got / "model.pt").read_bytes() == (folder / "model.pt").read_bytes()
     for wrong in ("models:/landmix-export-test@nope", "models:/no-such-model@best"):
         assert cli.main(["export", "--checkpoint", wrong, "--out", str(tmp_path / "m.onnx")]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -12,7 +13,9 @@ import pytest
 
 from _fixtures import real_rows, synthetic_rows, write_manifest
 from landmix import crops, prepare, translate
+from landmix.config import DataConfig
 from landmix.schemes import IBUG68, SYNTH70
+from landmix.sources.split import real_split
 
 
 def _manifests(shared_data, tmp_path):
@@ -88,8 +91,24 @@ def test_crop_distribution_is_fitted_on_real_rows_only(shared_data, tmp_path):
     real, syn = _manifests(shared_data, tmp_path)
     cfg = prepare.PrepareConfig((str(real), str(syn)), str(tmp_path / "o"))
     tables = [pq.read_table(real), pq.read_table(syn)]  # with a short and a NaN row: both left out
-    dist = prepare.crop_distribution(cfg, tables)
+    dist = prepare.crop_distribution(replace(cfg, crop_fit="all"), tables)
     assert dist.n == 16 and dist.canonical_scale == pytest.approx(2.0, abs=0.01)
+
+
+def test_crop_distribution_sees_no_validation_or_test_face(shared_data, tmp_path):
+    """A real-fitted asset the pretraining depends on: by default the crops are fitted on the training pool of
+    the default split only, the faces a run with `DataConfig()` trains on."""
+    real, syn = _manifests(shared_data, tmp_path)
+    tables = [pq.read_table(real), pq.read_table(syn)]
+    ids, pts = tables[0]["id"].to_pylist(), tables[0]["landmarks"].to_pylist()
+    good = [i for i, p in zip(ids, pts) if p and len(p) == 68 and np.isfinite(np.asarray(p, float)).all()]
+    split = real_split(good, DataConfig())
+    fitted = prepare.crop_fit_ids(good, "train")
+    assert fitted == set(split.train) and not fitted & set(split.val + split.test)
+    dist = prepare.crop_distribution(
+        prepare.PrepareConfig((str(real), str(syn)), str(tmp_path / "o")), tables
+    )
+    assert dist.n == len(split.train) < 16
 
 
 def test_config_errors_name_the_field():

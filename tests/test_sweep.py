@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landmix import sweep
+from landmix import pretraining, sweep
 from landmix.config import ALL_REAL
 from landmix.sweep import Cell, asha, pretrain, results, search
 
@@ -102,7 +102,7 @@ def test_pretraining_key_follows_the_shards_themselves_without_a_prepare_json(tm
     )
     first = pretrain.pretrain_spec(sw, 0, "", "").train.name
     assert first == pretrain.pretrain_spec(sw, 0, "", "").train.name  # stable: a re-run finds it
-    assert pretrain.shards_key(str(tmp_path / "prepared")) != ""
+    assert pretraining.shards_key(str(tmp_path / "prepared")) != ""
     (shards / "part-00000.parquet").write_bytes(b"PAR1 other faces")  # re-written in place
     second = pretrain.pretrain_spec(sw, 0, "", "").train.name
     assert second != first

@@ -41,13 +41,12 @@ import torch
 from torch import nn
 
 import landmix
-from landmix import checkpoint, crops, detect, records, settings
+from landmix import checkpoint, crops, detect, records, registry, settings
 from landmix.schemes import IBUG68, Scheme
 from landmix.sources.faces import list_faces, split_faces
 
 INPUT, OUTPUT = "images", "points"
 PARITY_TOLERANCE_PX = 0.05  # largest |onnxruntime - PyTorch| point difference accepted, crop pixels
-REGISTRY_PREFIX = "models:/"
 
 
 class Graph(nn.Module):
@@ -67,29 +66,6 @@ class Graph(nn.Module):
         mirrored = self.net(images.flip(-1)).pts.float()[:, self.perm]  # (N, K, 2) of the mirror image
         back = torch.stack([images.shape[-1] - 1 - mirrored[..., 0], mirrored[..., 1]], -1)
         return (pts + back) / 2
-
-
-def download_registered(uri: str, dst) -> Path:
-    """models:/NAME@ALIAS (or models:/NAME/VERSION) -> the checkpoint folder, downloaded into dst from the
-    registry at $MLFLOW_TRACKING_URI (`landmix.registry`)."""
-    from landmix import registry, tracking
-
-    tracking_uri = tracking.resolve_uri()
-    if tracking_uri is None:
-        raise ValueError(
-            f"{uri}: set MLFLOW_TRACKING_URI to the registry (http://host:5000 or sqlite:////abs/mlflow.db)"
-        )
-    folder = Path(registry.download(uri, registry.version_of(uri, tracking_uri), tracking_uri, str(dst)))
-    checkpoint.read_meta(folder)  # a registered folder that is not a landmix checkpoint fails here
-    return folder
-
-
-def checkpoint_folder(source: str, dst) -> Path:
-    """A checkpoint folder from a path or a models:/ URI (downloaded into dst); a clear error if neither."""
-    if source.startswith(REGISTRY_PREFIX):
-        return download_registered(source, dst)
-    checkpoint.read_meta(source)  # FileNotFoundError saying what a checkpoint folder is
-    return Path(source)
 
 
 def contract(
@@ -245,7 +221,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     calibration = detect.BoxCalibration.load(args.calibration)
     with tempfile.TemporaryDirectory(prefix="landmix-export-") as tmp:
-        folder = checkpoint_folder(args.checkpoint, tmp)
+        folder = registry.checkpoint_folder(args.checkpoint, tmp)
         model, meta = checkpoint.load(folder)
         if model.cfg.num_points != IBUG68.num_points:
             raise ValueError(f"{args.checkpoint}: {model.cfg.num_points} points; export knows IBUG68 (68)")

@@ -94,6 +94,7 @@ def _prepare(
         crop_size=crop_size,
         crop_stats=crop_stats,
         translator=translator,
+        crop_fit="train",  # the crop distribution fitted on the training pool only (prepare.crop_fit_ids)
     )
     shards = out / "shards"
     if not _fresh(out / "meta", key) or not shards.exists():
@@ -217,7 +218,8 @@ def build_real(
 ) -> tuple[Path, Path, bool]:
     """Ingest and prepare the real faces alone (a real-only run needs nothing else), cached under `work`:
     (shards folder, manifest, whether a generated stand-in replaced missing real faces). Also writes the
-    crop distribution fitted on them beside the shards (`crop_distribution.json`), which synthetic crops use."""
+    crop distribution fitted on their training pool (no validation or test face: `prepare.crop_fit_ids`)
+    beside the shards (`crop_distribution.json`), which synthetic crops use."""
     settings.require_ray("build_real")
     work = Path(work).resolve()
     real_root = Path(real_root) if real_root else settings.data_root() / "300w"

@@ -40,10 +40,12 @@ import ray
 from ray.data.datasource import FilenameProvider
 
 from landmix import quarantine, settings
+from landmix.config import DataConfig
 from landmix.crops import CropDistribution, crop_image, crop_stats
 from landmix.manifest import landmarks_array, read_manifest
 from landmix.schemes import IBUG68, get_scheme
 from landmix.sources.facesynthetics import GENERATOR_MARKER
+from landmix.sources.split import real_split
 from landmix.translate import Translator, load_or_fixed
 
 SYNTHETIC_SOURCES = ("facesynthetics",)
@@ -63,6 +65,7 @@ SHARD_SCHEMA = pa.schema(
     ]
 )
 INPUT_COLUMNS = ["id", "source", "split", "root", "image_path", "landmarks", "scheme"]
+CROP_FITS = ("train", "all")  # PrepareConfig.crop_fit
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class PrepareConfig:
     ] = ()  # .npz files from landmix.translate, applied in order; () = the fixed table
     crop_stats: str = ""  # CropDistribution JSON; "" = fit on the real rows given (else the default)
     rows_per_block: int = 128  # rows per Ray Data block, one map task and one output file each
+    # Which real rows that fit sees: "train" = the training pool of the default split (`config.DataConfig()`'s
+    # fractions and seed, over the real rows with well-formed labels), so no validation or test face shapes
+    # the crops a model trains on; "all" = every real row (a folder with no held-out faces).
+    crop_fit: str = "train"
 
     def __post_init__(self):
         if isinstance(self.translator, str):  # one file
@@ -88,6 +95,8 @@ class PrepareConfig:
             raise ValueError(f"crop_size={self.crop_size} must be at least 16 pixels")
         if self.rows_per_block < 1:
             raise ValueError(f"rows_per_block={self.rows_per_block} must be >= 1")
+        if self.crop_fit not in CROP_FITS:
+            raise ValueError(f"crop_fit={self.crop_fit!r}: choose one of {CROP_FITS}")
 
 
 class Refused(Exception):
@@ -165,21 +174,36 @@ def _prepare_batch(batch: pa.Table, dist, tr, crop_size: int, seed: int, qdir: s
 
 
 def crop_distribution(cfg: PrepareConfig, tables: list[pa.Table]) -> CropDistribution:
-    """The crop distribution: --crop-stats, else fitted on the real rows (whole image = the crop)."""
+    """The crop distribution: --crop-stats, else fitted on the real rows (whole image = the crop) that
+    `cfg.crop_fit` names (`crop_fit_ids`)."""
     if cfg.crop_stats:
         return CropDistribution.load(cfg.crop_stats)
+    real = [t.filter(pc.invert(pc.is_in(t["source"], pa.array(SYNTHETIC_SOURCES)))) for t in tables]
+    real = [t.filter(pc.equal(t["scheme"], IBUG68.name)) for t in real]
+    # Rows the job will quarantine (wrong count, NaN) must not skew the fit.
+    real = [t.filter(pc.equal(pc.list_value_length(t["landmarks"]), IBUG68.num_points)) for t in real]
+    real = [
+        t.filter(pa.array(np.isfinite(landmarks_array(t["landmarks"])).all(axis=(1, 2))))
+        for t in real
+        if len(t)
+    ]
+    keep = crop_fit_ids([i for t in real for i in t["id"].to_pylist()], cfg.crop_fit)
     stats = []
-    for t in tables:
-        real = t.filter(pc.invert(pc.is_in(t["source"], pa.array(SYNTHETIC_SOURCES))))
-        real = real.filter(pc.equal(real["scheme"], IBUG68.name))
-        # Rows the job will quarantine (wrong count, NaN) must not skew the fit.
-        real = real.filter(pc.equal(pc.list_value_length(real["landmarks"]), IBUG68.num_points))
-        if len(real):
-            pts = landmarks_array(real["landmarks"])
-            ok = np.isfinite(pts).all(axis=(1, 2))
-            size = real["width"].to_numpy()[ok], real["height"].to_numpy()[ok]
-            stats.append(crop_stats(pts[ok], *size))
+    for t in real:
+        t = t.filter(pc.is_in(t["id"], pa.array(sorted(keep), pa.string())))
+        if len(t):
+            stats.append(
+                crop_stats(landmarks_array(t["landmarks"]), t["width"].to_numpy(), t["height"].to_numpy())
+            )
     return CropDistribution.fit(np.concatenate(stats)) if stats else CropDistribution()
+
+
+def crop_fit_ids(ids: list[str], crop_fit: str) -> set[str]:
+    """The real face ids the crop distribution is fitted on: all of them, or ("train") the training pool of
+    the default split over them, as a run with `config.DataConfig()`'s split splits the same faces."""
+    if crop_fit == "all" or not ids:
+        return set(ids)
+    return set(real_split(ids, DataConfig()).train)
 
 
 class PartNames(FilenameProvider):
@@ -285,6 +309,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "applied in the order given (default: the fixed SYNTH70 -> IBUG68 table)",
     )
     parser.add_argument("--crop-stats", default="", help="CropDistribution JSON (default: fit on real rows)")
+    parser.add_argument(
+        "--crop-fit",
+        default="train",
+        choices=CROP_FITS,
+        help="the real rows the crop distribution is fitted on: the training pool of the default split "
+        "(no validation or test face) or all",
+    )
     parser.add_argument("--rows-per-block", type=int, default=128, help="rows per Ray Data block and file")
     parser.add_argument("--address", help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of a local Ray (default: all)")
@@ -299,6 +330,7 @@ def config_from_args(args: argparse.Namespace) -> PrepareConfig:
         tuple(args.translator),
         args.crop_stats,
         args.rows_per_block,
+        args.crop_fit,
     )
 
 

@@ -1,5 +1,6 @@
-"""Run presets: functions that return a `config.RunSpec` (`smoke`, `real_baseline`, `cpu`, `gpu`), by name in
-`PRESETS` (`landmix train --preset NAME`), and where their prepared shards lie under the work folder.
+"""Run presets: functions that return a `config.RunSpec` (`smoke`, `real_baseline`, `synthetic`, `pretrained`,
+`cpu`, `gpu`), by name in `PRESETS` (`landmix train --preset NAME`), `smoke_sized` (any preset at the smoke
+preset's size: `landmix train --smoke-test`), and where their prepared shards lie under the work folder.
 
     spec = presets.preset("real-baseline", train={"seed": 1})
 """
@@ -57,6 +58,54 @@ def real_baseline() -> RunSpec:
     )
 
 
+SYNTHETIC_EPOCHS = 80  # the real-baseline's 18 minutes hold 75-79 epochs of 1024 faces at 160 px (train.md)
+
+
+def synthetic() -> RunSpec:
+    """The synthetic-only model at the real-baseline's recipe, in epochs (no time budget): the platform's
+    pretraining (`landmix.pretraining`, which generates and labels its faces). The real faces are read only
+    for the best epoch (validation) and the final scores (test)."""
+    base = real_baseline()
+    return replace(
+        base,
+        data=replace(base.data, synthetic_shards=synthetic_shards(base.model), strategy="synthetic_only"),
+        train=replace(base.train, epochs=SYNTHETIC_EPOCHS, time_budget_s=0, name="landmix-synthetic"),
+    )
+
+
+def pretrained() -> RunSpec:
+    """The real-baseline recipe fine-tuned from the synthetic pretraining (`landmix train --preset pretrained`
+    builds that on first use and sets train.init_checkpoint; `--init` names another start)."""
+    base = real_baseline()
+    return replace(base, train=replace(base.train, name="landmix-pretrained"))
+
+
+def smoke_sized(spec: RunSpec) -> RunSpec:
+    """`spec` at the smoke preset's size (its model, samples, epochs and batch; at most its 2 workers of one CPU),
+    everything else kept: a seconds-long run of any preset's path (`landmix train --smoke-test`). The smoke
+    preset is its own smoke size."""
+    small = smoke()
+    return replace(
+        spec,
+        model=replace(spec.model, width=small.model.width, image_size=small.model.image_size),
+        data=replace(
+            spec.data,
+            real_shards=real_shards(small.model) if spec.data.real_shards else "",
+            synthetic_shards=synthetic_shards(small.model) if spec.data.synthetic_shards else "",
+            samples_per_epoch=small.data.samples_per_epoch,
+        ),
+        train=replace(
+            spec.train,
+            epochs=small.train.epochs,
+            batch_size=small.train.batch_size,
+            num_workers=min(spec.train.num_workers, small.train.num_workers),
+            cpus_per_worker=small.train.cpus_per_worker,
+            time_budget_s=0,
+            precision="fp32",
+        ),
+    )
+
+
 def cpu() -> RunSpec:
     """The CPU default: the real-baseline recipe with real faces mixed with synthetic ones (alpha 0.5)."""
     base = real_baseline()
@@ -94,7 +143,14 @@ def gpu() -> RunSpec:
     )
 
 
-PRESETS = {"smoke": smoke, "cpu": cpu, "gpu": gpu, "real-baseline": real_baseline}
+PRESETS = {
+    "smoke": smoke,
+    "cpu": cpu,
+    "gpu": gpu,
+    "real-baseline": real_baseline,
+    "synthetic": synthetic,
+    "pretrained": pretrained,
+}
 
 
 def preset(name: str, **overrides) -> RunSpec:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from landmix.tracking import CHECKPOINT_ARTIFACT_PATH
 
@@ -139,3 +140,32 @@ def download(model_uri: str, version: str, tracking_uri: str | None, dst: str) -
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     source = client.get_model_version(name, version).source
     return mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=dst, tracking_uri=tracking_uri)
+
+
+REGISTRY_PREFIX = "models:/"
+
+
+def download_registered(uri: str, dst) -> Path:
+    """models:/NAME@ALIAS (or models:/NAME/VERSION) -> the checkpoint folder, downloaded into dst from the
+    registry at $MLFLOW_TRACKING_URI."""
+    from landmix import checkpoint, tracking
+
+    tracking_uri = tracking.resolve_uri()
+    if tracking_uri is None:
+        raise ValueError(
+            f"{uri}: set MLFLOW_TRACKING_URI to the registry (http://host:5000 or sqlite:////abs/mlflow.db)"
+        )
+    folder = Path(download(uri, version_of(uri, tracking_uri), tracking_uri, str(dst)))
+    checkpoint.read_meta(folder)  # a registered folder that is not a landmix checkpoint fails here
+    return folder
+
+
+def checkpoint_folder(source: str, dst) -> Path:
+    """A checkpoint folder from a path or a models:/ URI (downloaded into dst); a clear error if neither
+    (`landmix export --checkpoint`, `landmix train --init`)."""
+    from landmix import checkpoint
+
+    if source.startswith(REGISTRY_PREFIX):
+        return download_registered(source, dst)
+    checkpoint.read_meta(source)  # FileNotFoundError saying what a checkpoint folder is
+    return Path(source)

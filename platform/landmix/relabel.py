@@ -117,6 +117,7 @@ def fit_translator(
         "checkpoint": str(checkpoint),
         "real_shards": str(real_shards),
         "fit_faces": len(fit_pool),
+        "fit_ids": list(fit_pool.ids),  # what "fitted on training-pool faces only" is checked against
         "held_out_faces": len(val_pool),
         "alpha": tr.alpha,
         "version": tr.version,

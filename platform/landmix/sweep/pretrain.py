@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from landmix import config as cfg
+from landmix import pretraining
 from landmix.sweep import results
 from landmix.sweep.spec import METRIC, Cell, SweepConfig, needs_pretraining
 
@@ -54,34 +55,13 @@ def pretrain_spec(sweep: SweepConfig, seed: int, tracking_uri: str, parent_run_i
             strategy_label="pretrain",
         ),
     )
-    # Keyed by the shards' content too: shards re-prepared under the same path (a new translator) re-pretrain.
-    # Where it is tracked does not change what it trains: one pretraining serves every parent run.
-    ident = {
-        "spec": {k: v for k, v in cfg.to_dict(spec).items() if k != "tracking"},
-        "synthetic": shards_key(spec.data.synthetic_shards),
-    }
-    key = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    # Keyed by the shards' content too (re-prepared shards under the same path re-pretrain), by the one key
+    # function `landmix train --preset synthetic` uses; where it is tracked does not change what it trains.
+    key = pretraining.key(spec)
     name = f"pretrain-s{seed}-{key}"
     return replace(
         spec, train=replace(spec.train, name=name), tracking=replace(spec.tracking, run_label=name)
     )
-
-
-def shards_key(folder: str) -> str:
-    """What a `landmix prepare` folder was built from and holds: a hash of its prepare.json, or, where there is
-    none (shards written by other means), of the Parquet files' names and bytes, so that re-written shards
-    never reuse an old pretraining. "" when there are no shards (yet)."""
-    from landmix.pool import prepare_summary, shard_folder
-
-    try:
-        summary = prepare_summary(folder)
-    except FileNotFoundError:  # no shards (yet)
-        return ""
-    if summary:
-        return hashlib.sha1(summary.read_bytes()).hexdigest()[:12]
-    files = sorted(shard_folder(folder).glob("*.parquet"))
-    hashes = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
-    return "parquet-" + hashlib.sha1(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def pretrain(
