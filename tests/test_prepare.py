@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from _fixtures import real_rows, synthetic_rows, write_manifest
-from landmix import crops, prepare, translate
+from landmix import crops, pool, prepare, presets, trainer, translate
 from landmix.config import DataConfig
 from landmix.schemes import IBUG68, SYNTH70
 from landmix.sources.split import real_split
@@ -63,6 +63,30 @@ def test_prepare_writes_contract_shards_quarantines_and_reruns_identically(
     (out / "shards" / "stale.parquet").write_bytes(b"old")
     prepare.prepare(cfg)
     assert _digest(out) == first
+
+    # A shard cut off or replaced between two runs is refused with its path before anything reads it
+    pool.verify_shards(str(out))
+    part = sorted((out / "shards").glob("*.parquet"))[0]
+    whole = part.read_bytes()
+    spec = presets.preset("smoke", data={"real_shards": str(out)})
+    for damaged, says in ((whole[: len(whole) // 2], "cut off"), (b"PAR1" + b"x" * 100, "cut off")):
+        part.write_bytes(damaged)
+        for read in (lambda: pool.verify_shards(str(out)), lambda: trainer.build_trainer(spec)):
+            with pytest.raises(pool.ShardError, match=f"{part.name}.*{says}.*landmix prepare again"):
+                read()
+    part.write_bytes(whole)
+    (out / "shards" / "part-99999.parquet").write_bytes(whole)
+    with pytest.raises(pool.ShardError, match="not written by it.*part-99999"):
+        pool.verify_shards(str(out))
+    (out / "shards" / "part-99999.parquet").unlink()
+    pool.verify_shards(str(out))
+
+    # Shards with no prepare.json (written by other means): each file's footer and columns
+    (out / "prepare.json").unlink()
+    pool.verify_shards(str(out))
+    part.write_bytes(whole[:-100])
+    with pytest.raises(pool.ShardError, match=f"{part.name}: not a readable Parquet file"):
+        pool.verify_shards(str(out))
 
 
 def test_prepare_row_translates_and_crops_from_the_distribution(shared_data, tmp_path):

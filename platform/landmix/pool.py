@@ -41,6 +41,53 @@ def prepare_summary(folder: str) -> Path | None:
     return path if path.exists() else None
 
 
+SHARD_COLUMNS = ("id", "image", "landmarks", "is_synthetic", "crop_size")  # what training reads of a shard
+
+
+class ShardError(ValueError):
+    """A shard file that is not what `landmix prepare` wrote: missing, extra, truncated, replaced, not Parquet."""
+
+
+def verify_shards(folder: str) -> None:
+    """Refuse a shard folder, naming the file, before anything reads from it, where a file is not what
+    `landmix prepare` wrote (a copy cut off, a file replaced or re-written since): against the sha256 and file
+    list its prepare.json keeps; where there is none (shards written by other means, or by a prepare before
+    the list was kept), each file's Parquet footer and columns. A ShardError (a ValueError) says what to do."""
+    import pyarrow.parquet as pq
+
+    from landmix.prepare import file_sha256
+
+    files = shard_folder(folder)
+    present = sorted(files.glob("*.parquet"))
+    summary = prepare_summary(folder)
+    listed = json.loads(summary.read_text()).get("files") if summary else None
+    fix = f"run landmix prepare again for {files.parent} (or copy the file again from where it came)"
+    if listed is not None:
+        missing = sorted(set(listed) - {p.name for p in present})
+        extra = sorted({p.name for p in present} - set(listed))
+        if missing or extra:
+            raise ShardError(
+                f"{files}: not the files landmix prepare wrote (missing {missing or 'none'}, not written by it "
+                f"{extra or 'none'}); {fix}"
+            )
+        for p in present:
+            if file_sha256(p) != listed[p.name]["sha256"]:
+                raise ShardError(
+                    f"{p}: its bytes are not those landmix prepare wrote ({p.stat().st_size} bytes, sha256 "
+                    f"differs from prepare.json: cut off, replaced or re-written since); {fix}"
+                )
+        return
+    for p in present:
+        try:
+            names = pq.read_schema(p).names
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
+            raise ShardError(
+                f"{p}: not a readable Parquet file ({' '.join(str(e).split())}); {fix}"
+            ) from None
+        if lacking := [c for c in SHARD_COLUMNS if c not in names]:
+            raise ShardError(f"{p}: not a landmix shard (no column {', '.join(lacking)}); {fix}")
+
+
 def provenance(folders: dict[str, str]) -> dict:
     """Data provenance of shard folders ({kind: folder}; "" = none): a hash per Parquet file, the translator
     versions used, and the versions of the generator that drew the synthetic faces (from `landmix generate`'s
@@ -123,6 +170,7 @@ def read_shards(folder: str, model: C.ModelConfig, synthetic: bool = False) -> P
     translator's real-face fit and the benchmarks read."""
     import pyarrow.parquet as pq
 
+    verify_shards(folder)
     table = rows_where_synthetic(pq.read_table(shard_folder(folder)), synthetic)
     return read_pool(
         [{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)], model

@@ -23,6 +23,7 @@ order, so a re-run with the same inputs and seed writes identical shards. --out 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -206,6 +207,15 @@ def crop_fit_ids(ids: list[str], crop_fit: str) -> set[str]:
     return set(real_split(ids, DataConfig()).train)
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (prepare.json keeps one per shard; `pool.verify_shards` checks them)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 class PartNames(FilenameProvider):
     """Deterministic shard names (Ray's default carries a random write uuid)."""
 
@@ -274,6 +284,11 @@ def prepare(cfg: PrepareConfig) -> dict:
             "crop_distribution": asdict(dist),
             "translator_version": tr.version,
             "generators": generators(tables),
+            # what training checks before it reads a shard (`pool.verify_shards`): a copy cut off or a file
+            # replaced since is refused with its path, never half-read
+            "files": {
+                p.name: {"sha256": file_sha256(p), "rows": pq.read_metadata(p).num_rows} for p in shards
+            },
         }
         (tmp / "prepare.json").write_text(json.dumps(summary, indent=1))
         if written + len(bad) != len(inputs):

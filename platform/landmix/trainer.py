@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from landmix import config as C
-from landmix.pool import rows_where_synthetic, shard_folder
+from landmix.pool import rows_where_synthetic, shard_folder, verify_shards
 from landmix.train import SHARED_POOLS, train_loop_per_worker
 
 
@@ -44,6 +44,7 @@ def build_trainer(
     }
     for name, folder in (("real", d.real_shards), ("synthetic", d.synthetic_shards)):
         if folder and name not in shared_pools:
+            verify_shards(folder)  # a cut-off or replaced shard is refused with its path, before any read
             ds = ray.data.read_parquet(str(shard_folder(folder)))
             # One `landmix prepare` folder may hold both kinds: each dataset keeps its own rows.
             datasets[name] = ds.map_batches(
