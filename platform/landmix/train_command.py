@@ -62,6 +62,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="override train.num_workers")
     parser.add_argument("--seed", type=int, default=-1, help="override train.seed")
     parser.add_argument(
+        "--name",
+        default="",
+        help="the run's name (Ray Train's and MLflow's); default <preset>-<date>-<time>, a new run each time. "
+        "The same --name again resumes a run that was stopped (SIGTERM, a lost machine) from its last epoch",
+    )
+    parser.add_argument(
         "--real-root",
         default="",
         help="the real faces, a 300-W-layout folder (default: $LANDMIX_DATA_ROOT/300w, the shared ones)",
@@ -99,7 +105,7 @@ def spec_from_args(args) -> C.RunSpec:
     data = {
         k: v for k, v in (("real_shards", args.real_shards), ("synthetic_shards", args.synthetic_shards)) if v
     }
-    train = {"name": f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"}
+    train = {"name": getattr(args, "name", "") or f"{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}"}
     for key, value, unset in (
         ("epochs", args.epochs, 0),
         ("num_workers", args.workers, 0),
@@ -212,6 +218,7 @@ def run(args) -> int:
     t0 = time.perf_counter()
     result = fit(spec, out)
     keys = (
+        "resumed_from_epoch",
         "epoch",
         "best_epoch",
         "stop_reason",
@@ -222,7 +229,7 @@ def run(args) -> int:
         "test_fr@10",
         "test_auc@10",
     )
-    print(json.dumps({k: result.metrics.get(k) for k in keys}))
+    print(json.dumps({k: result.metrics[k] for k in keys if k in result.metrics}))
     print(
         f"{pretrain_note}inputs ready in {inputs_s:.0f} s; trained in {time.perf_counter() - t0:.0f} s; checkpoint: "
         f"{Path(out, 'checkpoint')}; Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
