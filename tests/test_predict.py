@@ -167,7 +167,10 @@ def test_eval_with_detector_boxes_reports_misses_and_both_nmes(shared_data, chec
     assert f"missed {d['missed']} of 3 faces" in printed and "ground-truth boxes, the same faces" in printed
     # the same crops and passes as `landmix predict`: the same points for the same face
     pred_out = tmp_path / "pred"
-    cli.main(["predict", "--checkpoint", str(checkpoint), str(raw / "takeo.ppm"), "--out", str(pred_out)])
+    assert (
+        cli.main(["predict", "--checkpoint", str(checkpoint), str(raw / "takeo.ppm"), "--out", str(pred_out)])
+        == 0
+    )
     face = json.loads((pred_out / "predictions.json").read_text())["photos"][0]["faces"][0]
     row = next(r for r in result["images"] if r["image_path"] == "takeo.ppm")
     assert np.allclose(face["points"], row["detector"]["pred"], atol=0.02)

@@ -216,7 +216,7 @@ def test_select_writes_picks_figures_and_lists_photos_without_a_face(
             "",
         ]
     )
-    assert code == 0
+    assert code == 1  # broken.jpg could not be read: listed, and the exit status says so
     picks = out.read_text().split()
     assert len(picks) == 9 and len(set(picks)) == 9  # 10 photos, 1 unreadable: every readable one, once
     assert {"raw/takeo.ppm", "raw/einstein.jpg", "raw/breakingbad.jpg"} <= set(picks)

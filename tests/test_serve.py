@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _photos import encode, exif_rotated_jpeg, huge_png
+from _photos import animated_gif, encode, exif_rotated_jpeg, huge_png
 from landmix import cli, mlflow_server, photos, registry, serve, tracking
 
 TOKEN = "test-token-4f1c"
@@ -120,7 +120,8 @@ def test_bad_requests_get_a_4xx_and_the_service_goes_on(app, shared_data):
     jpeg = encode(upright, "JPEG", quality=95)
     bad = {
         "empty": (b"", 400),
-        "not an image": (b"GIF89a not supported", 415),
+        "not an image": (b"II*\x00 a TIFF: not among the formats", 415),
+        "truncated GIF": (b"GIF89a cut short", 400),
         "truncated JPEG": (jpeg[: len(jpeg) // 2], 400),
         "100 megapixels": (huge_png(), 413),
         "over --max-mb 1": (b"\x89PNG" + bytes(2**20), 413),
@@ -139,6 +140,8 @@ def test_bad_requests_get_a_4xx_and_the_service_goes_on(app, shared_data):
         "alpha": encode(np.dstack([upright, np.full(upright.shape[:2], 128, np.uint8)]), "PNG"),
         "CMYK": cmyk.getvalue(),
         "EXIF-rotated": exif_rotated_jpeg(upright),
+        "animated GIF (its first frame)": animated_gif(upright),
+        "WebP": encode(upright, "WEBP", quality=95),
     }
     for what, body in variants.items():
         status, answer = _call(app["url"] + "/landmarks", body)

@@ -101,13 +101,15 @@ def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, 
 def find_faces(photos: list[Path]) -> list[dict]:
     """The best-scoring detection of each photo: {"box": [x0, y0, x1, y1] or None, "score"} (or "error" where
     the photo cannot be read). Depends on the images only: a sweep computes it once for every seed."""
+    import cv2
+
     from landmix import predict
 
     out = []
     for path in photos:
         try:
             image = predict.read_photo(path)
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, cv2.error) as e:  # named and listed, as predict lists it
             out.append({"box": None, "score": None, "error": str(e)})
             continue
         boxes, scores = detect.detect_faces(image, scores=True)

@@ -22,7 +22,6 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from landmix import settings
@@ -55,19 +54,31 @@ def face_crops(images, points, size: int, seed: int, jitter: float = 0.05) -> np
 
 # ------------------------------------------------------------------------------------------------ sources
 def _read_rgb(root: str, rel: str) -> np.ndarray:
-    from landmix.sources import read_file
+    """One face's image as predict reads a photo (`landmix.photos`: EXIF orientation, CMYK, 16-bit); an error
+    naming the file and why where it cannot be read."""
+    from landmix.photos import read_photo
 
-    img = cv2.imdecode(np.frombuffer(read_file(root, rel), np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{Path(root) / rel}: not a decodable image; remove it or fix the file")
-    return img[:, :, ::-1]
+    return read_photo(Path(root) / rel)
+
+
+def _usable(items: list[dict], root) -> list[dict]:
+    """The listed faces of a folder; a folder where some cannot be used (no image beside a .pts, ...) is refused
+    in one line: a gap measured on a silently thinned draw is not the folder's."""
+    bad = [i for i in items if i["problem"]]
+    if bad:
+        b = bad[0]
+        raise ValueError(
+            f"{root}: {len(bad)} of {len(items)} faces cannot be used, e.g. {b['problem_path']}: "
+            f"{b['problem']}: {b['problem_detail']}"
+        )
+    return items
 
 
 def real_crops(root: Path, n: int, size: int, seed: int) -> np.ndarray:
     """n real 300-W faces (a seeded draw of the folder's labelled faces) as crops."""
     from landmix.sources import w300
 
-    items = [i for i in w300.list_samples(str(root))[0] if not i["problem"]]
+    items = _usable(w300.list_samples(str(root))[0], root)
     if len(items) < n:
         raise ValueError(f"{root}: {len(items)} labelled 300-W faces, fewer than --n {n}; lower --n")
     pick = [items[i] for i in np.random.default_rng(seed).choice(len(items), n, replace=False)]
@@ -80,7 +91,7 @@ def facesynthetics_crops(root: Path, n: int, size: int, seed: int) -> np.ndarray
     """n FaceSynthetics renders (a seeded draw; all of them when the folder holds exactly n) as crops."""
     from landmix.sources import facesynthetics
 
-    items = [i for i in facesynthetics.list_samples(str(root))[0] if not i["problem"]]
+    items = _usable(facesynthetics.list_samples(str(root))[0], root)
     if len(items) < n:
         raise ValueError(f"{root}: {len(items)} FaceSynthetics renders, fewer than --n {n}; lower --n")
     pick = [items[i] for i in np.random.default_rng(seed).choice(len(items), n, replace=False)]

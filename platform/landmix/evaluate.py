@@ -13,7 +13,10 @@ the 241 faces no run trains or selects on, which every accuracy figure in docs/r
 
 Each face is cropped from its ground-truth landmark box exactly as training crops it (`crops.input_crop`:
 a centred square of the checkpoint's crop_scale x the box), at the model's input size, so images of any size work:
-the shared 384-px crops and raw 300-W originals up to 4288 px, greyscale included (decoded as RGB).
+the shared 384-px crops and raw 300-W originals up to 4288 px, greyscale included (decoded as RGB by
+`landmix.photos`, as predict decodes: CMYK, 16-bit, EXIF orientation applied, so labels are in the displayed
+orientation). An image that cannot be read stops the run with one line naming it and why: a score over some
+of the faces would not be the score of the folder.
 Predictions are mapped back to the ORIGINAL image's 0-based pixels. The JSON holds the summary metrics
 (NME inter-ocular, failure rate and AUC at 10%, per subset) and, per image, its path, 68 x 2 predicted
 points and NME. FaceSynthetics folders are scored in IBUG68 with the `_ldmks_annotator.txt` labels where
@@ -34,10 +37,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from landmix import crops, detect, metrics, predict
+from landmix import crops, detect, metrics, photos, predict
 from landmix.schemes import IBUG68
 from landmix.sources.faces import SPLITS, list_faces, split_faces
 from landmix.translate import load_or_fixed
@@ -106,15 +108,13 @@ def evaluate(
     for i in range(0, len(faces), batch):
         chunk, images = faces[i : i + batch], []
         for rel, pts in chunk:
-            image = cv2.imread(str(Path(data, rel)), cv2.IMREAD_COLOR)  # greyscale -> 3 channels
-            if image is None:
-                raise ValueError(f"{Path(data, rel)}: OpenCV cannot decode this image")
-            crop, box = crop_face(image[:, :, ::-1], pts, size, scale)
+            image = photos.read_photo(Path(data, rel))  # RGB (greyscale, CMYK, 16-bit, EXIF as predict)
+            crop, box = crop_face(image, pts, size, scale)
             images.append(crop)
             crop_boxes.append(box)
             gts.append(pts)
             if calibration:
-                found.append(detected_face(model, image[:, :, ::-1], pts, calibration, passes))
+                found.append(detected_face(model, image, pts, calibration, passes))
         for p, box in zip(checkpoint.predict(model, np.stack(images)), crop_boxes[-len(chunk) :]):
             preds.append(predict.uncrop(p, box, size))
     pred, gt = np.stack(preds), np.stack(gts)

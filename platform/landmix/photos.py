@@ -8,7 +8,11 @@ OpenCV would otherwise allocate whatever a 100-byte header claims, up to about a
 corrupt file is refused before the decoder sees it. Then OpenCV decodes it with IMREAD_COLOR, which:
 - applies the EXIF orientation, so pixels (and the points predicted on them) are in the displayed orientation;
 - reads greyscale as three equal channels, drops an alpha channel (the colour under it is kept), converts
-  CMYK JPEGs and 16-bit PNGs to 8-bit colour.
+  CMYK JPEGs and 16-bit PNGs to 8-bit colour, reads an animated GIF's or WebP's first frame.
+
+A file is read only where it is a regular file (a FIFO would block the reader forever); a link to nothing, a
+folder, a file without read permission each get an error that says so. `PHOTO_SUFFIXES` are the names a folder
+search takes as photos (`landmix predict`, `select`).
 
 Errors are `PhotoError` (a ValueError) with the HTTP status that serve answers: 413 over a limit, 415 a format
 it does not read, 400 an empty, truncated or corrupt image.
@@ -16,18 +20,20 @@ it does not read, 400 an empty, truncated or corrupt image.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from landmix.quarantine import Rejected
-from landmix.sources import probe_image
+from landmix.sources import FORMATS, IMAGE_SUFFIXES, probe_image
 
 MAX_BYTES = 20 * 2**20  # bytes of one request's image (serve's default --max-mb 20)
 MAX_PIXELS = 40_000_000  # width x height (serve's default --max-megapixels 40: a 7300 x 5500 photo)
 FILE_MAX_PIXELS = 2**30  # predict on files: OpenCV's own ceiling (CV_IO_MAX_IMAGE_PIXELS), checked first
-FORMATS = "JPEG, PNG, PPM/PGM or BMP"
+PHOTO_SUFFIXES = IMAGE_SUFFIXES + (".gif", ".webp")  # a folder's photos, by name (case ignored)
 
 
 class PhotoError(ValueError):
@@ -65,7 +71,28 @@ def decode(data: bytes, max_bytes: int | None = MAX_BYTES, max_pixels: int = MAX
 
 
 def read_photo(path, max_pixels: int = FILE_MAX_PIXELS) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file of any size up to max_pixels (greyscale, alpha, CMYK, 16-bit and
-    EXIF-rotated images as `decode`); a ValueError naming the file where it cannot be read."""
-    data = Path(path).read_bytes()
+    """(H, W, 3) uint8 RGB of an image file of any size up to max_pixels (greyscale, alpha, CMYK, 16-bit,
+    EXIF-rotated, GIF and WebP images as `decode`); a PhotoError (ValueError) naming the file and why where it
+    cannot be read."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise PhotoError(
+                f"{path}: no such file: a link to {os.readlink(path)}, which is not there"
+            ) from None
+        raise PhotoError(f"{path}: no such file; check the path") from None
+    if stat.S_ISDIR(mode):
+        raise PhotoError(f"{path}: a folder, not a photo; name the image files in it")
+    if not stat.S_ISREG(mode):
+        raise PhotoError(f"{path}: not a regular file (a pipe, socket or device); give an image file", 415)
+    try:
+        data = path.read_bytes()
+    except PermissionError:
+        raise PhotoError(f"{path}: cannot read it: permission denied; check the file's permissions") from None
+    except OSError as e:
+        raise PhotoError(f"{path}: cannot read it: {e.strerror or e}") from None
+    if not data:
+        raise PhotoError(f"{path}: empty (0 bytes); copy the photo again")
     return decode(data, max_bytes=None, max_pixels=max_pixels, name=str(path))

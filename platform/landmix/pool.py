@@ -155,8 +155,15 @@ def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarra
     pts (N, 68, 2). C = crops.context_size(image_size); the crop is crop_scale x crops.CONTEXT the box."""
     size = crops.context_size(model.image_size)
     images, pts = [], []
-    for png, lm in zip(rows["image"], rows["landmarks"]):
-        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    ids = rows.get("id", [None] * len(rows["image"]))
+    for png, lm, id_ in zip(rows["image"], rows["landmarks"], ids):
+        img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR) if len(png) else None
+        if img is None:
+            raise ValueError(
+                f"shard row {id_ or '?'}: its image ({len(png)} bytes) does not decode; "
+                f"write the shards again with landmix prepare"
+            )
+        img = img[:, :, ::-1]
         crop, p, _ = crops.input_crop(
             img, np.asarray(lm, np.float32).reshape(-1, 2), model.crop_scale, size, context=crops.CONTEXT
         )
@@ -167,11 +174,25 @@ def decode_rows(rows: dict, model: C.ModelConfig) -> tuple[np.ndarray, np.ndarra
 
 def read_shards(folder: str, model: C.ModelConfig, synthetic: bool = False) -> Pool:
     """The faces of one kind in a shard folder, read whole and decoded in this process (no Ray): what the
-    translator's real-face fit and the benchmarks read."""
+    translator's real-face fit and the benchmarks read. A shard that cannot be read is named, with why."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    verify_shards(folder)
-    table = rows_where_synthetic(pq.read_table(shard_folder(folder)), synthetic)
+    verify_shards(folder)  # a cut-off or replaced file named before any row is read
+    tables = []
+    for f in sorted(shard_folder(folder).glob("*.parquet")):
+        try:
+            tables.append(pq.read_table(f))
+        except PermissionError:
+            raise ValueError(
+                f"{f}: cannot read it: permission denied; check the file's permissions"
+            ) from None
+        except (pa.ArrowException, OSError) as e:
+            why = " ".join(str(e).split("': ")[-1].split())  # pyarrow's text names the file again
+            raise ValueError(
+                f"{f}: not a Parquet file pyarrow can read ({why}); write the shards again with landmix prepare"
+            ) from None
+    table = rows_where_synthetic(pa.concat_tables(tables, promote_options="default"), synthetic)
     return read_pool(
         [{k: b.column(k).to_pylist() for k in b.schema.names} for b in table.to_batches(256)], model
     )
@@ -188,7 +209,7 @@ def read_pool(iterator, model: C.ModelConfig) -> Pool:
     for b in batches:
         if not len(b["id"]):
             continue
-        im, p = decode_rows({k: b[k] for k in ("image", "landmarks")}, model)
+        im, p = decode_rows({k: b[k] for k in ("id", "image", "landmarks")}, model)
         ids += [str(i) for i in b["id"]]
         paths += [f"{r}/{p_}" for r, p_ in zip(b["root"], b["image_path"])]
         images.append(im)

@@ -3,7 +3,8 @@
     landmix predict --checkpoint out/real/checkpoint photos/ face.jpg --out out/predict
     landmix predict --checkpoint CKPT PHOTOS... --out DIR --passes 1      # one pass, from the detector box
 
-PHOTOS are image files or folders of them (searched recursively for .jpg .jpeg .png .ppm .pgm .bmp), decoded
+PHOTOS are image files or folders of them (searched recursively for .jpg .jpeg .png .ppm .pgm .bmp .gif .webp;
+the other files found are listed as not_photos; a folder with none is an error, whatever its name), decoded
 by `landmix.photos` as `landmix serve` decodes a request: greyscale read as RGB, the EXIF orientation applied
 (points are in the displayed orientation), the size checked from the header before decoding. For each photo:
 1. dlib's face detector finds the faces (`landmix.detect`);
@@ -23,13 +24,15 @@ by `landmix.photos` as `landmix serve` decodes a request: greyscale read as RGB,
 Writes to DIR, for face k of photo <stem> (faces ordered by detector score): <stem>_<k>.pts (the official
 300-W format, 1-based), <stem>_<k>.png (the photo scaled to at most 800 px, with the face's points and
 detector box), and predictions.json: every photo with its faces (detector box and score, crop, 0-based
-points), and every photo where no face was found or that could not be read (each also printed). The exit
-status is 1 when some photo could not be read; the others are still done.
+points), and every photo where no face was found or that could not be read, with the reason (each also
+printed: 0 bytes, not an image, no read permission, a pipe, a link to nothing, ...). The exit status is 1
+when some photo could not be read; the others are still done.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -39,27 +42,39 @@ import cv2
 import numpy as np
 
 from landmix import crops, detect
-from landmix.photos import read_photo  # the decoder serve shares: limits, EXIF orientation
-from landmix.sources import IMAGE_SUFFIXES, w300
+from landmix.photos import PHOTO_SUFFIXES, read_photo  # the decoder serve shares: limits, EXIF orientation
+from landmix.sources import w300
 
 DEFAULT_PASSES = 3  # measured: bench/detector.py passes (see the module docstring)
 PICTURE_SIDE = 800  # px: the long side of the pictures written beside the .pts files
 
 
-def list_photos(paths) -> list[Path]:
-    """The photos named by paths: image files as given, and the images under folders (sorted, recursive)."""
+def list_photos(paths, not_photos: list[Path] | None = None) -> list[Path]:
+    """The photos named by paths: every path given that is not a folder, as given (`read_photo` says why one
+    cannot be read), and the files under folders whose names end in a photo suffix (sorted, recursive). The
+    other files found in folders are appended to `not_photos` where given: listed, never silently left out.
+    A folder with no photo in it, or a path that is not there, is an error before any work."""
     if not paths:
         raise ValueError("no photos given: name image files or folders of them (landmix predict --help)")
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-        elif p.is_file():
+            found, other = [], []
+            for f in sorted(p.rglob("*")):
+                if not f.is_dir():
+                    (found if f.suffix.lower() in PHOTO_SUFFIXES else other).append(f)
+            if not found:
+                raise FileNotFoundError(
+                    f"{p}: a folder with no images in it (searched for {' '.join(PHOTO_SUFFIXES)}); "
+                    f"name image files or folders that hold them"
+                )
+            out += found
+            if not_photos is not None:
+                not_photos += other
+        elif os.path.lexists(p):  # a file, or a link, pipe, ...: an entry of its own, unreadable or not
             out.append(p)
         else:
             raise FileNotFoundError(f"{p}: no such file or folder (give image files or folders of them)")
-    if not out:
-        raise FileNotFoundError(f"no images ({' '.join(IMAGE_SUFFIXES)}) in {' '.join(map(str, paths))}")
     return out
 
 
@@ -246,8 +261,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from landmix import checkpoint
 
+    not_photos: list[Path] = []
     try:  # the user's mistakes, said in one line before any work
-        photos = list_photos(args.photos)
+        photos = list_photos(args.photos, not_photos)
         calibration = detect.BoxCalibration.load(args.calibration)
         checkpoint.read_meta(args.checkpoint)
         if args.passes < 1:
@@ -256,7 +272,15 @@ def run(args) -> int:
         print(f"landmix predict: {e}", file=sys.stderr)
         return 2
     result = predict_photos(args.checkpoint, photos, args.out, args.passes, calibration)
+    result["not_photos"] = [str(p) for p in not_photos]
     Path(args.out, "predictions.json").write_text(json.dumps(result, indent=1))
+    if not_photos:
+        kinds = " ".join(sorted({p.suffix.lower() or "(no suffix)" for p in not_photos}))
+        n = len(not_photos)
+        print(
+            f"{n} file{'s' * (n != 1)} not searched: not photos by name ({kinds}); "
+            f"listed in predictions.json under not_photos"
+        )
     n_faces = sum(len(r["faces"]) for r in result["photos"])
     print(
         f"{len(photos)} photos: {n_faces} faces, {len(result['no_face'])} with no face found, "

@@ -28,7 +28,7 @@ REASONS: dict[str, str] = {
     "duplicate_id": "two samples resolve to the same id (e.g. a.jpg and a.png beside a.pts)",
     "empty_file": "the image or landmark file has zero bytes",
     "unreadable_file": "the file exists but cannot be read (permissions, I/O error)",
-    "not_an_image": "the image file is not a PNG, JPEG, PPM/PGM or BMP by its content",
+    "not_an_image": "the image file is not a PNG, JPEG, PPM/PGM, BMP, GIF or WebP by its content",
     "truncated_image": "the image is cut short (JPEG without its end marker, PNG without IEND, short PPM)",
     "corrupt_image": "the image has a valid frame but does not decode or has no size",
     "malformed_landmarks": "the landmark file does not follow its format (header, braces, x y lines)",

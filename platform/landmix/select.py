@@ -8,7 +8,9 @@ beside them are ignored), dlib's detector finds the faces and the photo's candid
 embedding, a disagreement, the shape descriptors of its predicted points, landmix.descriptors). Each method
 (`config.SELECTIONS`: random, coverage, uncertainty, hybrid) is a ranking whose prefixes are the picks for every
 budget (landmix.ranking). Photos where no face was found cannot be ranked by the model: they follow the ranked
-ones (a seeded shuffle), and are listed. Writes: OUT (picks.txt: the chosen photos, relative to the pool, in
+ones (a seeded shuffle), and are listed. Photos that cannot be read (0 bytes, not an image, no read permission,
+...) are listed with the reason, printed, and make the exit status 1; files that are not photos by name (.pts,
+.txt) are listed as not_photos. Writes: OUT (picks.txt: the chosen photos, relative to the pool, in
 order), and beside it OUT.json (every photo's detection, disagreement, descriptors, rank; the no-face photos;
 the synthetic set's coverage gaps), OUT-sheet.png (the picks' crops with their predicted points) and
 OUT-coverage.png (pool, picks and synthetic faces in pose, expression and the model's appearance space).
@@ -143,7 +145,8 @@ def select(
     pool = Path(pool)
     if not pool.is_dir():
         raise NotADirectoryError(f"--pool {pool}: give a folder of photos")
-    photos = predict.list_photos([pool])
+    not_photos: list[Path] = []
+    photos = predict.list_photos([pool], not_photos)
     names = [p.relative_to(pool).as_posix() for p in photos]
     detections = find_faces(photos)
     readable = [i for i, d in enumerate(detections) if "error" not in d]
@@ -186,6 +189,7 @@ def select(
         "n_faces_found": int(cands.found.sum()),
         "no_face": [names[i] for i in np.flatnonzero(~cands.found)],
         "unreadable": unreadable,
+        "not_photos": [p.relative_to(pool).as_posix() for p in not_photos],
         "synthetic_shards": synthetic_shards or "",
         "coverage_gaps": gaps,
         "photos": [
@@ -265,4 +269,8 @@ def run(args) -> int:
             f"  coverage gap: {g['descriptor']} in {g['bin']}: {g['pool_share']:.1%} of the pool, "
             f"{g['synthetic_share']:.1%} of the synthetic faces"
         )
-    return 0
+    if result["unreadable"]:
+        print(
+            f"{len(result['unreadable'])} photos could not be read (listed above and in OUT.json): exit status 1"
+        )
+    return 1 if result["unreadable"] else 0

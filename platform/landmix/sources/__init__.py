@@ -10,8 +10,10 @@ A listed item holds only strings (id, split, relative paths) so that `ray.data.f
 100,000 of them; `read_sample` returns one manifest row or raises `quarantine.Rejected`.
 
 Images are checked from their bytes without decoding: the header gives the size (PNG IHDR, JPEG
-SOF, PPM/PGM/BMP header) and the structure gives truncation (PNG IEND chunk, JPEG end-of-image
-marker after the scan, PPM pixel count, BMP file size). `decode=True` adds a full OpenCV decode
+SOF, PPM/PGM/BMP header, GIF logical screen, WebP VP8/VP8L/VP8X chunk) and the structure gives
+truncation (PNG IEND chunk, JPEG end-of-image marker after the scan, PPM pixel count, BMP and WebP
+file size, GIF trailer). GIF and WebP are photo formats (`landmix predict`, `select`, `serve` read
+them, an animated one's first frame); the dataset listings keep IMAGE_SUFFIXES. `decode=True` adds a full OpenCV decode
 for corruption in the middle of a file, at several times the cost (docs/results/ingest.md).
 """
 
@@ -30,6 +32,7 @@ from landmix.quarantine import Rejected
 
 SOURCES = {"facesynthetics": "landmix.sources.facesynthetics", "300w": "landmix.sources.w300"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp")
+FORMATS = "PNG, JPEG, PPM/PGM, BMP, GIF or WebP"  # what probe_image reads, by content
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _PNG_IEND = b"IEND\xaeB`\x82"
@@ -78,10 +81,12 @@ def probe_image(data: bytes, rel: str, decode: bool = False) -> tuple[int, int]:
         size = _pnm_size(data, rel)
     elif data.startswith(b"BM") and len(data) >= 26:
         size = _bmp_size(data, rel)
+    elif data[:6] in (b"GIF87a", b"GIF89a"):
+        size = _gif_size(data, rel)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        size = _webp_size(data, rel)
     else:
-        raise Rejected(
-            "not_an_image", rel, "the content is not PNG, JPEG, PPM/PGM or BMP; remove or replace it"
-        )
+        raise Rejected("not_an_image", rel, f"the content is not {FORMATS}; remove or replace it")
     if size is None or decode:
         size = _decoded_size(data, rel, expect=size)
     w, h = size
@@ -167,6 +172,34 @@ def _bmp_size(data: bytes, rel: str) -> tuple[int, int]:
         )
     w, h = struct.unpack("<ii", data[18:26])
     return w, abs(h)
+
+
+def _gif_size(data: bytes, rel: str) -> tuple[int, int]:
+    """The logical screen (what the first frame is drawn on); the file ends with the trailer byte 0x3B."""
+    if len(data) < 13:
+        raise Rejected("truncated_image", rel, "the GIF stops before its logical screen descriptor")
+    if b";" not in data[-16:]:
+        raise Rejected("truncated_image", rel, "the GIF has no trailer at its end: the file is cut short")
+    return struct.unpack("<HH", data[6:10])
+
+
+def _webp_size(data: bytes, rel: str) -> tuple[int, int]:
+    """RIFF size against the file's; the canvas from the first chunk: VP8X, VP8L (lossless) or VP8 (lossy)."""
+    declared = struct.unpack("<I", data[4:8])[0] + 8
+    if len(data) < max(declared, 30):
+        raise Rejected(
+            "truncated_image", rel, f"the WebP has {len(data)} bytes, its header declares {declared}"
+        )
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L" and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    raise Rejected("corrupt_image", rel, f"the WebP's first chunk {chunk!r} is not VP8, VP8L or VP8X")
 
 
 def _decoded_size(data: bytes, rel: str, expect: tuple[int, int] | None) -> tuple[int, int]:

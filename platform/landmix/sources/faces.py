@@ -9,6 +9,7 @@ as the split every training run uses (`landmix.sources.split.real_split`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from landmix.sources.split import SplitSpec, real_split
 
 FORMATS = ("300w", "facesynthetics")
 SPLITS = ("all", "train", "val", "test")
-# The image beside a .pts: the first of these that exists (300-W ships .jpg and .png)
+# The image beside a .pts: the first of these that exists, as a file or not (a link to nothing, a folder: the
+# reader says what is wrong with it); 300-W ships .jpg and .png
 PTS_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp")
 
 
@@ -29,7 +31,11 @@ def list_faces(root: str | Path, fmt: str) -> list[tuple[str, np.ndarray]]:
     if fmt == "300w":
         for pts_file in sorted(root_p.rglob("*.pts")):
             image = next(
-                (pts_file.with_suffix(s) for s in PTS_IMAGE_SUFFIXES if pts_file.with_suffix(s).exists()),
+                (
+                    pts_file.with_suffix(s)
+                    for s in PTS_IMAGE_SUFFIXES
+                    if os.path.lexists(pts_file.with_suffix(s))
+                ),
                 None,
             )
             if image is None:
