@@ -85,7 +85,7 @@ def test_prepare_writes_contract_shards_quarantines_and_reruns_identically(
     (out / "prepare.json").unlink()
     pool.verify_shards(str(out))
     part.write_bytes(whole[:-100])
-    with pytest.raises(pool.ShardError, match=f"{part.name}: not a readable Parquet file"):
+    with pytest.raises(pool.ShardError, match=f"{part.name}: not a Parquet file pyarrow can read"):
         pool.verify_shards(str(out))
 
 

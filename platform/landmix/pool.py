@@ -82,7 +82,7 @@ def verify_shards(folder: str) -> None:
             names = pq.read_schema(p).names
         except Exception as e:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
             raise ShardError(
-                f"{p}: not a readable Parquet file ({' '.join(str(e).split())}); {fix}"
+                f"{p}: not a Parquet file pyarrow can read ({' '.join(str(e).split())}); {fix}"
             ) from None
         if lacking := [c for c in SHARD_COLUMNS if c not in names]:
             raise ShardError(f"{p}: not a landmix shard (no column {', '.join(lacking)}); {fix}")
