@@ -88,8 +88,51 @@ def test_a_resumed_run_logs_the_params_its_first_attempt_never_logged(mlflow_tra
     again = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")
     assert again.resumed and again.run_id == first.run_id
     assert again.log_params({"model.head": "heatmap", "train.lr": 0.002}) == 2
+    assert again.flush() == []  # logging is queued: delivered before the next attempt starts
     third = tracking.Tracker(uri, exp, run_key="died-early", run_name="r")
     # only the missing one: MLflow refuses to change a logged param, so a changed value is never sent
     assert third.log_params({"model.head": "regression", "train.epochs": 3}) == 1
+    third.flush()
     params = tracking.get_run(uri, first.run_id).data.params
     assert params == {"model.head": "heatmap", "train.lr": "0.002", "train.epochs": "3"}
+
+
+def test_an_outage_of_the_tracking_server_neither_stalls_training_nor_loses_a_metric(tmp_path, monkeypatch):
+    """The server killed mid-run and restarted: every log call returns at once meanwhile, the metrics logged
+    during the outage arrive after it, one run; an outage longer than the limit is said precisely."""
+    import time
+
+    from landmix import mlflow_server
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own retries would hide the outage
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    spec = mlflow_server.ServerSpec(store=tmp_path / "store", port=mlflow_server.free_port())
+    proc = mlflow_server.start(spec)
+    try:
+        t = tracking.Tracker(spec.url, "outage", run_key="outage-run", run_name="r", outage_s=120)
+        t.log_metrics({"val_nme": 0.5}, step=0)
+        assert t.flush() == []
+        mlflow_server.stop(proc)
+        t0 = time.monotonic()
+        for step in (1, 2, 3):  # the training loop goes on while the server is down
+            t.log_metrics({"val_nme": 0.5 - 0.1 * step}, step=step)
+        t.log_dict({"ids": [1, 2]}, "test/metrics.json")
+        assert time.monotonic() - t0 < 1.0
+        time.sleep(4)  # down for a while: the tracker is retrying
+        proc = mlflow_server.start(spec)  # the same store, the same port
+        assert t.finish() == [] and t.retried > 0
+        history = t.client.get_metric_history(t.run_id, "val_nme")
+        assert sorted(m.step for m in history) == [0, 1, 2, 3]
+        assert len(tracking.runs_with_key(spec.url, "outage", "outage-run")) == 1
+        assert "test" in tracking.list_artifacts(spec.url, t.run_id)
+
+        # longer than the limit: the calls given up are listed, and finish returns instead of hanging
+        short = tracking.Tracker(spec.url, "outage", run_key="too-long", run_name="r", outage_s=3)
+        mlflow_server.stop(proc)
+        short.log_metrics({"val_nme": 0.2, "val_fr@10": 0.1}, step=7)
+        t0 = time.monotonic()
+        lost = short.finish()
+        assert time.monotonic() - t0 < 60
+        assert [u["what"] for u in lost] == ["metrics step 7: val_fr_at_10, val_nme", "run status"]
+    finally:
+        mlflow_server.stop(proc)

@@ -6,6 +6,9 @@ failure logs into the SAME MLflow run instead of opening a second one. The URI c
 $MLFLOW_TRACKING_URI: a server URL, or SQLite by an absolute path (`sqlite:////abs/mlflow.db`; Ray
 changes the workers' working directory, and MLflow 3.13+ refuses the old file store).
 The model is logged as its checkpoint folder (state_dict + config JSON), which `landmix eval` reads.
+A Tracker logs from a background thread, in order: the training loop never waits on the server. An outage (a
+server restarted, a network cut) is retried until it has lasted `outage_s`; what could not be delivered by then
+is listed precisely (`Tracker.undelivered`, printed by `finish`), never dropped silently.
 A sweep's trials nest under one parent run (`sweep_parent_run`, `log_sweep_report`); a sweep's best model
 per strategy is registered by name and alias (`landmix.registry`). What a training run logs lives with the
 training loop (landmix.train_tracking); the figures it logs are landmix.figures.
@@ -14,12 +17,18 @@ training loop (landmix.train_tracking); the figures it logs are landmix.figures.
 from __future__ import annotations
 
 import os
+import queue
+import shutil
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 RUN_KEY_TAG = "landmix.run_key"
 CHECKPOINT_ARTIFACT_PATH = "model"  # where Tracker.log_checkpoint puts the checkpoint folder
+OUTAGE_S = 300.0  # how long a Tracker keeps retrying through a tracking-server outage before it gives up
+RETRY_EVERY_S = 2.0  # between two tries during an outage
 
 
 def resolve_uri(configured: str = "") -> str | None:
@@ -56,9 +65,24 @@ def experiment_id(client, uri: str, name: str) -> str:
 
 
 class Tracker:
-    """Start or resume the MLflow run of one training run and log into it."""
+    """Start or resume the MLflow run of one training run and log into it, from a background thread.
 
-    def __init__(self, uri: str, experiment: str, run_key: str, run_name: str, tags: dict | None = None):
+    Starting (or finding) the run is synchronous; every log call after it is queued and returns at once, and
+    one thread delivers the queue in order. A failed delivery is retried every RETRY_EVERY_S while the outage
+    lasts; once it has lasted `outage_s`, the queued calls are given up and listed in `undelivered` (what, and
+    why) instead of stalling training. `finish` waits for the queue (bounded by the same outage limit) and
+    prints what did not arrive. Set MLflow's own HTTP retries low (MLFLOW_HTTP_REQUEST_MAX_RETRIES) where
+    an outage must be seen quickly; its defaults retry for minutes inside one call."""
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str,
+        run_key: str,
+        run_name: str,
+        tags: dict | None = None,
+        outage_s: float = OUTAGE_S,
+    ):
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
@@ -73,16 +97,46 @@ class Tracker:
             )
             self.run_id, self.resumed = run.info.run_id, False
         self.experiment_id = exp_id
+        self.outage_s = outage_s
+        self.undelivered: list[dict] = []  # {"what", "error"} of every call given up, in order
+        self.retried = 0  # failed tries that a later try delivered
+        self._queue: queue.Queue = queue.Queue()
+        self._down_since: float | None = None
+        self._thread = threading.Thread(target=self._deliver, name="mlflow-tracker", daemon=True)
+        self._thread.start()
+
+    def _submit(self, what: str, call, *args, cleanup: str = "", **kwargs) -> None:
+        self._queue.put((what, call, args, kwargs, cleanup))
+
+    def _deliver(self) -> None:
+        while (item := self._queue.get()) is not None:
+            what, call, args, kwargs, cleanup = item
+            while True:
+                try:
+                    call(*args, **kwargs)
+                    self._down_since = None
+                    break
+                except Exception as e:  # noqa: BLE001 - any failure of the server or the network is an outage
+                    error = " ".join(str(e).split())[:300]
+                    self._down_since = self._down_since or time.monotonic()
+                    if time.monotonic() - self._down_since > self.outage_s:
+                        self.undelivered.append({"what": what, "error": error})
+                        break
+                    self.retried += 1
+                    time.sleep(RETRY_EVERY_S)
+            if cleanup:
+                shutil.rmtree(cleanup, ignore_errors=True)
 
     def log_params(self, params: dict) -> int:
         """Log `params`; a resumed run logs only those it lacks (its first attempt may have died before logging
-        them, or part-way), since MLflow refuses to change a logged param. Returns how many were logged."""
+        them, or part-way), since MLflow refuses to change a logged param. Returns how many are logged."""
         from mlflow.entities import Param
 
         logged = self.client.get_run(self.run_id).data.params if self.resumed else {}
         items = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in logged]
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i : i + 100])
+            chunk = items[i : i + 100]
+            self._submit(f"params {chunk[0].key}..", self.client.log_batch, self.run_id, params=chunk)
         return len(items)
 
     def artifacts(self) -> list[str]:
@@ -91,30 +145,60 @@ class Tracker:
 
     def set_tags(self, tags: dict) -> None:
         for k, v in tags.items():
-            self.client.set_tag(self.run_id, k, str(v))
+            self._submit(f"tag {k}", self.client.set_tag, self.run_id, k, str(v))
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(k.replace("@", "_at_"), float(v), now, step) for k, v in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=items)
+        what = f"metrics step {step}: {', '.join(sorted(m.key for m in items))}"
+        self._submit(what, self.client.log_batch, self.run_id, metrics=items)
 
     def log_dict(self, d: dict, name: str) -> None:
-        self.client.log_dict(self.run_id, d, name)
+        self._submit(f"artifact {name}", self.client.log_dict, self.run_id, d, name)
+
+    def _log_folder(self, folder: str, artifact_path: str, what: str) -> None:
+        """Queue a copy of `folder` (the caller may delete it as soon as this returns) for upload."""
+        tmp = tempfile.mkdtemp(prefix="landmix-mlflow-")
+        shutil.copytree(folder, tmp, dirs_exist_ok=True)
+        self._submit(
+            f"artifacts {what}", self.client.log_artifacts, self.run_id, tmp, artifact_path, cleanup=tmp
+        )
 
     def log_figure_files(self, files: dict[str, bytes], folder: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in files.items():
                 Path(tmp, name).write_bytes(data)
-            self.client.log_artifacts(self.run_id, tmp, folder)
+            self._log_folder(tmp, folder, f"{folder}/ ({', '.join(sorted(files))})")
 
     def log_checkpoint(self, ckpt_dir: str) -> None:
         """The final model: the checkpoint folder that `landmix eval --checkpoint` accepts."""
-        self.client.log_artifacts(self.run_id, ckpt_dir, CHECKPOINT_ARTIFACT_PATH)
+        self._log_folder(ckpt_dir, CHECKPOINT_ARTIFACT_PATH, f"{CHECKPOINT_ARTIFACT_PATH}/ (the checkpoint)")
 
-    def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status=status)
+    def flush(self, timeout_s: float | None = None) -> list[dict]:
+        """Wait until everything queued so far is delivered or given up (at most about the outage limit, or
+        timeout_s); returns `undelivered`."""
+        done = threading.Event()
+        self._submit("flush", done.set)
+        done.wait(self.outage_s + 60 if timeout_s is None else timeout_s)
+        return self.undelivered
+
+    def finish(self, status: str = "FINISHED") -> list[dict]:
+        """End the run: deliver what is queued and the status, then stop the thread. Prints, precisely, what the
+        server never got (an outage longer than the limit); returns that list ([] when all arrived)."""
+        self._submit("run status", self.client.set_terminated, self.run_id, status=status)
+        self._queue.put(None)
+        self._thread.join(self.outage_s + 60)
+        if self.undelivered:
+            lines = "; ".join(f"{u['what']} ({u['error']})" for u in self.undelivered)
+            print(
+                f"MLflow run {self.run_id}: {len(self.undelivered)} logging calls never reached the server "
+                f"(an outage over {self.outage_s:g} s): {lines}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return self.undelivered
 
 
 def runs_with_key(uri: str, experiment: str, run_key: str) -> list:
