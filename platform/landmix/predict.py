@@ -241,11 +241,18 @@ def add_arguments(parser) -> None:
         default=str(detect.CALIBRATION_FILE),
         help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)",
     )
+    from landmix import predict_batch  # the Ray Data path's flags (--on-ray, --manifest, --actors, --pts)
+
+    predict_batch.add_arguments(parser)
 
 
 def run(args) -> int:
     from landmix import checkpoint
 
+    if args.on_ray or args.manifest or args.pts or args.actors:  # many photos: the Ray Data path
+        from landmix import predict_batch
+
+        return predict_batch.run(args)
     try:  # the user's mistakes, said in one line before any work
         photos = list_photos(args.photos)
         calibration = detect.BoxCalibration.load(args.calibration)
