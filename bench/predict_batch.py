@@ -108,14 +108,22 @@ def main(argv=None) -> int:
     )
     p.add_argument("--photos", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--scale", type=int, default=10, help="the memory run's photos: this many times --photos")
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=10,
+        help="the memory run's photos: this many times --photos (0: no memory run)",
+    )
     p.add_argument("--actors", type=int, nargs="+", default=[1, 2])
+    p.add_argument(
+        "--loop-threads", type=int, nargs="+", default=[0, 1], help="torch threads of the loop (0: default)"
+    )
     p.add_argument("--no-record", action="store_true")
     a = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-predict-"))
     folder = Path(a.checkpoint) if a.checkpoint else untrained_checkpoint(tmp / "checkpoint")
     files = pick_photos(a.photos)
-    once, scaled = linked(files, tmp / "photos", 1), linked(files, tmp / "scaled", a.scale)
+    once, scaled = linked(files, tmp / "photos", 1), linked(files, tmp / "scaled", max(a.scale, 1))
     base = {
         "checkpoint": a.checkpoint or "untrained real-baseline (160 px)",
         "passes": predict.DEFAULT_PASSES,
@@ -141,15 +149,15 @@ def main(argv=None) -> int:
 
     import torch
 
-    threads = torch.get_num_threads()
-    loop = timed(lambda r: predict.predict_photos(folder, once, tmp / f"loop{r}"), len(once))
-    config = {"path": "loop", "actors": None, "threads": threads, "repeats": a.repeats}
-    keep("throughput", config, loop, f"one-process loop, torch on {threads} threads")
-    torch.set_num_threads(1)  # the loop as one actor runs it: is the gap threads or batching?
-    one = timed(lambda r: predict.predict_photos(folder, once, tmp / f"loop1_{r}"), len(once))
-    one["vs_loop"] = one["photos_per_s"] / loop["photos_per_s"]
-    keep("throughput", config | {"threads": 1}, one, "one-process loop, torch on 1 thread")
-    torch.set_num_threads(threads)
+    default_threads, loop = torch.get_num_threads(), None
+    for threads in a.loop_threads:  # 0: torch's default (one per core); 1: as each actor runs it
+        torch.set_num_threads(threads or default_threads)
+        m = timed(lambda r, t=threads: predict.predict_photos(folder, once, tmp / f"loop{t}_{r}"), len(once))
+        n = torch.get_num_threads()
+        config = {"path": "loop", "actors": None, "threads": n, "repeats": a.repeats}
+        keep("throughput", config, m, f"one-process loop, torch on {n} thread{'s' if n > 1 else ''}")
+        loop = loop or m | {"threads": n}
+    torch.set_num_threads(default_threads)
     settings.init_ray()
     for actors in a.actors:
 
@@ -159,14 +167,14 @@ def main(argv=None) -> int:
             )
 
         m = timed(on_ray, len(once))
-        m["vs_loop"] = m["photos_per_s"] / loop["photos_per_s"]
+        m["vs_loop"] = m["photos_per_s"] / loop["photos_per_s"]  # against the first loop measured
         keep(
             "throughput",
-            {"path": "ray", "actors": actors, "repeats": a.repeats},
+            {"path": "ray", "actors": actors, "repeats": a.repeats, "vs_loop_threads": loop["threads"]},
             m,
-            f"Ray Data, {actors} actors",
+            f"Ray Data, {actors} actor{'s' if actors > 1 else ''}",
         )
-    for photos, scale in ((once, 1), (scaled, a.scale)):
+    for photos, scale in ((once, 1), (scaled, a.scale)) if a.scale else ():  # --scale 0: no memory runs
         with PeakMemory() as mem:
             t0 = time.perf_counter()
             result = predict_batch.predict_on_ray(

@@ -25,6 +25,9 @@ Writes to DIR, for face k of photo <stem> (faces ordered by detector score): <st
 detector box), and predictions.json: every photo with its faces (detector box and score, crop, 0-based
 points), and every photo where no face was found or that could not be read (each also printed). The exit
 status is 1 when some photo could not be read; the others are still done.
+
+This loop is for a handful of photos. For a folder or a manifest of any size, `--on-ray` runs the same
+`Predictor` on Ray Data and writes one Parquet of predictions (`landmix.predict_batch`).
 """
 
 from __future__ import annotations
