@@ -22,6 +22,7 @@ docs/results/predict/records.jsonl (page "predict"; --no-record: print only):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import threading
@@ -132,20 +133,21 @@ def main(argv=None) -> int:
         "cpus": psutil.cpu_count(),
     }
 
-    def keep(experiment: str, config: dict, metrics: dict, label: str) -> None:
+    def keep(experiment: str, config: dict, metrics: dict, label: str, load_before: list) -> None:
         rec = records.new_record("predict", experiment, base | config, metrics, label=label)
+        rec["load"]["start"] = load_before  # the record is made after the run: its start is the run's
         print(label, {k: v for k, v in metrics.items() if k != "seconds_each"})
         if not a.no_record:
             print(f"-> {records.write_record(rec)}")
 
     def timed(fn, n: int) -> dict:
-        seconds = []
+        seconds, load_before = [], list(os.getloadavg())
         for r in range(a.repeats):
             t0 = time.perf_counter()
             fn(r)
             seconds.append(time.perf_counter() - t0)
         median = statistics.median(seconds)
-        return {"photos_per_s": n / median, "seconds": median, "seconds_each": seconds}
+        return {"photos_per_s": n / median, "seconds": median, "seconds_each": seconds, "load": load_before}
 
     import torch
 
@@ -155,7 +157,8 @@ def main(argv=None) -> int:
         m = timed(lambda r, t=threads: predict.predict_photos(folder, once, tmp / f"loop{t}_{r}"), len(once))
         n = torch.get_num_threads()
         config = {"path": "loop", "actors": None, "threads": n, "repeats": a.repeats}
-        keep("throughput", config, m, f"one-process loop, torch on {n} thread{'s' if n > 1 else ''}")
+        label = f"one-process loop, torch on {n} thread{'s' if n > 1 else ''}"
+        keep("throughput", config, m, label, m.pop("load"))
         loop = loop or m | {"threads": n}
     torch.set_num_threads(default_threads)
     settings.init_ray()
@@ -173,8 +176,10 @@ def main(argv=None) -> int:
             {"path": "ray", "actors": actors, "repeats": a.repeats, "vs_loop_threads": loop["threads"]},
             m,
             f"Ray Data, {actors} actor{'s' if actors > 1 else ''}",
+            m.pop("load"),
         )
     for photos, scale in ((once, 1), (scaled, a.scale)) if a.scale else ():  # --scale 0: no memory runs
+        load_before = list(os.getloadavg())
         with PeakMemory() as mem:
             t0 = time.perf_counter()
             result = predict_batch.predict_on_ray(
@@ -188,6 +193,7 @@ def main(argv=None) -> int:
             {"actors": 2, "scale": scale, "n": len(photos)},
             metrics,
             f"{len(photos)} photos ({scale}x)",
+            load_before,
         )
     return 0
 
