@@ -7,8 +7,9 @@
 When to use which: the one-process loop (`landmix predict` without --on-ray) suits a handful of photos; it
 writes a picture per face and predictions.json, and starts no Ray. This path suits a folder or a manifest of
 any size: it starts Ray (or joins $RAY_ADDRESS / --address), loads the model once per actor, and writes one
-Parquet of predictions, each .pts file only on request (--pts), no pictures. On 2 cores it is faster than
-the loop from a few dozen photos on (docs/results/predict.md); on a cluster add actors.
+Parquet of predictions, each .pts file only on request (--pts), no pictures. Past its start-up (about 10 s
+on 2 cores) one actor predicts about twice the loop's photos/s on the same core (docs/results/predict.md);
+each actor takes one CPU, so on a cluster add actors.
 
 The pipeline, one Ray Data dataset:
 1. the photo list (`list_photos` for files and folders; `photos_of_parquet` for a Parquet manifest's
