@@ -252,7 +252,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from landmix import checkpoint
 
-    if args.on_ray or args.manifest or args.pts or args.actors:  # many photos: the Ray Data path
+    if args.on_ray or args.manifest or args.pts or args.actors is not None or args.address:  # Ray Data
         from landmix import predict_batch
 
         return predict_batch.run(args)

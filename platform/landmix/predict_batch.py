@@ -287,7 +287,9 @@ def run(args) -> int:
 
     try:  # the user's mistakes, said in one line before any work
         if not args.on_ray:
-            raise ValueError("--manifest, --actors and --pts belong to the Ray Data path: add --on-ray")
+            raise ValueError(
+                "--manifest, --actors, --pts and --address belong to the Ray Data path: add --on-ray"
+            )
         if (args.actors is not None and args.actors < 1) or args.batch_size < 1:
             raise ValueError(f"--actors {args.actors} --batch-size {args.batch_size}: give 1 or more of each")
         photos = [str(p) for p in list_photos(args.photos)] if args.photos or not args.manifest else []
