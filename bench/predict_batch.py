@@ -17,6 +17,8 @@ docs/results/predict/records.jsonl (page "predict"; --no-record: print only):
 - `memory`: the Ray Data path with 2 actors on the photos and on --scale x as many (the same files linked
   --scale times): peak resident memory (RSS, sampled every 0.2 s) of the driver, of Ray's worker processes
   (the actors; `ray::` processes) and of the whole process tree (with Ray's own servers), and photos/s.
+On a loaded machine give --loop-threads 1: there the loop on torch's default threads can take minutes per 40
+photos (docs/results/predict.md says why). --scale 0 skips the memory runs.
 """
 
 from __future__ import annotations
