@@ -27,6 +27,9 @@ detector box), and predictions.json: every photo with its faces (detector box an
 points), and every photo where no face was found or that could not be read, with the reason (each also
 printed: 0 bytes, not an image, no read permission, a pipe, a link to nothing, ...). The exit status is 1
 when some photo could not be read; the others are still done.
+
+This loop is for a handful of photos. For a folder or a manifest of any size, `--on-ray` runs the same
+`Predictor` on Ray Data and writes one Parquet of predictions (`landmix.predict_batch`).
 """
 
 from __future__ import annotations
@@ -256,11 +259,18 @@ def add_arguments(parser) -> None:
         default=str(detect.CALIBRATION_FILE),
         help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)",
     )
+    from landmix import predict_batch  # the Ray Data path's flags (--on-ray, --manifest, --actors, --pts)
+
+    predict_batch.add_arguments(parser)
 
 
 def run(args) -> int:
     from landmix import checkpoint
 
+    if args.on_ray or args.manifest or args.pts or args.actors is not None or args.address:  # Ray Data
+        from landmix import predict_batch
+
+        return predict_batch.run(args)
     not_photos: list[Path] = []
     try:  # the user's mistakes, said in one line before any work
         photos = list_photos(args.photos, not_photos)
