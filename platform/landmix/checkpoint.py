@@ -38,6 +38,31 @@ def save(folder, best_model: dict, resume: dict, spec: C.RunSpec, **meta) -> Non
     Path(folder, META_FILE).write_text(json.dumps({"config": C.to_dict(spec), **meta}, indent=1, default=str))
 
 
+def ensure_room(storage: str, folder) -> None:
+    """Refuse to write checkpoint `folder` into a local `storage` path without room for it: an OSError (ENOSPC)
+    naming the path, the space free and the space needed, raised before any byte is written, so the run's
+    last good checkpoint stays whole and the same run started again after freeing space resumes from it.
+    Remote storage (s3://...) is left to its own errors."""
+    import errno
+    import shutil
+
+    if "://" in str(storage):
+        return
+    need = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+    need = int(need * 1.05) + 2**20  # the copy, and Ray's own small files beside it
+    where = Path(storage)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"no room for the next checkpoint in {storage}: {free / 2**20:.1f} MB free, it needs "
+            f"{need / 2**20:.1f} MB; free space there (or set LANDMIX_STORAGE_PATH elsewhere) and start the same "
+            f"run again (landmix train --name NAME) to resume from its last checkpoint",
+        )
+
+
 def read_meta(folder) -> dict:
     """meta.json of a checkpoint folder; a clear error where the folder is not one."""
     path = Path(folder, META_FILE)

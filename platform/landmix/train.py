@@ -263,6 +263,8 @@ def train_loop_per_worker(config: dict) -> None:
                     # ended before the last report: a Tune scheduler (ASHA) may stop the trial
                     if plan.stop_reason:
                         tracker.finish()  # on that report, and then no line after it runs
+            if rank == 0:  # a full storage volume: said with the space needed before a byte of it is written
+                ckpt_io.ensure_room(f"{t.storage_path}/{t.name}", folder)
             _report(report, rank, folder)
         epoch += 1
 

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from ray.train import TrainingFailedError
 
 from landmix import config as C
 from landmix import presets, pretraining, registry, settings
@@ -216,7 +219,12 @@ def run(args) -> int:
     inputs_s = time.perf_counter() - t0
     out = args.out or str(settings.PROJECT_ROOT / "runs" / spec.train.name)
     t0 = time.perf_counter()
-    result = fit(spec, out)
+    try:
+        result = fit(spec, out)
+    except TrainingFailedError as e:  # said in one line: the worker's own error, the last line of its snippet
+        why = [line.strip() for line in str(e).splitlines() if line.strip()]
+        print(f"landmix train: run {spec.train.name} failed: {why[-1] if why else e}", file=sys.stderr)
+        return 1
     keys = (
         "resumed_from_epoch",
         "epoch",
@@ -235,7 +243,7 @@ def run(args) -> int:
         f"{Path(out, 'checkpoint')}; Ray Train run: {spec.train.storage_path}/{spec.train.name}; MLflow experiment "
         f"{spec.tracking.experiment!r} at {os.environ.get('MLFLOW_TRACKING_URI') or spec.tracking.uri or 'off'}"
     )
-    return 0 if result.error is None else 1
+    return 0
 
 
 def run_pretraining(args) -> int:
