@@ -88,6 +88,7 @@ def test_register_refuses_a_missing_run_or_checkpoint(mlflow_tracking, tmp_path)
         registry.register_model(mlflow_tracking, "landmix-registry.missing", "0" * 32)
     t = tracking.Tracker(mlflow_tracking, "landmix-registry", run_key="no-ckpt", run_name="no-ckpt")
     t.log_dict({"a": 1}, "provenance.json")
+    t.flush()
     with pytest.raises(ValueError, match=r"no artifacts under 'model' \(it has \['provenance.json'\]\); log"):
         registry.register_model(mlflow_tracking, "landmix-registry.missing", t.run_id)
     with pytest.raises(ValueError, match="no artifacts under 'checkpoint'"):

@@ -40,8 +40,10 @@ def test_a_run_logs_its_data_epochs_figures_and_model_once(tmp_path, monkeypatch
     (tmp_path / "ckpt" / "model.pt").write_bytes(b"weights")
     report = {"epoch": 1, "val_nme": 0.05, "test_fr@10": 0.0, "stop_reason": "epochs", "resumed": True}
     train_tracking.log_epoch(tracker, report, 1, str(tmp_path / "ckpt"), test, result, spec.model.image_size)
+    tracker.flush()  # the loop flushes before each report (train.REPORT_FLUSH_S); a restart comes after one
     again = train_tracking.start_run(spec, folders, "fp32")  # restarted by Ray: the same run, nothing twice
     assert again.resumed and again.run_id == tracker.run_id
+    assert again.flush() == []
 
     run = tracking.get_run(uri, tracker.run_id)
     assert run.data.params["model.head"] == spec.model.head and run.data.tags["landmix.precision"] == "fp32"
@@ -88,6 +90,7 @@ def test_a_restarted_run_whose_first_attempt_died_before_logging_gets_its_params
     )
     again = train_tracking.start_run(spec, {"real": "", "synthetic": str(tmp_path / "syn")}, "fp32")
     assert again.resumed and again.run_id == first.run_id
+    assert again.flush() == []  # logging is queued (tracking.Tracker): delivered before it is read back
     run = tracking.get_run(mlflow_tracking, first.run_id)
     assert run.data.params == {k: str(v) for k, v in C.flat_params(spec).items()}
     assert run.data.tags["data.synthetic.translator"] == "ridge-1" and "data.synthetic.hash" in run.data.tags

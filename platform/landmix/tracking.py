@@ -179,6 +179,8 @@ class Tracker:
     def flush(self, timeout_s: float | None = None) -> list[dict]:
         """Wait until everything queued so far is delivered or given up (at most about the outage limit, or
         timeout_s); returns `undelivered`."""
+        if not self._thread.is_alive():  # finished: everything was delivered or given up
+            return self.undelivered
         done = threading.Event()
         self._submit("flush", done.set)
         done.wait(self.outage_s + 60 if timeout_s is None else timeout_s)

@@ -265,8 +265,17 @@ def train_loop_per_worker(config: dict) -> None:
                         tracker.finish()  # on that report, and then no line after it runs
             if rank == 0:  # a full storage volume: said with the space needed before a byte of it is written
                 ckpt_io.ensure_room(f"{t.storage_path}/{t.name}", folder)
+            # The epoch's logging delivered before Tune may stop the trial on this report; bounded, so that an
+            # outage of the tracking server delays an epoch by at most REPORT_FLUSH_S.
+            if tracker:
+                tracker.flush(timeout_s=REPORT_FLUSH_S)
             _report(report, rank, folder)
         epoch += 1
+
+
+REPORT_FLUSH_S = (
+    10.0  # the most an epoch waits for its MLflow logging before reporting (an outage: it goes on)
+)
 
 
 def _report(metrics_: dict, rank: int, folder) -> None:
