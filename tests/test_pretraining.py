@@ -118,14 +118,22 @@ def test_init_from_a_registered_model_and_from_its_folder_give_the_same_weights(
         ("models:/landmix-nothing@best", "not found in the registry"),
         ("models:/landmix-synthetic@nope", "not found in the registry"),
         ("WIDE", "is not the one this run builds"),
+        ("SYNTHETIC", "starts from random weights"),
     ],
 )
 def test_a_wrong_start_is_refused_in_one_line_before_training(built, capsys, init, says):
-    if init == "WIDE":  # a checkpoint of another network: the smoke model is 8 wide, this preset 32
-        init = str(built["base"] / "synthetic" / "checkpoint")
-        argv = ["train", "--preset", "real-baseline", "--init", init]
-    else:
-        argv = ["train", "--preset", "pretrained", "--smoke-test", "--init", init]
+    synthetic = str(built["base"] / "synthetic" / "checkpoint")
+    argv = {
+        "SYNTHETIC": [
+            "train",
+            "--preset",
+            "synthetic",
+            "--init",
+            synthetic,
+        ],  # the pretraining takes no start
+        # a checkpoint of another network: the smoke model is 8 wide, this preset's is not
+        "WIDE": ["train", "--preset", "real-baseline", "--init", synthetic],
+    }.get(init, ["train", "--preset", "pretrained", "--smoke-test", "--init", init])
     capsys.readouterr()
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()

@@ -202,6 +202,11 @@ def with_inputs(spec: C.RunSpec, given: dict, real_root: str = "") -> C.RunSpec:
 def run(args) -> int:
     """Start Ray, build the inputs, train (landmix.trainer.fit), print the test metrics and where the results went."""
     spec = pinned_tracking(spec_from_args(args))
+    if args.init and args.preset == "synthetic":
+        raise ValueError(
+            "--init: the synthetic pretraining starts from random weights (its runs are keyed by their "
+            "config); start another preset from it, e.g. --preset real-baseline --init models:/landmix-synthetic@best"
+        )
     if args.init:  # a wrong path, registry name or network said before Ray starts
         spec = with_init(spec, args.init)
     # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
