@@ -228,21 +228,22 @@ def wait_healthy(url: str, timeout_s: float = 180.0, proc: subprocess.Popen | No
     raise TimeoutError(f"mlflow server at {url} not healthy after {timeout_s:.0f}s (last error: {last})")
 
 
-def _launch(spec: ServerSpec, own_session: bool, **popen) -> subprocess.Popen:
-    """Start the server, wait until it is healthy and, with auth, until the admin's password logs in."""
+def _launch(spec: ServerSpec, **popen) -> subprocess.Popen:
+    """Start the server in a process group of its own, wait until it is healthy and, with auth, until the
+    admin's password logs in; stop it again if that fails."""
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     login = None
     if spec.auth:
         login = admin_login()
         env |= auth_env(spec, *login)
-    proc = subprocess.Popen(spec.command(), env=env, start_new_session=own_session, **popen)
+    proc = subprocess.Popen(spec.command(), env=env, start_new_session=True, **popen)
     try:
         wait_healthy(spec.url, proc=proc)
         if login:
             check_admin_login(spec, *login)
             spec.auth_db.chmod(0o600)  # the password hashes: owner-only, as the rest of the auth state
     except BaseException:
-        stop(proc, group=own_session)
+        stop(proc)
         raise
     return proc
 
@@ -251,20 +252,18 @@ def start(spec: ServerSpec, log_path: Path | None = None) -> subprocess.Popen:
     """Start the server in its own process group and wait until it is healthy (and its admin logs in)."""
     Path(spec.store).mkdir(parents=True, exist_ok=True)
     with open(log_path or Path(spec.store) / "server.log", "ab") as log:  # the child keeps its own copy
-        return _launch(spec, own_session=True, stdout=log, stderr=subprocess.STDOUT)
+        return _launch(spec, stdout=log, stderr=subprocess.STDOUT)
 
 
-def stop(proc: subprocess.Popen, timeout_s: float = 20.0, group: bool = True) -> None:
-    """Stop the server and every process it started (uvicorn/gunicorn workers): its process group, or with
-    group=False (a server in the caller's own group) the server process, which stops its workers."""
+def stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Stop the server and every process it started (uvicorn workers, job runners): its process group."""
     if proc.poll() is not None:
         return
-    kill = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
     try:
-        kill(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        kill(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     except ProcessLookupError:
         pass
@@ -310,14 +309,23 @@ def run(args) -> int:
         auth=args.auth,
         insecure_no_auth=args.insecure_no_auth,
     )
-    # In this process's group, its output on this terminal or log: `kill -- -PGID` (cluster.yaml) and Ctrl-C
-    # reach the server and its workers too; a SIGTERM to this process alone stops the server first.
-    proc = _launch(spec, own_session=False)
-    signal.signal(signal.SIGTERM, lambda *_: stop(proc, group=False))
+    # The server runs in a process group of its own (its workers and job runners with it), its output on this
+    # terminal or log. SIGTERM to this process (`kill -- -PGID` of cluster.yaml's background job) or Ctrl-C
+    # stops that whole group, during the start too, and waits for it.
+    signal.signal(signal.SIGTERM, _terminated)
+    proc = _launch(spec)
     login = f"; log in as {os.environ.get('MLFLOW_AUTH_ADMIN_USERNAME') or 'admin'}" if spec.auth else ""
     print(f"MLflow server: {spec.url}  (set MLFLOW_TRACKING_URI={spec.url}{login})", flush=True)
     try:
         return proc.wait()
-    except KeyboardInterrupt:
-        stop(proc, group=False)
-        return 130
+    except (KeyboardInterrupt, Terminated):
+        stop(proc)
+        return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is (a wait), so that the server is stopped outside the handler."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
