@@ -223,6 +223,12 @@ def test_job_runtime_env_never_carries_an_mlflow_login(monkeypatch):
         assert not secret_names(env), env
     (rayjob,) = [d for d in yaml.safe_load_all(RAYJOB_YAML.read_text()) if d["kind"] == "RayJob"]
     assert not secret_names(yaml.safe_load(rayjob["spec"]["runtimeEnvYAML"]))
+    # KubeRay: every pod reads the login from a Secret mounted as ~/.mlflow/credentials instead.
+    cluster = rayjob["spec"]["rayClusterSpec"]
+    for pod in [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]:
+        (volume,) = [v for v in pod["spec"]["volumes"] if "secret" in v]
+        mounts = {m["name"]: m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+        assert mounts[volume["name"]] == "/home/ray/.mlflow", pod
 
 
 def secret_names(env: dict) -> list[str]:
