@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-LEGACY_DEFAULT_PASSWORD = "password1234"  # what MLflow's basic_auth.ini shipped before 3.x: public knowledge
+LEGACY_DEFAULT_PASSWORD = "password1234"  # the admin password older MLflow versions shipped: public knowledge
 MIN_PASSWORD_LENGTH = 12  # MLflow's own password policy
 
 
@@ -121,7 +121,10 @@ def admin_login() -> tuple[str, str]:
     if not password:
         client_user, client_password = tracking.credentials()
         if client_user == username and client_password:
-            password, source = client_password, "this machine's MLflow login (~/.mlflow/credentials)"
+            password, source = (
+                client_password,
+                "this machine's MLflow login (MLFLOW_TRACKING_PASSWORD or ~/.mlflow/credentials)",
+            )
     if not password:
         raise ValueError(
             f"--auth needs the admin password in the environment: set MLFLOW_AUTH_ADMIN_PASSWORD (at least "
