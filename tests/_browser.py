@@ -6,6 +6,9 @@ browser build (`make browser` installs chromium as root; playwright comes with t
 any experiment, e.g.
 
     check_runs_page("http://127.0.0.1:5000", "1", "landmix-smoke", ["real_only-n10-s0", ...], Path("ui.png"))
+
+A server with `landmix mlflow-server --auth` asks the browser for a login (HTTP basic auth): pass
+`login=("admin", password)`.
 """
 
 from __future__ import annotations
@@ -50,12 +53,14 @@ def check_runs_page(
     screenshot: Path,
     metric: str = "nme",
     timeout_ms: int = 60_000,
+    login: tuple[str, str] | None = None,
 ) -> dict[str, float]:
     """Open the experiment's runs table, show `metric`, expand `parent`, and return {run name: metric}.
 
     Fails (AssertionError) unless the parent and every child are listed with a numeric metric; the child
     rows must appear only once the parent is expanded (they are nested under it). Saves a screenshot.
     The values are as displayed, so rounded: compare them with pytest.approx(..., rel=1e-2).
+    `login` (username, password) answers the server's HTTP basic-auth prompt, as a user types it.
     """
     from playwright.sync_api import sync_playwright
 
@@ -64,7 +69,8 @@ def check_runs_page(
         try:
             # Tall enough for every row: the grid only draws the rows in view.
             page = browser.new_page(
-                viewport={"width": 1600, "height": max(900, 400 + 34 * (len(children) + 1))}
+                viewport={"width": 1600, "height": max(900, 400 + 34 * (len(children) + 1))},
+                http_credentials={"username": login[0], "password": login[1]} if login else None,
             )
             page.goto(f"{url}/#/experiments/{experiment_id}/runs", wait_until="domcontentloaded")
             parent_row = page.locator('[role="row"]', has_text=parent).first

@@ -162,7 +162,7 @@ def test_platform_settings_reach_every_node():
 
 
 @pytest.mark.parametrize("path", CLUSTER_FILES, ids=lambda p: p.name)
-def test_head_starts_the_platforms_mlflow_server_off_loopback_with_allowed_hosts(path):
+def test_head_starts_the_platforms_mlflow_server_off_loopback_with_a_login_and_allowed_hosts(path):
     from landmix import mlflow_server
 
     (cmd,) = [
@@ -178,18 +178,61 @@ def test_head_starts_the_platforms_mlflow_server_off_loopback_with_allowed_hosts
     parser = argparse.ArgumentParser()
     mlflow_server.add_arguments(parser)
     ns = parser.parse_args(args)  # the flags exist in `landmix mlflow-server`
+    assert ns.auth and not ns.insecure_no_auth  # MLflow's basic-auth app: a login for every request
     spec = mlflow_server.ServerSpec(
         store=ns.store,
         host=ns.host,
         port=ns.port,
         backend_store_uri=ns.backend_store_uri,
         artifacts_destination=ns.artifacts_destination,
+        auth=ns.auth,
     )
     server = spec.command()
     assert ns.host == "10.0.0.5" and ns.backend_store_uri.startswith("sqlite:////")
     assert server[server.index("--artifacts-destination") + 1] == "s3://b/m"
     assert "10.0.0.5" in server[server.index("--allowed-hosts") + 1]
+    assert server[server.index("--app-name") + 1] == "basic-auth"
     assert "nohup" in cmd and "server.pid" in cmd  # a background service, restartable
+    # `ray up` waits for the server's start line (printed once the admin logged in) and fails without it.
+    (wait,) = [c for c in yaml.safe_load(path.read_text())["head_setup_commands"] if "^MLflow server:" in c]
+    assert "server.pid" in wait and "exit 1" in wait
+
+
+@pytest.mark.parametrize("path", CLUSTER_FILES, ids=lambda p: p.name)
+def test_the_mlflow_login_reaches_every_node_as_a_private_file_never_as_a_setting(path):
+    config = yaml.safe_load(path.read_text())
+    # The operator's MLflow client file (username and password), shipped as Ray's token is, owner-only.
+    logins = [remote for remote, local in config["file_mounts"].items() if local == "~/.mlflow/credentials"]
+    assert logins and logins[0].endswith("/.mlflow/credentials"), config["file_mounts"]
+    assert "chmod 600 ~/.mlflow/credentials" in " ".join(config["setup_commands"])
+    # Never a password in a command, the node settings (~/landmix.env) or the job's runtime_env.
+    secret = re.compile(r"MLFLOW_(TRACKING_PASSWORD|TRACKING_USERNAME|AUTH_ADMIN_PASSWORD)|password", re.I)
+    assert not [c for c in _all_commands(config) if secret.search(c)]
+    assert not [c for c in _all_commands(config) if "--insecure-no-auth" in c]
+
+
+def test_job_runtime_env_never_carries_an_mlflow_login(monkeypatch):
+    """What settings.ray_runtime_env_vars forwards is job metadata (the dashboard shows it): no login."""
+    from landmix import settings
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "never-in-job-metadata")
+    monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", "never-in-job-metadata")
+    assert "never-in-job-metadata" not in json.dumps(settings.ray_runtime_env_vars())
+    for _, env in _runtime_env_jsons():
+        assert not secret_names(env), env
+    (rayjob,) = [d for d in yaml.safe_load_all(RAYJOB_YAML.read_text()) if d["kind"] == "RayJob"]
+    assert not secret_names(yaml.safe_load(rayjob["spec"]["runtimeEnvYAML"]))
+    # KubeRay: every pod reads the login from a Secret mounted as ~/.mlflow/credentials instead.
+    cluster = rayjob["spec"]["rayClusterSpec"]
+    for pod in [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]:
+        (volume,) = [v for v in pod["spec"]["volumes"] if "secret" in v]
+        mounts = {m["name"]: m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+        assert mounts[volume["name"]] == "/home/ray/.mlflow", pod
+
+
+def secret_names(env: dict) -> list[str]:
+    return [k for k in env.get("env_vars", {}) if "PASSWORD" in k or "USERNAME" in k]
 
 
 def _runtime_env_jsons() -> list[tuple[str, dict]]:

@@ -12,9 +12,10 @@ machine as the head and no workers:
   own temp dir, and every `ray stop` in the file runs as that user, who can signal no one else's process;
 - `ray up -y` (a real install of the project into the user's virtualenv, as `make venv` does), `ray exec`
   of a check, `ray dashboard`'s port forward, a request without the token refused, `ray job submit` of
-  `jobs/tune_mix.py --smoke-test` with the token (RAY_AUTH_MODE=token, as docs/cluster.md says), the sweep's
-  runs read back from the head's MLflow server, the documented MLflow stop, `ray down -y`, and no process of
-  the cluster left.
+  `jobs/tune_mix.py --smoke-test` with the token (RAY_AUTH_MODE=token, as docs/cluster.md says), the head's
+  MLflow server refusing a request without a login, the sweep's runs read back from it with the operator's
+  MLflow login (~/.mlflow/credentials, shipped by file_mounts), the documented MLflow stop, `ray down -y`,
+  and no process of the cluster left.
 From `ray up` to the end of `ray down` it took 7 min 53 s and 9 min 3 s in two runs in a row on 2 cores
 (`ray up` 2.5-3 min, mostly pip; the smoke job 5-5.5 min). Marked `cluster`: `pytest -m "not cluster"`
 leaves it out. It needs root (CI runs as root) and sshd, rsync and netcat (`make cluster-tools`); without
@@ -32,6 +33,7 @@ import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -403,7 +405,7 @@ def _documented_runtime_env() -> str:
 @pytest.mark.cluster
 @pytest.mark.slow
 @pytest.mark.timeout(3000)  # the cycle is 8-9 min; each step below has its own bound
-def test_onprem_cluster_up_submit_down(machine, shared_data):
+def test_onprem_cluster_up_submit_down(machine, shared_data, monkeypatch):
     from mlflow.tracking import MlflowClient
     from ray.job_submission import JobSubmissionClient
 
@@ -429,6 +431,13 @@ def test_onprem_cluster_up_submit_down(machine, shared_data):
     )
     assert done.returncode == 0, f"ray get-auth-token --generate failed: {done.stderr}"
     (operator / ".ray" / "auth_token").chmod(0o600)  # as docs/cluster.md says
+    # The MLflow login, written once on "your machine" as docs/cluster.md says; file_mounts ships it.
+    mlflow_login = ("admin", secrets.token_urlsafe(24))
+    (operator / ".mlflow").mkdir(mode=0o700)
+    (operator / ".mlflow" / "credentials").write_text(
+        f"[mlflow]\nmlflow_tracking_username = {mlflow_login[0]}\nmlflow_tracking_password = {mlflow_login[1]}\n"
+    )
+    (operator / ".mlflow" / "credentials").chmod(0o600)
     cluster = OnPremCluster(tmp, home, config, ports, operator)
     times: dict[str, float] = {}
     forward = None
@@ -523,7 +532,12 @@ def test_onprem_cluster_up_submit_down(machine, shared_data):
 
         # The head's MLflow server (on 127.0.0.1 here, the head's address) has the sweep; its settings put the
         # Tune results and the work folder on the "NFS export".
-        mlflow = MlflowClient(f"http://127.0.0.1:{ports['mlflow']}")
+        # It asks for a login: refused without one, read with the operator's (as a laptop through a forward).
+        mlflow_url = f"http://127.0.0.1:{ports['mlflow']}"
+        assert _wait_http(f"{mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1", 30) == 401
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", mlflow_login[0])
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_login[1])
+        mlflow = MlflowClient(mlflow_url)
         exp = mlflow.get_experiment_by_name(sweep_name)
         assert exp is not None, f"no MLflow experiment {sweep_name} on the head; job logs:\n{logs[-3000:]}"
         (parent,) = mlflow.search_runs([exp.experiment_id], filter_string="tags.`landmix.role` = 'sweep'")

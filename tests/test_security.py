@@ -1,8 +1,9 @@
 """Security checks: what cluster.yaml opens, how the MLflow server binds, and no unpickling in the platform.
 
 The Ray dashboard, job API, client port and GCS carry no authentication unless token auth is on, and the
-MLflow server has none: so the cluster opens SSH alone (everything else through port forwards), MLflow
-binds to loopback unless told otherwise and then checks Host headers, and the platform never unpickles a
+MLflow server none unless started with --auth: so the cluster opens SSH alone (everything else through port
+forwards), MLflow binds to loopback unless told otherwise and then asks for a login (tests/test_mlflow_server.py
+checks the lock on a real server) and checks Host headers, and the platform never unpickles a
 file (checkpoints load with torch.load(weights_only=True)). The source scan walks platform/landmix/**/*.py
 with the AST, so it also covers modules written later.
 """
@@ -81,6 +82,13 @@ def test_token_auth_is_documented():
     assert "RAY_AUTH_MODE=token" in text and "ray get-auth-token --generate" in text
 
 
+def test_mlflow_login_is_documented():
+    docs = [ROOT / "docs" / "cluster.md", ROOT / "README.md"]
+    text = "".join(p.read_text() for p in docs)
+    assert "landmix mlflow-server --auth" in text and "~/.mlflow/credentials" in text
+    assert "no authentication" not in text
+
+
 def test_kuberay_head_is_not_exposed_outside_kubernetes():
     (job,) = yaml.safe_load_all((ROOT / "deploy" / "kuberay-rayjob.yaml").read_text())
     head = job["spec"]["rayClusterSpec"]["headGroupSpec"]
@@ -100,7 +108,7 @@ def test_mlflow_server_off_loopback_checks_host_headers(tmp_path):
     from mlflow.server.security_utils import is_allowed_host_header
 
     for host in ("10.0.0.5", "0.0.0.0"):
-        cmd = mlflow_server.ServerSpec(store=tmp_path, host=host, port=5000).command()
+        cmd = mlflow_server.ServerSpec(store=tmp_path, host=host, port=5000, auth=True).command()
         allowed = cmd[cmd.index("--allowed-hosts") + 1].split(",")
         assert "*" not in allowed
         assert is_allowed_host_header(allowed, f"{host}:5000")

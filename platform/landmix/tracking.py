@@ -45,11 +45,43 @@ def resolve_uri(configured: str = "") -> str | None:
     return uri
 
 
+def credentials() -> tuple[str | None, str | None]:
+    """This machine's MLflow login, as every MLflow client here finds it: MLFLOW_TRACKING_USERNAME and
+    MLFLOW_TRACKING_PASSWORD, else ~/.mlflow/credentials (MLflow's own reader). Never a run's params or tags."""
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    creds = read_mlflow_creds()
+    return creds.username, creds.password
+
+
+def _refused(err: Exception, uri: str) -> ValueError | None:
+    """A ValueError saying what to set when the server refused the login (401) or the user's rights (403)."""
+    from mlflow.exceptions import MlflowException
+
+    status = err.get_http_status_code() if isinstance(err, MlflowException) else None
+    if status not in (401, 403):
+        return None
+    user, _ = credentials()
+    if status == 401:
+        who = f"the password of {user!r} is wrong" if user else "no login was given"
+        return ValueError(
+            f"{uri} asks for a login and {who}: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
+            "~/.mlflow/credentials, to an account on that server (docs/cluster.md)"
+        )
+    return ValueError(f"{uri} refused {user!r} the experiment: ask its admin for EDIT permission on it")
+
+
 def experiment_id(client, uri: str, name: str) -> str:
     """The id of experiment `name`, created if needed. With a SQLite store its artifacts go beside the
     database (`<db folder>/artifacts`): MLflow's default, ./mlruns, would follow each Ray worker's working
-    directory. A server stores them where it was told (`--artifacts-destination`)."""
-    exp = client.get_experiment_by_name(name)
+    directory. A server stores them where it was told (`--artifacts-destination`). A server that refuses
+    the login ends here with one line saying what to set."""
+    try:
+        exp = client.get_experiment_by_name(name)
+    except Exception as err:
+        if refused := _refused(err, uri):
+            raise refused from None
+        raise
     if exp:
         return exp.experiment_id
     location = None
