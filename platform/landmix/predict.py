@@ -25,6 +25,9 @@ Writes to DIR, for face k of photo <stem> (faces ordered by detector score): <st
 detector box), and predictions.json: every photo with its faces (detector box and score, crop, 0-based
 points), and every photo where no face was found or that could not be read (each also printed). The exit
 status is 1 when some photo could not be read; the others are still done.
+
+A video file (.mp4, .avi, .mov, ...: `landmix.video.VIDEO_SUFFIXES`) goes to `landmix.video`: the face tracked
+from frame to frame and smoothed (One Euro filter), a CSV row per frame and an annotated video.
 """
 
 from __future__ import annotations
@@ -225,7 +228,9 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)"
     )
-    parser.add_argument("photos", nargs="*", help="image files or folders of them")
+    parser.add_argument(
+        "photos", nargs="*", help="image files or folders of them; video files (landmix.video.VIDEO_SUFFIXES)"
+    )
     parser.add_argument(
         "--out", required=True, help="folder for the .pts files, pictures and predictions.json"
     )
@@ -241,13 +246,18 @@ def add_arguments(parser) -> None:
         default=str(detect.CALIBRATION_FILE),
         help="detector-box calibration JSON (`python -m landmix.detect calibrate` writes it)",
     )
+    from landmix import video  # a video file goes to landmix.video: its flags
+
+    video.add_arguments(parser)
 
 
 def run(args) -> int:
-    from landmix import checkpoint
+    from landmix import checkpoint, video
 
+    videos = [p for p in args.photos if video.is_video(p)]  # video files go to landmix.video
+    others = [p for p in args.photos if not video.is_video(p)]
     try:  # the user's mistakes, said in one line before any work
-        photos = list_photos(args.photos)
+        photos = list_photos(others) if others or not videos else []
         calibration = detect.BoxCalibration.load(args.calibration)
         checkpoint.read_meta(args.checkpoint)
         if args.passes < 1:
@@ -255,6 +265,9 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"landmix predict: {e}", file=sys.stderr)
         return 2
+    status = video.run(args, videos, args.checkpoint, calibration, args.passes) if videos else 0
+    if status == 2 or not photos:
+        return status
     result = predict_photos(args.checkpoint, photos, args.out, args.passes, calibration)
     Path(args.out, "predictions.json").write_text(json.dumps(result, indent=1))
     n_faces = sum(len(r["faces"]) for r in result["photos"])
@@ -262,4 +275,4 @@ def run(args) -> int:
         f"{len(photos)} photos: {n_faces} faces, {len(result['no_face'])} with no face found, "
         f"{len(result['unreadable'])} unreadable -> {Path(args.out, 'predictions.json')}"
     )
-    return 1 if result["unreadable"] else 0
+    return 1 if result["unreadable"] or status else 0
