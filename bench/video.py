@@ -41,7 +41,9 @@ from landmix.schemes import IBUG68, interocular
 from landmix.video import predict_video
 
 PICTURES = Path(__file__).resolve().parents[1] / "docs" / "results" / "video"
-SWEEP = [(c, b) for c in (0.25, 0.5, 1.0, 2.0, 4.0) for b in (0.0, 0.3, 1.0, 3.0, 10.0)]  # (min_cutoff Hz, beta)
+SWEEP = [
+    (c, b) for c in (0.25, 0.5, 1.0, 2.0, 4.0) for b in (0.0, 0.3, 1.0, 3.0, 10.0)
+]  # (min_cutoff Hz, beta)
 
 
 def read_track(csv_path, k: int = 68):
@@ -63,7 +65,10 @@ def jitter(pts: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return e[~np.isnan(e).any(axis=1)].ravel()
 
 
-def lag_frames(pts: np.ndarray, truth: np.ndarray, shifts=np.arange(-3, 8.01, 0.1)) -> float:
+SHIFTS = np.arange(-3, 8.01, 0.1)  # frames: the lags tried
+
+
+def lag_frames(pts: np.ndarray, truth: np.ndarray, shifts=SHIFTS) -> float:
     """The shift s (frames) minimising the mean distance between pts[t] and truth[t - s] (interpolated)."""
     t = np.arange(len(truth))
     ok = ~np.isnan(pts).any(axis=(1, 2))
@@ -73,7 +78,9 @@ def lag_frames(pts: np.ndarray, truth: np.ndarray, shifts=np.arange(-3, 8.01, 0.
         ts = t - s
         inside = ok & (ts >= 0) & (ts <= t[-1])
         shifted = np.stack([np.interp(ts[inside], t, flat[:, j]) for j in range(flat.shape[1])], 1)
-        e = np.linalg.norm(pts[inside].reshape(inside.sum(), -1, 2) - shifted.reshape(-1, *truth.shape[1:]), axis=-1)
+        e = np.linalg.norm(
+            pts[inside].reshape(inside.sum(), -1, 2) - shifted.reshape(-1, *truth.shape[1:]), axis=-1
+        )
         if e.mean() < err:
             best, err = float(s), e.mean()
     return best
@@ -148,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-record", action="store_true", help="print the figures only")
     parser.add_argument(
-        "--save-track", help="also save the raw track, statuses and truth as .npz (tests/data/video_track.npz)"
+        "--save-track",
+        help="also save the raw track, statuses and truth as .npz (tests/data/video_track.npz)",
     )
     args = parser.parse_args(argv)
     meta = checkpoint.read_meta(args.checkpoint)
@@ -157,13 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": args.checkpoint,
         "checkpoint_test_nme": meta.get("metrics", {}).get("test_nme"),
         "image_size": meta.get("model", {}).get("image_size"),
-        "clip": {"frames": args.frames, "fps": args.fps, "size": args.size, "seed": args.seed, "codec": "mp4v"}
+        "clip": {
+            "frames": args.frames,
+            "fps": args.fps,
+            "size": args.size,
+            "seed": args.seed,
+            "codec": "mp4v",
+        }
         | asdict(clip.Motion()),
         "filter": asdict(params),
     }
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "turn.mp4"
-        truth = clip.make_clip(video, args.frames, args.fps, args.size, args.seed)["annotator"].astype(np.float64)
+        truth = clip.make_clip(video, args.frames, args.fps, args.size, args.seed)["annotator"].astype(
+            np.float64
+        )
         predictor = Predictor.load(args.checkpoint)
         t0 = time.perf_counter()
         result = predict_video(predictor, video, Path(tmp) / "out", params)

@@ -37,7 +37,9 @@ def test_clip_has_its_truth_per_frame_and_moves(small_clip):
     assert rng.normal(0.0, 30.0) == 20.0 and rng.normal(0, 4) != 4  # the pose answered, the rest drawn
 
 
-def test_every_frame_is_a_csv_row_and_a_frame_of_the_annotated_video(small_clip, checkpoint, tmp_path, capsys):
+def test_every_frame_is_a_csv_row_and_a_frame_of_the_annotated_video(
+    small_clip, checkpoint, tmp_path, capsys
+):
     path, _ = small_clip
     out = tmp_path / "out"
     args = ["predict", "--checkpoint", str(checkpoint), str(path), "--out", str(out), "--beta", "0.5"]

@@ -127,7 +127,9 @@ def frame(seed: int, size: int, t: float, motion: Motion, focal: float | None, c
     return image, face
 
 
-def make_clip(path, frames: int = 240, fps: float = 30.0, size: int = 256, seed: int = 11, motion=None) -> dict:
+def make_clip(
+    path, frames: int = 240, fps: float = 30.0, size: int = 256, seed: int = 11, motion=None
+) -> dict:
     """Write the clip to path (.mp4 or .avi) and its truth beside it; returns the truth arrays."""
     path = Path(path)
     if path.suffix.lower() not in CODECS:
@@ -136,7 +138,9 @@ def make_clip(path, frames: int = 240, fps: float = 30.0, size: int = 256, seed:
         raise ValueError(f"frames={frames}, fps={fps}, size={size}: give frames >= 1, fps > 0, size 64..1024")
     motion, cfg = motion or Motion(), clip_config()
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[path.suffix.lower()]), fps, (size, size))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*CODECS[path.suffix.lower()]), fps, (size, size)
+    )
     if not writer.isOpened():
         raise RuntimeError(f"{path}: OpenCV cannot write {CODECS[path.suffix.lower()]} here")
     focal = frame(seed, size, 0.0, motion, None, cfg)[1].px_per_mm
@@ -172,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turn-s", type=float, default=Motion.turn_s, help="seconds of one turn and back")
     args = parser.parse_args(argv)
     try:
-        make_clip(args.out, args.frames, args.fps, args.size, args.seed, replace(Motion(), turn_s=args.turn_s))
+        make_clip(
+            args.out, args.frames, args.fps, args.size, args.seed, replace(Motion(), turn_s=args.turn_s)
+        )
     except (ValueError, RuntimeError) as e:
         print(f"landmix.clip: {e}", file=sys.stderr)
         return 2

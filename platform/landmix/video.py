@@ -114,7 +114,9 @@ def open_video(path) -> tuple[cv2.VideoCapture, float, int]:
         raise FileNotFoundError(f"{path}: no such video file")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise ValueError(f"{path}: OpenCV cannot open this video (convert it to .mp4 or .avi, e.g. with ffmpeg)")
+        raise ValueError(
+            f"{path}: OpenCV cannot open this video (convert it to .mp4 or .avi, e.g. with ffmpeg)"
+        )
     fps = cap.get(cv2.CAP_PROP_FPS)
     return cap, (fps if fps and fps > 0 else 0.0), max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
 
@@ -128,7 +130,9 @@ def draw_frame(image, status: str, raw, smooth, index: int) -> np.ndarray:
             for x, y in np.asarray(pts, np.float64):
                 cv2.circle(canvas, (int(round(x)), int(round(y))), radius, colour, -1, cv2.LINE_AA)
     size = max(0.35, canvas.shape[0] / 600)
-    cv2.putText(canvas, f"{index} {status}", (4, int(18 * size / 0.5)), 0, size, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(
+        canvas, f"{index} {status}", (4, int(18 * size / 0.5)), 0, size, (255, 255, 255), 1, cv2.LINE_AA
+    )
     return canvas
 
 
@@ -192,9 +196,14 @@ def predict_video(predictor: Predictor, path, out, params: OneEuroParams | None,
         "fps_used": rate,
         "counts": counts,
         "one_face": "the detector's best face per frame; the track follows it until lost",
-        "filter": None if params is None else {"name": "One Euro (Casiez, Roussel, Vogel, CHI 2012)"} | asdict(params)
+        "filter": None
+        if params is None
+        else {"name": "One Euro (Casiez, Roussel, Vogel, CHI 2012)"}
+        | asdict(params)
         | {"speed_unit": "inter-ocular distances per second"},
-        "smoothed_columns": "sx, sy: the filter's output" if params else "sx, sy: equal to x, y (--no-smooth)",
+        "smoothed_columns": "sx, sy: the filter's output"
+        if params
+        else "sx, sy: equal to x, y (--no-smooth)",
         "tracking": {
             "track_passes": TRACK_PASSES,
             "detect_passes": predictor.passes,
@@ -213,7 +222,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-smooth", action="store_true", help="videos: raw points, no One Euro filter")
     defaults = OneEuroParams()
     parser.add_argument(
-        "--min-cutoff", type=float, default=defaults.min_cutoff, help="videos: the filter's cutoff at rest, Hz"
+        "--min-cutoff",
+        type=float,
+        default=defaults.min_cutoff,
+        help="videos: the filter's cutoff at rest, Hz",
     )
     parser.add_argument(
         "--beta",
