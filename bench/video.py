@@ -58,13 +58,6 @@ def read_track(csv_path, k: int = 68):
     return status, raw, smooth
 
 
-def jitter(pts: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Per point and frame pair with a face in both: the motion-free displacement / inter-ocular (flat)."""
-    d = np.diff(pts, axis=0) - np.diff(truth, axis=0)  # (T-1, K, 2)
-    e = np.linalg.norm(d, axis=-1) / interocular(truth[1:], IBUG68)[:, None]
-    return e[~np.isnan(e).any(axis=1)].ravel()
-
-
 SHIFTS = np.arange(-3, 8.01, 0.1)  # frames: the lags tried
 
 
@@ -88,7 +81,7 @@ def lag_frames(pts: np.ndarray, truth: np.ndarray, shifts=SHIFTS) -> float:
 
 def figures(pts: np.ndarray, truth: np.ndarray, fps: float, raw_lag: float | None = None) -> dict:
     ok = ~np.isnan(pts).any(axis=(1, 2))
-    j = jitter(pts, truth)
+    j = metrics.jitter(pts, truth)
     lag = lag_frames(pts, truth)
     out = {
         "nme": float(metrics.nme(pts[ok], truth[ok]).mean()),
@@ -190,8 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             picks = [int(f * (args.frames - 1)) for f in (0.0, 0.2, 0.45, 0.7, 0.95)]
             stills(Path(tmp) / "out" / "turn_landmarks.mp4", picks, PICTURES / "frames.png")
             trace(truth, raw, smooth, args.fps, 8, PICTURES / "trace.png")
-    if args.save_track:
-        arrays = {"raw": raw.astype(np.float32), "truth": truth.astype(np.float32), "status": status}
+    if args.save_track:  # the first --save-frames frames: what tests/test_video.py smooths
+        n = args.save_frames
+        arrays = {
+            "raw": raw[:n].astype(np.float32),
+            "truth": truth[:n].astype(np.float32),
+            "status": status[:n],
+        }
         np.savez_compressed(args.save_track, fps=np.float64(args.fps), **arrays)
     raw_lag = lag_frames(raw, truth)
     rows = {

@@ -37,21 +37,48 @@ def test_clip_has_its_truth_per_frame_and_moves(small_clip):
     assert rng.normal(0.0, 30.0) == 20.0 and rng.normal(0, 4) != 4  # the pose answered, the rest drawn
 
 
+def corrupt_frame(path, index: int, to) -> None:
+    """Copy an MJPG .avi with frame `index`'s JPEG bytes zeroed: OpenCV counts the frame and cannot decode it."""
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i : i + 3] == b"\xff\xd8\xff"]
+    data[starts[index] : starts[index + 1] - 8] = bytes(starts[index + 1] - 8 - starts[index])
+    to.write_bytes(bytes(data))
+
+
 def test_every_frame_is_a_csv_row_and_a_frame_of_the_annotated_video(
     small_clip, checkpoint, tmp_path, capsys
 ):
     path, _ = small_clip
-    out = tmp_path / "out"
-    args = ["predict", "--checkpoint", str(checkpoint), str(path), "--out", str(out), "--beta", "0.5"]
-    assert cli.main(args) == 0
+    broken, out = tmp_path / "turn.avi", tmp_path / "out"
+    corrupt_frame(path, 5, broken)
+    args = ["predict", "--checkpoint", str(checkpoint), str(broken), "--out", str(out), "--beta", "0.5"]
+    assert cli.main(args) == 1  # a frame could not be read: said, listed, the others done
     rows = list(csv.DictReader(open(out / "turn_landmarks.csv")))
     assert [int(r["frame"]) for r in rows] == list(range(FRAMES))
-    assert {r["status"] for r in rows} <= {"detected", "tracked", "no_face"}
-    assert all(r["x0"] and r["sy67"] for r in rows if r["status"] != "no_face")
+    assert [r["status"] for r in rows if r["status"] not in ("detected", "tracked", "no_face")] == [
+        "unreadable"
+    ]
+    assert rows[5]["status"] == "unreadable" and rows[5]["x0"] == ""
+    assert all(r["x0"] and r["sy67"] for r in rows if r["status"] in ("detected", "tracked"))
     assert frame_count(out / "turn_landmarks.mp4") == FRAMES
     meta = json.loads((out / "turn_landmarks.json").read_text())
-    assert meta["filter"]["beta"] == 0.5 and sum(meta["counts"].values()) == FRAMES
-    assert f"{FRAMES} frames" in capsys.readouterr().out
+    assert meta["filter"]["beta"] == 0.5 and meta["counts"]["unreadable"] == 1
+    assert sum(meta["counts"].values()) == FRAMES
+    printed = capsys.readouterr().out
+    assert "frame 5 unreadable" in printed and f"{FRAMES} frames" in printed
+
+
+def test_no_smooth_writes_the_raw_points_twice(small_clip, checkpoint, tmp_path):
+    path, _ = small_clip
+    assert (
+        cli.main(
+            ["predict", "--checkpoint", str(checkpoint), str(path), "--out", str(tmp_path), "--no-smooth"]
+        )
+        == 0
+    )
+    rows = [r for r in csv.DictReader(open(tmp_path / "turn_landmarks.csv")) if r["x0"]]
+    assert rows and all(r["x3"] == r["sx3"] and r["y60"] == r["sy60"] for r in rows)
+    assert json.loads((tmp_path / "turn_landmarks.json").read_text())["filter"] is None
 
 
 def test_a_bad_video_says_what_to_do(checkpoint, tmp_path, capsys):

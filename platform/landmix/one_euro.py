@@ -14,7 +14,7 @@ here are in units of the face's size per second (`scale`: the caller passes the 
 frame in pixels), so one `beta` serves faces of any size in the picture; the paper's speeds are in the
 signal's own units.
 
-    f = OneEuro(min_cutoff=1.0, beta=0.3)
+    f = OneEuro(min_cutoff=4.0, beta=30.0)
     smooth = [f(points, t, scale) for points, t, scale in frames]   # points (K, 2), t in seconds
 """
 
@@ -30,8 +30,10 @@ import numpy as np
 class OneEuroParams:
     """The filter's parameters (written beside every smoothed output)."""
 
-    min_cutoff: float = 1.0  # Hz: the cutoff of a still point; lower = smoother and more lag at low speed
-    beta: float = 0.3  # Hz per (face size / s): how fast the cutoff rises with speed; higher = less lag
+    # the defaults: measured on a synthetic clip with known truth (bench/video.py, docs/results/video.md): the
+    # lowest 90th-percentile jitter at the raw points' NME; a lower cutoff or beta lags a talking, turning face
+    min_cutoff: float = 4.0  # Hz: the cutoff of a still point; lower = smoother and more lag at low speed
+    beta: float = 30.0  # Hz per (face size / s): how fast the cutoff rises with speed; higher = less lag
     d_cutoff: float = 1.0  # Hz: the cutoff of the speed's own low-pass filter (the paper's default)
 
     def __post_init__(self):
