@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "--save-track",
         help="also save the raw track, statuses and truth as .npz (tests/data/video_track.npz)",
     )
+    parser.add_argument("--save-frames", type=int, default=120, help="how many frames --save-track keeps")
     args = parser.parse_args(argv)
     meta = checkpoint.read_meta(args.checkpoint)
     params = OneEuroParams()
