@@ -41,9 +41,7 @@ from landmix.schemes import IBUG68, interocular
 from landmix.video import predict_video
 
 PICTURES = Path(__file__).resolve().parents[1] / "docs" / "results" / "video"
-SWEEP = [
-    (c, b) for c in (0.25, 0.5, 1.0, 2.0, 4.0) for b in (0.0, 0.3, 1.0, 3.0, 10.0)
-]  # (min_cutoff Hz, beta)
+SWEEP = [(c, b) for c in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0) for b in (0.0, 1.0, 10.0, 30.0, 100.0)]  # (Hz, beta)
 
 
 def read_track(csv_path, k: int = 68):
@@ -139,6 +137,17 @@ def trace(truth, raw, smooth, fps: float, point: int, path: Path) -> None:
     plt.close(fig)
 
 
+def sweep(raw, truth, status, config: dict, args) -> None:
+    """The filter's parameters over one raw track (offline), a record each."""
+    raw_lag = lag_frames(raw, truth)
+    for min_cutoff, beta in SWEEP:
+        p = OneEuroParams(min_cutoff=min_cutoff, beta=beta)
+        m = figures(offline(raw, status, args.fps, p), truth, args.fps, raw_lag)
+        print(f"sweep {min_cutoff:4.1f} {beta:5.1f}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+        if not args.no_record:
+            records.write_record(records.new_record("video", "sweep", config | {"filter": asdict(p)}, m))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
@@ -152,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also save the raw track, statuses and truth as .npz (tests/data/video_track.npz)",
     )
     parser.add_argument("--save-frames", type=int, default=120, help="how many frames --save-track keeps")
+    parser.add_argument(
+        "--sweep-from",
+        help="only the parameter sweep, over a track a run saved (--save-track F --save-frames 240)",
+    )
     args = parser.parse_args(argv)
     meta = checkpoint.read_meta(args.checkpoint)
     params = OneEuroParams()
@@ -169,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         | asdict(clip.Motion()),
         "filter": asdict(params),
     }
+    if args.sweep_from:
+        track = np.load(args.sweep_from)
+        config["clip"]["frames"] = len(track["raw"])
+        sweep(
+            track["raw"].astype(np.float64), track["truth"].astype(np.float64), track["status"], config, args
+        )
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "turn.mp4"
         truth = clip.make_clip(video, args.frames, args.fps, args.size, args.seed)["annotator"].astype(
@@ -213,12 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:22s} " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
         if not args.no_record:
             records.write_record(records.new_record("video", "clip", config, m | common, label=label))
-    for min_cutoff, beta in SWEEP:
-        p = OneEuroParams(min_cutoff=min_cutoff, beta=beta)
-        m = figures(offline(raw, status, args.fps, p), truth, args.fps, raw_lag)
-        print(f"sweep {min_cutoff:4.1f} {beta:4.1f}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
-        if not args.no_record:
-            records.write_record(records.new_record("video", "sweep", config | {"filter": asdict(p)}, m))
+    sweep(raw, truth, status, config, args)
     print(f"{result['frames']} frames in {seconds:.1f} s: {result['counts']}")
     return 0
 
