@@ -31,7 +31,7 @@ class OneEuroParams:
     """The filter's parameters (written beside every smoothed output)."""
 
     # the defaults: measured on a synthetic clip with known truth (bench/video.py, docs/results/video.md): the
-    # lowest 90th-percentile jitter at the raw points' NME; a lower cutoff or beta lags a talking, turning face
+    # lowest 90th-percentile jitter within 0.02 NME points of the raw; a lower cutoff or beta lags a moving face
     min_cutoff: float = 4.0  # Hz: the cutoff of a still point; lower = smoother and more lag at low speed
     beta: float = 30.0  # Hz per (face size / s): how fast the cutoff rises with speed; higher = less lag
     d_cutoff: float = 1.0  # Hz: the cutoff of the speed's own low-pass filter (the paper's default)
