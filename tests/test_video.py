@@ -111,6 +111,9 @@ def test_a_bad_video_says_what_to_do(checkpoint, tmp_path, capsys):
     assert cli.main(["predict", "--checkpoint", str(checkpoint), str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "broken.mp4: OpenCV cannot open this video" in err and len(err.strip().splitlines()) == 1
+    args = ["predict", "--checkpoint", str(checkpoint), str(bad), "--out", str(tmp_path), "--min-cutoff", "0"]
+    assert cli.main(args) == 2
+    assert "--min-cutoff 0.0 --beta 30.0: give a cutoff above 0 Hz" in capsys.readouterr().err
 
 
 def test_the_filter_cuts_jitter_on_the_clip_without_moving_the_error():

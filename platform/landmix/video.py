@@ -244,6 +244,12 @@ def add_arguments(parser) -> None:
 def run(args, videos: list[str], checkpoint_folder, calibration, passes: int) -> int:
     """The videos of a `landmix predict` call: 0, or 1 when some frame could not be read."""
     try:
+        if args.min_cutoff <= 0 or args.beta < 0:
+            raise ValueError(
+                f"--min-cutoff {args.min_cutoff} --beta {args.beta}: give a cutoff above 0 Hz, beta 0 or more"
+            )
+        if args.redetect_every is not None and args.redetect_every < 0:
+            raise ValueError(f"--redetect-every {args.redetect_every}: give 0 (never) or a number of frames")
         params = None if args.no_smooth else OneEuroParams(min_cutoff=args.min_cutoff, beta=args.beta)
         for v in videos:
             open_video(v)[0].release()  # every video opens before any work
