@@ -34,10 +34,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landmix import checkpoint, clip, metrics, records
+from landmix import checkpoint, clip, crops, metrics, records, settings
 from landmix.one_euro import OneEuroParams, smooth_track
 from landmix.predict import Predictor
 from landmix.schemes import IBUG68, interocular
+from landmix.sources.faces import list_faces, split_faces
 from landmix.video import predict_video
 
 PICTURES = Path(__file__).resolve().parents[1] / "docs" / "results" / "video"
@@ -137,6 +138,59 @@ def trace(truth, raw, smooth, fps: float, point: int, path: Path) -> None:
     plt.close(fig)
 
 
+def real_clip(meta: dict, path: Path, frames: int, fps: float, size: int) -> np.ndarray:
+    """A clip of a real photo: the first of the model's 300-W test faces (largest first), its face moved by a
+    slow similarity (drift 6 % of the frame, scale +-8 %, roll +-8 degrees) at `size` px; returns the truth,
+    its 300-W labels moved the same way (T, 68, 2). No expression or 3D turn: a still face, re-sampled."""
+    root = settings.data_root() / "300w"
+    faces = split_faces(list_faces(root, "300w"), "test", checkpoint.data_config(meta))
+    rel, pts = max(faces, key=lambda f: np.ptp(f[1][:, 0]))  # the largest face: the most pixels to move
+    image = cv2.imread(str(root / rel), cv2.IMREAD_COLOR)
+    x0, y0, x1, y1 = crops.landmark_box(pts)
+    centre, side = np.array([(x0 + x1) / 2, (y0 + y1) / 2]), 2.0 * max(x1 - x0, y1 - y0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
+    truth = []
+    for i in range(frames):
+        t = i / fps
+        scale = size / side * (1 + 0.08 * np.sin(2 * np.pi * t / 4.0))
+        m = cv2.getRotationMatrix2D(tuple(centre), 8 * np.sin(2 * np.pi * t / 3.0), scale)
+        m[:, 2] += (
+            (size - 1) / 2
+            - centre
+            + 0.06 * size * np.array([np.sin(np.pi * t / 2.5), np.cos(np.pi * t / 3.5)])
+        )
+        writer.write(
+            cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+        )
+        truth.append(pts @ m[:, :2].T + m[:, 2])
+    writer.release()
+    return np.asarray(truth, np.float64)
+
+
+def real(args, meta: dict, config: dict, params: OneEuroParams) -> None:
+    """The real photo's clip through the command: raw and smoothed points against its moved labels."""
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "real.mp4"
+        truth = real_clip(meta, video, args.frames, args.fps, args.size)
+        result = predict_video(Predictor.load(args.checkpoint), video, Path(tmp) / "out", params)
+        status, raw, smooth = read_track(Path(tmp) / "out" / "real_landmarks.csv")
+        if not args.no_record:
+            picks = [int(f * (args.frames - 1)) for f in (0.0, 0.33, 0.66, 1.0)]
+            stills(Path(tmp) / "out" / "real_landmarks.mp4", picks, PICTURES / "real_frames.png")
+    raw_lag = lag_frames(raw, truth)
+    config = config | {
+        "clip": {"frames": args.frames, "fps": args.fps, "size": args.size, "photo": "300-W test"}
+    }
+    for label, m in (
+        ("raw", figures(raw, truth, args.fps)),
+        ("One Euro (defaults)", figures(smooth, truth, args.fps, raw_lag)),
+    ):
+        print(f"real {label:22s} " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+        if not args.no_record:
+            m |= {"frames": result["frames"], "counts": result["counts"]}
+            records.write_record(records.new_record("video", "real", config, m, label=label))
+
+
 def sweep(raw, truth, status, config: dict, args) -> None:
     """The filter's parameters over one raw track (offline), a record each."""
     raw_lag = lag_frames(raw, truth)
@@ -161,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also save the raw track, statuses and truth as .npz (tests/data/video_track.npz)",
     )
     parser.add_argument("--save-frames", type=int, default=120, help="how many frames --save-track keeps")
+    parser.add_argument("--real", action="store_true", help="a real 300-W test photo moved as a clip instead")
     parser.add_argument(
         "--sweep-from",
         help="only the parameter sweep, over a track a run saved (--save-track F --save-frames 240)",
@@ -182,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         | asdict(clip.Motion()),
         "filter": asdict(params),
     }
+    if args.real:
+        real(args, meta, config, params)
+        return 0
     if args.sweep_from:
         track = np.load(args.sweep_from)
         config["clip"]["frames"] = len(track["raw"])
