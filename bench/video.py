@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/video.py --checkpoint out/video-model/checkpoint
     .venv/bin/python bench/video.py --checkpoint CKPT --frames 60 --no-record      # a quick look, printed only
+    .venv/bin/python bench/video.py --checkpoint CKPT --sweep-from TRACK.npz      # the sweep over a saved track
+    .venv/bin/python bench/video.py --checkpoint CKPT --real --frames 150          # a real photo, moved
 
-The clip is `landmix.clip`'s (one generated face turning its head from frontal to 35 degrees each way, nodding, tilting
-and talking at 3 syllables a second; the generator's annotator labels, IBUG68, as each frame's truth), written
-as .mp4 (mp4v) and read back through `landmix predict` (`landmix.video`: detection, tracking, the filter),
-whose CSV holds each frame's raw and smoothed points. Figures, over the frames with a face:
+The clip is `landmix.clip`'s (one generated face turning its head from frontal to 35 degrees each way,
+nodding, tilting and talking at 3 syllables a second; the generator's annotator labels, IBUG68, as each
+frame's truth), written as .mp4 (mp4v) and read back through `landmix predict` (`landmix.video`: detection,
+tracking, the filter), whose CSV holds each frame's raw and smoothed points. Figures, over the frames with a face:
 - NME: the mean over frames of the mean point error / the truth's outer-eye-corner distance (`metrics.nme`);
 - jitter: per point and frame, |(p_t - p_t-1) - (g_t - g_t-1)| / inter-ocular (g_t): the frame-to-frame
   displacement that the truth's own motion does not explain; the median (and the 90th percentile) over points
@@ -18,6 +20,8 @@ whose CSV holds each frame's raw and smoothed points. Figures, over the frames w
 A sweep of the filter's parameters over the same raw track (offline, `one_euro.smooth_track`, restarted at
 each detection as the command restarts it) shows the trade-off the defaults sit on. Records go to
 docs/results/video/records.jsonl; the page's tables: `python -m landmix.records render docs/results/video.md`.
+`--real` runs a real photo instead: the largest of the model's 300-W test faces, moved by a slow similarity
+(drift, scale, roll) as a clip, its labels moved the same way (experiment "real").
 The annotated frames and one point's trace are written as PNGs to docs/results/video/.
 """
 

@@ -41,7 +41,7 @@ def test_clip_has_its_truth_per_frame_and_moves(small_clip):
 
 
 def corrupt_frame(path, index: int, to) -> None:
-    """Copy an MJPG .avi with frame `index`'s JPEG bytes zeroed: OpenCV counts the frame and cannot decode it."""
+    """Copy an MJPG .avi with frame `index`'s JPEG bytes zeroed: OpenCV counts the frame, cannot decode it."""
     data = bytearray(path.read_bytes())
     starts = [i for i in range(len(data) - 1) if data[i : i + 3] == b"\xff\xd8\xff"]
     data[starts[index] : starts[index + 1] - 8] = bytes(starts[index + 1] - 8 - starts[index])
@@ -120,7 +120,8 @@ def test_the_filter_cuts_jitter_on_the_clip_without_moving_the_error():
     """The One Euro filter (defaults) on recorded raw points: the real-baseline-recipe model's raw track of the
     bench clip's first 120 frames (bench/video.py --save-track, docs/results/video.md), against the clip's
     truth. The stated bound: mean and 90th-percentile jitter fall by 8 % and 10 % or more, and the NME moves by
-    under 0.1 percentage points. A heavy filter (1 Hz, beta 0.3) lags the turning, talking face: 1 point worse."""
+    under 0.1 percentage points. A heavy filter (1 Hz, beta 0.3) lags the turning, talking face: a point
+    worse."""
     track = np.load(Path(__file__).parent / "data" / "video_track.npz")
     raw, truth, fps = track["raw"].astype(np.float64), track["truth"].astype(np.float64), float(track["fps"])
     times, scales = np.arange(len(raw)) / fps, interocular(raw, IBUG68)

@@ -73,9 +73,10 @@ class Motion:
 
 
 class Scripted:
-    """The generator's rng for one frame: the draws of `sample_face` the clip sets are answered, every other draw
-    comes from a fresh Generator of `seed` (the same values in every frame). The answers are keyed by what the
-    call looks like (face3d.sample_face draws, in order: identity, expression, gaze, pose, distance, framing)."""
+    """The generator's rng for one frame: the draws of `sample_face` the clip sets are answered, every other
+    draw comes from a fresh Generator of `seed` (the same values in every frame). The answers are keyed by what
+    the call looks like (face3d.sample_face draws, in order: identity, expression, gaze, pose, distance,
+    framing)."""
 
     def __init__(self, seed: int, cfg: FaceConfig, pose, mouth: float, frac: float, centre: np.ndarray):
         self.rng = np.random.default_rng(seed)

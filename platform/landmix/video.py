@@ -1,4 +1,4 @@
-"""`landmix predict` on a video: 68 landmarks per frame, tracked from frame to frame and smoothed against jitter.
+"""`landmix predict` on a video: 68 landmarks per frame, tracked from frame to frame, smoothed against jitter.
 
     landmix predict --checkpoint out/real/checkpoint clip.mp4 --out out/video
     landmix predict --checkpoint CKPT clip.avi --out DIR --no-smooth            # raw points only
@@ -142,7 +142,7 @@ def columns(k: int) -> list[str]:
 
 
 def predict_video(predictor: Predictor, path, out, params: OneEuroParams | None, redetect_every=None) -> dict:
-    """Track, smooth and write one video's files (module docstring); returns what <stem>_landmarks.json holds."""
+    """Track, smooth and write one video's files (module docstring); returns <stem>_landmarks.json's content."""
     cap, fps, stated = open_video(path)
     rate = fps or 30.0  # a container without a rate: times as at 30 fps (said in the JSON)
     redetect = round(rate) if redetect_every is None else redetect_every
@@ -265,7 +265,8 @@ def run(args, videos: list[str], checkpoint_folder, calibration, passes: int) ->
         c = result["counts"]
         print(
             f"{v}: {result['frames']} frames: {c['detected']} detected, {c['tracked']} tracked, "
-            f"{c['no_face']} with no face, {c['unreadable']} unreadable -> {Path(args.out, result['files']['csv'])}"
+            f"{c['no_face']} with no face, {c['unreadable']} unreadable "
+            f"-> {Path(args.out, result['files']['csv'])}"
         )
         bad += c["unreadable"] > 0
     return 1 if bad else 0
