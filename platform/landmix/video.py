@@ -176,7 +176,8 @@ def predict_video(predictor: Predictor, path, out, params: OneEuroParams | None,
             else:
                 image = np.zeros((size[1], size[0], 3), np.uint8)
                 status, why, crop, raw, smooth = "unreadable", "OpenCV could not decode it", None, None, None
-                print(f"{path}: frame {index} unreadable")
+                if counts["unreadable"] < 5:  # the first few said here; all of them in the CSV and the count
+                    print(f"{path}: frame {index} unreadable")
             writer.write(draw_frame(image, status, raw, smooth, index))
             counts[status] += 1
             cells = [""] * (4 * k)
