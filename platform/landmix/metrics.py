@@ -3,6 +3,7 @@
 NME of one face = mean point-to-point error / the distance between the scheme's normalising pair on the
 ground truth (the outer eye corners, "inter-ocular", for IBUG68). Failure rate @t = share of faces with
 NME > t. The CED curve is the share of faces with NME <= x for x in [0, t]; AUC @t is its area / t.
+Jitter (a video's points): the frame-to-frame displacement the truth's own motion does not explain.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ def nme(pred: np.ndarray, gt: np.ndarray, scheme: Scheme = IBUG68, points=slice(
     if np.any(norm <= 0):
         raise ValueError("ground truth with zero inter-ocular distance: check the labels' scheme")
     return np.linalg.norm(pred[:, points] - gt[:, points], axis=-1).mean(-1) / norm
+
+
+def jitter(pred: np.ndarray, gt: np.ndarray, scheme: Scheme = IBUG68) -> np.ndarray:
+    """Per point and pair of consecutive frames with a face in both: |(p_t - p_t-1) - (g_t - g_t-1)| / the
+    inter-ocular distance of g_t. pred, gt: (T, K, 2) tracks, NaN where no face -> flat float64 array."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    d = np.diff(pred, axis=0) - np.diff(gt, axis=0)  # (T-1, K, 2)
+    e = np.linalg.norm(d, axis=-1) / interocular(gt[1:], scheme)[:, None]
+    return e[~np.isnan(e).any(axis=1)].ravel()
 
 
 def ced(errors: np.ndarray, threshold: float = THRESHOLD, steps: int = 1001) -> tuple[np.ndarray, np.ndarray]:

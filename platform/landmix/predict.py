@@ -30,6 +30,9 @@ when some photo could not be read; the others are still done.
 
 This loop is for a handful of photos. For a folder or a manifest of any size, `--on-ray` runs the same
 `Predictor` on Ray Data and writes one Parquet of predictions (`landmix.predict_batch`).
+
+A video file (.mp4, .avi, .mov, ...: `landmix.video.VIDEO_SUFFIXES`) goes to `landmix.video`: the face tracked
+from frame to frame and smoothed (One Euro filter), a CSV row per frame and an annotated video.
 """
 
 from __future__ import annotations
@@ -243,7 +246,9 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--checkpoint", required=True, help="checkpoint folder (OUT/checkpoint from landmix train)"
     )
-    parser.add_argument("photos", nargs="*", help="image files or folders of them")
+    parser.add_argument(
+        "photos", nargs="*", help="image files or folders of them; video files (landmix.video.VIDEO_SUFFIXES)"
+    )
     parser.add_argument(
         "--out", required=True, help="folder for the .pts files, pictures and predictions.json"
     )
@@ -262,18 +267,23 @@ def add_arguments(parser) -> None:
     from landmix import predict_batch  # the Ray Data path's flags (--on-ray, --manifest, --actors, --pts)
 
     predict_batch.add_arguments(parser)
+    from landmix import video  # a video file goes to landmix.video: its flags
+
+    video.add_arguments(parser)
 
 
 def run(args) -> int:
-    from landmix import checkpoint
+    from landmix import checkpoint, video
 
     if args.on_ray or args.manifest or args.pts or args.actors is not None or args.address:  # Ray Data
         from landmix import predict_batch
 
         return predict_batch.run(args)
+    videos = [p for p in args.photos if video.is_video(p)]  # video files go to landmix.video
+    others = [p for p in args.photos if not video.is_video(p)]
     not_photos: list[Path] = []
     try:  # the user's mistakes, said in one line before any work
-        photos = list_photos(args.photos, not_photos)
+        photos = list_photos(others, not_photos) if others or not videos else []
         calibration = detect.BoxCalibration.load(args.calibration)
         checkpoint.read_meta(args.checkpoint)
         if args.passes < 1:
@@ -281,6 +291,9 @@ def run(args) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"landmix predict: {e}", file=sys.stderr)
         return 2
+    status = video.run(args, videos, args.checkpoint, calibration, args.passes) if videos else 0
+    if status == 2 or not photos:
+        return status
     result = predict_photos(args.checkpoint, photos, args.out, args.passes, calibration)
     result["not_photos"] = [str(p) for p in not_photos]
     Path(args.out, "predictions.json").write_text(json.dumps(result, indent=1))
@@ -296,4 +309,4 @@ def run(args) -> int:
         f"{len(photos)} photos: {n_faces} faces, {len(result['no_face'])} with no face found, "
         f"{len(result['unreadable'])} unreadable -> {Path(args.out, 'predictions.json')}"
     )
-    return 1 if result["unreadable"] else 0
+    return 1 if result["unreadable"] or status else 0
