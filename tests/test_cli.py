@@ -105,8 +105,8 @@ def test_generate_negative_count(capsys, tmp_path):
 
 
 def test_mlflow_server_bad_flag_value(capsys):
-    # mlflow-server validates nothing itself: it execs `mlflow server`, which checks the values. What
-    # landmix can refuse is a flag of the wrong type, and argparse does: usage, one error line, exit 2.
+    # A flag of the wrong type is argparse's to refuse: usage, one error line, exit 2 (the host, the login and
+    # the admin password are mlflow-server's own checks: tests/test_mlflow_server.py).
     with pytest.raises(SystemExit) as exit_:
         cli.main(["mlflow-server", "--port", "abc"])
     assert exit_.value.code == 2
