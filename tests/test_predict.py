@@ -176,3 +176,31 @@ def test_eval_with_detector_boxes_reports_misses_and_both_nmes(shared_data, chec
     assert np.allclose(face["points"], row["detector"]["pred"], atol=0.02)
     gt_only = json.loads(json.dumps(evaluate(str(checkpoint), str(raw))))  # --boxes gt: as before
     assert "detector" not in gt_only and gt_only["summary"] == result["summary"]
+
+
+def test_the_detector_never_runs_in_two_threads_at_once(monkeypatch):
+    """dlib's detector object is not safe to run from two threads: a Serve replica's warm-up beside a batch in
+    its worker thread crashed the replica (SIGSEGV). detect_faces holds one lock around every run."""
+    import threading
+    import time
+
+    from landmix import detect
+
+    inside, most = [0], [0]
+
+    class Counting:  # stands in for dlib's detector: counts the threads inside run() at once
+        def run(self, image, upsample, threshold):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            inside[0] -= 1
+            return [], [], []
+
+    monkeypatch.setattr(detect, "detector", lambda: Counting())
+    image = np.zeros((800, 800, 3), np.uint8)  # over upsample_below: one run each
+    threads = [threading.Thread(target=detect.detect_faces, args=(image,)) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert most[0] == 1

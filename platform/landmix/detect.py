@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -39,6 +40,12 @@ MAX_SIDE = 1024
 UPSAMPLE_BELOW = 640
 # a detection belongs to a labelled face when its box overlaps the face's landmark box at least this much (IoU)
 MIN_IOU = 0.3
+
+
+# dlib's detector is one object per process and not safe to run from two threads at once: a Serve replica's
+# warm-up (reconfigure, on a moved alias) beside a batch in its worker thread crashed the replica (SIGSEGV in
+# dlib). Every run holds this lock; dlib computes on one thread anyway.
+_DETECTOR_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -66,9 +73,10 @@ def detect_faces(
     k = min(1.0, max_side / max(image.shape[:2]))
     small = image if k == 1.0 else cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
     small = np.ascontiguousarray(small)
-    rects, score, _ = detector().run(small, 0, 0.0)
-    if not rects and max(small.shape[:2]) < upsample_below:
-        rects, score, _ = detector().run(small, 1, 0.0)
+    with _DETECTOR_LOCK:
+        rects, score, _ = detector().run(small, 0, 0.0)
+        if not rects and max(small.shape[:2]) < upsample_below:
+            rects, score, _ = detector().run(small, 1, 0.0)
     # dlib's rectangle is inclusive (left..right are pixels of the face): the convention of landmark_box.
     boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float64).reshape(-1, 4)
     boxes = (boxes + 0.5) / k - 0.5  # pixel centres of the small image -> of the original (OpenCV's resize)
