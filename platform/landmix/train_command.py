@@ -135,8 +135,6 @@ def recipe_from_args(args) -> pretraining.Recipe:
         spec = presets.smoke_sized(spec)
     if args.seed != -1 and args.preset == "synthetic":
         spec = replace(spec, train=replace(spec.train, seed=args.seed))
-    if args.real_shards:
-        spec = replace(spec, data=replace(spec.data, real_shards=args.real_shards))
     fields = dict(SMOKE_RECIPE) if args.smoke_test else {}
     fields |= {
         k: v for k, v in (("n_generated", args.generated), ("relabel_rounds", args.relabel_rounds)) if v != -1
