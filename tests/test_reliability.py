@@ -85,3 +85,50 @@ def test_a_full_storage_volume_stops_with_the_space_needed_and_the_run_resumes_a
     done = trainer.fit(spec)
     assert done.error is None
     assert done.metrics["resumed_from_epoch"] == 0 and done.metrics["epoch"] == 3
+
+
+def test_sigterm_to_landmix_train_leaves_a_run_the_same_name_resumes(shared_data, tmp_path):
+    """`kill -TERM` of `landmix train` once it has two epoch checkpoints: the command ends, the checkpoints stay,
+    and the same command with the same --name resumes the run from a checkpoint, says so, and finishes it.
+
+    Ray's own failure-signal handler in the driver takes SIGTERM (the command aborts, often with 134): what
+    matters is the state it leaves, which this checks. The command runs its own local Ray, as a user's would."""
+    import signal
+    import sys
+    import time
+
+    import _shards
+
+    real = _shards.real_shards(shared_data, tmp_path / "real", limit=48)
+    runs = tmp_path / "runs"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {
+        "LANDMIX_STORAGE_PATH": str(runs),
+        "MLFLOW_TRACKING_URI": "none",
+    }
+    cmd = [sys.executable, "-m", "landmix.cli", "train", "--preset", "smoke", "--epochs", "8"]
+    cmd += ["--real-shards", str(real), "--name", "sig-test", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while len(list((runs / "sig-test").glob("checkpoint_*"))) < 2:
+        assert proc.poll() is None, (
+            f"the run ended before its second checkpoint:\n{proc.stdout.read()[-3000:]}"
+        )
+        assert time.monotonic() < deadline, "no second checkpoint in 300 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        first, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("landmix train did not end within 120 s of SIGTERM") from None
+    assert proc.returncode != 0, "a stopped run must not report success"
+    assert not (tmp_path / "out" / "checkpoint").exists(), "the stopped run wrote a final checkpoint"
+    kept = sorted(p for p in (runs / "sig-test").glob("checkpoint_*") if p.is_dir())
+    assert len(kept) >= 2
+
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    said = [line for line in again.stdout.splitlines() if "resumed from its epoch-" in line]
+    assert said and said[0].startswith("run sig-test resumed from its epoch-"), again.stdout[-2000:]
+    assert int(said[0].split("epoch-")[1].split()[0]) >= 0
+    assert (tmp_path / "out" / "checkpoint" / "meta.json").exists()

@@ -240,6 +240,10 @@ def run(args) -> int:
         "test_fr@10",
         "test_auc@10",
     )
+    if "resumed_from_epoch" in result.metrics:
+        print(
+            f"run {spec.train.name} resumed from its epoch-{result.metrics['resumed_from_epoch']} checkpoint"
+        )
     print(json.dumps({k: result.metrics[k] for k in keys if k in result.metrics}))
     print(
         f"{pretrain_note}inputs ready in {inputs_s:.0f} s; trained in {time.perf_counter() - t0:.0f} s; checkpoint: "

@@ -31,6 +31,9 @@ from landmix.sweep import adapt, pretrain, results, selection
 from landmix.sweep.asha import mixing_asha, record_stopped
 from landmix.sweep.spec import METRIC, TUNED, Cell, SweepConfig, grid_cells
 
+# How often Tune starts a trial again after its actor died (its node lost): each start resumes the cell's run.
+TRIAL_RETRIES = 3
+
 
 def trial_spec(
     sweep: SweepConfig,
@@ -235,7 +238,13 @@ def tuner(sweep: SweepConfig, trial_fn, cells: list[Cell] | None = None):
         trainable,
         param_space=param_space(sweep, cells),
         tune_config=tune_config,
-        run_config=tune.RunConfig(name=name, storage_path=sweep.ray_storage("tune")),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=sweep.ray_storage("tune"),
+            # A trial whose actor died with its node (a spot node taken away) is started again; its
+            # TorchTrainer, under the same name, resumes from the cell's last epoch checkpoint.
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
+        ),
     )
 
 
