@@ -55,3 +55,14 @@ def test_split_faces_keeps_one_part_of_the_same_split():
     assert split_faces(faces, "all", data) == faces
     with pytest.raises(ValueError, match="holdout"):
         split_faces(faces, "holdout", data)
+
+
+def test_withheld_faces_are_in_no_part_and_the_rest_still_split():
+    """An audit's judged fold: withheld faces are never trained on, validated or tested with."""
+    fold = IDS[::5]
+    train, val, test = real_split(IDS, DataConfig(withheld=tuple(fold)))
+    assert not set(fold) & (set(train) | set(val) | set(test))
+    assert len(train) + len(val) + len(test) == len(IDS) - len(fold)
+    assert len(test) == round(0.2 * (len(IDS) - len(fold)))
+    # a DataConfig read back from JSON (lists) withholds the same faces
+    assert real_split(IDS, DataConfig(withheld=list(fold))) == (train, val, test)

@@ -66,13 +66,13 @@ def embed(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, passes: int = 3) -> dict:
-    """One face of image (H, W, 3) uint8 RGB, found by the detector box (x0, y0, x1, y1): its points (68, 2)
-    in image pixels, the crop they were predicted on, its embedding and its disagreement."""
+def views(model, image: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The model's points for the face whose points are `pts` (K, 2), over the crop around them shifted,
+    scaled and mirrored (`VARIANTS` x 2): (2V, K, 2) in image pixels, and the variants' first crop (integer
+    x0, y0, side; the batch of crops is what the model saw)."""
     from landmix import checkpoint, predict
 
     size, scale = model.cfg.image_size, model.cfg.crop_scale
-    pts = predict.landmarks(model, image, [calibration.model_box(box, scale)], passes)[0]
     x0, y0, side = crops.box_for(pts, scale)
     none = np.zeros((0, 2), np.float32)
     # each variant: the crop moved by (dx, dy) sides, scaled about its centre
@@ -85,14 +85,24 @@ def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, 
     batch = np.stack([crops.crop_image(image, none, b, size)[0] for b in boxes])
     plain = checkpoint.predict(model, batch, flip=False)
     mirrored = flip_points(checkpoint.predict(model, batch[:, :, ::-1], flip=False), size, IBUG68)
-    views = [predict.uncrop(p, b, size) for b, p in zip(boxes + boxes, np.concatenate([plain, mirrored]))]
-    views = np.stack(views)  # (2V, 68, 2) image pixels
-    mean = views.mean(0)
+    out = [predict.uncrop(p, b, size) for b, p in zip(boxes + boxes, np.concatenate([plain, mirrored]))]
+    return np.stack(out), batch
+
+
+def describe(model, image: np.ndarray, box, calibration: detect.BoxCalibration, passes: int = 3) -> dict:
+    """One face of image (H, W, 3) uint8 RGB, found by the detector box (x0, y0, x1, y1): its points (68, 2)
+    in image pixels, the crop they were predicted on, its embedding and its disagreement."""
+    from landmix import predict
+
+    scale = model.cfg.crop_scale
+    pts = predict.landmarks(model, image, [calibration.model_box(box, scale)], passes)[0]
+    seen, batch = views(model, image, pts)  # (2V, 68, 2) image pixels
+    mean = seen.mean(0)
     iod = max(float(interocular(mean, IBUG68)), 1e-6)
-    spread = float(np.sqrt(((views - mean) ** 2).sum(-1).mean()) / iod)
+    spread = float(np.sqrt(((seen - mean) ** 2).sum(-1).mean()) / iod)
     return {
         "points": pts,
-        "crop": (x0, y0, side),
+        "crop": crops.box_for(pts, scale),
         "embedding": embed(model, batch[:1])[0],
         "disagreement": spread,
     }

@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "landmix.select",
         "pick which unlabelled real photos to annotate, with a synthetic-pretrained model",
     ),
+    "audit": (
+        "landmix.audit_command",
+        "find wrong labels in real faces: each judged by a model trained on the other folds",
+    ),
     "gap": (
         "landmix.domain_gap",
         "measure the visual gap: a real-vs-synthetic classifier and image statistics",

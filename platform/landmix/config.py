@@ -82,11 +82,15 @@ class DataConfig:
     # otherwise real_faces holds the n_real training-pool ids that method picked (landmix.select), in order.
     selection: str = "random"
     real_faces: tuple[str, ...] = ()
+    # Real faces no part of the split holds (not trained on, validated or tested with): the fold that
+    # `landmix audit` judges with this run's model.
+    withheld: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check("data.strategy", self.strategy, STRATEGIES)
         _check("data.selection", self.selection, SELECTIONS)
         object.__setattr__(self, "real_faces", tuple(self.real_faces))  # a list when read back from JSON
+        object.__setattr__(self, "withheld", tuple(self.withheld))
         if (self.selection == "random") != (not self.real_faces):
             raise ValueError(
                 f"data.selection={self.selection!r} with {len(self.real_faces)} data.real_faces: "

@@ -234,6 +234,12 @@ def build_real(
     return shards, manifest, standin
 
 
+def build_from_manifest(manifest: Path, work: Path, crop_size: int = 160) -> Path:
+    """A manifest's faces (`landmix ingest`) prepared into shards under `work`, cached: the shards folder."""
+    settings.require_ray("build_from_manifest")
+    return _prepare([Path(manifest).resolve()], Path(work).resolve() / "prepared", crop_size)
+
+
 def _fit_translator(generated_manifest: Path, out: Path) -> Path:
     """The ridge translator fitted on a generated manifest's paired labels, cached by that manifest."""
     path = (

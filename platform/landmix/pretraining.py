@@ -72,10 +72,10 @@ class Recipe:
 def key(spec: C.RunSpec) -> str:
     """A training run's cache key: its config (without where it is tracked: that changes nothing it trains) and
     the content of its synthetic shards (`shards_key`), so re-prepared shards under the same path train anew."""
-    ident = {
-        "spec": {k: v for k, v in C.to_dict(spec).items() if k != "tracking"},
-        "synthetic": shards_key(spec.data.synthetic_shards),
-    }
+    config = {k: v for k, v in C.to_dict(spec).items() if k != "tracking"}
+    if not config["data"]["withheld"]:  # a field added later: runs that withhold nothing keep their keys
+        del config["data"]["withheld"]
+    ident = {"spec": config, "synthetic": shards_key(spec.data.synthetic_shards)}
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 

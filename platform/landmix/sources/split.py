@@ -4,7 +4,8 @@
   no run trains on them or selects with them), validation (`data.val_fraction` of the rest, whole source
   photos: early stopping, model selection, Tune's metric) and the training pool (the rest, in the n_real
   order). Hash-ordered, so it does not depend on the order files were listed in: the same ids always land
-  in the same part. `data` is the run's `config.DataConfig`: there are no default fractions to fall back on.
+  in the same part. Faces in `data.withheld` are in no part (the fold an audit judges). `data` is the run's
+  `config.DataConfig`: there are no default fractions to fall back on.
 - `real_order(train_ids, seed)`: the one seeded order of the training pool whose prefixes are the n_real
   subsets, so the 10 faces of n_real=10 are inside the 50 of n_real=50.
 """
@@ -22,6 +23,7 @@ class SplitSpec(Protocol):
     split_seed: int  # seed of the split and of the n_real order
     test_fraction: float  # share of all faces held out for reporting
     val_fraction: float  # share of the rest (whole photos) used for validation
+    withheld: tuple[str, ...]  # faces no part holds (an audit's judged fold)
 
 
 class RealSplit(NamedTuple):
@@ -49,6 +51,8 @@ def real_split(ids: Sequence[str], data: SplitSpec) -> RealSplit:
     uniq = sorted(set(ids))
     if len(uniq) != len(ids):
         raise ValueError("real_split: ids must be unique (check the shards for duplicated faces)")
+    withheld = set(data.withheld)
+    uniq = [i for i in uniq if i not in withheld]
     by_split = sorted(uniq, key=lambda i: rank_key(seed, "split", i))
     n_test = int(round(data.test_fraction * len(uniq)))
     test, rest = by_split[:n_test], by_split[n_test:]

@@ -1,0 +1,248 @@
+"""`landmix audit`: which real labels to distrust, judged by models that never saw them.
+
+This module holds the judgement: given, for every labelled face, a model's out-of-fold points (the mean of its
+views: the crop shifted, scaled and mirrored) and how much those views disagree, which labels disagree with
+what the face shows more than the model's own doubt and the point's ambiguity explain, and what kind of error
+each looks like. It is numpy only; the out-of-fold predictions come from k-fold fine-tunes grouped by photo.
+
+The unit of evidence is a point's standardised residual. For face i and point j, r_ij = |label - model| in
+inter-ocular distances (the label's own). The point's ambiguity a_j is the robust spread of r_.j over all the
+faces (the median of a 2-D error is 1.1774 sigma for an isotropic Gaussian), so contour points, which people
+place differently, weigh less than eye corners; the model's doubt u_ij is the RMS spread of its views at that
+point, so a profile, an occluded or a shadowed face, where the model is unsure, is not a suspect merely for
+being hard. z_ij^2 = r_ij^2 / (a_j^2 + u_ij^2) is then about chi-square with 2 degrees of freedom on a right
+label.
+
+Each kind of error is an explanation of the residuals with a few free parameters, and its evidence is how much
+it lowers sum(z^2), less what that many parameters would buy on a right label, over that quantity's spread
+(a likelihood-ratio statistic in standard deviations):
+
+- `swap`: left and right exchanged (the labels permuted by the scheme's flip permutation; no parameters);
+- `contour`: the jaw (the 17 contour points) displaced as a whole (a shift: 2 parameters);
+- `offset`: the whole label moved or scaled (a similarity: 4 parameters);
+- `points`: one to `MAX_POINTS` single points misplaced: the worst points beyond what any right point
+  reaches, freed, against the null of as many worst points of a right label;
+- `no_face`: the label's box overlaps none of the faces a detector found on the photo (when it found one).
+
+A face's `suspicion` is its best explanation's evidence, and its kind that explanation's name; a face is a
+suspect when its suspicion is over `SUSPECT`, the one threshold the figures, the docs and the tests use.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from landmix.schemes import IBUG68, Scheme, interocular
+
+SUSPECT = 4.0  # suspicion (standard deviations of evidence) over which a face is a suspect
+KINDS = ("swap", "contour", "offset", "points", "no_face")
+MAX_POINTS = 4  # the most single points the `points` explanation frees
+RAYLEIGH_MEDIAN = 1.1774  # the median of |e| for a 2-D isotropic Gaussian e, in units of its sigma
+NO_FACE_IOU = 0.3  # a label box overlapping no detected face by this much is away from every face
+
+
+@dataclass
+class Verdict:
+    """One face's judgement."""
+
+    suspicion: float  # the best explanation's evidence, in standard deviations
+    kind: str  # its name (KINDS), or "" where nothing is explained better than noise
+    points: list[int]  # the points that explanation judges wrong (0-based)
+    evidence: dict[str, float]  # every kind's evidence
+    suggestion: np.ndarray  # (K, 2) the label with the judged points replaced by the model's
+
+
+def point_ambiguity(labels: np.ndarray, predictions: np.ndarray, scheme: Scheme = IBUG68) -> np.ndarray:
+    """(K,) each point's robust spread sigma_j, in inter-ocular distances: the median over faces of
+    |label - model| / 1.1774. Medians, so a few wrong labels do not make their points look ambiguous."""
+    r = residuals(labels, predictions, scheme)
+    return np.maximum(np.nanmedian(r, axis=0) / RAYLEIGH_MEDIAN, 1e-4)
+
+
+def residuals(labels: np.ndarray, predictions: np.ndarray, scheme: Scheme = IBUG68) -> np.ndarray:
+    """(N, K) |label - model| per point, in the label's inter-ocular distances."""
+    iod = np.maximum(interocular(labels, scheme), 1e-6)
+    return np.linalg.norm(labels - predictions, axis=-1) / iod[:, None]
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """src moved by the weighted least-squares similarity (scale, rotation, shift) that brings it nearest dst."""
+    w = w / w.sum()
+    ms, md = (w[:, None] * src).sum(0), (w[:, None] * dst).sum(0)
+    a, b = src - ms, dst - md
+    # complex form: dst ~ c * src, c = sum(w conj(a) b) / sum(w |a|^2)
+    za, zb = a[:, 0] + 1j * a[:, 1], b[:, 0] + 1j * b[:, 1]
+    c = (w * np.conj(za) * zb).sum() / max((w * np.abs(za) ** 2).sum(), 1e-12)
+    moved = c * za
+    return np.stack([moved.real, moved.imag], -1) + md
+
+
+@functools.cache
+def _worst_points_null(k: int) -> np.ndarray:
+    """(MAX_POINTS, 2): mean and spread of the sum of the m largest of k chi-square(2) values, m = 1..MAX_POINTS:
+    what freeing the m worst points of a right label buys (they are chosen for being worst). Fixed draws."""
+    draws = np.sort(np.random.default_rng(0).chisquare(2, size=(20_000, k)), axis=1)[:, ::-1]
+    sums = np.cumsum(draws[:, :MAX_POINTS], axis=1)
+    return np.stack([sums.mean(0), sums.std(0)], -1)
+
+
+def _evidence(drop: float, params: int) -> float:
+    """How far a fall of `drop` in sum(z^2) exceeds what `params` free parameters buy on a right label
+    (chi-square with `params` degrees of freedom: mean params, spread sqrt(2 params)), in its spreads."""
+    params = max(params, 1)
+    return float((drop - params) / np.sqrt(2 * params))
+
+
+def judge_face(
+    label: np.ndarray,
+    prediction: np.ndarray,
+    doubt: np.ndarray,
+    ambiguity: np.ndarray,
+    scheme: Scheme = IBUG68,
+    detected_boxes: np.ndarray | None = None,
+) -> Verdict:
+    """One face: label (K, 2) and the model's points (K, 2) in image pixels, the model's doubt (K,) and the
+    points' ambiguity (K,) in inter-ocular distances; detected_boxes (M, 4) x0, y0, x1, y1 of the faces a
+    detector found on the photo (None: not looked for)."""
+    label, prediction = np.asarray(label, np.float64), np.asarray(prediction, np.float64)
+    iod = max(float(interocular(label, scheme)), 1e-6)
+    var = (ambiguity**2 + np.asarray(doubt, np.float64) ** 2) * iod**2  # (K,) in pixels^2
+
+    def z2(lab: np.ndarray) -> np.ndarray:
+        return ((lab - prediction) ** 2).sum(-1) / var
+
+    base = z2(label)
+    total = float(base.sum())
+    evidence: dict[str, float] = {}
+    judged: dict[str, list[int]] = {}
+    fixed: dict[str, np.ndarray] = {}
+
+    flip = np.asarray(scheme.flip_perm)
+    swapped = label[flip]
+    moved = np.flatnonzero(flip != np.arange(len(flip)))
+    evidence["swap"] = _evidence(total - float(z2(swapped).sum()), 0) if len(moved) else -np.inf
+    judged["swap"], fixed["swap"] = moved.tolist(), swapped
+
+    jaw = np.asarray(scheme.groups.get("jaw", ()), int)
+    if len(jaw):
+        w = 1.0 / var[jaw]
+        shift = ((prediction[jaw] - label[jaw]) * w[:, None]).sum(0) / w.sum()
+        lab = label.copy()
+        lab[jaw] += shift
+        evidence["contour"] = _evidence(total - float(z2(lab).sum()), 2)
+        judged["contour"], fixed["contour"] = jaw.tolist(), lab
+    else:
+        evidence["contour"] = -np.inf
+
+    lab = _similarity(label, prediction, 1.0 / var)
+    evidence["offset"] = _evidence(total - float(z2(lab).sum()), 4)
+    judged["offset"], fixed["offset"] = list(range(len(label))), lab
+
+    order = np.argsort(-base)
+    # the points judged wrong: the worst ones beyond what any of K right points reaches (chi-square(2) at
+    # 1 - 1 % / K), at least the worst, at most MAX_POINTS; the evidence is their sum against the null of
+    # the same number of worst points of a right label
+    beyond = 2.0 * np.log(100.0 * len(label))
+    best_m = int(np.clip((base[order[:MAX_POINTS]] > beyond).sum(), 1, MAX_POINTS))
+    mean, spread = _worst_points_null(len(label))[best_m - 1]
+    best = (float(base[order[:best_m]].sum()) - mean) / spread
+    evidence["points"] = best
+    lab = label.copy()
+    lab[order[:best_m]] = prediction[order[:best_m]]
+    judged["points"], fixed["points"] = sorted(order[:best_m].tolist()), lab
+
+    evidence["no_face"] = -np.inf
+    if detected_boxes is not None and len(detected_boxes):
+        box = np.array([*label.min(0), *label.max(0)])
+        if max(_iou(box, b) for b in np.asarray(detected_boxes, np.float64)) < NO_FACE_IOU:
+            # as strong as the strongest other explanation, and at least over the threshold
+            evidence["no_face"] = max(SUSPECT + 1.0, *evidence.values())
+            judged["no_face"], fixed["no_face"] = list(range(len(label))), prediction.copy()
+
+    # a label away from every face is that, whatever else its residuals look like
+    kind = "no_face" if np.isfinite(evidence["no_face"]) else max(evidence, key=evidence.get)
+    suspicion = evidence[kind]
+    return Verdict(
+        suspicion=float(suspicion),
+        kind=kind if suspicion > 0 else "",
+        points=judged[kind] if suspicion > 0 else [],
+        evidence={k: float(v) for k, v in evidence.items()},
+        suggestion=(fixed[kind] if suspicion > 0 else label).astype(np.float32),
+    )
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def judge(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    doubts: np.ndarray,
+    scheme: Scheme = IBUG68,
+    detected: list[np.ndarray | None] | None = None,
+) -> tuple[list[Verdict], np.ndarray]:
+    """Every face: labels and predictions (N, K, 2), doubts (N, K) in inter-ocular distances; detected: per
+    face the detector's boxes on its photo (or None). Returns each face's verdict, in the input's order, and
+    the points' ambiguity (K,)."""
+    labels, predictions = np.asarray(labels, np.float64), np.asarray(predictions, np.float64)
+    if labels.shape != predictions.shape or labels.shape[:1] != np.shape(doubts)[:1]:
+        raise ValueError(
+            f"labels {labels.shape}, predictions {predictions.shape} and doubts {np.shape(doubts)} must "
+            "describe the same faces"
+        )
+    ambiguity = point_ambiguity(labels, predictions, scheme)
+    detected = detected if detected is not None else [None] * len(labels)
+    verdicts = [
+        judge_face(lab, pred, doubt, ambiguity, scheme, boxes)
+        for lab, pred, doubt, boxes in zip(labels, predictions, np.asarray(doubts), detected)
+    ]
+    return verdicts, ambiguity
+
+
+# ------------------------------------------------------------------------------------------ planted errors
+def plant(label: np.ndarray, kind: str, rng: np.random.Generator, scheme: Scheme = IBUG68) -> np.ndarray:
+    """A copy of one face's label (K, 2) with an error of `kind` planted, of a size a careless annotator or a
+    broken conversion makes: a left/right swap; the jaw shifted by 0.15-0.3 inter-ocular distances; the whole
+    label shifted by 0.15-0.3 and scaled by 0.85-1.15; 1-3 points moved by 0.3-0.6; the label moved a face width
+    or more away (no_face)."""
+    lab = np.array(label, np.float64, copy=True)
+    iod = float(interocular(lab, scheme))
+    direction = rng.normal(size=2)
+    direction /= np.linalg.norm(direction)
+    if kind == "swap":
+        return lab[list(scheme.flip_perm)]
+    if kind == "contour":
+        jaw = list(scheme.groups["jaw"])
+        lab[jaw] += direction * rng.uniform(0.15, 0.3) * iod
+        return lab
+    if kind == "offset":
+        centre = lab.mean(0)
+        return (lab - centre) * rng.uniform(0.85, 1.15) + centre + direction * rng.uniform(0.15, 0.3) * iod
+    if kind == "points":
+        for j in rng.choice(len(lab), size=int(rng.integers(1, 4)), replace=False):
+            d = rng.normal(size=2)
+            lab[j] += d / np.linalg.norm(d) * rng.uniform(0.3, 0.6) * iod
+        return lab
+    if kind == "no_face":
+        width = float(np.ptp(lab[:, 0]))
+        return lab + direction * 1.5 * width
+    raise ValueError(f"unknown kind of error {kind!r}; known: {KINDS}")
+
+
+def precision_recall_at_k(suspicion: np.ndarray, planted: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of the k most suspicious faces, k = the number planted (then they are equal)."""
+    planted = np.asarray(planted, bool)
+    k = int(planted.sum())
+    if not k:
+        return float("nan"), float("nan")
+    top = np.argsort(-np.asarray(suspicion), kind="stable")[:k]
+    hits = int(planted[top].sum())
+    return hits / k, hits / k
