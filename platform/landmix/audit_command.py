@@ -325,7 +325,7 @@ def contact_sheet(
             cv2.circle(tile, (int(round(x)), int(round(y))), 1, (40, 40, 230), -1, cv2.LINE_AA)
             if j in r["points"] and len(r["points"]) <= audit.MAX_POINTS:
                 cv2.circle(tile, (int(round(x)), int(round(y))), 5, (40, 200, 255), 1, cv2.LINE_AA)
-        caption = f"{n + 1} {r['kind']} {r['suspicion']:.0f}"
+        caption = f"{n + 1} {r['kind'] or '-'} {r['suspicion']:.1f}"
         cv2.rectangle(tile, (0, 0), (size, 14), (0, 0, 0), -1)
         cv2.putText(tile, caption, (3, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)

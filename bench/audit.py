@@ -1,0 +1,178 @@
+"""`landmix audit` measured on planted errors: how many of the wrong labels it finds, of which kind, and what
+dropping its suspects is worth to a model trained on the faces.
+
+    LANDMIX_DATA_ROOT=../shared/data .venv/bin/python bench/audit.py planted --rate 0.02 --seed 0
+    .venv/bin/python bench/audit.py shared      # the shared 300-W faces themselves: suspects, kinds, the sheet
+
+`planted` copies the shared 300-W faces (images linked, labels written) into out/bench-audit/planted-<seed>/
+faces with `--rate` of the non-test faces corrupted per kind (`landmix.audit.plant`: a left/right swap, a
+shifted contour, an offset and scale, 1-3 misplaced points, a label away from the face), audits the copy
+(`landmix.audit_command.run_audit`, resumable: run the command again after an interruption), and reports per
+kind the precision and recall at k (k = the number planted: the k most suspicious faces) and the recall of the
+suspects over `landmix.audit.SUSPECT`. With `--train`, it then trains the real-baseline preset three times on
+the copy: corrupted, corrupted minus the suspects, and clean, and reports each run's NME on the held-out test
+faces (which are never corrupted, dropped or changed). Each part appends a record to
+docs/results/audit/records.jsonl (experiment "planted" / "planted-training" / "shared").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+
+import numpy as np  # noqa: E402
+
+from landmix import audit, presets, records, settings, trainer  # noqa: E402
+from landmix.audit_command import run_audit  # noqa: E402
+from landmix.config import DataConfig  # noqa: E402
+from landmix.sources import w300  # noqa: E402
+from landmix.sources.faces import face_id, list_faces  # noqa: E402
+from landmix.sources.split import real_split  # noqa: E402
+
+PAGE = "audit"
+PLANTED_KINDS = ("swap", "contour", "offset", "points", "no_face")
+
+
+def corrupted_copy(src: Path, dst: Path, rate: float, seed: int) -> dict[str, str]:
+    """dst: the faces of src (images linked) with `rate` of the non-test faces corrupted per kind; returns
+    {face id: kind} of the corrupted faces (also written to dst/planted.json)."""
+    faces = list_faces(src, "300w")
+    ids = [face_id(rel) for rel, _ in faces]
+    test = set(real_split(ids, DataConfig()).test)
+    rng = np.random.default_rng(seed)
+    eligible = [i for i in rng.permutation(len(faces)) if ids[i] not in test]
+    per_kind = int(round(rate * len(eligible)))
+    planted: dict[str, str] = {}
+    for n, kind in enumerate(PLANTED_KINDS):
+        for i in eligible[n * per_kind : (n + 1) * per_kind]:
+            planted[ids[i]] = kind
+    if dst.exists():
+        shutil.rmtree(dst)
+    for (rel, pts), id_ in zip(faces, ids):
+        image = dst / rel
+        image.parent.mkdir(parents=True, exist_ok=True)
+        image.symlink_to((src / rel).resolve())
+        label = audit.plant(pts, planted[id_], rng) if id_ in planted else pts
+        w300.write_pts(image.with_suffix(".pts"), label)
+    (dst / "planted.json").write_text(json.dumps(planted, indent=1))
+    return planted
+
+
+def scores(report: dict, planted: dict[str, str]) -> dict:
+    """Per kind: recall within the top k (k = all planted), the share named as that kind, the recall of the
+    suspects; overall precision and recall at k and of the suspects."""
+    rows = [r for r in report["faces"] if r.get("suspicion") is not None]
+    k = len(planted)
+    top = {r["id"] for r in rows[:k]}
+    suspects = {r["id"] for r in rows if r["suspect"]}
+    by_id = {r["id"]: r for r in rows}
+    out = {
+        "k": k,
+        "precision_at_k": len(top & set(planted)) / k,
+        "recall_at_k": len(top & set(planted)) / k,
+        "suspects": len(suspects),
+        "suspect_precision": len(suspects & set(planted)) / max(len(suspects), 1),
+        "suspect_recall": len(suspects & set(planted)) / k,
+    }
+    for kind in PLANTED_KINDS:
+        mine = [i for i, kd in planted.items() if kd == kind]
+        out[f"{kind}_recall_at_k"] = len(set(mine) & top) / max(len(mine), 1)
+        out[f"{kind}_named"] = sum(by_id[i]["kind"] == kind for i in mine if i in by_id) / max(len(mine), 1)
+        out[f"{kind}_suspect_recall"] = len(set(mine) & suspects) / max(len(mine), 1)
+    return out
+
+
+def train_on(faces: Path, name: str, drop: set[str], work: Path) -> dict:
+    """The real-baseline preset on `faces` minus `drop` (withheld: never trained, validated or tested on)."""
+    from landmix import inputs
+
+    spec = presets.real_baseline()
+    shards, _, _ = inputs.build_real(work, real_root=faces, crop_size=spec.model.image_size)
+    spec = replace(
+        spec,
+        data=replace(spec.data, real_shards=str(shards), withheld=tuple(sorted(drop))),
+        train=replace(spec.train, name=name),
+        tracking=replace(spec.tracking, uri="none"),
+    )
+    result = trainer.fit(spec, str(work / name))
+    if result.error is not None:
+        raise SystemExit(f"{name} failed: {result.error}; run the command again to resume it")
+    m = result.metrics
+    return {k: m.get(k) for k in ("val_nme", "test_nme", "test_nme_helen", "test_nme_afw")}
+
+
+def planted_run(args) -> None:
+    root = settings.work_dir() / "bench-audit" / f"planted-{args.seed}"
+    faces = root / "faces"
+    marker = faces / "planted.json"
+    planted = (
+        json.loads(marker.read_text())
+        if marker.exists()
+        else corrupted_copy(settings.data_root() / "300w", faces, args.rate, args.seed)
+    )
+    settings.init_ray()
+    rec = records.new_record(PAGE, "planted", {"rate": args.rate, "seed": args.seed, "folds": args.folds})
+    report = run_audit(faces, root / "audit", folds=args.folds)
+    rec["metrics"] = scores(report, planted) | {"minutes": round(report["seconds"] / 60, 1)}
+    print(json.dumps(rec["metrics"], indent=1))
+    records.write_record(rec)
+    if args.train:
+        test = set(real_split([face_id(rel) for rel, _ in list_faces(faces, "300w")], DataConfig()).test)
+        flagged = {r["id"] for r in report["faces"] if r.get("suspect")} - test  # test faces: never dropped
+        clean = root / "clean"
+        if not clean.exists():
+            clean.symlink_to((settings.data_root() / "300w").resolve())
+        runs = {
+            "corrupted": train_on(faces, f"audit-corrupted-{args.seed}", set(), root / "work-corrupted"),
+            "cleaned": train_on(faces, f"audit-cleaned-{args.seed}", flagged, root / "work-cleaned"),
+            "clean": train_on(clean, f"audit-clean-{args.seed}", set(), root / "work-clean"),
+        }
+        rec = records.new_record(PAGE, "planted-training", {"rate": args.rate, "seed": args.seed})
+        rec["metrics"] = {f"{run}_{k}": v for run, m in runs.items() for k, v in m.items()} | {
+            "dropped": len(flagged)
+        }
+        print(json.dumps(rec["metrics"], indent=1))
+        records.write_record(rec)
+
+
+def shared_run(args) -> None:
+    settings.init_ray()
+    out = settings.work_dir() / "bench-audit" / "shared"
+    rec = records.new_record(PAGE, "shared", {"folds": args.folds})
+    report = run_audit(settings.data_root() / "300w", out, folds=args.folds, fix="suggest")
+    rows = [r for r in report["faces"] if r.get("suspicion") is not None]
+    rec["metrics"] = {
+        "faces": len(report["faces"]),
+        "suspects": report["suspects"],
+        "test_suspects": sum(r["suspect"] and r["test_face"] for r in rows),
+        "minutes": round(report["seconds"] / 60, 1),
+    } | {f"suspects_{k}": v for k, v in report["kinds"].items()}
+    print(json.dumps(rec["metrics"], indent=1), f"sheet: {report['files']['sheet']}")
+    records.write_record(rec)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("planted", help="planted errors: found, named, and what dropping them is worth")
+    a.add_argument("--rate", type=float, default=0.02, help="share of the non-test faces corrupted per kind")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--folds", type=int, default=5)
+    a.add_argument("--train", action="store_true", help="then train on corrupted / cleaned / clean faces")
+    s = sub.add_parser("shared", help="the shared 300-W faces themselves")
+    s.add_argument("--folds", type=int, default=5)
+    args = p.parse_args()
+    planted_run(args) if args.what == "planted" else shared_run(args)
+
+
+if __name__ == "__main__":
+    main()
