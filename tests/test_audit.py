@@ -149,6 +149,10 @@ def test_audit_command_judges_every_face_with_models_that_never_saw_it(
         dst.with_suffix(".jpg").symlink_to(p.with_suffix(".jpg"))
         w300.write_pts(dst, w300.read_pts(p))
     swapped = data / files[5].relative_to(src)
+    # a face whose photo cannot be read: listed with its reason, the exit status 1, never dropped
+    unreadable = data / files[12].relative_to(src).with_suffix(".jpg")
+    unreadable.unlink()
+    unreadable.write_bytes(b"")
     w300.write_pts(swapped, audit.plant(w300.read_pts(swapped), "swap", np.random.default_rng(0)))
     monkeypatch.setenv("LANDMIX_WORK", str(tmp_path / "work"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "none")
@@ -165,11 +169,14 @@ def test_audit_command_judges_every_face_with_models_that_never_saw_it(
         "--fix",
         "suggest",
     ]
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == 1  # the unreadable photo
     report = json.loads((out / "audit.json").read_text())
     faces = read_faces(data)
     assert sorted(r["id"] for r in report["faces"]) == sorted(f.id for f in faces)  # every face, once
-    s = [r["suspicion"] for r in report["faces"]]
+    bad = [r for r in report["faces"] if r["suspicion"] is None]
+    assert [r["id"] for r in bad] == [str(unreadable.relative_to(data).with_suffix(""))] and bad[0]["error"]
+    assert report["unreadable"] == 1
+    s = [r["suspicion"] for r in report["faces"] if r["suspicion"] is not None]
     assert s == sorted(s, reverse=True)
     swap_id = str(swapped.relative_to(data).with_suffix(""))
     row = next(r for r in report["faces"] if r["id"] == swap_id)
@@ -186,6 +193,6 @@ def test_audit_command_judges_every_face_with_models_that_never_saw_it(
         assert Path(path).is_relative_to(out) and w300.read_pts(path).shape == (68, 2)
     # resumed: the folds' predictions are read back, nothing trained again
     stamps = {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()}
-    assert cli.main(argv) == 0
+    assert cli.main(argv) == 1
     assert {p: p.stat().st_mtime_ns for p in (out / "folds").iterdir()} == stamps
     assert json.loads((out / "audit.json").read_text())["faces"] == report["faces"]

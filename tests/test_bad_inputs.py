@@ -233,3 +233,32 @@ def test_fit_translator_names_a_shard_it_cannot_read(
     )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, named, says)
+
+
+@pytest.mark.parametrize(
+    ("make", "extra", "says"),
+    [
+        ("missing", [], "not a folder of 300-W faces"),
+        ("empty folder", [], "no 300w faces under"),
+        ("text named .parquet", [], "parquet"),
+        ("one fold", ["--folds", "1"], "2 or more"),
+        ("missing init", ["--init", "no/such/checkpoint"], "no/such/checkpoint"),
+    ],
+)
+def test_audit_refuses_bad_data_in_one_line_before_starting(shared_data, tmp_path, capsys, make, extra, says):
+    data = tmp_path / "data"
+    if make == "empty folder":
+        data.mkdir()
+    elif make == "text named .parquet":
+        data = tmp_path / "faces.parquet"
+        data.write_text("not a manifest\n")
+    elif make in ("one fold", "missing init"):  # good data: the flag is what is wrong
+        src = shared_data / "300w" / "afw"
+        data.mkdir()
+        for p in sorted(src.glob("*.pts"))[:4]:
+            (data / p.name).symlink_to(p)
+            (data / p.with_suffix(".jpg").name).symlink_to(p.with_suffix(".jpg"))
+    rc = cli.main(["audit", "--data", str(data), "--out", str(tmp_path / "out"), "--smoke-test", *extra])
+    assert rc == 2
+    _one_line_error(capsys.readouterr().err, says)
+    assert not (tmp_path / "out" / "audit.json").exists()

@@ -54,9 +54,14 @@ def read_faces(data: str | Path) -> list[Face]:
 
     data = Path(data)
     if data.suffix == ".parquet":
+        import pyarrow as pa
+
         from landmix.manifest import landmarks_array, read_manifest
 
-        table = read_manifest(data)
+        try:
+            table = read_manifest(data)
+        except pa.ArrowInvalid as e:
+            raise ValueError(f"--data {data}: not a Parquet manifest of `landmix ingest` ({e})") from None
         pts = landmarks_array(table["landmarks"])
         return [
             Face(i, Path(r, p), pts[k].astype(np.float64))
@@ -399,6 +404,8 @@ def run(args) -> int:
     base = replace(base, train=replace(base.train, time_budget_s=args.fold_budget))
     if args.smoke_test:
         base = presets.smoke_sized(base)
+    faces = read_faces(args.data)  # a wrong folder or manifest, or --folds 1, said before anything starts
+    folds_of([f.id for f in faces], args.folds)
     init = args.init
     if init:
         from landmix.train_command import with_init
