@@ -100,7 +100,7 @@ def fold_spec(
 
 def predict_fold(checkpoint_folder: str, faces: list[Face]) -> dict[str, dict]:
     """The model's points and per-point doubt for each face, and the detector's boxes on its photo."""
-    from landmix import candidates, checkpoint, detect, photos, predict
+    from landmix import candidates, checkpoint, crops, detect, photos, predict
 
     model, _ = checkpoint.load(checkpoint_folder)
     calibration = detect.BoxCalibration.load()
@@ -118,7 +118,7 @@ def predict_fold(checkpoint_folder: str, faces: list[Face]) -> dict[str, dict]:
         if overlaps and max(overlaps) >= audit.NO_FACE_IOU:
             first, crop_from = calibration.model_box(boxes[int(np.argmax(overlaps))], scale), "detector"
         else:
-            first, crop_from = crops_box(face.label, scale), "label"
+            first, crop_from = crops.box_for(face.label, scale), "label"
         pts = predict.landmarks(model, image, [first])[0]
         seen, _ = candidates.views(model, image, pts)
         mean = seen.mean(0)
@@ -133,22 +133,16 @@ def predict_fold(checkpoint_folder: str, faces: list[Face]) -> dict[str, dict]:
     return out
 
 
-def crops_box(label: np.ndarray, scale: float):
-    from landmix import crops
-
-    return crops.box_for(label, scale)
-
-
 def default_init(base: C.RunSpec) -> str:
-    """The synthetic pretraining with generator-fitted labels (no real-fitted round), built once and cached."""
+    """The synthetic pretraining with generator-fitted labels (no real-fitted round), built once and cached;
+    at the smoke preset's size (64 generated faces) where the audit's recipe is smoke-sized."""
     from landmix import pretraining
 
     spec = presets.synthetic()
-    if base.model.image_size != spec.model.image_size:  # a smoke-sized audit pretrains at its own size
-        spec = presets.smoke_sized(spec)
-    recipe = pretraining.Recipe(spec=spec, relabel_rounds=0)
-    if base.model.image_size != presets.synthetic().model.image_size:
-        recipe = replace(recipe, n_generated=64)
+    if base.model.image_size == spec.model.image_size:
+        recipe = pretraining.Recipe(spec=spec, relabel_rounds=0)
+    else:
+        recipe = pretraining.Recipe(spec=presets.smoke_sized(spec), relabel_rounds=0, n_generated=64)
     return pretraining.build(recipe)["checkpoint"]
 
 
