@@ -1,6 +1,6 @@
 """A worker node lost mid-sweep, as a spot node taken away: a 2-node local Ray cluster (ray.cluster_utils) runs a
-small grid sweep whose training can only run on the second node; once a cell has written its first epoch
-checkpoint, that node's raylet is SIGKILLed and a replacement node joins (what the autoscaler does).
+small grid sweep whose training can only run on the second node; once a cell has written two epoch
+checkpoints (so Ray has registered the first), that node's raylet is SIGKILLed and a replacement node joins (what the autoscaler does).
 
 The sweep must end with every cell finished, each cell's run resumed from its checkpoint rather than started
 over, and exactly one MLflow run per cell under one parent (the server is the session's real one).
@@ -48,10 +48,13 @@ SCRIPT = textwrap.dedent("""
     train_root = Path(storage) / sw.name / "train"
     killed = {}
 
+    def registered():  # cells whose first checkpoint Ray has surely registered: a second one is on disk
+        return sorted(d.name for d in train_root.glob("*") if len(list(d.glob("checkpoint_*"))) >= 2)
+
     def take_the_node_away():
-        while not list(train_root.glob("*/checkpoint_*")):
+        while not registered():
             time.sleep(0.2)
-        killed["cells_with_a_checkpoint"] = sorted({p.parent.name for p in train_root.glob("*/checkpoint_*")})
+        killed["cells_with_a_checkpoint"] = registered()
         killed["at"] = time.time()
         os.kill(spot.all_processes["raylet"][0].process.pid, signal.SIGKILL)
         time.sleep(5)
