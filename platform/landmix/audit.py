@@ -3,7 +3,8 @@
 This module holds the judgement: given, for every labelled face, a model's out-of-fold points (the mean of its
 views: the crop shifted, scaled and mirrored) and how much those views disagree, which labels disagree with
 what the face shows more than the model's own doubt and the point's ambiguity explain, and what kind of error
-each looks like. It is numpy only; the out-of-fold predictions come from k-fold fine-tunes grouped by photo.
+each looks like. It is numpy and `detect.match` (the detector's box overlap); the out-of-fold predictions
+come from k-fold fine-tunes grouped by photo.
 
 The unit of evidence is a point's standardised residual. For face i and point j, r_ij = |label - model| in
 inter-ocular distances (the label's own). The point's ambiguity a_j is the robust spread of r_.j over all the
@@ -35,13 +36,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from landmix import detect
 from landmix.schemes import IBUG68, Scheme, interocular
 
 SUSPECT = 4.0  # suspicion (standard deviations of evidence) over which a face is a suspect
 KINDS = ("swap", "contour", "offset", "points", "no_face")
 MAX_POINTS = 4  # the most single points the `points` explanation frees
 RAYLEIGH_MEDIAN = 1.1774  # the median of |e| for a 2-D isotropic Gaussian e, in units of its sigma
-NO_FACE_IOU = 0.3  # a label box overlapping no detected face by this much is away from every face
+NO_FACE_IOU = detect.MIN_IOU  # a label box overlapping no detected face by this much is away from every face
 
 
 @dataclass
@@ -156,8 +158,7 @@ def judge_face(
 
     evidence["no_face"] = -np.inf
     if detected_boxes is not None and len(detected_boxes):
-        box = np.array([*label.min(0), *label.max(0)])
-        if max(_iou(box, b) for b in np.asarray(detected_boxes, np.float64)) < NO_FACE_IOU:
+        if detect.match(detected_boxes, label, NO_FACE_IOU)[0] < 0:
             # as strong as the strongest other explanation, and at least over the threshold
             evidence["no_face"] = max(SUSPECT + 1.0, *evidence.values())
             judged["no_face"], fixed["no_face"] = list(range(len(label))), prediction.copy()
@@ -172,14 +173,6 @@ def judge_face(
         evidence={k: float(v) for k, v in evidence.items()},
         suggestion=(fixed[kind] if suspicion > 0 else label).astype(np.float32),
     )
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def judge(

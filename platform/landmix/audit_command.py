@@ -113,10 +113,9 @@ def predict_fold(checkpoint_folder: str, faces: list[Face]) -> dict[str, dict]:
             out[face.id] = {"error": str(e)}
             continue
         boxes = detect.detect_faces(image)
-        label_box = np.array([*face.label.min(0), *face.label.max(0)])
-        overlaps = [audit._iou(label_box, b) for b in boxes]
-        if overlaps and max(overlaps) >= audit.NO_FACE_IOU:
-            first, crop_from = calibration.model_box(boxes[int(np.argmax(overlaps))], scale), "detector"
+        best, _ = detect.match(boxes, face.label, audit.NO_FACE_IOU)
+        if best >= 0:
+            first, crop_from = calibration.model_box(boxes[best], scale), "detector"
         else:
             first, crop_from = crops.box_for(face.label, scale), "label"
         pts = predict.landmarks(model, image, [first])[0]
@@ -233,6 +232,7 @@ def audit_preset() -> C.RunSpec:
 def write_report(faces, fold, predictions, never_train, out: Path, fix: str) -> dict:
     """Judge every face and write what the module docstring lists; every face is in the report."""
     ok = [f for f in faces if "points" in predictions.get(f.id, {})]
+    ok_ids = {f.id for f in ok}
     labels = np.stack([f.label for f in ok]) if ok else np.zeros((0, 68, 2))
     preds = np.array([predictions[f.id]["points"] for f in ok], np.float64).reshape(labels.shape)
     doubts = np.array([predictions[f.id]["doubt"] for f in ok], np.float64).reshape(labels.shape[:2])
@@ -264,7 +264,7 @@ def write_report(faces, fold, predictions, never_train, out: Path, fix: str) -> 
             "error": predictions.get(f.id, {}).get("error", "not predicted"),
         }
         for f in faces
-        if f not in ok
+        if f.id not in ok_ids
     ]
     suggested = {}
     if fix == "suggest":
