@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landmix import audit
+from landmix import audit, presets
 from landmix.schemes import IBUG68, interocular
 from landmix.sources import w300
 
@@ -109,6 +109,16 @@ def test_bad_shapes_and_kinds_are_refused():
         audit.judge(np.zeros((3, 68, 2)), np.zeros((2, 68, 2)), np.zeros((3, 68)))
     with pytest.raises(ValueError, match="unknown kind"):
         audit.plant(np.zeros((68, 2)), "typo", np.random.default_rng(0))
+
+
+def test_the_audit_cluster_leaves_cpus_for_data_beside_each_training_it_runs():
+    """A local cluster of only the machine's 2 cores gave the 2-CPU fold fine-tune all of them, and its
+    datasets waited forever for a CPU to read on (the first full-size audit hung so)."""
+    from landmix.audit_command import audit_preset, local_cpus
+
+    base = audit_preset()
+    for spec in (base, presets.synthetic(), presets.smoke_sized(base)):
+        assert local_cpus(base) >= spec.train.num_workers * spec.train.cpus_per_worker + 1
 
 
 def test_folds_keep_photos_together_and_refuse_one_fold():

@@ -242,6 +242,7 @@ def test_fit_translator_names_a_shard_it_cannot_read(
         ("empty folder", [], "no 300w faces under"),
         ("text named .parquet", [], "parquet"),
         ("one fold", ["--folds", "1"], "2 or more"),
+        ("no epochs", ["--fold-epochs", "0"], "at least 1 epoch"),
         ("missing init", ["--init", "no/such/checkpoint"], "no/such/checkpoint"),
     ],
 )
@@ -252,7 +253,7 @@ def test_audit_refuses_bad_data_in_one_line_before_starting(shared_data, tmp_pat
     elif make == "text named .parquet":
         data = tmp_path / "faces.parquet"
         data.write_text("not a manifest\n")
-    elif make in ("one fold", "missing init"):  # good data: the flag is what is wrong
+    elif make in ("one fold", "no epochs", "missing init"):  # good data: the flag is what is wrong
         src = shared_data / "300w" / "afw"
         data.mkdir()
         for p in sorted(src.glob("*.pts"))[:4]:

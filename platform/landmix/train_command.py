@@ -35,7 +35,7 @@ from ray.train import TrainingFailedError
 from landmix import config as C
 from landmix import presets, pretraining, registry, settings
 from landmix.inputs import build_inputs, build_real
-from landmix.trainer import fit
+from landmix.trainer import fit, local_cpus
 
 
 def add_arguments(parser) -> None:
@@ -207,8 +207,7 @@ def run(args) -> int:
         )
     if args.init:  # a wrong path, registry name or network said before Ray starts
         spec = with_init(spec, args.init)
-    # Locally, leave logical CPUs for Ray Data's read tasks beside the training workers.
-    settings.init_ray(num_cpus=int(spec.train.num_workers * spec.train.cpus_per_worker) + 2)
+    settings.init_ray(num_cpus=local_cpus(spec))
     if args.preset == "synthetic":
         return run_pretraining(args)
     pretrain_note = ""

@@ -17,6 +17,15 @@ from landmix import config as C
 from landmix.pool import rows_where_synthetic, shard_folder, verify_shards
 from landmix.train import SHARED_POOLS, train_loop_per_worker
 
+DATA_CPUS = 2  # logical CPUs a local cluster keeps beside the workers for Ray Data's read tasks
+
+
+def local_cpus(spec: C.RunSpec) -> int:
+    """The CPUs a private local Ray cluster needs for runs of `spec`: its workers' and Ray Data's beside them.
+    A cluster of only the machine's cores (2 here) gives a 2-CPU worker all of them, and the run's datasets
+    then wait forever for a CPU to read on."""
+    return int(spec.train.num_workers * spec.train.cpus_per_worker) + DATA_CPUS
+
 
 def build_trainer(
     spec: C.RunSpec,
