@@ -150,7 +150,7 @@ def planted_run(args) -> None:
     settings.init_ray(num_cpus=local_cpus(audit_preset()))
     rec = records.new_record(PAGE, "planted", {"rate": args.rate, "seed": args.seed, "folds": args.folds})
     report = run_audit(faces, root / "audit", folds=args.folds)
-    rec["metrics"] = scores(report, planted) | {"minutes": round(report["seconds"] / 60, 1)}
+    rec["metrics"] = scores(report, planted) | {"minutes": round(report["fold_seconds"] / 60, 1)}
     print(json.dumps(rec["metrics"], indent=1))
     records.write_record(rec)
     if args.train:
@@ -174,7 +174,7 @@ def shared_run(args) -> None:
         "faces": len(report["faces"]),
         "suspects": report["suspects"],
         "test_suspects": sum(r["suspect"] and r["test_face"] for r in rows),
-        "minutes": round(report["seconds"] / 60, 1),
+        "minutes": round(report["fold_seconds"] / 60, 1),
     } | {f"suspects_{k}": v for k, v in report["kinds"].items()}
     print(json.dumps(rec["metrics"], indent=1), f"sheet: {report['files']['sheet']}")
     records.write_record(rec)

@@ -78,6 +78,33 @@ def test_hard_but_right_faces_stay_out_of_the_top(planted):
     assert amb[list(IBUG68.groups["jaw"])].mean() > 1.5 * amb[36:48].mean()
 
 
+def test_errors_a_model_makes_together_on_a_face_do_not_make_it_a_suspect(shared_data):
+    """Real out-of-fold errors are not independent per point: a model off on a face is off at many points at
+    once (a shift, a scale, a jaw), by more on some faces than on others. Each kind's evidence is measured
+    against the set's faces (judge's calibration), so such faces stay below SUSPECT and the planted errors
+    still rank on top; the raw statistics flagged most clean faces (933 of 1207 on the shared faces)."""
+    rng = np.random.default_rng(3)
+    clean = shared_labels(shared_data, 300)
+    pred, doubt = model_of(clean, rng, np.array([], int))
+    iod = interocular(clean, IBUG68)[:, None]
+    size = rng.lognormal(np.log(0.04), 0.5, size=(300, 1))  # each face its own systematic error
+    centre = clean.mean(1, keepdims=True)
+    pred = centre + (pred - centre) * (1 + rng.normal(size=(300, 1, 1)) * size[:, :, None] / 2)
+    pred += rng.normal(size=(300, 1, 2)) * (size * iod)[:, :, None]
+    jaw = list(IBUG68.groups["jaw"])
+    pred[:, jaw] += rng.normal(size=(300, 1, 2)) * (size * iod)[:, :, None]
+    labels, kinds = clean.copy(), np.full(300, "", object)
+    for n, kind in enumerate(("swap", "contour", "offset", "points")):
+        for i in range(n * 5, (n + 1) * 5):
+            labels[i], kinds[i] = audit.plant(labels[i], kind, rng), kind
+    verdicts, _ = audit.judge(labels, pred, doubt)
+    s = np.array([v.suspicion for v in verdicts])
+    suspects = s > audit.SUSPECT
+    assert suspects[kinds == ""].mean() <= 0.05, suspects[kinds == ""].sum()
+    precision, _ = audit.precision_recall_at_k(s, kinds != "")
+    assert precision >= 0.8, precision
+
+
 def test_a_swap_is_judged_on_its_swapped_points_and_the_suggestion_undoes_it(shared_data):
     rng = np.random.default_rng(1)
     clean = shared_labels(shared_data, 60)

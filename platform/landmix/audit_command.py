@@ -175,10 +175,13 @@ def run_audit(
     never_train = set(real_split(list(by_id), C.DataConfig()).test)  # the run's test faces
     init = init or default_init(base)
     predictions: dict[str, dict] = {}
+    fold_seconds = 0.0  # every fold's training and prediction, whichever call did it
     for k in range(folds):
         done = out / "folds" / f"fold-{k}.json"
         if done.exists():
-            predictions |= json.loads(done.read_text())["faces"]
+            kept = json.loads(done.read_text())
+            predictions |= kept["faces"]
+            fold_seconds += kept["seconds"]
             continue
         judged = [i for i in by_id if fold[i] == k]
         spec = fold_spec(
@@ -212,8 +215,10 @@ def run_audit(
             flush=True,
         )
         predictions |= got
+        fold_seconds += time.monotonic() - t
     report = write_report(faces, fold, predictions, never_train, out, fix)
     report["seconds"] = round(time.monotonic() - t0, 1)
+    report["fold_seconds"] = round(fold_seconds, 1)
     (out / "audit.json").write_text(json.dumps(report, indent=1))
     return report
 
