@@ -95,7 +95,7 @@ def scores(report: dict, planted: dict[str, str]) -> dict:
     return out
 
 
-def train_on(faces: Path, name: str, drop: set[str], work: Path, epochs: int) -> dict:
+def train_on(faces: Path, name: str, drop: set[str], work: Path, epochs: int, seed: int) -> dict:
     """The real-baseline recipe for `epochs` epochs on `faces` minus `drop` (withheld: never trained,
     validated or tested on); its metrics are kept in work/metrics.json, so a finished run is not trained again."""
     from landmix import inputs
@@ -108,7 +108,7 @@ def train_on(faces: Path, name: str, drop: set[str], work: Path, epochs: int) ->
     spec = replace(
         spec,
         data=replace(spec.data, real_shards=str(shards), withheld=tuple(sorted(drop))),
-        train=replace(spec.train, name=name, epochs=epochs, time_budget_s=0),
+        train=replace(spec.train, name=name, epochs=epochs, time_budget_s=0, seed=seed),
         tracking=replace(spec.tracking, uri="none"),
     )
     result = trainer.fit(spec, str(work / name))
@@ -121,10 +121,12 @@ def train_on(faces: Path, name: str, drop: set[str], work: Path, epochs: int) ->
     return got
 
 
-def clean_run(epochs: int) -> dict:
+def clean_run(epochs: int, seed: int) -> dict:
     """The shared faces as they are: the one baseline of both parts' comparisons."""
-    work = settings.work_dir() / "bench-audit" / f"clean-e{epochs}"
-    return train_on(settings.data_root() / "300w", f"audit-clean-e{epochs}", set(), work, epochs)
+    work = settings.work_dir() / "bench-audit" / f"clean-e{epochs}-s{seed}"
+    return train_on(
+        settings.data_root() / "300w", f"audit-clean-e{epochs}-s{seed}", set(), work, epochs, seed
+    )
 
 
 def test_faces(faces: Path) -> set[str]:
@@ -155,13 +157,18 @@ def planted_run(args) -> None:
     records.write_record(rec)
     if args.train:
         flagged = {r["id"] for r in report["faces"] if r.get("suspect")} - test_faces(faces)  # never dropped
-        e = args.epochs
+        e, ts = args.epochs, args.train_seed
         runs = {
-            "corrupted": train_on(faces, f"audit-corrupted-{args.seed}", set(), root / f"corrupted-e{e}", e),
-            "cleaned": train_on(faces, f"audit-cleaned-{args.seed}", flagged, root / f"cleaned-e{e}", e),
-            "clean": clean_run(e),
+            "corrupted": train_on(
+                faces, f"audit-corrupted-{args.seed}-s{ts}", set(), root / f"corrupted-e{e}-s{ts}", e, ts
+            ),
+            "cleaned": train_on(
+                faces, f"audit-cleaned-{args.seed}-s{ts}", flagged, root / f"cleaned-e{e}-s{ts}", e, ts
+            ),
+            "clean": clean_run(e, ts),
         }
-        training_record("planted-training", {"rate": args.rate, "seed": args.seed, "epochs": e}, runs)
+        params = {"rate": args.rate, "seed": args.seed, "epochs": e, "train_seed": ts}
+        training_record("planted-training", params, runs)
 
 
 def shared_run(args) -> None:
@@ -181,11 +188,10 @@ def shared_run(args) -> None:
     if args.train:
         faces = settings.data_root() / "300w"
         flagged = {r["id"] for r in rows if r["suspect"]} - test_faces(faces)  # test faces: never dropped
-        e = args.epochs
-        runs = {
-            "without_suspects": train_on(faces, "audit-shared-without", flagged, out / f"without-e{e}", e)
-        }
-        training_record("shared-training", {"epochs": e}, runs | {"clean": clean_run(e)})
+        e, ts = args.epochs, args.train_seed
+        without = train_on(faces, f"audit-shared-without-s{ts}", flagged, out / f"without-e{e}-s{ts}", e, ts)
+        runs = {"without_suspects": without, "clean": clean_run(e, ts)}
+        training_record("shared-training", {"epochs": e, "train_seed": ts}, runs)
 
 
 def main() -> None:
@@ -204,6 +210,9 @@ def main() -> None:
     for parser in (a, s):
         parser.add_argument(
             "--epochs", type=int, default=TRAIN_EPOCHS, help="epochs of each comparison training"
+        )
+        parser.add_argument(
+            "--train-seed", type=int, default=0, help="the comparison trainings' seed (train.seed)"
         )
     args = p.parse_args()
     planted_run(args) if args.what == "planted" else shared_run(args)

@@ -128,6 +128,7 @@ def test_a_label_away_from_every_detected_face_is_a_suspect(shared_data):
     labels[3] = audit.plant(labels[3], "no_face", rng)
     verdicts, _ = audit.judge(labels, pred, doubt, detected=boxes)
     assert verdicts[3].kind == "no_face" and verdicts[3].suspicion > audit.SUSPECT
+    assert verdicts[3].suspicion > max(v.suspicion for i, v in enumerate(verdicts) if i != 3)  # ranked first
     assert all(v.kind != "no_face" for i, v in enumerate(verdicts) if i != 3)
 
 

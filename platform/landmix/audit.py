@@ -23,7 +23,8 @@ it lowers sum(z^2), less what that many parameters would buy on a right label, o
 - `offset`: the whole label moved or scaled (a similarity: 4 parameters);
 - `points`: one to `MAX_POINTS` single points misplaced: the worst points beyond what any right point
   reaches, freed, against the null of as many worst points of a right label;
-- `no_face`: the label's box overlaps none of the faces a detector found on the photo (when it found one).
+- `no_face`: the label's box overlaps none of the faces a detector found on the photo (when it found one);
+  such a face ranks above every statistical suspect of the set.
 
 Those statistics would be standard deviations if the points' errors were independent; on real faces they are
 not (a model that is off on a hard face is off at many points together, and people's conventions move whole
@@ -268,7 +269,14 @@ def judge(
         for lab, pred, doubt, boxes in zip(labels, predictions, doubts, detected)
     ]
     calibrated = calibration(explained)
-    return [verdict(e, calibrated) for e in explained], ambiguity
+    verdicts = [verdict(e, calibrated) for e in explained]
+    # a label away from every detected face is a fact about the photo, not a statistic: it ranks above every
+    # statistical suspect of the set (its model looked where the label is, so its residuals can be small)
+    top = max((v.suspicion for v in verdicts if v.kind != "no_face"), default=SUSPECT)
+    for v in verdicts:
+        if v.kind == "no_face":
+            v.suspicion = v.evidence["no_face"] = max(top, SUSPECT) + 1.0
+    return verdicts, ambiguity
 
 
 # ------------------------------------------------------------------------------------------ planted errors
