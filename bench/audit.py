@@ -13,7 +13,7 @@ suspects over `landmix.audit.SUSPECT`. With `--train`, it then trains the real-b
 the copy: corrupted, corrupted minus the suspects, and clean, and reports each run's NME on the held-out test
 faces (which are never corrupted, dropped or changed). `shared --train` trains it on the shared faces minus
 their suspects beside the same clean run. The comparison trainings are budgeted in epochs (`--epochs`, 40:
-about half the preset's 18 minutes), not seconds, so a busy machine slows them without changing what they
+about 2.5 min each here), not seconds, so a busy machine slows them without changing what they
 learn; the clean run is trained once and shared by both parts. Each part appends a record to
 docs/results/audit/records.jsonl (experiment "planted" / "planted-training" / "shared" / "shared-training").
 """
@@ -43,7 +43,7 @@ from landmix.sources.split import real_split  # noqa: E402
 
 PAGE = "audit"
 PLANTED_KINDS = ("swap", "contour", "offset", "points", "no_face")
-TRAIN_EPOCHS = 40  # of 1024 faces at 160 px: about 9 minutes on 2 cores (the preset's 18 minutes hold 75-79)
+TRAIN_EPOCHS = 40  # of 1024 faces at 160 px: about 2.5 min each on a quiet 2-core machine (2026-12-08)
 
 
 def corrupted_copy(src: Path, dst: Path, rate: float, seed: int) -> dict[str, str]:
