@@ -50,9 +50,7 @@ import numpy as np
 from landmix import detect
 from landmix.schemes import IBUG68, Scheme, interocular
 
-SUSPECT = (
-    6.0  # suspicion (the set's upper spreads of evidence over its median) over which a face is a suspect
-)
+SUSPECT = 6.0  # suspicion (the set's upper spreads of evidence over its median) over which a face is suspect
 MIN_CALIBRATION_FACES = 20  # the fewest faces whose evidence calibrates a kind (judge)
 KINDS = ("swap", "contour", "offset", "points", "no_face")
 MAX_POINTS = 4  # the most single points the `points` explanation frees
@@ -127,11 +125,13 @@ def _evidence(drop: float, params: int) -> float:
 
 @dataclass
 class Explanations:
-    """One face's explanations of its residuals, before calibration: each kind's raw statistic, the points it
-    judges wrong and the label it would correct to."""
+    """One face's explanations of its residuals, before calibration: each statistical kind's raw statistic,
+    whether the label is away from every detected face, and per kind the points it judges wrong and the label
+    it would correct to."""
 
     label: np.ndarray  # (K, 2) as given
-    raw: dict[str, float]
+    raw: dict[str, float]  # the statistical kinds (not no_face)
+    away: bool  # no_face: a fact about the photo, not a statistic
     points: dict[str, list[int]]
     fixed: dict[str, np.ndarray]
 
@@ -193,12 +193,10 @@ def explain(
     lab[order[:best_m]] = prediction[order[:best_m]]
     judged["points"], fixed["points"] = sorted(order[:best_m].tolist()), lab
 
-    evidence["no_face"] = -np.inf
-    if detected_boxes is not None and len(detected_boxes):
-        if detect.match(detected_boxes, label, NO_FACE_IOU)[0] < 0:
-            evidence["no_face"] = np.inf  # a fact about the photo, not a statistic: see verdict
-            judged["no_face"], fixed["no_face"] = list(range(len(label))), prediction.copy()
-    return Explanations(label, evidence, judged, fixed)
+    away = detected_boxes is not None and len(detected_boxes) > 0
+    away = away and detect.match(detected_boxes, label, NO_FACE_IOU)[0] < 0
+    judged["no_face"], fixed["no_face"] = list(range(len(label))), prediction.copy()
+    return Explanations(label, evidence, away, judged, fixed)
 
 
 def calibration(explained: list[Explanations]) -> dict[str, tuple[float, float]]:
@@ -222,20 +220,19 @@ def calibration(explained: list[Explanations]) -> dict[str, tuple[float, float]]
     return out
 
 
-def verdict(e: Explanations, calibrated: dict[str, tuple[float, float]]) -> Verdict:
-    """One face's judgement from its explanations and the set's calibration."""
-    evidence = {
-        k: (e.raw[k] - m) / s if np.isfinite(e.raw[k]) else -np.inf for k, (m, s) in calibrated.items()
-    }
-    # a label away from every face is that, whatever else its residuals look like: as strong as the strongest
-    # other explanation, and at least over the threshold
-    away = e.raw["no_face"] == np.inf
-    evidence["no_face"] = max(SUSPECT + 1.0, *evidence.values()) if away else -np.inf
+def calibrated_evidence(e: Explanations, calibrated: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Each statistical kind's evidence of one face, in the set's spreads (`calibration`)."""
+    return {k: (e.raw[k] - m) / s if np.isfinite(e.raw[k]) else -np.inf for k, (m, s) in calibrated.items()}
+
+
+def verdict(e: Explanations, evidence: dict[str, float], away_suspicion: float) -> Verdict:
+    """One face's judgement from its calibrated evidence; a label away from every face is that, whatever its
+    residuals look like, with `away_suspicion`."""
+    evidence = evidence | {"no_face": away_suspicion if e.away else -np.inf}
     # the kind: the explanation that explains the residuals best (the raw statistics share one scale); the
     # suspicion: how far out of this set the face is on any kind
-    statistical = {k: v for k, v in e.raw.items() if k != "no_face"}
-    kind = "no_face" if away else max(statistical, key=statistical.get)
-    suspicion = max(evidence.values())
+    kind = "no_face" if e.away else max(e.raw, key=e.raw.get)
+    suspicion = away_suspicion if e.away else max(evidence.values())
     return Verdict(
         suspicion=float(suspicion),
         kind=kind if suspicion > 0 else "",
@@ -269,14 +266,12 @@ def judge(
         for lab, pred, doubt, boxes in zip(labels, predictions, doubts, detected)
     ]
     calibrated = calibration(explained)
-    verdicts = [verdict(e, calibrated) for e in explained]
+    evidence = [calibrated_evidence(e, calibrated) for e in explained]
     # a label away from every detected face is a fact about the photo, not a statistic: it ranks above every
     # statistical suspect of the set (its model looked where the label is, so its residuals can be small)
-    top = max((v.suspicion for v in verdicts if v.kind != "no_face"), default=SUSPECT)
-    for v in verdicts:
-        if v.kind == "no_face":
-            v.suspicion = v.evidence["no_face"] = max(top, SUSPECT) + 1.0
-    return verdicts, ambiguity
+    top = max((max(ev.values()) for e, ev in zip(explained, evidence) if not e.away), default=SUSPECT)
+    away_suspicion = max(top, SUSPECT) + 1.0
+    return [verdict(e, ev, away_suspicion) for e, ev in zip(explained, evidence)], ambiguity
 
 
 # ------------------------------------------------------------------------------------------ planted errors
